@@ -1,0 +1,1 @@
+"""Local model weights a node runs: the embedded default model and its cache."""

@@ -1,0 +1,143 @@
+"""The in-toto Statement v1 and synthspace's lineage predicate.
+
+The Statement's subject is the artifact file's sha256 (the Parquet data, or the adapter's
+safetensors file); the predicate records where it came from. Both are pydantic models with
+`extra="forbid"` so an unknown field is an error, not silently dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://synthspace.dev/lineage/v1"
+
+
+class StrictModel(BaseModel):
+    """Base of every wire model: unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DigestSet(StrictModel):
+    sha256: str = Field(description="Lowercase hex sha256 of the subject's bytes.", pattern=r"^[0-9a-f]{64}$")
+
+
+class Subject(StrictModel):
+    name: str = Field(description="File name of the artifact, e.g. data.parquet.", min_length=1)
+    digest: DigestSet = Field(description="Digests of the file's bytes.")
+
+
+class Producer(StrictModel):
+    org: str = Field(description="Organisation that produced and signed the artifact.")
+    artifact_key_id: str = Field(description="Key id of the org's artifact-signing key.")
+    software: str = Field(description="Producing software and version, e.g. 'synthspace 0.1.0'.")
+
+
+class Generator(StrictModel):
+    backend: Literal["transformers", "openai", "vllm"] = Field(description="Generation backend.")
+    model_id: str = Field(description="Model identifier as the backend names it.")
+    model_digest: str | None = Field(
+        default=None, description="sha256 of the model weights file(s) when known ('sha256:<hex>')."
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Sampling and run parameters (temperature, top_p, ...)."
+    )
+
+
+class PersonaSource(StrictModel):
+    kind: Literal["spec", "nemotron-parquet", "none"] = Field(
+        description="Sampled from a locale spec, read from a Nemotron-Personas file, or none."
+    )
+    locale: str | None = Field(default=None, description="Locale such as ja_JP or en_US.")
+    spec_digest: str | None = Field(default=None, description="Digest of the locale spec ('sha256:<hex>').")
+    set_digest: str | None = Field(default=None, description="sha256 of the persona Parquet file ('sha256:<hex>').")
+    count: int = Field(ge=0, description="Number of personas in the set.")
+
+
+class SeedCommitment(StrictModel):
+    scheme: Literal["sha256-salted-merkle-v1"] = Field(
+        default="sha256-salted-merkle-v1", description="Commitment scheme (see docs/protocol.md)."
+    )
+    root: str = Field(description="Hex Merkle root over salted, NFKC-normalised seed records.")
+    count: int = Field(ge=0, description="Number of seed records committed to.")
+
+
+class GateResult(StrictModel):
+    name: str = Field(description="Gate name, e.g. seed_leakage, pii, near_duplicates, quality.")
+    blocking: bool = Field(description="Whether a failure of this gate blocks publishing.")
+    passed: bool = Field(description="Whether the gate passed.")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Measured values; never seed text.")
+    thresholds: dict[str, Any] = Field(default_factory=dict, description="Thresholds the gate applied.")
+
+
+class Parent(StrictModel):
+    artifact_id: str = Field(description="Catalog artifact id of the parent.")
+    digest: DigestSet = Field(description="Subject digest of the parent artifact.")
+    role: Literal["source", "training-data", "base-model"] = Field(
+        default="source", description="How the parent was used."
+    )
+
+
+class Training(StrictModel):
+    framework: str = Field(default="flower", description="Federated learning framework.")
+    strategy: str = Field(description="Aggregation strategy, e.g. FedAvg.")
+    base_model: str = Field(description="Base model identifier.")
+    base_model_digest: str | None = Field(default=None, description="sha256 of the base weights.")
+    rounds: int = Field(ge=0, description="Federated rounds completed.")
+    participants: list[str] = Field(description="Orgs whose nodes contributed updates.")
+    training_artifacts: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per org, the sha256 digests of the artifacts it trained on."
+    )
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Final metrics.")
+
+
+class Times(StrictModel):
+    started: datetime = Field(description="When the producing run started (UTC).")
+    finished: datetime = Field(description="When the producing run finished (UTC).")
+    signed: datetime = Field(description="When the statement was signed (UTC).")
+
+
+class LineagePredicate(StrictModel):
+    kind: Literal["dataset", "derived-dataset", "model-adapter"] = Field(description="What the artifact is.")
+    title: str = Field(min_length=1, max_length=200, description="Human-readable title.")
+    description: str = Field(default="", max_length=5000, description="Longer description.")
+    license: str = Field(default="CC-BY-4.0", description="SPDX license id of the artifact.")
+    tags: list[str] = Field(default_factory=list, description="Free tags for search.")
+    task: str | None = Field(default=None, description="Recipe task name.")
+    locale: str | None = Field(default=None, description="Locale of the content.")
+    record_count: int | None = Field(default=None, ge=0, description="Rows in the data file.")
+    producer: Producer = Field(description="Who produced and signed it.")
+    generator: Generator | None = Field(default=None, description="How records were generated.")
+    persona_source: PersonaSource | None = Field(default=None, description="Persona set used.")
+    seed_commitment: SeedCommitment | None = Field(default=None, description="Commitment to private seeds.")
+    recipe_digest: str | None = Field(default=None, description="Digest of the recipe ('sha256:<hex>').")
+    gates: list[GateResult] = Field(default_factory=list, description="Every gate result.")
+    parents: list[Parent] = Field(default_factory=list, description="Artifacts this one was built from.")
+    training: Training | None = Field(default=None, description="Federated training record, for adapters.")
+    times: Times = Field(description="Run and signing times.")
+
+
+class Statement(StrictModel):
+    type_: Annotated[Literal["https://in-toto.io/Statement/v1"], Field(alias="_type")] = STATEMENT_TYPE
+    subject: list[Subject] = Field(min_length=1, description="The artifact files.")
+    predicateType: Literal["https://synthspace.dev/lineage/v1"] = PREDICATE_TYPE
+    predicate: LineagePredicate = Field(description="The lineage.")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical JSON (RFC 8785) bytes: what the DSSE payload carries."""
+        from synthspace.canonical_json import canonicalize
+
+        return canonicalize(self.model_dump(mode="json", by_alias=True, exclude_none=False))
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes) -> Statement:
+        return cls.model_validate_json(data)
+
+    def failed_blocking_gates(self) -> list[str]:
+        return [g.name for g in self.predicate.gates if g.blocking and not g.passed]

@@ -1,0 +1,56 @@
+"""Transparency-log entry bodies.
+
+An entry's leaf bytes are the RFC 8785 canonical JSON of one of these models; the Merkle leaf
+hash is SHA-256(0x00 || leaf). Entries are append-only; withdrawal is a `retract` entry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from synthspace.lineage import StrictModel
+
+
+class _Entry(StrictModel):
+    time: datetime = Field(description="When the coordinator appended the entry (UTC).")
+    org: str = Field(description="Organisation the entry concerns.")
+
+
+class PublishEntry(_Entry):
+    type: Literal["publish"] = "publish"
+    artifact_id: str = Field(description="Artifact id: hex sha256 of the DSSE payload bytes.")
+    subject_sha256: str = Field(description="sha256 of the artifact's data file.")
+    envelope_sha256: str = Field(description="sha256 of the envelope JSON exactly as stored.")
+    key_id: str = Field(description="Artifact key id that signed the envelope.")
+
+
+class RetractEntry(_Entry):
+    type: Literal["retract"] = "retract"
+    artifact_id: str = Field(description="The retracted artifact.")
+    reason: str = Field(description="Why it was withdrawn.")
+    by: str = Field(description="'publisher' or 'operator'.")
+
+
+class KeyEntry(_Entry):
+    type: Literal["key-add", "key-revoke"] = Field(description="A key enrolled/rotated in, or revoked.")
+    key_id: str = Field(description="The key's id.")
+    purpose: Literal["artifact", "request", "supernode"] = Field(description="What the key signs.")
+    public_key_pem: str = Field(description="PEM SubjectPublicKeyInfo of the key.")
+
+
+LogEntry = Annotated[PublishEntry | RetractEntry | KeyEntry, Field(discriminator="type")]
+LOG_ENTRY_ADAPTER: TypeAdapter[PublishEntry | RetractEntry | KeyEntry] = TypeAdapter(LogEntry)
+
+
+def entry_bytes(entry: PublishEntry | RetractEntry | KeyEntry) -> bytes:
+    """Canonical leaf bytes of an entry."""
+    from synthspace.canonical_json import canonicalize
+
+    return canonicalize(entry.model_dump(mode="json"))
+
+
+def parse_entry(leaf: bytes) -> PublishEntry | RetractEntry | KeyEntry:
+    return LOG_ENTRY_ADAPTER.validate_json(leaf)
