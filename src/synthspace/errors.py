@@ -15,3 +15,31 @@ class ConfigError(SynthspaceError):
 
 class VerificationError(SynthspaceError):
     """A signature, digest, proof or checkpoint did not verify."""
+
+
+class KeyFileError(SynthspaceError):
+    """A key file or PEM text is missing, unreadable, or not an Ed25519 key."""
+
+
+class CanonicalJSONError(SynthspaceError):
+    """A value cannot be expressed as RFC 8785 canonical JSON (NaN, huge integers, non-JSON types)."""
+
+
+class DSSEError(VerificationError):
+    """A DSSE envelope is malformed or its signatures do not verify."""
+
+
+class StatementError(VerificationError):
+    """A verified DSSE payload is not a valid synthspace in-toto Statement."""
+
+
+class ProofError(VerificationError):
+    """A Merkle inclusion or consistency proof is malformed, out of range, or does not verify."""
+
+
+class CheckpointError(VerificationError):
+    """A signed checkpoint note or verifier key is malformed or its signature does not verify."""
+
+
+class HTTPSignatureError(VerificationError):
+    """An RFC 9421 request signature or RFC 9530 Content-Digest is missing, stale or invalid."""

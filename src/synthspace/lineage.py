@@ -8,12 +8,12 @@ safetensors file); the predicate records where it came from. Both are pydantic m
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "https://synthspace.dev/lineage/v1"
+STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE: Final = "https://synthspace.dev/lineage/v1"
 
 
 class StrictModel(BaseModel):
