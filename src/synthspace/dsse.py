@@ -7,17 +7,35 @@ Verification checks signatures over the exact payload bytes before anything pars
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping, Sequence
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from synthspace.errors import DSSEError
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+
+def b64decode(text: str, what: str = "value") -> bytes:
+    """Decode standard or URL-safe base64 (both allowed by the DSSE spec); raises DSSEError."""
+    try:
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DSSEError(f"envelope {what} is not valid base64 ({exc})") from None
 
 
 class Signature(BaseModel):
     keyid: str
     sig: str
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Envelope(BaseModel):
@@ -25,23 +43,60 @@ class Envelope(BaseModel):
     payload: str
     signatures: list[Signature]
 
+    model_config = ConfigDict(extra="forbid")
+
     def to_json(self) -> bytes:
         """Compact, stable JSON bytes of the envelope."""
-        raise NotImplementedError
+        from synthspace.canonical_json import canonicalize
+
+        return canonicalize(self.model_dump(mode="json"))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Envelope:
         """Parse envelope JSON; raises DSSEError on malformed input or bad base64."""
-        raise NotImplementedError
+        try:
+            raw = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DSSEError(f"envelope is not valid JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise DSSEError("envelope must be a JSON object with payloadType, payload and signatures")
+        try:
+            env = cls.model_validate(raw, strict=True)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'envelope'}: {e['msg']}" for e in exc.errors()
+            )
+            raise DSSEError(f"malformed DSSE envelope: {problems}") from None
+        env.payload_bytes()  # reject bad base64 now, not at first use
+        for i, s in enumerate(env.signatures):
+            b64decode(s.sig, f"signatures[{i}].sig")
+        return env
+
+    def payload_bytes(self) -> bytes:
+        """The decoded payload bytes. UNVERIFIED: use verify() before trusting them."""
+        return b64decode(self.payload, "payload")
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
-    raise NotImplementedError
+    """DSSE v1 pre-authentication encoding; lengths are byte lengths in ASCII decimal."""
+    t = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
 
 
 def sign(payload: bytes, payload_type: str, keys: Sequence[Ed25519PrivateKey]) -> Envelope:
     """Sign with one or more keys; keyid = synthspace.keys.key_id(key)."""
-    raise NotImplementedError
+    from synthspace.keys import key_id
+
+    if not keys:
+        raise DSSEError("signing a DSSE envelope needs at least one private key")
+    message = pae(payload_type, payload)
+    return Envelope(
+        payloadType=payload_type,
+        payload=base64.b64encode(payload).decode("ascii"),
+        signatures=[
+            Signature(keyid=key_id(k), sig=base64.b64encode(k.sign(message)).decode("ascii")) for k in keys
+        ],
+    )
 
 
 def verify(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey], threshold: int = 1) -> bytes:
@@ -50,4 +105,45 @@ def verify(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey], threshol
     `trusted` maps key id -> public key. Returns the verified payload bytes; raises DSSEError
     (a VerificationError) otherwise. Nothing is parsed before verification.
     """
-    raise NotImplementedError
+    from synthspace.keys import raw_public_key
+
+    if threshold < 1:
+        raise DSSEError(f"threshold must be at least 1, got {threshold}")
+    if threshold > len(trusted):
+        raise DSSEError(f"threshold {threshold} exceeds the {len(trusted)} trusted key(s) given")
+    payload = envelope.payload_bytes()
+    message = pae(envelope.payloadType, payload)
+    # Count distinct public keys, not signature entries or key ids: the same key listed twice,
+    # or under two ids, must not satisfy a threshold of two.
+    verified: set[bytes] = set()
+    untrusted: list[str] = []
+    for sig in envelope.signatures:
+        if sig.keyid in trusted:
+            candidates = [trusted[sig.keyid]]
+        elif sig.keyid == "":  # the DSSE keyid is an optional hint; without it try every key
+            candidates = list(trusted.values())
+        else:
+            untrusted.append(sig.keyid)
+            continue
+        try:
+            raw_sig = b64decode(sig.sig, "signature")
+        except DSSEError:
+            continue
+        for pub in candidates:
+            raw_pub = raw_public_key(pub)
+            if raw_pub in verified:
+                continue
+            try:
+                pub.verify(raw_sig, message)
+            except InvalidSignature:
+                continue
+            verified.add(raw_pub)
+            break
+    if len(verified) >= threshold:
+        return payload
+    detail = f"{len(verified)} valid signature(s) from trusted keys, {threshold} required"
+    if untrusted:
+        detail += f"; signed by untrusted key id(s) {', '.join(sorted(set(untrusted)))}"
+    if not envelope.signatures:
+        detail += "; the envelope has no signatures"
+    raise DSSEError(f"DSSE envelope does not verify: {detail}")
