@@ -1,20 +1,175 @@
-"""`synthspace coordinator ...` commands."""
+"""`synthspace coordinator ...`: set up, run and operate the catalog coordinator.
+
+Options are parsed here; the work happens in synthspace.coordinator (home, runtime, services).
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
 
-
-@app.command("todo", hidden=True)
-def _todo() -> None:
-    """(not implemented yet)"""
-    from synthspace.cli.errors import fail
-
-    raise fail("'coordinator' is not implemented yet")
+DEFAULT_HOME = "~/.synthspace/coordinator"
+HomeOpt = typer.Option(
+    Path(os.environ.get("SYNTHSPACE_COORDINATOR_HOME", DEFAULT_HOME)),
+    "--home",
+    help="Coordinator home (keys/, blobs/, config.json, coordinator.db). Env: SYNTHSPACE_COORDINATOR_HOME.",
+)
 
 
 @app.callback()
 def _group() -> None:
-    """(commands of this group are filled in by their issue)"""
+    """Run the catalog coordinator: init, serve, invite orgs, retract artifacts, revoke keys."""
+
+
+@app.command("init")
+def init(
+    home: Path = HomeOpt,
+    origin: str | None = typer.Option(
+        None,
+        "--origin",
+        help="Log origin / checkpoint key name (default: HOSTNAME/synthspace-log).",
+    ),
+    operator_org: str | None = typer.Option(
+        None, "--operator-org", help="Name of the coordinator's own org (default: federation)."
+    ),
+    public_url: str | None = typer.Option(
+        None, "--public-url", help="Externally visible base URL when behind a proxy."
+    ),
+) -> None:
+    """Create the home: log signing key, operator org keys, database (migrated) and blob store."""
+    from synthspace.coordinator.home import init_home
+
+    settings = init_home(
+        home.expanduser(), log_origin=origin, operator_org=operator_org, public_url=public_url
+    )
+    typer.echo(f"coordinator home ready: {settings.home}")
+    typer.echo(f"  database: {_safe_url(settings.resolved_database_url())}")
+    typer.echo(f"  log origin: {settings.log_origin}")
+    typer.echo(f"  operator org: {settings.operator_org} (keys in {settings.keys_dir})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command("serve")
+def serve(
+    home: Path = HomeOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8600, "--port", min=0, max=65535, help="TCP port."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the HTTP API (applies pending migrations and verifies the log first)."""
+    import uvicorn
+
+    from synthspace.coordinator.app import create_app
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    settings = CoordinatorSettings.load(home.expanduser())
+    typer.echo(f"verifying the transparency log ({settings.startup_verify}) ...", err=True)
+    application = create_app(settings)
+    typer.echo(f"serving on http://{host}:{port} (home {settings.home})", err=True)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=10,
+        limit_concurrency=256,
+    )
+
+
+@app.command("invite")
+def invite(
+    org: str = typer.Argument(
+        ..., help="Organisation name to invite (lowercase letters, digits, '-')."
+    ),
+    home: Path = HomeOpt,
+    ttl_hours: float | None = typer.Option(
+        None, "--ttl-hours", help="Token lifetime in hours (default from config: 72)."
+    ),
+) -> None:
+    """Print a one-time, expiring enrolment token for ORG (only its hash is stored)."""
+    from synthspace.coordinator.runtime import Coordinator
+    from synthspace.coordinator.services.orgs import create_invite
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    settings = CoordinatorSettings.load(home.expanduser())
+    ttl = int(ttl_hours * 3600) if ttl_hours is not None else settings.invite_ttl_s
+    coord = Coordinator.open(settings, verify=False)
+    try:
+        with coord.session() as session:
+            token, expires = create_invite(session, org, ttl)
+    finally:
+        coord.close()
+    typer.echo(token)
+    typer.echo(
+        f"one-time enrolment token for {org!r}, expires {expires.isoformat(timespec='seconds')}",
+        err=True,
+    )
+
+
+@app.command("retract")
+def retract(
+    artifact_id: str = typer.Argument(..., help="Artifact id to retract."),
+    reason: str = typer.Option(..., "--reason", help="Why it is withdrawn (recorded in the log)."),
+    home: Path = HomeOpt,
+) -> None:
+    """Retract any artifact as the operator (a new log entry; nothing is deleted)."""
+    from synthspace.coordinator.runtime import Coordinator
+    from synthspace.coordinator.services.retraction import retract_artifact
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    coord = Coordinator.open(CoordinatorSettings.load(home.expanduser()), verify=False)
+    try:
+        with coord.session() as session:
+            row = retract_artifact(session, coord.log, artifact_id, reason, by="operator")
+            typer.echo(f"retracted {row.artifact_id} (log index {row.retract_log_index})")
+    finally:
+        coord.close()
+
+
+@app.command("revoke-key")
+def revoke_key(
+    org: str = typer.Argument(..., help="Organisation that owns the key."),
+    key_id: str = typer.Argument(..., help="Key id to revoke."),
+    reason: str = typer.Option(
+        "revoked by operator", "--reason", help="Why (recorded in the log)."
+    ),
+    home: Path = HomeOpt,
+) -> None:
+    """Revoke an org's key as the operator (e.g. a compromised key); logged."""
+    from synthspace.coordinator.runtime import Coordinator
+    from synthspace.coordinator.services.orgs import revoke_key as revoke
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    coord = Coordinator.open(CoordinatorSettings.load(home.expanduser()), verify=False)
+    try:
+        with coord.session() as session:
+            key = revoke(session, coord.log, org, key_id, reason, operator=True)
+            typer.echo(
+                f"revoked {key.purpose} key {key.key_id} of {org} (log index {key.revoked_log_index})"
+            )
+    finally:
+        coord.close()
+
+
+@app.command("verify")
+def verify(home: Path = HomeOpt) -> None:
+    """Rehash every log entry, recompute the root and check every artifact has its entry and blob."""
+    from synthspace.coordinator.runtime import Coordinator
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    coord = Coordinator.open(CoordinatorSettings.load(home.expanduser()), verify=False)
+    try:
+        size = coord.verify_integrity("full")
+    finally:
+        coord.close()
+    typer.echo(f"log verified: {size} entries, root matches, every artifact has its entry and blob")

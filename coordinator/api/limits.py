@@ -1,0 +1,81 @@
+"""ASGI middleware enforcing the body size limit (413) and a body-receive timeout (408).
+
+It runs before routing, so oversize bodies are refused from Content-Length without reading
+them, and chunked bodies are cut off as soon as they pass the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from synthspace.coordinator.errors import CoordinatorError, PayloadTooLargeError
+
+
+class RequestTimeoutError(CoordinatorError):
+    status = 408
+    code = "request_timeout"
+
+
+class LimitsMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.timeout = body_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                await _send_error(send, 400, "bad_request", "Content-Length is not a number")
+                return
+            if declared > self.max_body:
+                await _send_error(
+                    send,
+                    413,
+                    "payload_too_large",
+                    f"request body of {declared} bytes exceeds the limit of {self.max_body} bytes",
+                )
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            try:
+                message = await asyncio.wait_for(receive(), timeout=self.timeout)
+            except TimeoutError:
+                raise RequestTimeoutError(
+                    f"the request body did not arrive within {self.timeout:g} s"
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise PayloadTooLargeError(
+                        f"request body exceeds the limit of {self.max_body} bytes"
+                    )
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"error": code, "detail": detail}).encode()
+    start: dict[str, Any] = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ],
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body})

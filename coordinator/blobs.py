@@ -1,0 +1,112 @@
+"""Content-addressed blob store on disk: BLOBS/sha256/ab/cd/<hex>.
+
+A blob is written to a temporary file, fsynced, renamed into place and its folder fsynced
+*before* the database transaction that references it commits, so a committed catalog row
+always has its bytes. A crash in between leaves at worst an unreferenced blob (harmless; the
+same bytes published again reuse it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from synthspace.coordinator.errors import CoordinatorError, NotFoundError
+
+CHUNK = 1 << 20
+
+
+class BlobStoreError(CoordinatorError):
+    status = 507
+    code = "blob_store"
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, sha256_hex: str) -> Path:
+        if len(sha256_hex) != 64 or any(c not in "0123456789abcdef" for c in sha256_hex):
+            raise NotFoundError(f"not a sha256 hex digest: {sha256_hex!r}")
+        return self.root / "sha256" / sha256_hex[:2] / sha256_hex[2:4] / sha256_hex
+
+    def exists(self, sha256_hex: str) -> bool:
+        return self.path_for(sha256_hex).is_file()
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store `data` durably; returns its sha256 hex."""
+        return self.put_chunks([data])
+
+    def put_file(self, fileobj: BinaryIO) -> str:
+        def chunks() -> Iterator[bytes]:
+            while chunk := fileobj.read(CHUNK):
+                yield chunk
+
+        return self.put_chunks(chunks())
+
+    def put_chunks(self, chunks: Iterable[bytes]) -> str:
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    h.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = h.hexdigest()
+            final = self.path_for(digest)
+            if final.is_file():
+                os.unlink(tmp_name)
+                return digest
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_name, final)
+            _fsync_dir(final.parent)
+            return digest
+        except OSError as exc:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+            raise BlobStoreError(f"cannot store blob under {self.root}: {exc}") from exc
+
+    def open(self, sha256_hex: str) -> BinaryIO:
+        path = self.path_for(sha256_hex)
+        try:
+            return path.open("rb")
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"blob {sha256_hex} is missing from the blob store") from exc
+
+    def sweep_tmp(self, older_than_s: float = 3600.0) -> int:
+        """Remove temp files left by a crash mid-upload; returns how many.
+
+        Only files older than `older_than_s`: another worker may be writing a fresh one.
+        """
+        import time
+
+        tmp_dir = self.root / "tmp"
+        removed = 0
+        if tmp_dir.is_dir():
+            for p in tmp_dir.iterdir():
+                try:
+                    if time.time() - p.stat().st_mtime < older_than_s:
+                        continue
+                    p.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

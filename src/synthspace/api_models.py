@@ -1,0 +1,209 @@
+"""Wire models of the coordinator's HTTP API, shared by the coordinator and the node client.
+
+Every model rejects unknown fields; binary values travel as lowercase hex (hashes) or
+standard base64 (leaf bytes). See docs/coordinator.md for the endpoints.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ORG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+HEX64_PATTERN = r"^[0-9a-f]{64}$"
+
+KeyPurpose = Literal["artifact", "request", "supernode"]
+ArtifactKind = Literal["dataset", "derived-dataset", "model-adapter"]
+SortOrder = Literal["newest", "oldest", "title"]
+
+
+class ApiModel(BaseModel):
+    """Base of every API model: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorBody(ApiModel):
+    error: str = Field(description="Stable machine-readable error code, e.g. 'invalid_signature'.")
+    detail: str = Field(description="What went wrong and what to do about it.")
+
+
+class Health(ApiModel):
+    status: Literal["ok"] = Field(description="'ok' when the service and its database answer.")
+    log_size: int = Field(description="Current number of transparency-log entries.")
+    version: str = Field(description="synthspace version of the coordinator.")
+
+
+# ---- orgs and keys -------------------------------------------------------------------------
+
+
+class EnrolRequest(ApiModel):
+    token: str = Field(
+        min_length=1,
+        max_length=200,
+        description="One-time token from `synthspace coordinator invite`.",
+    )
+    org: str = Field(pattern=ORG_PATTERN, description="Organisation name the token was issued for.")
+    artifact_public_key: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="PEM SubjectPublicKeyInfo of the Ed25519 artifact-signing key.",
+    )
+    request_public_key: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="PEM SubjectPublicKeyInfo of the Ed25519 request-signing key.",
+    )
+    supernode_public_key: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="Optional Flower SuperNode public key (PEM, as Flower's node authentication reads it).",
+    )
+    display_name: str | None = Field(
+        default=None, max_length=200, description="Human-readable organisation name."
+    )
+
+
+class OrgKey(ApiModel):
+    key_id: str = Field(
+        description="Hex sha256 of the raw public key (for supernode keys: of the PEM text)."
+    )
+    purpose: KeyPurpose = Field(description="What the key signs.")
+    public_key_pem: str = Field(description="PEM public key.")
+    valid_from: datetime = Field(description="When the key was enrolled (UTC).")
+    revoked_at: datetime | None = Field(
+        default=None, description="When the key was revoked (UTC), if it was."
+    )
+    revoke_reason: str | None = Field(default=None, description="Why it was revoked.")
+    added_log_index: int = Field(description="Log index of the key-add entry.")
+    revoked_log_index: int | None = Field(
+        default=None, description="Log index of the key-revoke entry."
+    )
+
+
+class OrgRecord(ApiModel):
+    org: str = Field(description="Organisation name.")
+    display_name: str = Field(description="Human-readable name.")
+    is_operator: bool = Field(
+        description="True for the coordinator's own org (publishes federated adapters)."
+    )
+    enrolled_at: datetime = Field(description="When the org enrolled (UTC).")
+    keys: list[OrgKey] = Field(
+        description="Every key the org ever enrolled, with validity periods."
+    )
+    artifact_count: int = Field(default=0, description="Artifacts published by the org.")
+
+
+class OrgList(ApiModel):
+    orgs: list[OrgRecord] = Field(description="Enrolled organisations, by name.")
+
+
+class KeyAddRequest(ApiModel):
+    purpose: KeyPurpose = Field(description="What the new key will sign.")
+    public_key_pem: str = Field(min_length=1, max_length=4096, description="PEM public key to add.")
+    revoke_previous: bool = Field(
+        default=False, description="Revoke the org's other active keys of this purpose (rotation)."
+    )
+
+
+class KeyRevokeRequest(ApiModel):
+    reason: str = Field(default="", max_length=1000, description="Why the key is revoked.")
+
+
+# ---- log -----------------------------------------------------------------------------------
+
+
+class InclusionProof(ApiModel):
+    index: int = Field(ge=0, description="Leaf index.")
+    size: int = Field(ge=1, description="Tree size the proof is for.")
+    hashes: list[str] = Field(description="Audit path, hex SHA-256 hashes, leaf to root.")
+
+
+class ConsistencyProof(ApiModel):
+    first: int = Field(ge=0, description="Size of the older tree.")
+    second: int = Field(ge=0, description="Size of the newer tree.")
+    hashes: list[str] = Field(description="RFC 9162 consistency proof, hex SHA-256 hashes.")
+
+
+class LogEntryOut(ApiModel):
+    index: int = Field(ge=0, description="Leaf index.")
+    leaf: str = Field(
+        description="Base64 of the canonical entry bytes; leaf hash = SHA-256(0x00 || leaf)."
+    )
+
+
+class LogEntries(ApiModel):
+    entries: list[LogEntryOut] = Field(description="Entries start..end-1 in index order.")
+
+
+# ---- artifacts -----------------------------------------------------------------------------
+
+
+class Receipt(ApiModel):
+    artifact_id: str = Field(description="Hex sha256 of the DSSE payload bytes.")
+    log_index: int = Field(ge=0, description="Index of the publish entry in the log.")
+    entry_leaf: str = Field(description="Base64 of the publish entry's canonical bytes.")
+    inclusion_proof: InclusionProof = Field(
+        description="Proof of the entry in the tree of the checkpoint."
+    )
+    checkpoint: str = Field(description="Signed note (C2SP) of the tree the proof is for.")
+
+
+class Retraction(ApiModel):
+    retracted_at: datetime = Field(description="When it was retracted (UTC).")
+    reason: str = Field(description="Why.")
+    by: Literal["publisher", "operator"] = Field(description="Who retracted it.")
+    log_index: int = Field(description="Log index of the retract entry.")
+
+
+class RetractRequest(ApiModel):
+    reason: str = Field(min_length=1, max_length=1000, description="Why the artifact is withdrawn.")
+
+
+class ArtifactSummary(ApiModel):
+    artifact_id: str = Field(description="Hex sha256 of the DSSE payload bytes.")
+    org: str = Field(description="Publishing organisation.")
+    kind: ArtifactKind = Field(description="What the artifact is.")
+    title: str = Field(description="Title from the lineage.")
+    description: str = Field(description="Description from the lineage.")
+    license: str = Field(description="SPDX license id.")
+    task: str | None = Field(default=None, description="Recipe task.")
+    locale: str | None = Field(default=None, description="Content locale.")
+    tags: list[str] = Field(description="Tags.")
+    record_count: int | None = Field(default=None, description="Rows in the data file.")
+    subject_name: str = Field(description="File name of the data.")
+    subject_sha256: str = Field(description="sha256 of the data file.")
+    size_bytes: int = Field(description="Size of the data file.")
+    key_id: str = Field(description="Artifact key that signed the envelope.")
+    signed_at: datetime = Field(description="Signing time from the lineage (UTC).")
+    published_at: datetime = Field(description="When the coordinator logged it (UTC).")
+    log_index: int = Field(description="Log index of the publish entry.")
+    retraction: Retraction | None = Field(
+        default=None, description="Set when the artifact was retracted."
+    )
+
+
+class ParentLink(ApiModel):
+    artifact_id: str = Field(description="Parent artifact id.")
+    role: str = Field(description="How the parent was used.")
+    title: str | None = Field(
+        default=None, description="Parent's title when it is in this catalog."
+    )
+
+
+class ArtifactDetail(ArtifactSummary):
+    statement: dict[str, Any] = Field(
+        description="The verified in-toto Statement (lineage) as JSON."
+    )
+    gates: list[dict[str, Any]] = Field(description="Gate results recorded in the lineage.")
+    parents: list[ParentLink] = Field(description="Artifacts this one was built from.")
+    children: list[ParentLink] = Field(description="Artifacts built from this one.")
+
+
+class ArtifactPage(ApiModel):
+    items: list[ArtifactSummary] = Field(description="One page of artifacts.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null at the end."
+    )
