@@ -1,0 +1,259 @@
+"""Any OpenAI-compatible `/v1/chat/completions` endpoint: `vllm serve`, NIM, TGI, OpenAI.
+
+Async with a bounded number of requests in flight, a per-request timeout, and retries with
+exponential backoff (full jitter) on 408/429/5xx and transport errors that honour `Retry-After`.
+Structured output goes as `response_format: json_schema` and/or vLLM's `guided_json` field.
+Two HTTP clients: httpx keeps up at modest concurrency; at high concurrency its connection pool
+became the bottleneck in our measurements (docs/benchmarks.md), so `client="auto"` picks aiohttp
+above 16 concurrent requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import random
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from synthspace.node.generate.backends.base import (
+    Backend,
+    BackendRequestError,
+    BackendUnavailableError,
+    Completion,
+    GenerationRequest,
+    GeneratorInfo,
+)
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+StructuredMode = Literal["response_format", "guided_json", "both", "none"]
+ClientKind = Literal["auto", "httpx", "aiohttp"]
+AUTO_AIOHTTP_ABOVE = 16
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+class _Transport:
+    """Minimal POST-JSON interface over httpx or aiohttp."""
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class _HttpxTransport(_Transport):
+    def __init__(self, limit: int) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit), timeout=None
+        )
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
+        r = await self._client.post(url, content=body, headers=headers, timeout=timeout)
+        return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class _AiohttpTransport(_Transport):
+    def __init__(self, limit: int) -> None:
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit))
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
+        t = self._aiohttp.ClientTimeout(total=timeout)
+        async with self._session.post(url, data=body, headers=headers, timeout=t) as r:
+            data = await r.read()
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, data
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    import aiohttp
+    import httpx
+
+    return (httpx.TransportError, aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, OSError)
+
+
+class OpenAIBackend(Backend):
+    """Chat completions over HTTP with bounded concurrency, timeouts and retries."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 16,
+        timeout: float = 120.0,
+        max_attempts: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        structured_output: StructuredMode = "response_format",
+        client: ClientKind = "auto",
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        base = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base:
+            raise BackendUnavailableError(
+                "the openai backend needs an endpoint: pass --base-url http://HOST:PORT/v1 or set OPENAI_BASE_URL"
+            )
+        if not base.startswith(("http://", "https://")):
+            raise BackendUnavailableError(f"base URL {base!r} must start with http:// or https://")
+        if not model:
+            raise BackendUnavailableError("the openai backend needs --model (the model name the endpoint serves)")
+        if concurrency < 1 or max_attempts < 1 or timeout <= 0:
+            raise BackendUnavailableError("concurrency and max_attempts must be >= 1 and timeout > 0")
+        self.base_url = base.rstrip("/")
+        self.model = model
+        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.max_concurrency = concurrency
+        self.max_batch_size = 1
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.structured_output = structured_output
+        self.client_kind: Literal["httpx", "aiohttp"] = (
+            client if client != "auto" else ("aiohttp" if concurrency > AUTO_AIOHTTP_ABOVE else "httpx")
+        )
+        self.extra_body = dict(extra_body or {})
+        self._transport: _Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self.stats = {"requests": 0, "retries": 0}
+
+    def info(self) -> GeneratorInfo:
+        # The endpoint's weights are not visible over the API: no digest.
+        return GeneratorInfo(
+            backend="openai",
+            model_id=self.model,
+            model_digest=None,
+            parameters={"concurrency": self.max_concurrency, "structured_output": self.structured_output},
+        )
+
+    def _ensure(self) -> tuple[_Transport, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._transport is None or self._loop is not loop:
+            self._transport = (
+                _AiohttpTransport(self.max_concurrency) if self.client_kind == "aiohttp" else _HttpxTransport(self.max_concurrency)
+            )
+            self._sem = asyncio.Semaphore(self.max_concurrency)
+            self._loop = loop
+        assert self._sem is not None
+        return self._transport, self._sem
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+        self._transport = None
+        self._loop = None
+
+    def _body(self, req: GenerationRequest, json_schema: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": req.messages,
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+            "top_p": req.top_p,
+        }
+        if req.seed is not None:
+            body["seed"] = req.seed
+        if json_schema is not None:
+            if self.structured_output in ("response_format", "both"):
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "record", "schema": json_schema, "strict": True},
+                }
+            if self.structured_output in ("guided_json", "both"):
+                body["guided_json"] = json_schema
+        body.update(self.extra_body)
+        return body
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, max(self.backoff_max, 60.0))
+        cap = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return random.uniform(cap / 2, cap)
+
+    async def _one(self, req: GenerationRequest, json_schema: dict[str, Any] | None) -> Completion:
+        transport, sem = self._ensure()
+        url = self.base_url + "/chat/completions"
+        payload = json.dumps(self._body(req, json_schema), ensure_ascii=False).encode()
+        headers = {"content-type": "application/json"}
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        errors = _transport_errors()
+        last = ""
+        for attempt in range(1, self.max_attempts + 1):
+            retry_after: float | None = None
+            try:
+                async with sem:
+                    self.stats["requests"] += 1
+                    status, rheaders, data = await transport.post(url, payload, headers, self.timeout)
+            except errors as exc:
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if isinstance(exc, asyncio.TimeoutError) or "Timeout" in type(exc).__name__:
+                    last = f"timed out after {self.timeout:g} s"
+            else:
+                if status == 200:
+                    return self._parse(data)
+                detail = data[:300].decode("utf-8", "replace")
+                if status not in RETRY_STATUS:
+                    raise BackendRequestError(f"{url} answered HTTP {status}: {detail}")
+                last = f"HTTP {status}: {detail}"
+                retry_after = parse_retry_after(rheaders.get("retry-after"))
+            if attempt == self.max_attempts:
+                break
+            self.stats["retries"] += 1
+            await asyncio.sleep(self._delay(attempt, retry_after))
+        raise BackendUnavailableError(f"{url} failed {self.max_attempts} times; last error: {last}")
+
+    @staticmethod
+    def _parse(data: bytes) -> Completion:
+        try:
+            doc = json.loads(data)
+            choice = doc["choices"][0]
+            text = choice["message"].get("content") or ""
+            finish = choice.get("finish_reason") or "stop"
+            usage = doc.get("usage") or {}
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return Completion(text="", finish_reason="error", error="malformed chat completion response")
+        return Completion(
+            text=text,
+            finish_reason="length" if finish == "length" else "stop",
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+
+    async def agenerate(
+        self, requests: Sequence[GenerationRequest], json_schema: dict[str, Any] | None
+    ) -> list[Completion]:
+        return list(await asyncio.gather(*(self._one(r, json_schema) for r in requests)))
