@@ -1,20 +1,214 @@
-"""`synthspace catalog ...` commands."""
+"""`synthspace catalog ...`: browse, show, pull (verified), derive and retract artifacts."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
 
-
-@app.command("todo", hidden=True)
-def _todo() -> None:
-    """(not implemented yet)"""
-    from synthspace.cli.errors import fail
-
-    raise fail("'catalog' is not implemented yet")
+HomeOpt = typer.Option(None, "--home", help="Node home (default: $SYNTHSPACE_HOME, else ~/.synthspace/node).")
 
 
 @app.callback()
 def _group() -> None:
-    """(commands of this group are filled in by their issue)"""
+    """Browse the catalog, pull verified artifacts, build and publish derived sets."""
+
+
+@app.command("list")
+def list_(
+    home: Path | None = HomeOpt,
+    org: str | None = typer.Option(None, "--org", help="Publisher org."),
+    task: str | None = typer.Option(None, "--task", help="Recipe task."),
+    locale: str | None = typer.Option(None, "--locale", help="Content locale, e.g. ja_JP."),
+    license: str | None = typer.Option(None, "--license", help="SPDX license id."),
+    tag: str | None = typer.Option(None, "--tag", help="Tag."),
+    kind: str | None = typer.Option(None, "--kind", help="dataset | derived-dataset | model-adapter."),
+    q: str | None = typer.Option(None, "--q", "--search", help="Free text over title and description."),
+    created_after: str | None = typer.Option(None, "--created-after", help="ISO date/time."),
+    created_before: str | None = typer.Option(None, "--created-before", help="ISO date/time."),
+    sort: str | None = typer.Option(None, "--sort", help="newest | oldest | title."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+) -> None:
+    """List artifacts in the catalog, newest first, with filters."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.coordinator_client import CoordinatorClient
+
+    filters = {
+        "org": org,
+        "task": task,
+        "locale": locale,
+        "license": license,
+        "tag": tag,
+        "kind": kind,
+        "q": q,
+        "created_after": created_after,
+        "created_before": created_before,
+        "sort": sort,
+        "limit": min(limit, 200),
+    }
+    with CoordinatorClient.for_home(open_home(home)) as client:
+        items = list(client.iter_artifacts(limit=limit, **filters))
+    if as_json:
+        for item in items:
+            typer.echo(item.model_dump_json())
+        return
+    table = Table(title=f"{len(items)} artifact(s)")
+    for col in ("id", "org", "kind", "title", "task", "locale", "records", "published", "status"):
+        table.add_column(col)
+    for a in items:
+        table.add_row(
+            a.artifact_id[:16],
+            a.org,
+            a.kind,
+            a.title,
+            a.task or "",
+            a.locale or "",
+            "" if a.record_count is None else f"{a.record_count:,}",
+            a.published_at.strftime("%Y-%m-%d %H:%M"),
+            "retracted" if a.retraction else "",
+        )
+    Console().print(table)
+
+
+@app.command("show")
+def show(
+    artifact_id: str = typer.Argument(..., help="Artifact id."),
+    home: Path | None = HomeOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the catalog record as JSON."),
+) -> None:
+    """Show one artifact: lineage, gates, parents and children (as the catalog states them;
+    `synthspace audit ID` verifies them)."""
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.coordinator_client import CoordinatorClient
+
+    with CoordinatorClient.for_home(open_home(home)) as client:
+        a = client.artifact(artifact_id)
+    if as_json:
+        typer.echo(a.model_dump_json(indent=2))
+        return
+    p = a.statement.get("predicate", {})
+    typer.echo(f"{a.title}  [{a.kind}]")
+    typer.echo(f"  id:          {a.artifact_id}")
+    typer.echo(f"  publisher:   {a.org} (key {a.key_id[:16]}…)")
+    typer.echo(f"  published:   {a.published_at.isoformat()} (log index {a.log_index})")
+    typer.echo(f"  data:        {a.subject_name}, {a.size_bytes:,} bytes, sha256 {a.subject_sha256}")
+    typer.echo(f"  records:     {a.record_count}   task: {a.task}   locale: {a.locale}   license: {a.license}")
+    if a.tags:
+        typer.echo(f"  tags:        {', '.join(a.tags)}")
+    if a.description:
+        typer.echo(f"  description: {a.description}")
+    gen = p.get("generator") or {}
+    if gen:
+        typer.echo(f"  generator:   {gen.get('backend')} {gen.get('model_id')}")
+    seeds = p.get("seed_commitment") or {}
+    if seeds:
+        typer.echo(f"  seeds:       {seeds.get('count')} committed (root {str(seeds.get('root'))[:16]}…)")
+    for g in a.gates:
+        mark = "pass" if g.get("passed") else ("FAIL" if g.get("blocking") else "fail (non-blocking)")
+        typer.echo(f"  gate:        {g.get('name')}: {mark}")
+    for link in a.parents:
+        typer.echo(f"  parent:      {link.artifact_id} ({link.role}) {link.title or ''}")
+    for link in a.children:
+        typer.echo(f"  child:       {link.artifact_id} ({link.role}) {link.title or ''}")
+    if a.retraction:
+        typer.secho(
+            f"  RETRACTED {a.retraction.retracted_at.isoformat()} by {a.retraction.by}: {a.retraction.reason}",
+            fg=typer.colors.RED,
+        )
+
+
+@app.command("pull")
+def pull(
+    artifact_id: str = typer.Argument(..., help="Artifact id."),
+    out: Path = typer.Option(..., "--out", help="Directory for the verified bundle."),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Download and verify an artifact (signature, key, digest, log inclusion, checkpoint,
+    retraction, gates); writes to --out only if everything holds."""
+    from rich.console import Console
+
+    from synthspace.node.catalog import pull as do_pull
+    from synthspace.node.cli_support import open_auditor
+
+    auditor = open_auditor(home=home)
+    with Console(stderr=True).status(f"pulling and verifying {artifact_id[:16]}…"):
+        report = do_pull(auditor, artifact_id, out)
+    assert report.statement is not None
+    subject = report.statement.subject[0]
+    typer.echo(f"verified and pulled {report.artifact_id}")
+    typer.echo(f"  {out / subject.name} ({report.statement.predicate.record_count} records)")
+    typer.echo(f"  log index {report.log_index} in the checkpoint of size {report.checkpoint_size}")
+
+
+@app.command("derive")
+def derive(
+    parents: list[str] = typer.Argument(..., help="Parent artifact ids, or directories from `catalog pull`."),
+    out: Path = typer.Option(..., "--out", help="New derivation directory."),
+    title: str = typer.Option(..., "--title", help="Title of the derived set."),
+    description: str = typer.Option("", "--description", help="Description."),
+    tag: list[str] = typer.Option([], "--tag", help="Tag; repeat for more."),
+    license: str | None = typer.Option(None, "--license", help="SPDX id (default: the parents' shared license)."),
+    where: str | None = typer.Option(None, "--where", help="Row filter, a pandas query, e.g. \"persona_id != 'p1'\"."),
+    columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to keep."),
+    dedupe: bool = typer.Option(False, "--dedupe", help="Drop exact duplicate rows."),
+    sample: int | None = typer.Option(None, "--sample", min=1, help="Keep a random sample of N rows."),
+    seed: int = typer.Option(0, "--seed", help="Seed for --sample."),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Build a derived dataset from verified parents; publish it with `synthspace publish OUT`."""
+    from rich.console import Console
+
+    from synthspace.node.cli_support import open_auditor
+    from synthspace.node.derive import Operations, derive_dataset
+
+    ops = Operations(
+        where=where,
+        columns=[c.strip() for c in columns.split(",") if c.strip()] if columns else None,
+        dedupe=dedupe,
+        sample=sample,
+        seed=seed,
+    )
+    console = Console(stderr=True)
+    auditor = open_auditor(home=home)
+    with console.status("deriving ...") as status:
+
+        def progress(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        d = derive_dataset(
+            auditor,
+            parents,
+            out,
+            title=title,
+            description=description,
+            tags=tag,
+            license=license,
+            operations=ops,
+            progress=progress,
+        )
+    typer.echo(f"derived {d.record_count} of {d.input_rows} rows from {len(d.parents)} verified parent(s) into {out}")
+    typer.echo(f"next: synthspace publish {out}")
+
+
+@app.command("retract")
+def retract(
+    artifact_id: str = typer.Argument(..., help="Artifact id of one of your org's artifacts."),
+    reason: str = typer.Option(..., "--reason", help="Why it is withdrawn (recorded in the log)."),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Withdraw an artifact: a retract entry in the log; nothing is deleted."""
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.publishing import retract as do_retract
+
+    result = do_retract(open_home(home), artifact_id, reason)
+    typer.echo(f"retracted {artifact_id}")
+    if isinstance(result, dict) and result:
+        typer.echo(json.dumps(result, indent=2, default=str))

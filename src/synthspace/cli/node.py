@@ -1,20 +1,97 @@
-"""`synthspace node ...` commands."""
+"""`synthspace node ...`: create a node home, enrol it, show its status."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
 
-
-@app.command("todo", hidden=True)
-def _todo() -> None:
-    """(not implemented yet)"""
-    from synthspace.cli.errors import fail
-
-    raise fail("'node' is not implemented yet")
+HomeOpt = typer.Option(
+    None, "--home", help="Node home directory (default: $SYNTHSPACE_HOME, else ~/.synthspace/node)."
+)
 
 
 @app.callback()
 def _group() -> None:
-    """(commands of this group are filled in by their issue)"""
+    """Set up an organisation's node: keys, enrolment with the coordinator, status."""
+
+
+@app.command("init")
+def init(
+    home: Path | None = HomeOpt,
+    org: str = typer.Option(..., "--org", help="Your organisation's name (lowercase, digits, '-')."),
+    coordinator: str = typer.Option(..., "--coordinator", help="Coordinator base URL, e.g. http://127.0.0.1:8600."),
+    supernode_key: bool = typer.Option(
+        True, "--supernode-key/--no-supernode-key", help="Also create a Flower SuperNode key pair."
+    ),
+) -> None:
+    """Create the node home: two Ed25519 keys (artifact, request), node.json, private/."""
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.home import NodeHome
+
+    node = NodeHome.init(open_home(home).path, org, coordinator, supernode_key=supernode_key)
+    config = node.config()
+    typer.echo(f"node home ready: {node.path}")
+    typer.echo(f"  org:              {config.org}")
+    typer.echo(f"  coordinator:      {config.coordinator_url}")
+    typer.echo(f"  artifact key id:  {config.artifact_key_id}")
+    typer.echo(f"  request key id:   {config.request_key_id}")
+    typer.echo("next: synthspace node enroll --home DIR --token TOKEN (ask the coordinator operator for a token)")
+
+
+@app.command("enroll")
+def enroll(
+    home: Path | None = HomeOpt,
+    token: str = typer.Option(..., "--token", help="One-time enrolment token from the coordinator operator."),
+    verifier_key: str | None = typer.Option(
+        None,
+        "--verifier-key",
+        help="The coordinator's log verifier key, if the operator gave it to you (pinned; else trusted on first use).",
+    ),
+) -> None:
+    """Register this node's public keys with the coordinator and pin its log key."""
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.enrolment import enroll as do_enroll
+
+    node = open_home(home)
+    record = do_enroll(node, token, verifier_key=verifier_key)
+    config = node.config()
+    typer.echo(f"enrolled {record.org!r} with {config.coordinator_url}")
+    for key in record.keys:
+        typer.echo(f"  {key.purpose:<9} key {key.key_id}  (log index {key.added_log_index})")
+    typer.echo(f"  pinned log verifier key: {config.log_verifier_key}")
+
+
+@app.command("status")
+def status(
+    home: Path | None = HomeOpt,
+    offline: bool = typer.Option(False, "--offline", help="Do not contact the coordinator."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show org, coordinator, key ids, enrolment, and what the coordinator says about the keys."""
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.enrolment import node_status
+
+    st = node_status(open_home(home), online=not offline)
+    if as_json:
+        typer.echo(json.dumps(st.to_dict(), indent=2, default=str))
+    else:
+        typer.echo(f"home:             {st.home}")
+        typer.echo(f"org:              {st.org}")
+        typer.echo(f"coordinator:      {st.coordinator_url}")
+        typer.echo(f"artifact key id:  {st.artifact_key_id}")
+        typer.echo(f"request key id:   {st.request_key_id}")
+        typer.echo(f"supernode key:    {'yes' if st.supernode_key else 'no'}")
+        typer.echo(f"enrolled:         {'yes, at ' + str(st.enrolled_at) if st.enrolled else 'no'}")
+        if st.log_verifier_key:
+            typer.echo(f"log verifier key: {st.log_verifier_key}")
+        health = st.coordinator.get("health")
+        if health:
+            typer.echo(f"coordinator:      {health.get('status')} (log size {health.get('log_size')})")
+        for problem in st.problems:
+            typer.secho(f"problem: {problem}", fg=typer.colors.YELLOW, err=True)
+    if st.problems:
+        raise typer.Exit(1)

@@ -1,0 +1,68 @@
+"""Small helpers shared by the node's CLI commands: opening homes, clients and auditors.
+
+They live in `synthspace.node` (not in `synthspace.cli`) because the Python API offers the same
+choices: an auditor for a node home, or a stand-alone auditor with its own state directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from synthspace.errors import SynthspaceError
+
+if TYPE_CHECKING:
+    from synthspace.node.audit import Auditor
+    from synthspace.node.home import NodeHome
+
+
+class AuditorSetupError(SynthspaceError):
+    """Neither a node home nor a coordinator URL was given to audit against."""
+
+
+def open_home(home: Path | None) -> NodeHome:
+    from synthspace.node.home import NodeHome, default_home
+
+    return NodeHome(home if home is not None else default_home())
+
+
+def open_auditor(
+    *,
+    home: Path | None = None,
+    coordinator: str | None = None,
+    state: Path | None = None,
+    verifier_key: str | None = None,
+    trust_on_first_use: bool = True,
+) -> Auditor:
+    """An Auditor for a node home (signed requests, the node's pinned log key), or, with
+    `coordinator`, a stand-alone one keeping its state in `state`
+    (default ~/.synthspace/auditor/<coordinator>)."""
+    from synthspace.node.audit import Auditor
+    from synthspace.node.coordinator_client import CoordinatorClient
+    from synthspace.node.log_monitor import DEFAULT_AUDITOR_STATE, AuditorState
+
+    if coordinator is None:
+        node = open_home(home)
+        if not node.exists():
+            raise AuditorSetupError(
+                f"no node home at {node.path}: pass --home DIR of a node, or --coordinator URL "
+                "(and optionally --state DIR) to audit as an outsider"
+            )
+        config = node.config()
+        client = CoordinatorClient.for_home(node)
+        return Auditor(
+            client,
+            AuditorState(state if state is not None else node.auditor_state_dir),
+            pinned_verifier_key=verifier_key or config.log_verifier_key,
+            trust_on_first_use=trust_on_first_use,
+        )
+    url = coordinator.rstrip("/")
+    if home is not None:  # an enrolled node may sign an outsider-style audit of another URL
+        node = open_home(home)
+        client = CoordinatorClient(url, node.request_key(), keyid=node.config().request_key_id)
+    else:
+        client = CoordinatorClient(url)
+    if state is None:
+        state = DEFAULT_AUDITOR_STATE.expanduser() / hashlib.sha256(url.encode()).hexdigest()[:16]
+    return Auditor(client, AuditorState(state), pinned_verifier_key=verifier_key, trust_on_first_use=trust_on_first_use)
