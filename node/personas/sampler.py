@@ -163,13 +163,15 @@ class PersonaSampler:
             out[i] = inside / total
         return out
 
-    def posterior(self, evidence: Evidence) -> tuple[list[str], list[np.ndarray], np.ndarray]:
-        """Exact P(S | evidence) over S = evidence variables and their ancestors.
+    def posterior(
+        self, evidence: Evidence, extra: Sequence[str] = ()
+    ) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+        """Exact P(S | evidence) over S = evidence variables, `extra` and all their ancestors.
 
         Returns S's names, for each the state codes its axis stands for (evidence variables
         keep only their allowed states), and the normalised joint table over those axes.
         """
-        targets = list(evidence.allowed)
+        targets = list(evidence.allowed) + [x for x in extra if x not in evidence.allowed]
         likelihood: dict[str, np.ndarray] = {}
         if evidence.age_range is not None:
             if self.age is None:
@@ -211,6 +213,15 @@ class PersonaSampler:
                 f"the conditions {', '.join(evidence.text)} have probability zero under spec {self.spec.locale}"
             )
         return closure, axis_codes, joint / total
+
+    def exact_marginal(self, variable: str, evidence: Evidence | None = None) -> np.ndarray:
+        """Exact P(variable | evidence) over the variable's states (same algebra as the sampler)."""
+        closure, axis_codes, joint = self.posterior(evidence or Evidence(), extra=[variable])
+        axis = closure.index(variable)
+        summed = joint.sum(axis=tuple(i for i in range(joint.ndim) if i != axis))
+        out = np.zeros(len(self.spec.variable(variable).states))
+        out[axis_codes[axis]] = summed
+        return out
 
     # -- sampling ---------------------------------------------------------------------------
     def sample_codes(
