@@ -9,6 +9,7 @@ Other parts of synthspace.coordinator (web pages, federation) add routes through
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,8 @@ from synthspace.coordinator.runtime import Coordinator
 from synthspace.coordinator.settings import CoordinatorSettings
 
 from synthspace import __version__
+
+logger = logging.getLogger("synthspace.coordinator")
 
 PLUGIN_PACKAGES = ("synthspace.coordinator.web", "synthspace.coordinator.federated")
 
@@ -54,7 +57,15 @@ def create_app(settings: CoordinatorSettings, coordinator: Coordinator | None = 
             module = importlib.import_module(name)
         except ImportError:
             continue
+        except Exception:
+            logger.exception("%s failed to import; serving the API without it", name)
+            continue
         register = getattr(module, "register_routes", None)
         if callable(register):
-            register(app, coord)
+            try:
+                register(app, coord)
+            except Exception:  # a broken optional part must not take the catalog API down
+                logger.exception(
+                    "routes of %s could not be registered; serving the API without them", name
+                )
     return app
