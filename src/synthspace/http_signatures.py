@@ -4,20 +4,344 @@ Covered components: "@method", "@target-uri", "content-digest"; parameters creat
 keyid, nonce, alg="ed25519". Signature label "sig1".
 The client side is an httpx.Auth; the server side is a framework-free verify function the
 coordinator calls from a FastAPI dependency.
+
+Layers, from general to policy:
+- `signature_base()` builds the RFC 9421 section 2.5 signature base for any covered
+  components among the derived ones (@method, @target-uri, @authority, @scheme,
+  @request-target, @path, @query) and header fields (without component parameters);
+- `verify_message_signature()` checks one labelled signature over any such components;
+- `sign_request()` / `Ed25519RequestAuth` and `verify_request()` apply synthspace's policy
+  (required components and parameters, freshness, nonce replay, Content-Digest).
+
+Both sides pass the target URI through `normalize_target_uri()` (lowercase scheme and host,
+default port dropped, empty path as "/", fragment dropped), so "http://Host:80/x" signed by a
+client and "http://host/x" seen by a server agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import base64
+import binascii
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from synthspace.errors import HTTPSignatureError
+
+LABEL = "sig1"
+ALG = "ed25519"
+COVERED_COMPONENTS: tuple[str, ...] = ("@method", "@target-uri", "content-digest")
+MAX_CLOCK_SKEW_S = 60  # how far in the future `created` may be, for clocks slightly ahead
+MAX_HEADER_LENGTH = 8192
+
+@dataclass(frozen=True)
+class Token:
+    """An RFC 8941 token (serialised without quotes)."""
+
+    value: str
+
+
+# A structured-field bare item value (RFC 8941): integer, string, token, byte sequence,
+# boolean or decimal.
+Bare = int | str | Token | bytes | bool | float
+Params = list[tuple[str, Bare]]
 
 
 def content_digest(body: bytes) -> str:
     """'sha-256=:<base64>:' per RFC 9530."""
-    raise NotImplementedError
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii") + ":"
+
+
+# ---- RFC 8941 structured fields: the subset signatures use -------------------------------
+
+_KEY_RE = re.compile(r"[a-z*][a-z0-9_\-.*]*")
+_TOKEN_RE = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
+_NUM_RE = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,3})?")
+
+
+class _Parser:
+    def __init__(self, text: str, what: str) -> None:
+        if len(text) > MAX_HEADER_LENGTH:
+            raise HTTPSignatureError(f"{what} header is longer than {MAX_HEADER_LENGTH} characters")
+        self.s, self.i, self.what = text, 0, what
+
+    def fail(self, msg: str) -> HTTPSignatureError:
+        return HTTPSignatureError(f"malformed {self.what} header: {msg} at character {self.i}")
+
+    def peek(self) -> str:
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def skip(self, chars: str) -> None:
+        while self.peek() and self.peek() in chars:
+            self.i += 1
+
+    def key(self) -> str:
+        m = _KEY_RE.match(self.s, self.i)
+        if not m:
+            raise self.fail("expected a lowercase key")
+        self.i = m.end()
+        return m.group()
+
+    def bare(self) -> Bare:
+        c = self.peek()
+        if c == '"':
+            self.i += 1
+            out = []
+            while True:
+                c = self.peek()
+                if not c:
+                    raise self.fail("unterminated string")
+                self.i += 1
+                if c == "\\":
+                    nxt = self.peek()
+                    if nxt not in ('"', "\\"):
+                        raise self.fail("bad escape in string")
+                    out.append(nxt)
+                    self.i += 1
+                elif c == '"':
+                    return "".join(out)
+                elif not (" " <= c <= "~"):
+                    raise self.fail("non-ASCII or control character in string")
+                else:
+                    out.append(c)
+        if c == ":":
+            end = self.s.find(":", self.i + 1)
+            if end < 0:
+                raise self.fail("unterminated byte sequence")
+            chunk = self.s[self.i + 1 : end]
+            self.i = end + 1
+            try:
+                return base64.b64decode(chunk, validate=True)
+            except (binascii.Error, ValueError):
+                raise self.fail("bad base64 in byte sequence") from None
+        if c == "?":
+            if self.s[self.i + 1 : self.i + 2] in ("0", "1"):
+                self.i += 2
+                return self.s[self.i - 1] == "1"
+            raise self.fail("bad boolean")
+        if c == "-" or c.isdigit():
+            m = _NUM_RE.match(self.s, self.i)
+            if not m:
+                raise self.fail("bad number")
+            self.i = m.end()
+            return float(m.group()) if m.group(1) else int(m.group())
+        m = _TOKEN_RE.match(self.s, self.i)
+        if m:
+            self.i = m.end()
+            return Token(m.group())
+        raise self.fail("expected a value")
+
+    def params(self) -> Params:
+        out: Params = []
+        while self.peek() == ";":
+            self.i += 1
+            self.skip(" ")
+            k = self.key()
+            v: Bare = True
+            if self.peek() == "=":
+                self.i += 1
+                v = self.bare()
+            out = [(kk, vv) for kk, vv in out if kk != k] + [(k, v)]  # later duplicates win
+        return out
+
+    def member_value(self) -> tuple[Bare | list[tuple[Bare, Params]], Params]:
+        if self.peek() == "(":
+            self.i += 1
+            items: list[tuple[Bare, Params]] = []
+            while True:
+                self.skip(" ")
+                if self.peek() == ")":
+                    self.i += 1
+                    return items, self.params()
+                item = self.bare()
+                items.append((item, self.params()))
+                if self.peek() not in (" ", ")"):
+                    raise self.fail("expected a space or ')' in inner list")
+        value = self.bare()
+        return value, self.params()
+
+    def dictionary(self) -> dict[str, tuple[Bare | list[tuple[Bare, Params]], Params]]:
+        out: dict[str, tuple[Bare | list[tuple[Bare, Params]], Params]] = {}
+        self.skip(" \t")
+        if not self.peek():
+            return out
+        while True:
+            k = self.key()
+            if self.peek() == "=":
+                self.i += 1
+                out[k] = self.member_value()
+            else:
+                out[k] = (True, self.params())
+            self.skip(" \t")
+            if not self.peek():
+                return out
+            if self.peek() != ",":
+                raise self.fail("expected ','")
+            self.i += 1
+            self.skip(" \t")
+            if not self.peek():
+                raise self.fail("trailing comma")
+
+
+def _serialize_bare(v: Bare) -> str:
+    if isinstance(v, Token):
+        return v.value
+    if isinstance(v, bool):
+        return "?1" if v else "?0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        text = f"{v:.3f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
+    if isinstance(v, bytes):
+        return ":" + base64.b64encode(v).decode("ascii") + ":"
+    if any(not (" " <= c <= "~") for c in v):
+        raise HTTPSignatureError(f"signature parameter value {v!r} is not printable ASCII")
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def serialize_signature_params(components: Sequence[str], params: Sequence[tuple[str, Bare]]) -> str:
+    """The @signature-params value: inner list of component names, then ;key=value parameters."""
+    inner = " ".join(_serialize_bare(c) for c in components)
+    return f"({inner})" + "".join(f";{k}" if v is True else f";{k}={_serialize_bare(v)}" for k, v in params)
+
+
+# ---- signature base -------------------------------------------------------------------------
+
+
+def normalize_target_uri(uri: str) -> str:
+    """Lowercase scheme and host, drop a default port and the fragment, empty path as '/'."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError as exc:
+        raise HTTPSignatureError(f"target URI {uri!r} is invalid: {exc}") from None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not scheme or not host:
+        raise HTTPSignatureError(f"target URI {uri!r} must be absolute (scheme://host/path)")
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    query = f"?{parts.query}" if parts.query or uri.split("#")[0].endswith("?") else ""
+    return f"{scheme}://{host}{parts.path or '/'}{query}"
+
+
+def _derived(name: str, method: str, target_uri: str) -> str:
+    if name == "@method":
+        return method
+    if name == "@target-uri":
+        return target_uri
+    parts = urlsplit(target_uri)
+    if name == "@authority":
+        return normalize_target_uri(target_uri).split("/")[2]
+    if name == "@scheme":
+        return parts.scheme.lower()
+    if name == "@path":
+        return parts.path or "/"
+    if name == "@query":
+        return "?" + parts.query
+    if name == "@request-target":
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    raise HTTPSignatureError(f"unsupported derived component {name!r}")
+
+
+def signature_base(
+    method: str,
+    target_uri: str,
+    headers: Mapping[str, str],
+    components: Sequence[str],
+    params: Sequence[tuple[str, Bare]],
+) -> bytes:
+    """RFC 9421 section 2.5 signature base (without a trailing newline)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    lines = []
+    if len(set(components)) != len(components):
+        raise HTTPSignatureError("a covered component is listed twice")
+    for name in components:
+        if name != name.lower() or not name:
+            raise HTTPSignatureError(f"component name {name!r} must be lowercase")
+        if name.startswith("@"):
+            value = _derived(name, method, target_uri)
+        else:
+            if name not in lower:
+                raise HTTPSignatureError(f"covered header {name!r} is missing from the request")
+            value = lower[name].strip(" \t")
+        if "\n" in value or "\r" in value:
+            raise HTTPSignatureError(f"component {name!r} contains a line break")
+        lines.append(f'"{name}": {value}')
+    lines.append(f'"@signature-params": {serialize_signature_params(components, params)}')
+    return "\n".join(lines).encode("utf-8")
+
+
+# ---- signing -----------------------------------------------------------------------------
+
+
+def sign_request(
+    method: str,
+    target_uri: str,
+    body: bytes,
+    key: Ed25519PrivateKey,
+    keyid: str | None = None,
+    created: int | None = None,
+    lifetime_s: int = 300,
+    nonce: str | None = None,
+    label: str = LABEL,
+) -> dict[str, str]:
+    """The Content-Digest, Signature-Input and Signature headers for a request."""
+    from synthspace.keys import key_id
+
+    created = int(time.time()) if created is None else created
+    params: list[tuple[str, Bare]] = [
+        ("created", created),
+        ("expires", created + lifetime_s),
+        ("keyid", keyid if keyid is not None else key_id(key)),
+        ("nonce", nonce if nonce is not None else secrets.token_urlsafe(16)),
+        ("alg", ALG),
+    ]
+    headers = {"content-digest": content_digest(body)}
+    base = signature_base(method.upper(), normalize_target_uri(target_uri), headers, COVERED_COMPONENTS, params)
+    signature = key.sign(base)
+    return {
+        "Content-Digest": headers["content-digest"],
+        "Signature-Input": f"{label}={serialize_signature_params(COVERED_COMPONENTS, params)}",
+        "Signature": f"{label}=:{base64.b64encode(signature).decode('ascii')}:",
+    }
+
+
+class Ed25519RequestAuth(httpx.Auth):
+    """httpx auth hook: adds Content-Digest, Signature-Input and Signature to each request."""
+
+    requires_request_body = True
+
+    def __init__(self, key: Ed25519PrivateKey, keyid: str | None = None, lifetime_s: int = 300) -> None:
+        from synthspace.keys import key_id
+
+        if lifetime_s <= 0:
+            raise HTTPSignatureError("signature lifetime must be positive")
+        self.key = key
+        self.keyid = keyid if keyid is not None else key_id(key)
+        self.lifetime_s = lifetime_s
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        # Each attempt (including httpx retries through this flow) gets a fresh nonce/created.
+        signed = sign_request(
+            request.method, str(request.url), request.content, self.key, self.keyid, lifetime_s=self.lifetime_s
+        )
+        request.headers.update(signed)
+        yield request
+
+
+# ---- verification ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -28,13 +352,96 @@ class VerifiedRequest:
     nonce: str | None
 
 
-class Ed25519RequestAuth(httpx.Auth):
-    """httpx auth hook: adds Content-Digest, Signature-Input and Signature to each request."""
+@dataclass(frozen=True)
+class SignatureInput:
+    """One parsed Signature-Input member with its signature bytes."""
 
-    requires_request_body = True
+    label: str
+    components: list[str]
+    params: Params
+    signature: bytes
 
-    def __init__(self, key: Ed25519PrivateKey, keyid: str | None = None, lifetime_s: int = 300) -> None:
-        raise NotImplementedError
+    def param(self, name: str) -> Bare | None:
+        return dict(self.params).get(name)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for k, v in headers.items():
+        if k.lower() == name:
+            return v
+    return None
+
+
+def parse_signature(headers: Mapping[str, str], label: str | None = None) -> SignatureInput:
+    """Parse Signature-Input and Signature; pick `label`, or the only signature present."""
+    raw_input, raw_sig = _header(headers, "signature-input"), _header(headers, "signature")
+    if raw_input is None or raw_sig is None:
+        raise HTTPSignatureError("request is not signed: Signature-Input and Signature headers are required")
+    inputs = _Parser(raw_input, "Signature-Input").dictionary()
+    sigs = _Parser(raw_sig, "Signature").dictionary()
+    if label is None:
+        if LABEL in inputs:
+            label = LABEL
+        elif len(inputs) == 1:
+            label = next(iter(inputs))
+        else:
+            raise HTTPSignatureError(f"request carries signatures {sorted(inputs)}; expected one labelled {LABEL!r}")
+    if label not in inputs:
+        raise HTTPSignatureError(f"no signature labelled {label!r} in Signature-Input")
+    if label not in sigs:
+        raise HTTPSignatureError(f"Signature-Input names {label!r} but the Signature header has no such member")
+    value, params = inputs[label]
+    if not isinstance(value, list):
+        raise HTTPSignatureError(f"Signature-Input {label!r} must be an inner list of component names")
+    components = []
+    for item, item_params in value:
+        if not isinstance(item, str) or item_params:
+            raise HTTPSignatureError("covered components must be plain quoted names (no component parameters)")
+        components.append(item)
+    sig_value, _ = sigs[label]
+    if not isinstance(sig_value, bytes):
+        raise HTTPSignatureError(f"Signature {label!r} must be a byte sequence (:base64:)")
+    return SignatureInput(label=label, components=components, params=params, signature=sig_value)
+
+
+def verify_message_signature(
+    method: str,
+    target_uri: str,
+    headers: Mapping[str, str],
+    public_key: Ed25519PublicKey,
+    label: str | None = None,
+) -> SignatureInput:
+    """Verify one Ed25519 signature over whatever components it covers (no policy checks).
+
+    The caller must check the components and parameters it requires: use verify_request.
+    """
+    sig = parse_signature(headers, label)
+    if sig.param("alg") not in (None, ALG):
+        raise HTTPSignatureError(f"signature algorithm {sig.param('alg')!r} is not supported; use {ALG!r}")
+    base = signature_base(method, target_uri, headers, sig.components, sig.params)
+    if len(sig.signature) != 64:
+        raise HTTPSignatureError("an Ed25519 signature is 64 bytes")
+    try:
+        public_key.verify(sig.signature, base)
+    except InvalidSignature:
+        raise HTTPSignatureError("request signature does not verify") from None
+    return sig
+
+
+def check_content_digest(headers: Mapping[str, str], body: bytes) -> None:
+    """The Content-Digest header must carry a sha-256 digest equal to the body's."""
+    raw = _header(headers, "content-digest")
+    if raw is None:
+        raise HTTPSignatureError("Content-Digest header is missing")
+    members = _Parser(raw, "Content-Digest").dictionary()
+    sha256 = members.get("sha-256")
+    if sha256 is None or not isinstance(sha256[0], bytes):
+        raise HTTPSignatureError("Content-Digest must carry a sha-256=:<base64>: member")
+    if sha256[0] != hashlib.sha256(body).digest():
+        raise HTTPSignatureError("Content-Digest does not match the request body")
+    sha512 = members.get("sha-512")
+    if sha512 is not None and sha512[0] != hashlib.sha512(body).digest():
+        raise HTTPSignatureError("Content-Digest sha-512 does not match the request body")
 
 
 def verify_request(
@@ -53,4 +460,37 @@ def verify_request(
     returns True if the pair was already used (the call also records it). The Content-Digest
     header must match `body`.
     """
-    raise NotImplementedError
+    now = int(time.time()) if now is None else now
+    sig = parse_signature(headers)
+    missing = [c for c in COVERED_COMPONENTS if c not in sig.components]
+    if missing:
+        raise HTTPSignatureError(f"signature must cover {', '.join(COVERED_COMPONENTS)}; missing {', '.join(missing)}")
+    if sig.param("alg") != ALG:
+        raise HTTPSignatureError(f"signature parameter alg must be {ALG!r}")
+    keyid, created, expires, nonce = (sig.param(p) for p in ("keyid", "created", "expires", "nonce"))
+    if not isinstance(keyid, str) or not keyid:
+        raise HTTPSignatureError("signature parameter keyid (a string) is required")
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise HTTPSignatureError("signature parameter created (an integer) is required")
+    if not isinstance(nonce, str) or not nonce:
+        raise HTTPSignatureError("signature parameter nonce (a string) is required")
+    if expires is not None and (not isinstance(expires, int) or isinstance(expires, bool)):
+        raise HTTPSignatureError("signature parameter expires must be an integer")
+    if created > now + MAX_CLOCK_SKEW_S:
+        raise HTTPSignatureError(f"signature created {created - now}s in the future; check the client's clock")
+    if now - created > max_age_s:
+        raise HTTPSignatureError(f"signature is stale: created {now - created}s ago, at most {max_age_s}s allowed")
+    if expires is not None and now > expires:
+        raise HTTPSignatureError(f"signature expired {now - expires}s ago")
+    if expires is not None and expires < created:
+        raise HTTPSignatureError("signature expires before it was created")
+    check_content_digest(headers, body)
+    try:
+        key = resolve_key(keyid)
+    except LookupError:
+        raise HTTPSignatureError(f"unknown request key id {keyid}") from None
+    verify_message_signature(method.upper(), normalize_target_uri(target_uri), headers, key, sig.label)
+    # Only after the signature verifies: a forger must not be able to burn others' nonces.
+    if seen_nonce is not None and seen_nonce(keyid, nonce):
+        raise HTTPSignatureError(f"nonce {nonce!r} was already used with key {keyid}: replayed request")
+    return VerifiedRequest(keyid=keyid, created=created, expires=expires, nonce=nonce)
