@@ -1,0 +1,168 @@
+"""RFC 9421 request authentication: every rejection the coordinator must make."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from synthspace import keys
+from synthspace.http_signatures import sign_request
+from tests.coordinator.conftest import CoordinatorServer, OrgIdentity
+
+
+def _get(server: CoordinatorServer, path: str, headers: dict[str, str]) -> httpx.Response:
+    return httpx.get(f"{server.url}{path}", headers=headers)
+
+
+def _signed_headers(
+    server: CoordinatorServer, key: Any, path: str = "/v1/orgs", **kw: Any
+) -> dict[str, str]:
+    return sign_request("GET", f"{server.url}{path}", b"", key, **kw)
+
+
+def test_signed_request_is_accepted(server: CoordinatorServer, org: OrgIdentity) -> None:
+    r = _get(server, "/v1/orgs", _signed_headers(server, org.request_key))
+    assert r.status_code == 200, r.text
+    assert org.name in {o["org"] for o in r.json()["orgs"]}
+
+
+def test_unsigned_request_is_rejected(server: CoordinatorServer) -> None:
+    for path in ("/v1/orgs", "/v1/artifacts", "/v1/orgs/federation"):
+        r = httpx.get(f"{server.url}{path}")
+        assert r.status_code == 401 and r.json()["error"] == "signature_required"
+
+
+def test_unknown_key_is_rejected(server: CoordinatorServer) -> None:
+    r = _get(server, "/v1/orgs", _signed_headers(server, keys.generate_private_key()))
+    assert r.status_code == 401 and r.json()["error"] == "unknown_key"
+
+
+def test_artifact_key_cannot_sign_requests(server: CoordinatorServer, org: OrgIdentity) -> None:
+    r = _get(server, "/v1/orgs", _signed_headers(server, org.artifact_key))
+    assert r.status_code == 401 and r.json()["error"] == "unknown_key"
+
+
+def test_bad_signature_is_rejected(server: CoordinatorServer, org: OrgIdentity) -> None:
+    headers = _signed_headers(server, org.request_key)
+    label, value = headers["Signature"].split("=", 1)
+    sig = bytearray(__import__("base64").b64decode(value.strip(":")))
+    sig[0] ^= 1
+    headers["Signature"] = f"{label}=:{__import__('base64').b64encode(bytes(sig)).decode()}:"
+    r = _get(server, "/v1/orgs", headers)
+    assert r.status_code == 401 and "does not verify" in r.json()["detail"]
+
+
+def test_signature_for_another_uri_is_rejected(server: CoordinatorServer, org: OrgIdentity) -> None:
+    r = _get(server, "/v1/orgs", _signed_headers(server, org.request_key, path="/v1/artifacts"))
+    assert r.status_code == 401 and r.json()["error"] == "invalid_signature"
+
+
+def test_wrong_content_digest_is_rejected(server: CoordinatorServer, org: OrgIdentity) -> None:
+    body = b'{"reason": "x"}'
+    headers = sign_request(
+        "POST", f"{server.url}/v1/artifacts/{'0' * 64}/retract", body, org.request_key
+    )
+    r = httpx.post(
+        f"{server.url}/v1/artifacts/{'0' * 64}/retract",
+        content=b'{"reason": "y"}',
+        headers={**headers, "content-type": "application/json"},
+    )
+    assert r.status_code == 401 and "Content-Digest" in r.json()["detail"]
+
+
+def test_stale_created_is_rejected(server: CoordinatorServer, org: OrgIdentity) -> None:
+    headers = _signed_headers(
+        server, org.request_key, created=int(time.time()) - 301, lifetime_s=3600
+    )
+    r = _get(server, "/v1/orgs", headers)
+    assert r.status_code == 401 and "stale" in r.json()["detail"]
+
+
+def test_past_expires_is_rejected(server: CoordinatorServer, org: OrgIdentity) -> None:
+    headers = _signed_headers(server, org.request_key, created=int(time.time()) - 20, lifetime_s=10)
+    r = _get(server, "/v1/orgs", headers)
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+
+
+def test_replayed_nonce_is_rejected(server: CoordinatorServer, org: OrgIdentity) -> None:
+    headers = _signed_headers(server, org.request_key)
+    assert _get(server, "/v1/orgs", headers).status_code == 200
+    r = _get(server, "/v1/orgs", headers)
+    assert r.status_code == 401 and "replayed" in r.json()["detail"]
+    # the same nonce string under a fresh signature is a replay too
+    nonce_headers = _signed_headers(server, org.request_key, nonce="fixed-nonce-1")
+    assert _get(server, "/v1/orgs", nonce_headers).status_code == 200
+    again = _signed_headers(server, org.request_key, nonce="fixed-nonce-1")
+    assert _get(server, "/v1/orgs", again).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda h: {**h, "Signature-Input": "sig1=garbage((("},
+        lambda h: {**h, "Signature": "sig1=:!!notbase64!!:"},
+        lambda h: {k: v for k, v in h.items() if k != "Content-Digest"},
+        lambda h: {
+            **h,
+            "Signature-Input": h["Signature-Input"].replace(
+                'alg="ed25519"', 'alg="rsa-pss-sha512"'
+            ),
+        },
+    ],
+)
+def test_malformed_signature_headers_are_401(
+    server: CoordinatorServer, org: OrgIdentity, mutate: Any
+) -> None:
+    r = _get(server, "/v1/orgs", mutate(_signed_headers(server, org.request_key)))
+    assert r.status_code == 401, r.text
+    assert r.json()["error"] in {"invalid_signature", "signature_required"}
+
+
+def test_key_rotation_and_revocation_over_the_api(
+    server: CoordinatorServer, org: OrgIdentity
+) -> None:
+    client = org.client()
+    new_request = keys.generate_private_key()
+    r = client.post(
+        f"/v1/orgs/{org.name}/keys",
+        json={
+            "purpose": "request",
+            "public_key_pem": keys.public_key_pem(new_request),
+            "revoke_previous": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["key_id"] == keys.key_id(new_request)
+    # the old request key is now revoked: it cannot sign any more
+    r = org.client().get("/v1/orgs")
+    assert r.status_code == 401 and r.json()["error"] == "key_revoked"
+    new_client = org.client(new_request)
+    record = new_client.get(f"/v1/orgs/{org.name}").json()
+    old = next(k for k in record["keys"] if k["key_id"] == keys.key_id(org.request_key))
+    assert old["revoked_at"] is not None and old["revoke_reason"].startswith("rotated to")
+    # the last active request key cannot be revoked by the org itself
+    r = new_client.post(
+        f"/v1/orgs/{org.name}/keys/{keys.key_id(new_request)}/revoke", json={"reason": "oops"}
+    )
+    assert r.status_code == 409 and r.json()["error"] == "last_request_key"
+    # an org cannot manage another org's keys
+    r = new_client.post(
+        "/v1/orgs/federation/keys",
+        json={
+            "purpose": "artifact",
+            "public_key_pem": keys.public_key_pem(keys.generate_private_key()),
+        },
+    )
+    assert r.status_code == 403
+    # revoke the artifact key: logged with an index
+    r = new_client.post(
+        f"/v1/orgs/{org.name}/keys/{org.artifact_key_id}/revoke", json={"reason": "compromised"}
+    )
+    assert r.status_code == 200 and r.json()["revoked_log_index"] > r.json()["added_log_index"]
+    r = new_client.post(
+        f"/v1/orgs/{org.name}/keys/{org.artifact_key_id}/revoke", json={"reason": "again"}
+    )
+    assert r.status_code == 409 and r.json()["error"] == "already_revoked"
