@@ -1,0 +1,293 @@
+"""A real coordinator on 127.0.0.1 with a small, known catalog for the web-page tests.
+
+The catalog is built through the coordinator's own Python API (enrolment with an invite
+token, `publish_artifact` via `Coordinator.publish`, `retract_artifact`), the same functions
+its HTTP routes call, then `synthspace coordinator serve` runs as a subprocess on a free port.
+
+Catalog (titles are what the tests look for):
+    clause-qa     acme-legal   dataset          legal-qa  ja_JP  CC-BY-4.0  tags legal, qa
+    triage        kobe-health  dataset          triage    en_US  CC0-1.0    tags health
+    filtered      acme-legal   derived-dataset  legal-qa  ja_JP  (parent: clause-qa)
+    adapter       federation   model-adapter    trained on clause-qa and triage, 2 rounds
+    withdrawn     kobe-health  dataset          retracted
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+PG_ADMIN_URL = os.environ.get("SYNTHSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+XSS = "<script>document.title='pwned'</script>"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def parquet_bytes(rows: list[dict[str, Any]]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buf)
+    return buf.getvalue()
+
+
+def safetensors_bytes() -> bytes:
+    """A minimal valid safetensors file (one 2x2 float32 LoRA tensor)."""
+    payload = struct.pack("<4f", 0.1, -0.2, 0.3, 0.05)
+    header = json.dumps(
+        {"base_model.lora_A.weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, len(payload)]}}
+    ).encode()
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + payload
+
+
+@dataclass
+class Published:
+    artifact_id: str
+    title: str
+    subject_sha256: str
+
+
+@dataclass
+class WebCatalog:
+    url: str
+    home: Path
+    backend: str
+    artifacts: dict[str, Published] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def page(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", params=params or None, timeout=30, follow_redirects=False)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def _gates() -> list[Any]:
+    from synthspace.lineage import GateResult
+
+    return [
+        GateResult(name="seed_leakage", blocking=True, passed=True,
+                   metrics={"max_ngram_containment": 0.02}, thresholds={"max_ngram_containment": 0.3}),
+        GateResult(name="pii", blocking=True, passed=True, metrics={"hits": 0}, thresholds={"max_hits": 0}),
+        GateResult(name="quality", blocking=False, passed=True, metrics={"distinct_2": 0.81}),
+    ]
+
+
+def _statement(org: str, key: Any, data: bytes, name: str, **predicate: Any) -> Any:
+    from synthspace.keys import key_id
+    from synthspace.lineage import LineagePredicate, Producer, Statement, Subject, Times
+
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = dict(
+        kind="dataset",
+        license="CC-BY-4.0",
+        producer=Producer(org=org, artifact_key_id=key_id(key), software="synthspace 0.1.0"),
+        times=Times(started=now, finished=now, signed=now),
+    )
+    fields.update(predicate)
+    return Statement(
+        subject=[Subject(name=name, digest={"sha256": hashlib.sha256(data).hexdigest()})],  # type: ignore[arg-type]
+        predicate=LineagePredicate(**fields),
+    )
+
+
+def build_catalog(home: Path, database_url: str | None) -> dict[str, Published]:
+    """Initialise a coordinator home and publish the test catalog through the service layer."""
+    from synthspace.coordinator.home import init_home
+    from synthspace.coordinator.runtime import Coordinator
+    from synthspace.coordinator.services.orgs import create_invite, enrol_org
+    from synthspace.coordinator.services.retraction import retract_artifact
+
+    from synthspace import keys
+    from synthspace.artifact import artifact_id, sign_statement
+    from synthspace.lineage import Generator, Parent, PersonaSource, SeedCommitment, Training
+
+    settings = init_home(home, database_url=database_url, log_origin="web.test/log")
+    coord = Coordinator.open(settings)
+    out: dict[str, Published] = {}
+    try:
+        org_keys: dict[str, Any] = {}
+        for org in ("acme-legal", "kobe-health"):
+            art, req = keys.generate_private_key(), keys.generate_private_key()
+            with coord.session() as session:
+                token, _ = create_invite(session, org, 3600)
+                session.commit()
+            with coord.session() as session:
+                enrol_org(session, coord.log, token=token, org=org,
+                          artifact_public_key=keys.public_key_pem(art),
+                          request_public_key=keys.public_key_pem(req))
+            org_keys[org] = art
+        operator_key = keys.load_private_key(settings.operator_key_path("artifact"))
+
+        def publish(label: str, org: str, key: Any, data: bytes, name: str, **predicate: Any) -> Published:
+            env = sign_statement(_statement(org, key, data, name, **predicate), key).to_json()
+            receipt = coord.publish(org, env, data)
+            assert receipt.artifact_id == artifact_id(env)
+            pub = Published(receipt.artifact_id, predicate["title"], hashlib.sha256(data).hexdigest())
+            out[label] = pub
+            return pub
+
+        gen = Generator(backend="transformers", model_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+                        parameters={"temperature": 0.7})
+        personas = PersonaSource(kind="spec", locale="ja_JP", spec_digest="sha256:" + "ab" * 32, count=50)
+        seeds = SeedCommitment(root="cd" * 32, count=12)
+        qa_rows = [
+            {"record_id": f"r{i}", "question": f"第{i}条の解除条件は何ですか?", "answer": f"Clause {i} ends on notice.",
+             "persona_id": f"p{i % 3}"}
+            for i in range(14)
+        ]
+        qa_rows[0]["answer"] = XSS  # must be shown as text, never run
+        clause = publish("clause-qa", "acme-legal", org_keys["acme-legal"], parquet_bytes(qa_rows), "data.parquet",
+                         title="Contract clause QA", description="Synthetic Japanese contract-law questions and answers.",
+                         task="legal-qa", locale="ja_JP", tags=["legal", "qa"], record_count=len(qa_rows),
+                         generator=gen, persona_source=personas, seed_commitment=seeds, gates=_gates())
+        triage_rows = [{"record_id": f"t{i}", "dialogue": f"Patient reports symptom {i}.", "persona_id": "p1"} for i in range(5)]
+        triage = publish("triage", "kobe-health", org_keys["kobe-health"], parquet_bytes(triage_rows), "data.parquet",
+                         title="Clinic triage dialogues", description="Synthetic nurse triage conversations.",
+                         task="triage", locale="en_US", license="CC0-1.0", tags=["health"],
+                         record_count=len(triage_rows), generator=gen, gates=_gates())
+        filtered_rows = qa_rows[1:6]
+        publish("filtered", "acme-legal", org_keys["acme-legal"], parquet_bytes(filtered_rows), "data.parquet",
+                title="Filtered clause QA", description="Clause QA filtered to termination clauses.",
+                kind="derived-dataset", task="legal-qa", locale="ja_JP", tags=["legal"],
+                record_count=len(filtered_rows), gates=_gates(),
+                parents=[Parent(artifact_id=clause.artifact_id, digest={"sha256": clause.subject_sha256}, role="source")])  # type: ignore[arg-type]
+        publish("adapter", settings.operator_org, operator_key, safetensors_bytes(), "adapter.safetensors",
+                title="Federated legal+triage LoRA", description="LoRA adapter co-trained by two organisations.",
+                kind="model-adapter", tags=["lora"], license="Apache-2.0",
+                parents=[
+                    Parent(artifact_id=clause.artifact_id, digest={"sha256": clause.subject_sha256}, role="training-data"),  # type: ignore[arg-type]
+                    Parent(artifact_id=triage.artifact_id, digest={"sha256": triage.subject_sha256}, role="training-data"),  # type: ignore[arg-type]
+                ],
+                training=Training(strategy="FedAvg", base_model="HuggingFaceTB/SmolLM2-135M-Instruct", rounds=2,
+                                  participants=["acme-legal", "kobe-health"],
+                                  training_artifacts={"acme-legal": [clause.subject_sha256],
+                                                      "kobe-health": [triage.subject_sha256]},
+                                  metrics={"train_loss": [2.41, 1.87], "eval_loss": [2.5, 2.02], "final_eval_loss": 2.02}))
+        gone = publish("withdrawn", "kobe-health", org_keys["kobe-health"],
+                       parquet_bytes([{"record_id": "w0", "text": "old", "persona_id": "p0"}]), "data.parquet",
+                       title="Withdrawn intake notes", description="Published by mistake.", task="triage",
+                       locale="en_US", tags=["health"], record_count=1, gates=_gates())
+        with coord.session() as session:
+            retract_artifact(session, coord.log, gone.artifact_id, "contains a template bug", by="publisher", org="kobe-health")
+    finally:
+        coord.close()
+    return out
+
+
+def start_server(catalog: WebCatalog, timeout: float = 60.0) -> None:
+    port = free_port()
+    catalog.url = f"http://127.0.0.1:{port}"
+    catalog.log_path = catalog.home / f"server-{port}.log"
+    env = {k: v for k, v in os.environ.items() if k not in {"SYNTHSPACE_DATABASE_URL", "SYNTHSPACE_WEB_CATALOG"}}
+    cmd = [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", str(catalog.home),
+           "--host", "127.0.0.1", "--port", str(port)]
+    with open(catalog.log_path, "ab") as log:
+        catalog.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if catalog.proc.poll() is not None:
+            raise RuntimeError(f"coordinator exited with {catalog.proc.returncode}:\n{catalog.log_text()}")
+        try:
+            if httpx.get(f"{catalog.url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    catalog.stop()
+    raise RuntimeError(f"coordinator did not come up:\n{catalog.log_text()}")
+
+
+class PgDatabase:
+    """One uniquely named PostgreSQL database for this session, dropped at the end."""
+
+    def __init__(self) -> None:
+        self.name = f"ss_web_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    def _admin(self) -> Any:
+        from sqlalchemy import create_engine
+
+        return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+    def create(self) -> str:
+        from sqlalchemy import text
+
+        engine = self._admin()
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        engine.dispose()
+        return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{self.name}"
+
+    def drop(self) -> None:
+        from sqlalchemy import text
+
+        engine = self._admin()
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+def _make_catalog(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[WebCatalog]:
+    home = tmp_path_factory.mktemp(f"web-{backend}")
+    pg = PgDatabase() if backend == "postgres" else None
+    url = pg.create() if pg else None
+    saved = os.environ.pop("SYNTHSPACE_DATABASE_URL", None)
+    catalog = WebCatalog(url="", home=home, backend=backend)
+    try:
+        catalog.artifacts = build_catalog(home, url)
+        start_server(catalog)
+        yield catalog
+    finally:
+        catalog.stop()
+        if saved is not None:
+            os.environ["SYNTHSPACE_DATABASE_URL"] = saved
+        if pg:
+            pg.drop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def web(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebCatalog]:
+    """The test catalog served on SQLite and on PostgreSQL."""
+    yield from _make_catalog(tmp_path_factory, request.param)
+
+
+@pytest.fixture(scope="module")
+def web_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebCatalog]:
+    """The test catalog on SQLite only (browser tests)."""
+    yield from _make_catalog(tmp_path_factory, "sqlite")
