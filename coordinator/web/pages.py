@@ -40,6 +40,7 @@ from synthspace.errors import SynthspaceError
 HERE = Path(__file__).resolve().parent
 PREFIX = "/catalog"
 PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
 LOG_PAGE_SIZE = 50
 PREVIEW_ROWS = 10
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -114,7 +115,11 @@ def artifact_list(request: Request, coord: CoordinatorDep, session: SessionDep) 
     status = params.get("status") or "all"
     sort = params.get("sort") or "newest"
     cursor = params.get("cursor") or None
+    per_page_raw = params.get("per_page") or str(PAGE_SIZE)
     problems = []
+    per_page = int(per_page_raw) if per_page_raw.isdigit() and len(per_page_raw) < 4 else 0
+    if not 1 <= per_page <= min(MAX_PAGE_SIZE, coord.settings.max_page_size):
+        problems.append(f"per_page must be a number from 1 to {min(MAX_PAGE_SIZE, coord.settings.max_page_size)}")
     if status not in STATUSES:
         problems.append(f"status must be one of {', '.join(STATUSES)}")
     if sort not in SORTS:
@@ -129,7 +134,7 @@ def artifact_list(request: Request, coord: CoordinatorDep, session: SessionDep) 
     try:
         page = catalog.list_artifacts(
             session,
-            limit=min(PAGE_SIZE, coord.settings.max_page_size),
+            limit=per_page,
             status=status,  # type: ignore[arg-type]
             sort=sort,  # type: ignore[arg-type]
             cursor=cursor,
@@ -140,7 +145,8 @@ def artifact_list(request: Request, coord: CoordinatorDep, session: SessionDep) 
     next_url = None
     if page.next_cursor:
         next_url = list_url(**chosen, status=None if status == "all" else status,
-                            sort=None if sort == "newest" else sort, cursor=page.next_cursor)
+                            sort=None if sort == "newest" else sort, cursor=page.next_cursor,
+                            per_page=None if per_page == PAGE_SIZE else str(per_page))
     total, retracted, orgs = queries.catalog_counts(session)
     return _page(
         request,
@@ -153,10 +159,13 @@ def artifact_list(request: Request, coord: CoordinatorDep, session: SessionDep) 
         facets=queries.facets(session),
         next_url=next_url,
         first_page_url=list_url(**chosen, status=None if status == "all" else status,
-                                sort=None if sort == "newest" else sort) if cursor else None,
+                                sort=None if sort == "newest" else sort,
+                                per_page=None if per_page == PAGE_SIZE else str(per_page)) if cursor else None,
         filtered=any(chosen.values()) or status != "all",
         counts={"total": total, "retracted": retracted, "orgs": orgs},
         kinds=KINDS,
+        per_page=per_page,
+        default_per_page=PAGE_SIZE,
         statuses=STATUSES,
         sorts=SORTS,
     )
