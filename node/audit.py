@@ -489,8 +489,10 @@ class Auditor:
         elif ctx.log_failure is not None:
             report.add("checkpoint_consistency", "skip", f"log unusable: {ctx.log_failure.detail}")
         elif ctx.view is not None:
-            if ctx.view.first_use or ctx.view.previous_size == 0 and self.state.last_checkpoint_note() is None:
-                detail = f"first checkpoint this auditor has seen (size {ctx.view.size}); pinned for next time"
+            if ctx.view.previous_size == 0:
+                detail = f"first checkpoint this auditor has seen (size {ctx.view.size}); kept for next time"
+            elif ctx.view.previous_size == ctx.view.size:
+                detail = f"same signed checkpoint (size {ctx.view.size}) as this auditor saw before"
             else:
                 detail = (
                     f"checkpoint of size {ctx.view.size} extends the one of size {ctx.view.previous_size} "

@@ -217,8 +217,9 @@ class CoordinatorClient:
         params = {k: v for k, v in filters.items() if v is not None and v != [] and v != ""}
         return _parse(ArtifactPage, self._json("GET", "/v1/artifacts", params=params), "GET /v1/artifacts")
 
-    def iter_artifacts(self, limit: int | None = None, **filters: Any) -> Iterator[ArtifactSummary]:
-        """Every matching artifact, following the cursor."""
+    def iter_artifacts(self, max_items: int | None = None, **filters: Any) -> Iterator[ArtifactSummary]:
+        """Every matching artifact (at most `max_items`), following the cursor; `limit` in
+        `filters` is the page size."""
         cursor: str | None = None
         seen = 0
         while True:
@@ -226,7 +227,7 @@ class CoordinatorClient:
             for item in page.items:
                 yield item
                 seen += 1
-                if limit is not None and seen >= limit:
+                if max_items is not None and seen >= max_items:
                     return
             cursor = page.next_cursor
             if not cursor or not page.items:

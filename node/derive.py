@@ -154,7 +154,8 @@ def derive_dataset(
         data = data[keep]
     if ops.dedupe:
         content = [c for c in data.columns if c not in ("record_id", SOURCE_COLUMN, "persona_id")]
-        data = data.drop_duplicates(subset=content or None)
+        keys = data[content or list(data.columns)].apply(lambda r: _row_key(r.tolist()), axis=1)
+        data = data[~keys.duplicated()]
     if ops.sample is not None and ops.sample < len(data):
         data = data.sample(n=ops.sample, random_state=ops.seed)
     data = data.reset_index(drop=True)
@@ -187,6 +188,19 @@ def derive_dataset(
     )
     (out / DERIVATION_FILE).write_text(derivation.model_dump_json(indent=2) + "\n")
     return derivation
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able form of a cell (list columns come back from Parquet as numpy arrays)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _row_key(values: list[Any]) -> str:
+    import json
+
+    return json.dumps([_plain(v) for v in values], sort_keys=True, default=str, ensure_ascii=False)
 
 
 def load_derivation(out_dir: Path | str) -> Derivation:

@@ -46,9 +46,11 @@ def audit_entries(auditor: Auditor, view: LogView | None, failure: LogCheckFaile
         CheckResult(
             "checkpoint_consistency",
             "pass",
-            "first checkpoint seen; pinned"
-            if view.first_use or view.previous_size == 0
-            else f"extends the checkpoint of size {view.previous_size} seen before",
+            "first checkpoint this auditor has seen; kept for next time"
+            if view.previous_size == 0
+            else f"extends the checkpoint of size {view.previous_size} seen before"
+            if view.previous_size != view.size
+            else "same checkpoint as seen before",
         )
     )
     checks.append(CheckResult("log_root", "pass", f"all {view.size} entries hash to the signed root"))

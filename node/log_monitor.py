@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from synthspace.errors import SynthspaceError, VerificationError
 
@@ -51,9 +51,15 @@ class AuditorStateError(SynthspaceError):
     """The auditor state directory is unusable (pinned to another log, unreadable files)."""
 
 
+def _open_private(path: Path, mode: str) -> Any:
+    """Open for writing with mode 0600: the state may sit in a node's private/ directory."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    return os.fdopen(os.open(path, flags, 0o600), mode)
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with _open_private(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -137,7 +143,7 @@ class AuditorState:
 
     def _write_leaves(self, all_leaves: list[bytes], previous_count: int) -> None:
         mode = "a" if previous_count and self._line_count() == previous_count else "w"
-        with open(self.leaves_path, mode, encoding="utf-8") as fh:
+        with _open_private(self.leaves_path, mode) as fh:
             start = previous_count if mode == "a" else 0
             for i in range(start, len(all_leaves)):
                 fh.write(json.dumps({"index": i, "leaf": base64.b64encode(all_leaves[i]).decode()}) + "\n")
@@ -149,9 +155,10 @@ class AuditorState:
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         path = self.evidence_dir / f"fork-{stamp}.txt"
-        path.write_text(
-            f"reason: {reason}\n\n--- earlier checkpoint ---\n{earlier_note}\n--- later checkpoint ---\n{later_note}"
-        )
+        with _open_private(path, "w") as fh:
+            fh.write(
+                f"reason: {reason}\n\n--- earlier checkpoint ---\n{earlier_note}\n--- later checkpoint ---\n{later_note}"
+            )
         return path
 
 

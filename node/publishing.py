@@ -31,6 +31,7 @@ from synthspace.errors import SynthspaceError
 
 if TYPE_CHECKING:
     from synthspace.node.coordinator_client import CoordinatorClient
+    from synthspace.node.gates import GateReport
     from synthspace.node.home import NodeHome
 
     from synthspace.lineage import GateResult, LineagePredicate, Producer, Statement
@@ -100,8 +101,9 @@ def producer_for(home: NodeHome) -> Producer:
 
 
 # ---- packaging a run ------------------------------------------------------------------------
-def package_run_data(run_dir: Path, out_path: Path) -> int:
-    """Concatenate the run's shards into one Parquet file without `_`-prefixed columns.
+def package_run_data(run_dir: Path, out_path: Path, exclude_record_ids: Sequence[str] = ()) -> int:
+    """Concatenate the run's shards into one Parquet file without `_`-prefixed columns, and
+    without the records the gates marked for exclusion (exact duplicates).
 
     Returns the row count. Written to a temp name and renamed, so `out_path` is whole or absent.
     """
@@ -122,6 +124,13 @@ def package_run_data(run_dir: Path, out_path: Path) -> int:
         raise PublishError(f"the shards of {run_dir} have incompatible schemas: {exc}") from exc
     if any(c.startswith("_") for c in table.column_names):  # belt and braces: never ship private columns
         raise PublishError("internal error: node-private columns survived packaging")
+    if exclude_record_ids:
+        import pyarrow.compute as pc
+
+        if "record_id" not in table.column_names:
+            raise PublishError("the gates excluded records but the shards have no record_id column")
+        keep = pc.invert(pc.is_in(table.column("record_id"), value_set=pa.array(list(exclude_record_ids))))
+        table = table.filter(keep)
     if "record_id" in table.column_names:
         ids = table.column("record_id").to_pylist()
         if len(set(ids)) != len(ids):
@@ -135,33 +144,35 @@ def package_run_data(run_dir: Path, out_path: Path) -> int:
     return int(table.num_rows)
 
 
-def ensure_gate_report(run_dir: Path, gates_config: Path | None = None, progress: Progress = _noop) -> list[GateResult]:
-    """The run's gate results: runs the gates when there is no report, or one older than the data."""
+def ensure_gate_report(run_dir: Path, gates_config: Path | None = None, progress: Progress = _noop) -> GateReport:
+    """The run's gate report; runs the gates when there is none, when it is older than the
+    newest shard or covers another record count, or when `gates_config` is given."""
+    from synthspace.node.gates import load_gates_config, load_report, run_gates
     from synthspace.node.generate.run_dir import shard_paths
 
-    from synthspace.lineage import GateResult
-
     report_path = run_dir / GATE_REPORT
-    newest_shard = max((p.stat().st_mtime for p in shard_paths(run_dir)), default=0.0)
-    if not report_path.is_file() or report_path.stat().st_mtime < newest_shard or gates_config is not None:
-        from synthspace.node.gates import run_gates
-
-        progress("running the privacy and quality gates")
-        report = run_gates(run_dir, config=gates_config) if gates_config is not None else run_gates(run_dir)
-    else:
-        from synthspace.node.gates.report import load_report
-
+    shards = shard_paths(run_dir)
+    newest_shard = max((p.stat().st_mtime for p in shards), default=0.0)
+    report = None
+    if gates_config is None and report_path.is_file() and report_path.stat().st_mtime >= newest_shard:
         report = load_report(run_dir)
-    gates = getattr(report, "gates", None)
-    if gates is None and isinstance(report, dict):
-        gates = report.get("gates")
-    results = []
-    for g in gates or []:
-        data = g.model_dump(mode="json") if hasattr(g, "model_dump") else dict(g)
-        results.append(GateResult.model_validate({k: data[k] for k in GateResult.model_fields if k in data}))
-    if not results:
+        rows = _shard_rows(shards)
+        if report.records != rows:
+            progress(f"the gate report covers {report.records} records, the run has {rows}: gating again")
+            report = None
+    if report is None:
+        progress("running the privacy and quality gates")
+        config = load_gates_config(gates_config) if gates_config is not None else None
+        report = run_gates(run_dir, config, progress=progress)
+    if not report.gates:
         raise PublishError(f"{report_path} records no gate results; run `synthspace gate {run_dir}`")
-    return results
+    return report
+
+
+def _shard_rows(shards: Sequence[Path]) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in shards)
 
 
 def predicate_for_run(
@@ -230,13 +241,14 @@ def publish_run(
         progress(f"resuming: {bundle / ENVELOPE_FILE} is already signed")
         return publish_bundle(home, bundle, client=client, progress=progress)
 
-    gates = ensure_gate_report(run_dir, gates_config, progress)
+    report = ensure_gate_report(run_dir, gates_config, progress)
+    gates = list(report.gates)
     failed = [g.name for g in gates if g.blocking and not g.passed]
     if failed:
         raise GatesFailedError(run_dir, failed)
-    progress("packaging the shards into data.parquet (dropping node-private columns)")
+    progress("packaging the shards into data.parquet (dropping node-private columns and duplicates)")
     data_path = bundle / DATA_FILE
-    count = package_run_data(run_dir, data_path)
+    count = package_run_data(run_dir, data_path, exclude_record_ids=report.exclude_record_ids)
     predicate = predicate_for_run(
         home, run_dir, gates, count, title=title, description=description, tags=tags, license=license
     )

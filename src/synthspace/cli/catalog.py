@@ -54,7 +54,7 @@ def list_(
         "limit": min(limit, 200),
     }
     with CoordinatorClient.for_home(open_home(home)) as client:
-        items = list(client.iter_artifacts(limit=limit, **filters))
+        items = list(client.iter_artifacts(max_items=limit, **filters))
     if as_json:
         for item in items:
             typer.echo(item.model_dump_json())

@@ -1,0 +1,215 @@
+"""Fixtures for node tests: a real coordinator (`synthspace coordinator serve` subprocess on
+127.0.0.1, SQLite), enrolled node homes, a fake OpenAI-compatible LLM server, generated runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.node.fake_llm import FakeLLM
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "node" / "examples"
+RECIPE = EXAMPLES / "en_support.yaml"
+SEEDS = EXAMPLES / "en_support_seeds.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Coordinator:
+    """A coordinator home and its server process."""
+
+    home: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def create(cls, home: Path, origin: str = "test.node/log") -> Coordinator:
+        from synthspace.coordinator.home import init_home
+
+        env_before = os.environ.pop("SYNTHSPACE_DATABASE_URL", None)
+        try:
+            init_home(home, log_origin=origin)
+        finally:
+            if env_before is not None:
+                os.environ["SYNTHSPACE_DATABASE_URL"] = env_before
+        return cls(home=home)
+
+    def start(self, timeout: float = 60.0) -> Coordinator:
+        self.port = self.port or free_port()
+        log = open(self.home / "server.log", "ab")
+        env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve",
+                "--home", str(self.home), "--host", "127.0.0.1", "--port", str(self.port),
+                "--log-level", "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"coordinator exited:\n{(self.home / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"coordinator did not come up:\n{(self.home / 'server.log').read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def _runtime(self) -> Any:
+        from synthspace.coordinator.runtime import Coordinator as Runtime
+        from synthspace.coordinator.settings import CoordinatorSettings
+
+        return Runtime.open(CoordinatorSettings.load(self.home), migrate=False, verify=False)
+
+    def invite(self, org: str) -> str:
+        from synthspace.coordinator.services.orgs import create_invite
+
+        rt = self._runtime()
+        try:
+            with rt.session() as session:
+                token, _ = create_invite(session, org, 3600)
+        finally:
+            rt.close()
+        return str(token)
+
+    def log_key(self) -> Any:
+        from synthspace import keys
+
+        return keys.load_private_key(self.home / "keys" / "log.pem")
+
+
+@pytest.fixture(scope="module")
+def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinator]:
+    coord = Coordinator.create(tmp_path_factory.mktemp("coordinator")).start()
+    try:
+        yield coord
+    finally:
+        coord.stop()
+
+
+@pytest.fixture(scope="module")
+def fake_llm() -> Iterator[FakeLLM]:
+    fake = FakeLLM().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def leaky_llm() -> Iterator[FakeLLM]:
+    fake = FakeLLM(leak=True).start()
+    yield fake
+    fake.stop()
+
+
+def unique_org(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def make_node(base: Path, coord: Coordinator, prefix: str = "org", url: str | None = None) -> Any:
+    """An initialised and enrolled node home (through the Python API the CLI calls)."""
+    from synthspace.node.enrolment import enroll
+    from synthspace.node.home import NodeHome
+
+    org = unique_org(prefix)
+    home = NodeHome.init(base / org, org, url or coord.url)
+    enroll(home, coord.invite(org))
+    return home
+
+
+def generate_run(run_dir: Path, home: Any, llm: FakeLLM, limit: int = 12) -> Path:
+    """A real generation run (openai backend against the fake LLM) into `run_dir`."""
+    from synthspace.node.generate.runner import run_generation
+
+    run_generation(
+        RECIPE,
+        SEEDS,
+        run_dir,
+        backend="openai",
+        model="fake-model",
+        backend_options={"base_url": llm.base_url, "api_key": "test-key"},
+        limit=limit,
+        home=home.path,
+    )
+    return run_dir
+
+
+@dataclass
+class Space:
+    """A coordinator with two enrolled orgs; alpha has published one generated run."""
+
+    coord: Coordinator
+    base: Path
+    alpha: Any
+    beta: Any
+    run_dir: Path
+    published: Any  # PublishResult
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory, coordinator: Coordinator, fake_llm: FakeLLM) -> Space:
+    from synthspace.node.publishing import publish_run
+
+    base = tmp_path_factory.mktemp("space")
+    alpha = make_node(base, coordinator, "alpha")
+    beta = make_node(base, coordinator, "beta")
+    run_dir = generate_run(base / "run-alpha", alpha, fake_llm)
+    published = publish_run(alpha, run_dir, title="Kettle support dialogues", tags=["support", "demo"])
+    return Space(coordinator, base, alpha, beta, run_dir, published)
+
+
+def auditor_for(home: Any) -> Any:
+    from synthspace.node.cli_support import open_auditor
+
+    return open_auditor(home=home.path)
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """Run the real `synthspace` CLI in a subprocess; (exit code, stdout, stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "synthspace.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    return proc.returncode, proc.stdout, proc.stderr
