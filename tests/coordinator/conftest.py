@@ -111,7 +111,8 @@ class CoordinatorServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> CoordinatorServer:
-        self.port = free_port()
+        if not self.port:  # a restart keeps its port, so clients' URLs stay valid
+            self.port = free_port()
         self.log_path = self.home / f"server-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
         cmd = [
