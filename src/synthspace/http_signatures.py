@@ -271,7 +271,10 @@ def signature_base(
         if name != name.lower() or not name:
             raise HTTPSignatureError(f"component name {name!r} must be lowercase")
         if name.startswith("@"):
-            value = _derived(name, method, target_uri)
+            try:
+                value = _derived(name, method, target_uri)
+            except ValueError as exc:
+                raise HTTPSignatureError(f"target URI {target_uri!r} is invalid: {exc}") from None
         else:
             if name not in lower:
                 raise HTTPSignatureError(f"covered header {name!r} is missing from the request")
