@@ -32,8 +32,14 @@ def private_key_pem(key: Ed25519PrivateKey) -> bytes:
 def save_private_key(key: Ed25519PrivateKey, path: Path) -> None:
     """Write PEM PKCS#8 (unencrypted) with mode 0600, creating parent folders; never world-readable, even briefly."""
     path = Path(path)
+    try:
+        _write_private(path, private_key_pem(key))
+    except OSError as exc:
+        raise KeyFileError(f"cannot write key file {path}: {exc.strerror or exc}") from None
+
+
+def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = private_key_pem(key)
     # mkstemp creates the temp file 0600 in the target folder (umask cannot widen it); fsync,
     # then rename over the target, so readers never see a partial or world-readable key.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

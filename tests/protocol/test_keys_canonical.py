@@ -160,3 +160,28 @@ def test_canonical_is_a_fixed_point_and_parses_back(value: object) -> None:
     parsed = json.loads(out)
     assert canonical_json.canonicalize(parsed) == out
     assert parsed == value or value != value  # floats such as -0.0 compare equal; NaN is excluded
+
+
+def test_save_errors_are_named(tmp_path: Path) -> None:
+    target = tmp_path / "a-directory"
+    target.mkdir()
+    (target / "child").write_text("x")
+    with pytest.raises(KeyFileError, match="a-directory"):
+        keys.save_private_key(keys.generate_private_key(), target)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(KeyFileError, match="cannot write"):
+        keys.save_private_key(keys.generate_private_key(), blocker / "k.pem")
+    assert sorted(p.name for p in target.iterdir()) == ["child"]  # no temp file left behind
+
+
+def test_encrypted_private_key_is_refused_with_a_named_error(tmp_path: Path) -> None:
+    key = keys.generate_private_key()
+    p = tmp_path / "enc.pem"
+    p.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+        )
+    )
+    with pytest.raises(KeyFileError, match="enc.pem"):
+        keys.load_private_key(p)
