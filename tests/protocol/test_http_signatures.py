@@ -382,3 +382,16 @@ def test_httpx_client_against_real_server(server: _Server, request_key: Ed25519P
         stranger = hs.Ed25519RequestAuth(keys.generate_private_key())
         r = plain.post(server.url + "/v1/x", content=b"p", auth=stranger)
         assert r.status_code == 401 and "unknown request key id" in r.json()["detail"]
+
+
+def test_async_httpx_client_against_real_server(server: _Server, request_key: Ed25519PrivateKey) -> None:
+    import asyncio
+
+    async def go() -> list[int]:
+        auth = hs.Ed25519RequestAuth(request_key)
+        async with httpx.AsyncClient(base_url=server.url, auth=auth, timeout=10) as client:
+            responses = await asyncio.gather(*(client.post(f"/v1/a/{i}", content=b"x" * i) for i in range(5)))
+        return [r.status_code for r in responses]
+
+    assert asyncio.run(go()) == [200] * 5
+    assert len(server.seen) == 5  # five distinct nonces
