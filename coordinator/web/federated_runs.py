@@ -88,9 +88,9 @@ def series_from_rounds(rounds: Any) -> dict[str, Series]:
                 continue
             for i, item in enumerate(values):
                 if isinstance(item, (list, tuple)) and len(item) == 2:
-                    r = _num(item[0])
-                    if r is not None:
-                        add(metric, r, item[1])
+                    at = _num(item[0])
+                    if at is not None:
+                        add(metric, at, item[1])
                 else:
                     add(metric, float(i + 1), item)
     for group in charts.values():

@@ -138,7 +138,13 @@ def artifact_list(request: Request, coord: CoordinatorDep, session: SessionDep) 
             status=status,  # type: ignore[arg-type]
             sort=sort,  # type: ignore[arg-type]
             cursor=cursor,
-            **{k: (v or None) for k, v in chosen.items()},
+            q=chosen["q"] or None,
+            org=chosen["org"] or None,
+            task=chosen["task"] or None,
+            locale=chosen["locale"] or None,
+            license=chosen["license"] or None,
+            tag=chosen["tag"] or None,
+            kind=chosen["kind"] or None,
         )
     except InvalidRequestError as exc:
         return _error(request, 400, "Bad search", str(exc))
