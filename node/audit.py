@@ -377,7 +377,10 @@ class Auditor:
             names = CHECKS if lineage else PULL_CHECKS
             for name in names[names.index(after) + 1 :]:
                 if report.check(name) is None:
-                    report.add(name, "skip", why)
+                    if name == "checkpoint_consistency":  # about the log, not this artifact
+                        report.add(name, *self._consistency(ctx))
+                    else:
+                        report.add(name, "skip", why)
             return report
 
         # -- envelope_signature ------------------------------------------------------------
@@ -484,21 +487,7 @@ class Auditor:
         self._check_inclusion(report, ctx, envelope_bytes, statement, signer, entry_index, entry, entry_problem)
 
         # -- checkpoint_consistency --------------------------------------------------------
-        if ctx.log_failure is not None and ctx.log_failure.check == "checkpoint_consistency":
-            report.add("checkpoint_consistency", "fail", ctx.log_failure.detail)
-        elif ctx.log_failure is not None:
-            report.add("checkpoint_consistency", "skip", f"log unusable: {ctx.log_failure.detail}")
-        elif ctx.view is not None:
-            if ctx.view.previous_size == 0:
-                detail = f"first checkpoint this auditor has seen (size {ctx.view.size}); kept for next time"
-            elif ctx.view.previous_size == ctx.view.size:
-                detail = f"same signed checkpoint (size {ctx.view.size}) as this auditor saw before"
-            else:
-                detail = (
-                    f"checkpoint of size {ctx.view.size} extends the one of size {ctx.view.previous_size} "
-                    "seen before; all entries hash to its root"
-                )
-            report.add("checkpoint_consistency", "pass", detail)
+        report.add("checkpoint_consistency", *self._consistency(ctx))
 
         # -- retraction --------------------------------------------------------------------
         if ctx.view is None:
@@ -530,6 +519,21 @@ class Auditor:
         if lineage:
             self._check_lineage(report, statement, aid, seen)
         return report
+
+    def _consistency(self, ctx: _Context) -> tuple[Status, str]:
+        if ctx.log_failure is not None and ctx.log_failure.check == "checkpoint_consistency":
+            return "fail", ctx.log_failure.detail
+        if ctx.log_failure is not None:
+            return "skip", f"log unusable: {ctx.log_failure.detail}"
+        assert ctx.view is not None
+        if ctx.view.previous_size == 0:
+            return "pass", f"first checkpoint this auditor has seen (size {ctx.view.size}); kept for next time"
+        if ctx.view.previous_size == ctx.view.size:
+            return "pass", f"same signed checkpoint (size {ctx.view.size}) as this auditor saw before"
+        return "pass", (
+            f"checkpoint of size {ctx.view.size} extends the one of size {ctx.view.previous_size} "
+            "seen before; all entries hash to its root"
+        )
 
     def _verify_signature(
         self, envelope: Envelope, keys: KeyDirectory
