@@ -37,73 +37,33 @@ class PersonaSet:
 NO_PERSONAS = PersonaSet(personas=[], source=PersonaSource(kind="none", count=0), path=None)
 
 
-def _records_from(obj: Any) -> list[dict[str, Any]]:
-    if hasattr(obj, "to_dict"):
-        return list(obj.to_dict(orient="records"))
-    if hasattr(obj, "to_pylist"):
-        return list(obj.to_pylist())
-    return [dict(p) if not hasattr(p, "model_dump") else p.model_dump() for p in obj]
+def _persona_dict(p: Any) -> dict[str, Any]:
+    """A persona as the flat dict templates see: attributes, narrative, and its extra texts."""
+    d = p.model_dump() if hasattr(p, "model_dump") else dict(p)
+    texts = d.pop("texts", None) or {}
+    for k, v in texts.items():
+        d.setdefault(k, v)
+    # Absent attributes are left out (not None) so `persona.get('x', default)` works in templates.
+    return {k: (str(v) if k == "persona_id" else v) for k, v in d.items() if v is not None}
 
 
 def load_personas(path: str | Path | None) -> PersonaSet:
-    """Read a persona Parquet file (via the personas package when present) or return no personas."""
+    """Read a persona Parquet file (synthspace persona set or Nemotron-Personas), or no personas."""
     if path is None:
         return NO_PERSONAS
+    from synthspace.node.personas import load_persona_set
+
     p = Path(path)
     if not p.is_file():
         raise PersonaError(f"persona file not found: {p}")
-    try:
-        from synthspace.node.personas import load_persona_set  # type: ignore[attr-defined]
-    except ImportError:
-        load_persona_set = None
-    if load_persona_set is not None:
-        loaded = load_persona_set(p)
-        personas, source = (loaded if isinstance(loaded, tuple) else (loaded.personas, loaded.source))
-        records = _records_from(personas)
-    else:
-        records, source = _read_persona_parquet(p)
-    records = [{k: (str(v) if k == "persona_id" else v) for k, v in r.items()} for r in records]
+    personas, source = load_persona_set(p)
+    records = [_persona_dict(x) for x in personas]
     if not records:
         raise PersonaError(f"{p}: the persona file holds no personas")
-    if any(not r.get("persona_id") for r in records):
-        raise PersonaError(f"{p}: every persona needs a non-empty persona_id column")
-    ids = [r["persona_id"] for r in records]
+    ids = [r.get("persona_id") for r in records]
     if len(set(ids)) != len(ids):
         raise PersonaError(f"{p}: persona_id values are not unique")
     return PersonaSet(personas=records, source=source, path=p.resolve())
-
-
-def _read_persona_parquet(p: Path) -> tuple[list[dict[str, Any]], PersonaSource]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(p)
-    except Exception as exc:
-        raise PersonaError(f"{p}: not a readable Parquet file: {exc}") from None
-    if "persona_id" not in table.column_names:
-        raise PersonaError(f"{p}: no persona_id column; columns are {', '.join(table.column_names)}")
-    meta = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (table.schema.metadata or {}).items()}
-
-    def find(*names: str) -> str | None:
-        for k, v in meta.items():
-            if k.split(".")[-1] in names:
-                return v
-        return None
-
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    spec_digest = find("spec_digest")
-    kind = "spec" if spec_digest or "nemotron" not in (find("source") or "").lower() else "nemotron-parquet"
-    source = PersonaSource(
-        kind=kind,  # type: ignore[arg-type]
-        locale=find("locale"),
-        spec_digest=spec_digest,
-        set_digest="sha256:" + h.hexdigest(),
-        count=table.num_rows,
-    )
-    return table.to_pylist(), source
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,10 @@ class PromptRenderer:
             raise TemplateRenderError(f"{self._source}: prompt template tried a forbidden operation: {exc}") from None
         except TemplateError as exc:
             raise TemplateRenderError(f"{self._source}: prompt template failed to render: {exc}") from None
+        except Exception as exc:  # template code is user input: any failure is a recipe error
+            raise TemplateRenderError(
+                f"{self._source}: prompt template failed to render: {type(exc).__name__}: {exc}"
+            ) from None
         if any(len(m["content"]) > MAX_PROMPT_CHARS for m in messages):
             raise TemplateRenderError(f"{self._source}: rendered prompt exceeds {MAX_PROMPT_CHARS} characters")
         return messages

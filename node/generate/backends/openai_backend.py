@@ -129,6 +129,12 @@ class OpenAIBackend(Backend):
             raise BackendUnavailableError(f"base URL {base!r} must start with http:// or https://")
         if not model:
             raise BackendUnavailableError("the openai backend needs --model (the model name the endpoint serves)")
+        if structured_output not in ("response_format", "guided_json", "both", "none"):
+            raise BackendUnavailableError(
+                f"structured_output {structured_output!r} is not one of response_format, guided_json, both, none"
+            )
+        if client not in ("auto", "httpx", "aiohttp"):
+            raise BackendUnavailableError(f"client {client!r} is not one of auto, httpx, aiohttp")
         if concurrency < 1 or max_attempts < 1 or timeout <= 0:
             raise BackendUnavailableError("concurrency and max_attempts must be >= 1 and timeout > 0")
         self.base_url = base.rstrip("/")
