@@ -8,7 +8,6 @@ do not exist yet (or that never ran a federation) simply shows no runs.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from synthspace.coordinator.models import Artifact
 logger = logging.getLogger("synthspace.coordinator.web")
 
 Series = dict[str, list[tuple[float, float]]]
+MAX_RUNS = 50
 
 
 @dataclass
@@ -31,6 +31,8 @@ class RunView:
     status: str
     rounds: int | None
     participants: list[str]
+    status_detail: str = ""
+    rounds_requested: int | None = None
     started: datetime | None = None
     finished: datetime | None = None
     strategy: str | None = None
@@ -39,7 +41,7 @@ class RunView:
     adapter_title: str | None = None
     training_artifacts: dict[str, list[str]] = field(default_factory=dict)
     final_metrics: dict[str, Any] = field(default_factory=dict)
-    # metric group (e.g. "train", "evaluate") -> series name -> [(round, value)]
+    # chart title -> series name -> [(round, value)]
     charts: dict[str, Series] = field(default_factory=dict)
     source: str = "catalog"
 
@@ -99,43 +101,100 @@ def series_from_rounds(rounds: Any) -> dict[str, Series]:
     return charts
 
 
+LOSS_WORDS = ("loss", "perplexity")
+TIMING_KEYS = ("wall_seconds", "train_seconds", "aggregate_seconds")
+
+
+def _metric_key(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def charts_from_round_rows(rows: list[Any]) -> dict[str, Series]:
+    """Charts of a stored run (FederatedRound rows): losses, per-org training loss, other
+    evaluation metrics, time per round and adapter traffic. The init step (round 0) is left out."""
+    losses: Series = {}
+    per_org: Series = {}
+    other: Series = {}
+    timing: Series = {}
+    traffic: Series = {}
+    for row in rows:
+        if row.kind not in ("train", "evaluate") or row.round < 1:
+            continue
+        r = float(row.round)
+        for name, value in (row.metrics or {}).items():
+            v = _num(value)
+            if v is None:
+                continue
+            key = _metric_key(name)
+            if any(w in key for w in LOSS_WORDS):
+                label = key if key.startswith(("train", "eval")) else f"{row.kind} {key}"
+                losses.setdefault(label, []).append((r, v))
+            elif row.kind == "evaluate" and not any(w in key for w in ("seconds", "bytes", "examples", "num-")):
+                other.setdefault(key, []).append((r, v))
+        if row.kind == "train":
+            for org, entry in (row.per_org or {}).items():
+                metrics = entry.get("metrics", {}) if isinstance(entry, dict) else {}
+                v = _num(metrics.get("train-loss", metrics.get("train_loss")))
+                if v is not None:
+                    per_org.setdefault(str(org), []).append((r, v))
+            for attr in TIMING_KEYS:
+                v = _num(getattr(row, attr, None))
+                if v is not None:
+                    timing.setdefault(attr.replace("_seconds", "").replace("_", " "), []).append((r, v))
+            for attr in ("bytes_sent", "bytes_received"):
+                v = _num(getattr(row, attr, None))
+                if v is not None:
+                    traffic.setdefault(attr.replace("bytes_", "adapter bytes "), []).append((r, v / (1 << 20)))
+    charts = {
+        "loss per round": losses,
+        "training loss per organisation": per_org,
+        "evaluation metrics per round": other,
+        "seconds per round": timing,
+        "adapter MiB moved per round": traffic,
+    }
+    out: dict[str, Series] = {}
+    for title, series in charts.items():
+        if any(series.values()):
+            out[title] = {k: sorted(v) for k, v in series.items()}
+    return out
+
+
 def _runs_from_federation_package(session: Session) -> list[RunView]:
-    """Runs the federation package stores, through its `list_runs(session)` when present."""
+    """Runs the federation package records (its federated_runs / federated_rounds tables)."""
     try:
-        module = importlib.import_module("synthspace.coordinator.federated")
+        from synthspace.coordinator.federated.models import FederatedRun
     except ImportError:
         return []
-    list_runs = getattr(module, "list_runs", None)
-    if not callable(list_runs):
-        return []
     try:
-        records = list(list_runs(session))
-    except SQLAlchemyError as exc:  # its tables may not be migrated in yet
+        runs = list(
+            session.execute(select(FederatedRun).order_by(FederatedRun.created_at.desc()).limit(MAX_RUNS)).scalars()
+        )
+        views = []
+        for run in runs:
+            views.append(
+                RunView(
+                    run_id=str(run.run_id),
+                    status=str(run.status),
+                    status_detail=str(run.status_detail or ""),
+                    rounds=run.rounds_completed,
+                    rounds_requested=run.rounds_requested,
+                    participants=list(run.participants or []),
+                    started=run.created_at,
+                    finished=run.finished_at,
+                    strategy=run.strategy,
+                    base_model=run.base_model,
+                    adapter_id=run.artifact_id,
+                    training_artifacts={k: list(v) for k, v in dict(run.training_artifacts or {}).items()},
+                    final_metrics=dict(run.final_metrics or {}),
+                    charts=charts_from_round_rows(list(run.rounds)),
+                    source="federation",
+                )
+            )
+        return views
+    except SQLAlchemyError as exc:  # a catalog whose federation tables were never migrated in
         session.rollback()
         logger.info("federated runs unavailable: %s", exc)
         return []
-    views: list[RunView] = []
-    for rec in records:
-        data = rec if isinstance(rec, dict) else (rec.model_dump() if hasattr(rec, "model_dump") else vars(rec))
-        views.append(
-            RunView(
-                run_id=str(data.get("run_id", data.get("id", "?"))),
-                status=str(data.get("status", "unknown")),
-                rounds=data.get("rounds") or data.get("num_rounds"),
-                participants=list(data.get("participants") or []),
-                started=data.get("started_at") or data.get("started"),
-                finished=data.get("finished_at") or data.get("finished"),
-                strategy=data.get("strategy"),
-                base_model=data.get("base_model"),
-                adapter_id=data.get("adapter_artifact_id") or data.get("artifact_id"),
-                final_metrics=dict(data.get("final_metrics") or data.get("metrics") or {})
-                if isinstance(data.get("final_metrics") or data.get("metrics") or {}, dict)
-                else {},
-                charts=series_from_rounds(data.get("round_metrics") or data.get("history") or []),
-                source="federation",
-            )
-        )
-    return views
 
 
 def _runs_from_adapters(session: Session) -> list[RunView]:
@@ -165,7 +224,7 @@ def _runs_from_adapters(session: Session) -> list[RunView]:
                 adapter_title=a.title,
                 training_artifacts=dict(training.get("training_artifacts") or {}),
                 final_metrics={k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
-                charts=series_from_rounds(per_round),
+                charts={f"{group} metrics per round": series for group, series in series_from_rounds(per_round).items()},
             )
         )
     return views
@@ -183,7 +242,8 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def load_runs(session: Session) -> list[RunView]:
-    """Every run, stored runs first; an adapter already linked to a stored run is not repeated."""
+    """Every run: recorded runs first (newest first), then published adapters that no recorded
+    run links to (e.g. adapters from another coordinator's federation)."""
     stored = _runs_from_federation_package(session)
     linked = {r.adapter_id for r in stored if r.adapter_id}
     titles = {

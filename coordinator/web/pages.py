@@ -286,7 +286,6 @@ def federated_page(request: Request, session: SessionDep) -> HTMLResponse:
     charts: dict[str, list[Markup]] = {}
     for run in runs:
         charts[run.run_id] = [
-            Markup(line_chart_svg(series, title=f"{group} metrics per round"))
-            for group, series in sorted(run.charts.items())
+            Markup(line_chart_svg(series, title=title)) for title, series in run.charts.items()
         ]
     return _page(request, "federated.html", title="Federated runs", runs=runs, charts=charts)

@@ -287,3 +287,4 @@ def test_pages_can_be_switched_off(empty_home: Path, monkeypatch: pytest.MonkeyP
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+

@@ -179,3 +179,35 @@ def test_preview_of_a_non_parquet_file_is_an_error_not_a_crash() -> None:
     preview = preview_parquet(io.BytesIO(b"definitely not parquet"), max_rows=10)
     assert preview.error and "Parquet" in preview.error and preview.rows == []
     assert re.search(r"cannot read", preview.error)
+
+
+def test_charts_from_recorded_rounds() -> None:
+    from types import SimpleNamespace
+
+    from synthspace.coordinator.web.federated_runs import charts_from_round_rows
+
+    def row(rnd: int, kind: str, metrics: dict[str, float], per_org: dict[str, object] | None = None, **kw: float) -> SimpleNamespace:
+        base = {"wall_seconds": None, "train_seconds": None, "aggregate_seconds": None, "bytes_sent": None, "bytes_received": None}
+        return SimpleNamespace(round=rnd, kind=kind, metrics=metrics, per_org=per_org or {}, **(base | kw))
+
+    rows = [
+        row(0, "init", {"adapter-bytes": 1000.0}),
+        row(1, "train", {"train-loss": 2.0, "loss-before": 2.3},
+            {"acme": {"metrics": {"train-loss": 2.1}}, "kobe": {"metrics": {"train-loss": 1.9}}},
+            wall_seconds=10.0, train_seconds=8.0, aggregate_seconds=0.5, bytes_sent=2 * 1048576, bytes_received=1048576),
+        row(2, "train", {"train-loss": 1.5, "loss-before": 1.8},
+            {"acme": {"metrics": {"train-loss": 1.6}}, "kobe": {"metrics": {"train-loss": 1.4}}},
+            wall_seconds=9.0, train_seconds=7.5, aggregate_seconds=0.4, bytes_sent=2 * 1048576, bytes_received=1048576),
+        row(3, "evaluate", {"eval-loss": 1.7, "exact-match": 0.25, "num-examples": 40.0}),
+    ]
+    charts = charts_from_round_rows(rows)
+    assert charts["loss per round"] == {
+        "train-loss": [(1.0, 2.0), (2.0, 1.5)],
+        "train loss-before": [(1.0, 2.3), (2.0, 1.8)],
+        "eval-loss": [(3.0, 1.7)],
+    }
+    assert charts["training loss per organisation"] == {"acme": [(1.0, 2.1), (2.0, 1.6)], "kobe": [(1.0, 1.9), (2.0, 1.4)]}
+    assert charts["evaluation metrics per round"] == {"exact-match": [(3.0, 0.25)]}
+    assert charts["seconds per round"]["train"] == [(1.0, 8.0), (2.0, 7.5)]
+    assert charts["adapter MiB moved per round"]["adapter bytes sent"] == [(1.0, 2.0), (2.0, 2.0)]
+    assert charts_from_round_rows([row(0, "init", {"x": 1.0})]) == {}
