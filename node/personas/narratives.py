@@ -9,6 +9,7 @@ template and is counted.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -173,7 +174,10 @@ def llm_narratives(
     if callable(info):
         try:
             gi = info()
-            described = gi.model_dump(mode="json") if hasattr(gi, "model_dump") else {"info": str(gi)}
+            if dataclasses.is_dataclass(gi) and not isinstance(gi, type):
+                described = dataclasses.asdict(gi)
+            elif hasattr(gi, "model_dump"):
+                described = gi.model_dump(mode="json")
         except Exception:  # describing the backend is best effort; the texts are what matter
             pass
     return NarrativeResult(texts, "llm", fallbacks, described)
