@@ -36,9 +36,9 @@ ENV PATH=/opt/synthspace/bin:$PATH \
 USER 10001:10001
 WORKDIR /var/lib/synthspace
 VOLUME ["/var/lib/synthspace/coordinator"]
-# 8080: catalog HTTP API and web pages. SuperLink (same image, other command) uses 9092.
-EXPOSE 8080 9092
+# 8600: catalog HTTP API and web pages. SuperLink (same image, other command) uses 9092.
+EXPOSE 8600 9092
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["curl", "-fsS", "http://127.0.0.1:8080/healthz"]
+  CMD ["curl", "-fsS", "http://127.0.0.1:8600/healthz"]
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/coordinator-entrypoint.sh"]
 CMD ["serve"]

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Entry point of the node images.
-#   join   on first start create the node home (keys, private store) and enrol with the
-#          coordinator using the one-time token, then start this org's Flower SuperNode
+#   join   on first start create the node home (keys, private store, SuperNode key) and enrol
+#          with the coordinator using the one-time token, then start this org's Flower
+#          SuperNode; SYNTHSPACE_JOIN_ARGS adds options (e.g. --superlink HOST:9092 --ca-cert F),
+#          and when SYNTHSPACE_CA_CERT is set the node waits for that file first
 #   anything else is run as given (e.g. `synthspace generate ...`, `synthspace publish ...`).
 # Environment: SYNTHSPACE_ORG, SYNTHSPACE_COORDINATOR_URL, and the enrolment token either in
 # SYNTHSPACE_ENROL_TOKEN or in the file SYNTHSPACE_ENROL_TOKEN_FILE (a mounted secret).
@@ -36,7 +38,16 @@ ensure_enrolled() {
 case "${1:-join}" in
   join)
     ensure_enrolled
-    exec synthspace node join --home "$home"
+    if [ -n "${SYNTHSPACE_CA_CERT:-}" ]; then
+      i=0
+      while [ ! -s "$SYNTHSPACE_CA_CERT" ]; do
+        i=$((i + 1))
+        [ "$i" -le 600 ] || { echo "node-entrypoint: no federation CA certificate at $SYNTHSPACE_CA_CERT" >&2; exit 1; }
+        sleep 1
+      done
+    fi
+    # shellcheck disable=SC2086  # the extra arguments are meant to split into words
+    exec synthspace node join --home "$home" ${SYNTHSPACE_JOIN_ARGS:-}
     ;;
   *)
     exec "$@"

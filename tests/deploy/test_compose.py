@@ -152,10 +152,21 @@ def test_nodes_have_private_homes_and_reach_the_coordinator(compose: dict[str, A
     for name in ("node-a", "node-b"):
         svc = services[name]
         env = svc["environment"]
-        assert env["SYNTHSPACE_COORDINATOR_URL"] == "http://coordinator:8080"
+        assert env["SYNTHSPACE_COORDINATOR_URL"] == "http://coordinator:8600"
         homes.append(next(v.split(":")[0] for v in svc["volumes"] if v.endswith("/var/lib/synthspace/node")))
         assert "coordinator" in svc["depends_on"]
     assert len(set(homes)) == 2, "each org's node needs its own private home volume"
+    # Nodes get the federation CA certificate through its own volume, never the coordinator home.
+    link = services["superlink"]
+    ca_dir = link["environment"]["SYNTHSPACE_PUBLISH_CA_DIR"]
+    assert f"federation-ca:{ca_dir}" in link["volumes"]
+    for name in ("node-a", "node-b"):
+        svc = services[name]
+        assert not any(v.startswith("coordinator-home:") for v in svc["volumes"])
+        assert f"federation-ca:{ca_dir}:ro" in svc["volumes"]
+        assert svc["environment"]["SYNTHSPACE_CA_CERT"].startswith(ca_dir + "/")
+        assert "--superlink superlink:9092" in svc["environment"]["SYNTHSPACE_JOIN_ARGS"]
+    assert "--server-name superlink" in link["environment"]["SYNTHSPACE_SUPERLINK_ARGS"]
 
 
 def test_password_is_not_committed(compose: dict[str, Any]) -> None:

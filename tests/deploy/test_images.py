@@ -114,6 +114,7 @@ def test_hadolint_clean(dockerfile: Path) -> None:
 
 FAKE_SYNTHSPACE = """#!/bin/sh
 echo "$*" >> "$CALLS"
+if [ "$1 $2" = "federate superlink" ]; then mkdir -p "$4/federation/ca" && echo CERT > "$4/federation/ca/ca.crt"; fi
 if [ "$1 $2" = "node init" ]; then mkdir -p "$4" && echo '{}' > "$4/node.json"; fi
 if [ "$1 $2" = "coordinator init" ]; then mkdir -p "$4/keys" && touch "$4/keys/log.pem"; fi
 if [ "$1 $2" = "node enroll" ] && [ "$6" = "bad" ]; then echo "error: token expired" >&2; exit 3; fi
@@ -148,25 +149,26 @@ def test_node_entrypoint_inits_enrols_once_then_joins(tmp_path: Path, fake_bin: 
     home = tmp_path / "home"
     env = fake_bin | {
         "SYNTHSPACE_HOME": str(home), "SYNTHSPACE_ORG": "org-a",
-        "SYNTHSPACE_COORDINATOR_URL": "http://coordinator:8080", "SYNTHSPACE_ENROL_TOKEN": "tok123",
+        "SYNTHSPACE_COORDINATOR_URL": "http://coordinator:8600", "SYNTHSPACE_ENROL_TOKEN": "tok123",
     }
     script = str(IMAGES / "node-entrypoint.sh")
     subprocess.run(["sh", script, "join"], env=env, check=True)
     assert _calls(env) == [
-        f"node init --home {home} --org org-a --coordinator http://coordinator:8080",
+        f"node init --home {home} --org org-a --coordinator http://coordinator:8600",
         f"node enroll --home {home} --token tok123",
         f"node join --home {home}",
     ]
-    # A restart neither re-initialises nor re-spends the one-time token.
+    # A restart neither re-initialises nor re-spends the one-time token; join options pass through.
+    env["SYNTHSPACE_JOIN_ARGS"] = "--superlink superlink:9092 --ca-cert /ca.crt"
     subprocess.run(["sh", script, "join"], env=env, check=True)
-    assert _calls(env)[3:] == [f"node join --home {home}"]
+    assert _calls(env)[3:] == [f"node join --home {home} --superlink superlink:9092 --ca-cert /ca.crt"]
 
 
 def test_node_entrypoint_stops_on_failed_enrolment(tmp_path: Path, fake_bin: dict[str, str]) -> None:
     home = tmp_path / "home"
     env = fake_bin | {
         "SYNTHSPACE_HOME": str(home), "SYNTHSPACE_ORG": "org-a",
-        "SYNTHSPACE_COORDINATOR_URL": "http://c:8080", "SYNTHSPACE_ENROL_TOKEN": "bad",
+        "SYNTHSPACE_COORDINATOR_URL": "http://c:8600", "SYNTHSPACE_ENROL_TOKEN": "bad",
     }
     res = subprocess.run(["sh", str(IMAGES / "node-entrypoint.sh")], env=env, capture_output=True, text=True)
     assert res.returncode == 3 and "token expired" in res.stderr
@@ -179,7 +181,7 @@ def test_node_entrypoint_reads_token_file_and_requires_org(tmp_path: Path, fake_
     token.write_text("from-file")
     home = tmp_path / "home"
     env = fake_bin | {
-        "SYNTHSPACE_HOME": str(home), "SYNTHSPACE_COORDINATOR_URL": "http://c:8080",
+        "SYNTHSPACE_HOME": str(home), "SYNTHSPACE_COORDINATOR_URL": "http://c:8600",
         "SYNTHSPACE_ENROL_TOKEN_FILE": str(token),
     }
     res = subprocess.run(["sh", str(IMAGES / "node-entrypoint.sh")], env=env, capture_output=True, text=True)
@@ -189,16 +191,45 @@ def test_node_entrypoint_reads_token_file_and_requires_org(tmp_path: Path, fake_
     assert f"node enroll --home {home} --token from-file" in _calls(env)
 
 
+def test_node_entrypoint_waits_for_the_federation_ca(tmp_path: Path, fake_bin: dict[str, str]) -> None:
+    import threading
+    import time
+
+    home = tmp_path / "home"
+    ca = tmp_path / "federation" / "ca.crt"
+    env = fake_bin | {
+        "SYNTHSPACE_HOME": str(home), "SYNTHSPACE_ORG": "org-a", "SYNTHSPACE_COORDINATOR_URL": "http://c:8600",
+        "SYNTHSPACE_ENROL_TOKEN": "t", "SYNTHSPACE_CA_CERT": str(ca),
+    }
+
+    def publish_ca_later() -> None:
+        time.sleep(1.5)
+        ca.parent.mkdir()
+        ca.write_text("-----BEGIN CERTIFICATE-----\n")
+
+    writer = threading.Thread(target=publish_ca_later)
+    writer.start()
+    t0 = time.monotonic()
+    subprocess.run(["sh", str(IMAGES / "node-entrypoint.sh")], env=env, check=True, timeout=30)
+    writer.join()
+    assert time.monotonic() - t0 >= 1.0, "join must not start before the CA certificate exists"
+    assert _calls(env)[-1] == f"node join --home {home}"
+
+
 def test_coordinator_entrypoint_initialises_only_once(tmp_path: Path, fake_bin: dict[str, str]) -> None:
     home = tmp_path / "coord"
     env = fake_bin | {"SYNTHSPACE_COORDINATOR_HOME": str(home)}
     script = str(IMAGES / "coordinator-entrypoint.sh")
     subprocess.run(["sh", script, "serve"], env=env, check=True)
     subprocess.run(["sh", script, "serve"], env=env, check=True)
-    subprocess.run(["sh", script, "superlink"], env=env, check=True)
+    published = tmp_path / "published"
+    published.mkdir()
+    subprocess.run(["sh", script, "superlink"], env=env | {"SYNTHSPACE_PUBLISH_CA_DIR": str(published)}, check=True)
+    assert (published / "ca.crt").read_text() == "CERT\n", "the CA certificate is copied out for the nodes"
+    assert not (published / "ca.key").exists()
     assert _calls(env) == [
         f"coordinator init --home {home}",
-        f"coordinator serve --home {home} --host 0.0.0.0 --port 8080",
-        f"coordinator serve --home {home} --host 0.0.0.0 --port 8080",
+        f"coordinator serve --home {home} --host 0.0.0.0 --port 8600",
+        f"coordinator serve --home {home} --host 0.0.0.0 --port 8600",
         f"federate superlink --home {home} --host 0.0.0.0 --port 9092",
     ]
