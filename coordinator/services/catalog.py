@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
 from synthspace.coordinator.models import Artifact, ArtifactParent, ArtifactTag
@@ -134,7 +134,7 @@ def list_artifacts(
     cursor: str | None = None,
 ) -> ArtifactPage:
     """One page of artifacts matching every given filter; `next_cursor` continues it."""
-    stmt: Select[tuple[Artifact]] = select(Artifact)
+    stmt = select(Artifact)
     if org:
         stmt = stmt.where(Artifact.org_name == org)
     if task:
@@ -184,7 +184,7 @@ def list_artifacts(
         stmt = stmt.order_by(Artifact.log_index.asc())
     else:
         stmt = stmt.order_by(Artifact.title.asc(), Artifact.log_index.asc())
-    rows = list(session.execute(stmt.limit(limit + 1)).scalars())
+    rows: list[Artifact] = list(session.scalars(stmt.limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     return ArtifactPage(

@@ -118,9 +118,16 @@ def _add_key(
     if session.get(OrgKey, kid) is not None:
         raise ConflictError(f"key {kid} is already enrolled; generate a new key", code="key_exists")
     text = pem.strip() + "\n"
-    entry = KeyEntry(
-        time=now, org=org, type="key-add", key_id=kid, purpose=purpose, public_key_pem=text
-    )  # type: ignore[arg-type]
+    entry = KeyEntry.model_validate(
+        {
+            "time": now,
+            "org": org,
+            "type": "key-add",
+            "key_id": kid,
+            "purpose": purpose,
+            "public_key_pem": text,
+        }
+    )
     appended = log.append(session, state, entry)
     key = OrgKey(
         key_id=kid,
