@@ -4,7 +4,9 @@ set names its parent and audit walks the chain; retraction; publish refuses a fa
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -244,3 +246,47 @@ def _log_size(space: Space) -> int:
 def test_second_node_enrols_via_make_node(space: Space, tmp_path: Path) -> None:
     home = make_node(tmp_path, space.coord, "delta")
     assert home.config().enrolled and home.config().log_verifier_key
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("audit", "not-an-id"), "neither a bundle directory nor a 64-hex artifact id"),
+        (("audit", "0" * 64), "404"),
+        (("audit", "0" * 64, "--follow"), "--follow only applies"),
+        (("catalog", "show", "f" * 64), "404"),
+        (("catalog", "list", "--created-after", "yesterday-ish"), "coordinator refused"),
+        (("catalog", "derive", "0" * 64, "--out", "{tmp}/d", "--title", "t"), "404"),
+        (("publish", "{tmp}"), "neither a run directory"),
+        (("publish", "{tmp}/missing"), "does not exist"),
+        (("catalog", "retract", "0" * 64, "--reason", "x"), "404"),
+    ],
+)
+def test_cli_bad_input_is_one_error_line(space: Space, tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    code, out, err = cli(*argv, "--home", str(space.beta.path))
+    assert code != 0
+    assert "Traceback" not in err + out
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, err
+
+
+def test_pull_refuses_a_directory_holding_another_artifact(space: Space, tmp_path: Path) -> None:
+    from synthspace.node.catalog import PullError, pull
+
+    out = tmp_path / "holder"
+    shutil.copytree(space.run_dir / "publish", out)
+    envelope = json.loads((out / "envelope.json").read_text())
+    envelope["payload"] = base64.b64encode(b'{"other": 1}').decode()
+    (out / "envelope.json").write_text(json.dumps(envelope))
+    with pytest.raises(PullError, match="already holds artifact"):
+        pull(auditor_for(space.beta), space.published.artifact_id, out)
+
+
+def test_unreachable_coordinator_is_a_clear_error(space: Space, tmp_path: Path) -> None:
+    from synthspace.node.home import NodeHome
+
+    home = NodeHome.init(tmp_path / "n", "lonely", "http://127.0.0.1:9")
+    home.mark_enrolled(space.alpha.config().log_verifier_key or "")
+    code, out, err = cli("catalog", "list", "--home", str(home.path))
+    assert code == 1 and "cannot reach the coordinator at http://127.0.0.1:9" in err
