@@ -129,3 +129,49 @@ def node_status(home: NodeHome, *, online: bool = True, transport: httpx.BaseTra
     except SynthspaceError as exc:
         status.problems.append(str(exc))
     return status
+
+
+def rotate_key(
+    home: NodeHome,
+    purpose: str,
+    *,
+    reason: str = "rotated",
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[str, str]:
+    """Replace the node's `artifact` or `request` key: enrol a new one and revoke the old one
+    at the coordinator (both logged), then swap the key file. Returns (old id, new id).
+
+    The old private key is kept under keys/retired/ (0600): artifacts it signed before the
+    rotation stay valid, and nothing signed with it afterwards will verify. The new key is
+    written (0600) before the coordinator is asked, so a crash never leaves the node without
+    the key the coordinator now expects.
+    """
+    import os
+
+    from synthspace.node.coordinator_client import CoordinatorClient
+
+    from synthspace import keys
+
+    if purpose not in ("artifact", "request"):
+        raise EnrolmentError(f"cannot rotate a {purpose!r} key; choose artifact or request")
+    config = home.require_enrolled()
+    current = home.artifact_key_path if purpose == "artifact" else home.request_key_path
+    old_id = config.artifact_key_id if purpose == "artifact" else config.request_key_id
+    pending = current.with_name(current.name + ".new")
+    if pending.exists():
+        new_key = keys.load_private_key(pending)  # an earlier rotation stopped half way: finish it
+    else:
+        new_key = keys.generate_private_key()
+        keys.save_private_key(new_key, pending)
+    new_id = keys.key_id(new_key)
+    with CoordinatorClient.for_home(home, transport=transport) as client:
+        known = {k.key_id for k in client.org(config.org).keys}
+        if new_id not in known:
+            client.add_key(config.org, purpose, keys.public_key_pem(new_key), revoke_previous=True)
+    retired = home.keys_dir / "retired"
+    retired.mkdir(mode=0o700, exist_ok=True)
+    os.replace(current, retired / f"{purpose}-{old_id[:16]}.pem")
+    os.replace(pending, current)
+    field_name = "artifact_key_id" if purpose == "artifact" else "request_key_id"
+    home.save_config(home.config().model_copy(update={field_name: new_id}))
+    return old_id, new_id

@@ -150,11 +150,17 @@ def test_revoked_key(space: Space, tmp_path: Path) -> None:
     assert published.statement.subject[0].name == "adapter.safetensors"
     assert published.statement.predicate.producer.artifact_key_id == keys.key_id(old_key)
 
-    new_key = keys.generate_private_key()
+    code, out, err = cli("node", "rotate-key", "artifact", "--home", str(gamma.path))
+    assert code == 0, err
+    assert gamma.config().artifact_key_id != keys.key_id(old_key)
+    assert (gamma.keys_dir / "retired" / f"artifact-{keys.key_id(old_key)[:16]}.pem").is_file()
     with CoordinatorClient.for_home(gamma) as client:
-        client.add_key(org, "artifact", keys.public_key_pem(new_key), revoke_previous=True)
         revoked = {k.key_id: k for k in client.org(org).keys}[keys.key_id(old_key)]
     assert revoked.revoked_at is not None
+    # The rotated-in key publishes and audits like the old one did.
+    later = publish_file(gamma, adapter, predicate, bundle_dir=tmp_path / "adapter-bundle-2")
+    assert later.statement.predicate.producer.artifact_key_id == gamma.config().artifact_key_id
+    assert auditor_for(space.beta).audit_artifact(later.artifact_id).ok
 
     before = auditor_for(space.beta).audit_artifact(published.artifact_id)
     assert before.ok, before.to_dict()

@@ -95,3 +95,18 @@ def status(
             typer.secho(f"problem: {problem}", fg=typer.colors.YELLOW, err=True)
     if st.problems:
         raise typer.Exit(1)
+
+
+@app.command("rotate-key")
+def rotate_key(
+    purpose: str = typer.Argument(..., help="Which key: artifact or request."),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Replace a key: enrol a new one, revoke the old one (both logged), swap the key file."""
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.enrolment import rotate_key as do_rotate
+
+    old_id, new_id = do_rotate(open_home(home), purpose)
+    typer.echo(f"rotated the {purpose} key: {old_id} (revoked) -> {new_id}")
+    if purpose == "artifact":
+        typer.echo("artifacts signed before now stay valid; the old key is kept in keys/retired/")
