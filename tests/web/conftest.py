@@ -1,8 +1,8 @@
 """A real coordinator on 127.0.0.1 with a small, known catalog for the web-page tests.
 
-The catalog is built through the coordinator's own Python API (enrolment with an invite
-token, `publish_artifact` via `Coordinator.publish`, `retract_artifact`), the same functions
-its HTTP routes call, then `synthspace coordinator serve` runs as a subprocess on a free port.
+`synthspace coordinator serve` runs as a subprocess on a free port, and the catalog is built
+through its HTTP API: enrolment with an invite token, RFC 9421-signed multipart publishes
+and a signed retraction (the operator org publishes the federated adapter with its keys).
 
 Catalog (titles are what the tests look for):
     clause-qa     acme-legal   dataset          legal-qa  ja_JP  CC-BY-4.0  tags legal, qa
@@ -127,39 +127,65 @@ def _statement(org: str, key: Any, data: bytes, name: str, **predicate: Any) -> 
     )
 
 
-def build_catalog(home: Path, database_url: str | None) -> dict[str, Published]:
-    """Initialise a coordinator home and publish the test catalog through the service layer."""
-    from synthspace.coordinator.home import init_home
+def _invite(home: Path, org: str) -> str:
+    """An enrolment token, as `synthspace coordinator invite` makes it (operator side)."""
     from synthspace.coordinator.runtime import Coordinator
-    from synthspace.coordinator.services.orgs import create_invite, enrol_org
-    from synthspace.coordinator.services.retraction import retract_artifact
+    from synthspace.coordinator.services.orgs import create_invite
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    coord = Coordinator.open(CoordinatorSettings.load(home), migrate=False, verify=False)
+    try:
+        with coord.session() as session:
+            token, _ = create_invite(session, org, 3600)
+            session.commit()
+    finally:
+        coord.close()
+    return str(token)
+
+
+def build_catalog(base_url: str, home: Path) -> dict[str, Published]:
+    """Enrol two orgs and publish the test catalog through the coordinator's HTTP API on
+    `base_url` (RFC 9421-signed requests, multipart upload, signed retraction). The federated
+    adapter is published by the operator org with the operator keys from the coordinator home,
+    as the ServerApp does."""
+    from synthspace.coordinator.settings import CoordinatorSettings
 
     from synthspace import keys
     from synthspace.artifact import artifact_id, sign_statement
+    from synthspace.http_signatures import Ed25519RequestAuth
     from synthspace.lineage import Generator, Parent, PersonaSource, SeedCommitment, Training
 
-    settings = init_home(home, database_url=database_url, log_origin="web.test/log")
-    coord = Coordinator.open(settings)
+    settings = CoordinatorSettings.load(home)
     out: dict[str, Published] = {}
+    identities: dict[str, tuple[Any, httpx.Client]] = {}
+    clients: list[httpx.Client] = []
     try:
-        org_keys: dict[str, Any] = {}
         for org in ("acme-legal", "kobe-health"):
             art, req = keys.generate_private_key(), keys.generate_private_key()
-            with coord.session() as session:
-                token, _ = create_invite(session, org, 3600)
-                session.commit()
-            with coord.session() as session:
-                enrol_org(session, coord.log, token=token, org=org,
-                          artifact_public_key=keys.public_key_pem(art),
-                          request_public_key=keys.public_key_pem(req))
-            org_keys[org] = art
-        operator_key = keys.load_private_key(settings.operator_key_path("artifact"))
+            r = httpx.post(f"{base_url}/v1/enrol", timeout=30, json={
+                "token": _invite(home, org), "org": org,
+                "artifact_public_key": keys.public_key_pem(art), "request_public_key": keys.public_key_pem(req),
+            })
+            assert r.status_code == 201, r.text
+            client = httpx.Client(base_url=base_url, auth=Ed25519RequestAuth(req), timeout=60)
+            clients.append(client)
+            identities[org] = (art, client)
+        op_client = httpx.Client(
+            base_url=base_url, auth=Ed25519RequestAuth(keys.load_private_key(settings.operator_key_path("request"))), timeout=60
+        )
+        clients.append(op_client)
+        identities[settings.operator_org] = (keys.load_private_key(settings.operator_key_path("artifact")), op_client)
 
-        def publish(label: str, org: str, key: Any, data: bytes, name: str, **predicate: Any) -> Published:
+        def publish(label: str, org: str, data: bytes, name: str, **predicate: Any) -> Published:
+            key, client = identities[org]
             env = sign_statement(_statement(org, key, data, name, **predicate), key).to_json()
-            receipt = coord.publish(org, env, data)
-            assert receipt.artifact_id == artifact_id(env)
-            pub = Published(receipt.artifact_id, predicate["title"], hashlib.sha256(data).hexdigest())
+            r = client.post("/v1/artifacts", files={
+                "envelope": ("envelope.json", env, "application/json"),
+                "data": (name, data, "application/octet-stream"),
+            })
+            assert r.status_code in (200, 201), r.text
+            assert r.json()["artifact_id"] == artifact_id(env)
+            pub = Published(r.json()["artifact_id"], predicate["title"], hashlib.sha256(data).hexdigest())
             out[label] = pub
             return pub
 
@@ -173,22 +199,22 @@ def build_catalog(home: Path, database_url: str | None) -> dict[str, Published]:
             for i in range(14)
         ]
         qa_rows[0]["answer"] = XSS  # must be shown as text, never run
-        clause = publish("clause-qa", "acme-legal", org_keys["acme-legal"], parquet_bytes(qa_rows), "data.parquet",
+        clause = publish("clause-qa", "acme-legal", parquet_bytes(qa_rows), "data.parquet",
                          title="Contract clause QA", description="Synthetic Japanese contract-law questions and answers.",
                          task="legal-qa", locale="ja_JP", tags=["legal", "qa"], record_count=len(qa_rows),
                          generator=gen, persona_source=personas, seed_commitment=seeds, gates=_gates())
         triage_rows = [{"record_id": f"t{i}", "dialogue": f"Patient reports symptom {i}.", "persona_id": "p1"} for i in range(5)]
-        triage = publish("triage", "kobe-health", org_keys["kobe-health"], parquet_bytes(triage_rows), "data.parquet",
+        triage = publish("triage", "kobe-health", parquet_bytes(triage_rows), "data.parquet",
                          title="Clinic triage dialogues", description="Synthetic nurse triage conversations.",
                          task="triage", locale="en_US", license="CC0-1.0", tags=["health"],
                          record_count=len(triage_rows), generator=gen, gates=_gates())
         filtered_rows = qa_rows[1:6]
-        publish("filtered", "acme-legal", org_keys["acme-legal"], parquet_bytes(filtered_rows), "data.parquet",
+        publish("filtered", "acme-legal", parquet_bytes(filtered_rows), "data.parquet",
                 title="Filtered clause QA", description="Clause QA filtered to termination clauses.",
                 kind="derived-dataset", task="legal-qa", locale="ja_JP", tags=["legal"],
                 record_count=len(filtered_rows), gates=_gates(),
                 parents=[Parent(artifact_id=clause.artifact_id, digest={"sha256": clause.subject_sha256}, role="source")])  # type: ignore[arg-type]
-        publish("adapter", settings.operator_org, operator_key, safetensors_bytes(), "adapter.safetensors",
+        publish("adapter", settings.operator_org, safetensors_bytes(), "adapter.safetensors",
                 title="Federated legal+triage LoRA", description="LoRA adapter co-trained by two organisations.",
                 kind="model-adapter", tags=["lora"], license="Apache-2.0",
                 parents=[
@@ -200,14 +226,15 @@ def build_catalog(home: Path, database_url: str | None) -> dict[str, Published]:
                                   training_artifacts={"acme-legal": [clause.subject_sha256],
                                                       "kobe-health": [triage.subject_sha256]},
                                   metrics={"train_loss": [2.41, 1.87], "eval_loss": [2.5, 2.02], "final_eval_loss": 2.02}))
-        gone = publish("withdrawn", "kobe-health", org_keys["kobe-health"],
+        gone = publish("withdrawn", "kobe-health",
                        parquet_bytes([{"record_id": "w0", "text": "old", "persona_id": "p0"}]), "data.parquet",
                        title="Withdrawn intake notes", description="Published by mistake.", task="triage",
                        locale="en_US", tags=["health"], record_count=1, gates=_gates())
-        with coord.session() as session:
-            retract_artifact(session, coord.log, gone.artifact_id, "contains a template bug", by="publisher", org="kobe-health")
+        r = identities["kobe-health"][1].post(f"/v1/artifacts/{gone.artifact_id}/retract", json={"reason": "contains a template bug"})
+        assert r.status_code == 200, r.text
     finally:
-        coord.close()
+        for c in clients:
+            c.close()
     return out
 
 
@@ -264,14 +291,17 @@ class PgDatabase:
 
 
 def _make_catalog(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[WebCatalog]:
+    from synthspace.coordinator.home import init_home
+
     home = tmp_path_factory.mktemp(f"web-{backend}")
     pg = PgDatabase() if backend == "postgres" else None
     url = pg.create() if pg else None
     saved = os.environ.pop("SYNTHSPACE_DATABASE_URL", None)
     catalog = WebCatalog(url="", home=home, backend=backend)
     try:
-        catalog.artifacts = build_catalog(home, url)
+        init_home(home, database_url=url, log_origin="web.test/log")
         start_server(catalog)
+        catalog.artifacts = build_catalog(catalog.url, home)
         yield catalog
     finally:
         catalog.stop()
