@@ -1,20 +1,195 @@
-"""`synthspace federate ...` commands."""
+"""`synthspace federate ...` commands, and `synthspace node join`.
+
+Options are parsed here; the work is done by `synthspace.coordinator.federated.federation`
+(SuperLink, key registry, runs) and `synthspace.node.federated.supernode` (joining).
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
 import typer
+
+from synthspace.cli.node import app as node_app
 
 app = typer.Typer(no_args_is_help=True)
 
-
-@app.command("todo", hidden=True)
-def _todo() -> None:
-    """(not implemented yet)"""
-    from synthspace.cli.errors import fail
-
-    raise fail("'federate' is not implemented yet")
+HOME_HELP = "Coordinator home (created by `synthspace coordinator init`)."
 
 
 @app.callback()
 def _group() -> None:
-    """(commands of this group are filled in by their issue)"""
+    """Federated LoRA fine-tuning with Flower (SuperLink, runs, status)."""
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _supervise(proc: Any, what: str) -> None:
+    """Block until Ctrl-C / SIGTERM or until the process dies; always stop it."""
+    from synthspace.cli.errors import fail
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        while proc.running():
+            time.sleep(0.5)
+        code = proc.process.returncode
+        raise fail(f"{what} exited with code {code}; see {proc.log_path}")
+    except KeyboardInterrupt:
+        typer.echo(f"stopping {what} ...")
+    finally:
+        proc.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+@app.command("superlink")
+def superlink(
+    home: Path = typer.Option(..., "--home", help=HOME_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0 for other hosts)."),
+    port: int = typer.Option(9092, "--port", help="Port of the Fleet, Control and Runtime APIs."),
+    server_name: list[str] = typer.Option(
+        [], "--server-name", help="Extra DNS name or IP for the TLS certificate (repeatable)."
+    ),
+) -> None:
+    """Start Flower's SuperLink with TLS and SuperNode authentication; runs until Ctrl-C."""
+    from synthspace.coordinator.federated.federation import load_registry, start_superlink
+    from synthspace.coordinator.federated.pki import TLSFiles
+
+    link = start_superlink(home, host=host, port=port, server_names=tuple(server_name))
+    fed = Path(home).expanduser().resolve() / "federation" / "ca"
+    tls = TLSFiles(fed / "ca.crt", fed / "superlink.crt", fed / "superlink.key")
+    typer.echo(f"SuperLink running on {link.address} (pid {link.pid}), TLS + SuperNode authentication")
+    typer.echo(f"federation CA certificate: {tls.ca_cert}  sha256 {tls.ca_fingerprint()}")
+    orgs = sorted({v["org"] for v in load_registry(home).values()})
+    typer.echo(f"registered SuperNodes: {', '.join(orgs) or 'none yet (enrol nodes with a SuperNode key)'}")
+    _supervise(link, "SuperLink")
+
+
+@app.command("sync-keys")
+def sync_keys(home: Path = typer.Option(..., "--home", help=HOME_HELP)) -> None:
+    """Register enrolled SuperNode keys with the running SuperLink (and drop revoked ones)."""
+    from synthspace.coordinator.federated.federation import sync_supernode_keys
+
+    report = sync_supernode_keys(home)
+    typer.echo(
+        f"registered: {', '.join(report.registered) or '-'}; unchanged: {', '.join(report.unchanged) or '-'}; "
+        f"unregistered: {', '.join(report.unregistered) or '-'}"
+    )
+    if report.errors:
+        from synthspace.cli.errors import fail
+
+        raise fail("; ".join(report.errors))
+
+
+@app.command("run")
+def run(
+    home: Path = typer.Option(..., "--home", help=HOME_HELP),
+    rounds: int = typer.Option(2, "--rounds", help="Federated rounds."),
+    min_nodes: int = typer.Option(2, "--min-nodes", help="Fewest nodes that must reply in every round."),
+    strategy: str = typer.Option("fedavg", "--strategy", help="fedavg, fedprox or fedadam."),
+    proximal_mu: float = typer.Option(0.01, "--proximal-mu", help="FedProx proximal term."),
+    local_steps: int = typer.Option(4, "--local-steps", help="Optimizer steps per node per round."),
+    batch_size: int = typer.Option(2, "--batch-size", help="Examples per step."),
+    lr: float = typer.Option(5e-4, "--lr", help="Local learning rate (AdamW)."),
+    max_seq_len: int = typer.Option(64, "--max-seq-len", help="Tokens per example (truncated)."),
+    base_model: str = typer.Option("embedded", "--base-model", help="'embedded' or a model folder present on every node."),
+    lora_rank: int = typer.Option(4, "--lora-rank", help="LoRA rank (q_proj, v_proj)."),
+    round_timeout: float = typer.Option(600.0, "--round-timeout", help="Seconds to wait for a round's replies."),
+    start_timeout: float = typer.Option(120.0, "--start-timeout", help="Seconds to wait for min-nodes to be online."),
+    evaluate: str = typer.Option("final", "--evaluate", help="final, every or none."),
+    dp_noise: float = typer.Option(0.0, "--dp-noise", help="Server-side DP noise multiplier (0 = off)."),
+    dp_clip: float = typer.Option(1.0, "--dp-clip", help="Server-side DP clipping norm."),
+    publish: bool = typer.Option(True, "--publish/--no-publish", help="Publish the adapter to the catalog."),
+    title: str = typer.Option("", "--title", help="Catalog title of the adapter."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop the run after this many seconds."),
+) -> None:
+    """Start a federated LoRA run on the SuperLink and stream its progress."""
+    from rich.console import Console
+
+    from synthspace.coordinator.federated.federation import RunEvent, RunOptions, run_federation
+
+    options = RunOptions(
+        rounds=rounds, min_nodes=min_nodes, strategy=strategy, proximal_mu=proximal_mu,
+        local_steps=local_steps, batch_size=batch_size, lr=lr, max_seq_len=max_seq_len,
+        base_model=base_model, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
+        round_timeout=round_timeout, start_timeout=start_timeout, evaluate=evaluate,
+        dp_noise_multiplier=dp_noise, dp_clipping_norm=dp_clip, publish=publish, title=title,
+    )  # fmt: skip
+    console = Console(stderr=True)
+    status = console.status(f"submitting run ({rounds} rounds, {strategy})")
+    status.start()
+
+    def on_event(event: RunEvent) -> None:
+        if event.kind == "round":
+            console.print(event.message)
+        elif event.kind == "status":
+            status.update(f"run {event.run_id}: {event.status}")
+
+    try:
+        record = run_federation(home, options, on_event=on_event, timeout=timeout)
+    finally:
+        status.stop()
+    typer.echo(f"run {record['run_id']} completed: {record['status_detail']}")
+    if record.get("artifact_id"):
+        typer.echo(f"adapter artifact {record['artifact_id']} (log index {record['log_index']})")
+
+
+@app.command("status")
+def status(
+    home: Path = typer.Option(..., "--home", help=HOME_HELP),
+    run_id: int | None = typer.Argument(None, help="Show one run with its rounds."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List federated runs and their metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from synthspace.coordinator.federated.federation import federation_status
+
+    runs = federation_status(home, run_id)
+    if as_json:
+        typer.echo(json.dumps(runs if run_id is None else runs[0], indent=2))
+        return
+    table = Table("run", "status", "strategy", "rounds", "participants", "train-loss", "eval-loss", "artifact")
+    for r in runs:
+        fm = r["final_metrics"]
+        table.add_row(
+            r["run_id"], r["status"], r["strategy"], f"{r['rounds_completed']}/{r['rounds_requested']}",
+            ", ".join(r["participants"]), f"{fm.get('train/train-loss', float('nan')):.4f}",
+            f"{fm.get('eval/eval-loss', float('nan')):.4f}", (r["artifact_id"] or "")[:16],
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    if run_id is not None:
+        r = runs[0]
+        console.print(f"status detail: {r['status_detail']}")
+        for rd in r["rounds"]:
+            console.print(f"  {rd['kind']:<8} {rd['round']:>3}  {rd['replies']} replies  {rd['metrics']}  {rd['errors'] or ''}")
+
+
+@node_app.command("join")
+def join(
+    home: Path = typer.Option(..., "--home", help="Node home (created by `synthspace node init`)."),
+    superlink: str | None = typer.Option(None, "--superlink", help="SuperLink address HOST:PORT."),
+    ca_cert: Path | None = typer.Option(None, "--ca-cert", help="Federation CA certificate (PEM) from the operator."),
+    data: list[Path] | None = typer.Option(
+        None, "--data", help="Training data: run dir, artifact bundle or .parquet (repeatable)."
+    ),
+    held_out_percent: int | None = typer.Option(None, "--held-out-percent", help="Share of records held out for evaluation."),
+    max_examples: int | None = typer.Option(None, "--max-examples", help="Cap on examples used per round."),
+) -> None:
+    """Start this org's Flower SuperNode (TLS, key auth) and keep it in the federation until Ctrl-C."""
+    from synthspace.node.federated.supernode import join as join_federation
+
+    sn = join_federation(
+        home, superlink=superlink, ca_cert=ca_cert, data=[str(d) for d in data] if data else None,
+        held_out_percent=held_out_percent, max_examples=max_examples,
+    )  # fmt: skip
+    typer.echo(f"org {sn.org} joined as SuperNode {sn.node_id} (pid {sn.pid}); Ctrl-C leaves the federation")
+    _supervise(sn, "SuperNode")

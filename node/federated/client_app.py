@@ -1,0 +1,192 @@
+"""The Flower ClientApp a node runs: LoRA SFT on the node's own data, adapter weights out.
+
+Message API handlers (one process per message, started by the org's SuperNode):
+
+- query "init": build the seeded initial adapter on this node's base model; reply with it and
+  the base model's id and digest (the coordinator never loads the model);
+- train: load the global adapter, train `local-steps` on the node's declared data, reply with
+  ONLY the adapter tensors (ArrayRecord "arrays"), `num-examples` and train metrics
+  (MetricRecord "metrics"), and what was trained on (ConfigRecord "declared": org, base model
+  digest, sha256 digests and catalog ids of the training artifacts);
+- evaluate: loss (and exact match when records are prompt/answer pairs) of the global adapter
+  on the node's held-out split.
+
+The node home comes from the SuperNode's node config (`home`), set by `synthspace node join`.
+Records, seeds and keys stay on the node.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from synthspace.errors import SynthspaceError
+
+app = ClientApp()
+
+_STARTED = time.perf_counter()
+
+
+class ClientAppConfigError(SynthspaceError):
+    """A message's config or the SuperNode's node config is missing a value this app needs."""
+
+
+def _home(context: Context) -> Path:
+    home = context.node_config.get("home")
+    if not isinstance(home, str) or not home:
+        raise ClientAppConfigError(
+            "the SuperNode was started without node config home=NODE_HOME; start it with `synthspace node join`"
+        )
+    return Path(home)
+
+
+def _cfg(msg: Message) -> ConfigRecord:
+    return msg.content["config"] if "config" in msg.content.config_records else ConfigRecord()
+
+
+def _lora_settings(cfg: ConfigRecord) -> Any:
+    from synthspace.node.federated.lora import LoraSettings
+
+    targets = str(cfg.get("lora-targets", "q_proj,v_proj"))
+    return LoraSettings(
+        rank=int(cfg.get("lora-rank", 4)),  # type: ignore[arg-type]
+        alpha=int(cfg.get("lora-alpha", 8)),  # type: ignore[arg-type]
+        targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+        seed=int(cfg.get("lora-seed", 0)),  # type: ignore[arg-type]
+    )
+
+
+def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
+    """(base model info, peft model, config) with the message's global adapter loaded."""
+    from synthspace.node.federated.lora import attach_lora, load_adapter_state, load_base_model
+
+    cfg = _cfg(msg)
+    base = load_base_model(str(cfg.get("base-model", "embedded")))
+    peft_model = attach_lora(base.model, _lora_settings(cfg))
+    arrays = msg.content["arrays"] if "arrays" in msg.content.array_records else ArrayRecord()
+    if len(arrays) > 0:
+        load_adapter_state(peft_model, dict(arrays.to_torch_state_dict()))
+    return base, peft_model, cfg
+
+
+def _join_config(context: Context) -> Any:
+    """This node's join.json; applies its CPU thread setting to torch."""
+    from synthspace.node.federated.supernode import load_join_config
+
+    join = load_join_config(_home(context))
+    if join.torch_threads:
+        import torch
+
+        torch.set_num_threads(join.torch_threads)
+    return join
+
+
+def _training_data(context: Context) -> Any:
+    from synthspace.node.federated.training_data import load_training_data
+
+    join = _join_config(context)
+    return load_training_data(join.data, held_out_percent=join.held_out_percent, max_examples=join.max_examples)
+
+
+def _org(context: Context) -> str:
+    from synthspace.node.home import NodeHome
+
+    return NodeHome(_home(context)).config().org
+
+
+@app.query("init")
+def initial_adapter(msg: Message, context: Context) -> Message:
+    """The seeded initial adapter, so the coordinator needs no copy of the model."""
+    import json
+
+    _join_config(context)
+    base, peft_model, cfg = _model_with_adapter(msg)
+    from synthspace.node.federated.lora import adapter_state
+
+    settings = _lora_settings(cfg)
+    adapter_config = settings.peft_config().to_dict()
+    adapter_config["base_model_name_or_path"] = base.model_id
+    declared = ConfigRecord(
+        {
+            "org": _org(context),
+            "base-model-id": base.model_id,
+            "base-model-digest": base.digest,
+            "adapter-config": json.dumps(adapter_config, sort_keys=True, default=list),
+        }
+    )
+    return Message(
+        RecordDict({"arrays": ArrayRecord(adapter_state(peft_model)), "declared": declared}),
+        reply_to=msg,
+    )
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    """Local LoRA steps on this node's data; only the adapter tensors go back."""
+    from synthspace.node.federated.lora import adapter_state, train_steps
+
+    t_load = time.perf_counter()
+    data = _training_data(context)
+    base, peft_model, cfg = _model_with_adapter(msg)
+    load_seconds = time.perf_counter() - t_load
+    server_round = int(cfg.get("server-round", 1))  # type: ignore[arg-type]
+    result = train_steps(
+        peft_model,
+        base.tokenizer,
+        data.train,
+        steps=int(cfg.get("local-steps", 4)),  # type: ignore[arg-type]
+        batch_size=int(cfg.get("batch-size", 2)),  # type: ignore[arg-type]
+        lr=float(cfg.get("lr", 5e-4)),  # type: ignore[arg-type]
+        max_len=int(cfg.get("max-seq-len", 64)),  # type: ignore[arg-type]
+        seed=int(cfg.get("seed", 0)) * 1000 + server_round,  # type: ignore[arg-type]
+        proximal_mu=float(cfg.get("proximal-mu", 0.0)),  # type: ignore[arg-type]
+    )
+    metrics = MetricRecord(
+        {
+            "num-examples": len(data.train),
+            "train-loss": sum(result.losses) / len(result.losses),
+            "train-loss-last": result.losses[-1],
+            "loss-before": result.loss_before,
+            "train-seconds": result.seconds,
+            "load-seconds": load_seconds,
+            "process-seconds": time.perf_counter() - _STARTED,
+        }
+    )
+    declared = ConfigRecord(
+        {
+            "org": _org(context),
+            "base-model-id": base.model_id,
+            "base-model-digest": base.digest,
+            "training-digests": ",".join(data.digests),
+            "training-artifact-ids": ",".join(data.artifact_ids),
+        }
+    )
+    return Message(
+        RecordDict({"arrays": ArrayRecord(adapter_state(peft_model)), "metrics": metrics, "declared": declared}),
+        reply_to=msg,
+    )
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    """Loss and exact match of the global adapter on this node's held-out records."""
+    from synthspace.node.federated.lora import eval_loss, exact_match
+
+    data = _training_data(context)
+    base, peft_model, cfg = _model_with_adapter(msg)
+    held = data.held_out or data.train
+    max_len = int(cfg.get("max-seq-len", 64))  # type: ignore[arg-type]
+    loss = eval_loss(peft_model, base.tokenizer, held, batch_size=int(cfg.get("batch-size", 2)), max_len=max_len)  # type: ignore[arg-type]
+    em, em_n = exact_match(
+        peft_model,
+        base.tokenizer,
+        held,
+        limit=int(cfg.get("exact-match-examples", 4)),  # type: ignore[arg-type]
+        max_new_tokens=int(cfg.get("max-new-tokens", 24)),  # type: ignore[arg-type]
+    )
+    metrics = MetricRecord({"num-examples": len(held), "eval-loss": loss, "exact-match": em, "exact-match-n": em_n})
+    return Message(RecordDict({"metrics": metrics, "declared": ConfigRecord({"org": _org(context)})}), reply_to=msg)

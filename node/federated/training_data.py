@@ -1,0 +1,228 @@
+"""What a node trains on: its own synthetic runs plus catalog artifacts it pulled and verified.
+
+A node declares its training sources in NODE_HOME/federation/node.json (written by
+`synthspace node join --data PATH`). Each source is one of:
+
+- a generation run directory (has manifest.json): its shard records, private `_` columns dropped;
+- an artifact bundle directory (has envelope.json): a dataset this node published or pulled
+  from the catalog. `catalog pull` verifies before it writes the bundle; here the data file is
+  re-hashed against the signed Statement's subject so a file changed after the pull is refused;
+- a Parquet file.
+
+Records become training texts (chat-formatted prompt/answer pairs when the columns say which is
+which, else `field: value` lines). A stable hash of each record picks the held-out split, so the
+same records are held out in every round.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from synthspace.errors import SynthspaceError, VerificationError
+
+PROMPT_COLUMNS = ("question", "prompt", "instruction", "query", "input")
+ANSWER_COLUMNS = ("answer", "response", "output", "completion", "target")
+SKIP_COLUMNS = ("record_id", "persona_id")
+
+
+class TrainingDataError(SynthspaceError):
+    """A declared training source is missing, unreadable, tampered with or empty."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One declared training source and the digest the node reports for it."""
+
+    path: str
+    kind: Literal["run", "bundle", "parquet"]
+    sha256: str  # lowercase hex; for bundles the catalog subject digest
+    artifact_id: str | None  # catalog id for bundles, else None
+    records: int
+
+
+@dataclass
+class Example:
+    """One training record as text, plus a prompt/answer pair when the record has one."""
+
+    text: str
+    prompt: str | None = None
+    answer: str | None = None
+
+
+@dataclass
+class TrainingData:
+    """Train and held-out examples of one node, and what they came from."""
+
+    train: list[Example]
+    held_out: list[Example]
+    sources: list[SourceInfo] = field(default_factory=list)
+
+    @property
+    def digests(self) -> list[str]:
+        return sorted({s.sha256 for s in self.sources})
+
+    @property
+    def artifact_ids(self) -> list[str]:
+        return sorted({s.artifact_id for s in self.sources if s.artifact_id})
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_bundle(path: Path) -> tuple[Any, SourceInfo]:
+    """A published or pulled artifact bundle: check the data against the signed subject."""
+    import pandas as pd
+
+    from synthspace.lineage import Statement
+
+    try:
+        envelope = json.loads((path / "envelope.json").read_text(encoding="utf-8"))
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        statement = Statement.from_json_bytes(payload)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TrainingDataError(f"{path}: envelope.json is not a readable DSSE envelope: {exc}") from exc
+    audit = path / "audit.json"
+    if audit.is_file():
+        try:
+            report = json.loads(audit.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise TrainingDataError(f"{path}: audit.json is not JSON: {exc}") from exc
+        if report.get("ok") is False:
+            raise TrainingDataError(
+                f"{path}: the recorded audit failed ({report.get('first_failure')}); pull it again"
+            )
+    if statement.predicate.kind not in ("dataset", "derived-dataset"):
+        raise TrainingDataError(f"{path}: a {statement.predicate.kind} is not training data")
+    subject = statement.subject[0]
+    data_path = path / subject.name
+    if not data_path.is_file():
+        raise TrainingDataError(f"{path}: the data file {subject.name} named by the envelope is missing")
+    actual = _file_sha256(data_path)
+    if actual != subject.digest.sha256:
+        raise VerificationError(
+            f"{data_path}: sha256 {actual} differs from the signed subject {subject.digest.sha256}; "
+            "the file changed after it was pulled - pull the artifact again"
+        )
+    frame = pd.read_parquet(data_path)
+    info = SourceInfo(
+        path=str(path),
+        kind="bundle",
+        sha256=actual,
+        artifact_id=hashlib.sha256(payload).hexdigest(),
+        records=len(frame),
+    )
+    return frame, info
+
+
+def _read_run(path: Path) -> tuple[Any, SourceInfo]:
+    from synthspace.node.generate.run_dir import read_records, shard_paths
+
+    frame = read_records(path, include_private=False)
+    # A run's digest covers its shard files (what the records were read from).
+    h = hashlib.sha256()
+    for shard in shard_paths(path):
+        h.update(shard.name.encode() + b"\0" + _file_sha256(shard).encode() + b"\n")
+    info = SourceInfo(path=str(path), kind="run", sha256=h.hexdigest(), artifact_id=None, records=len(frame))
+    return frame, info
+
+
+def _read_parquet(path: Path) -> tuple[Any, SourceInfo]:
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    info = SourceInfo(path=str(path), kind="parquet", sha256=_file_sha256(path), artifact_id=None, records=len(frame))
+    return frame, info
+
+
+def read_source(path: Path | str) -> tuple[Any, SourceInfo]:
+    """(records DataFrame without private columns, SourceInfo) of one declared source."""
+    p = Path(path).expanduser()
+    try:
+        if p.is_dir() and (p / "envelope.json").is_file():
+            frame, info = _read_bundle(p)
+        elif p.is_dir() and (p / "manifest.json").is_file():
+            frame, info = _read_run(p)
+        elif p.is_file() and p.suffix == ".parquet":
+            frame, info = _read_parquet(p)
+        elif not p.exists():
+            raise TrainingDataError(f"training source {p} does not exist")
+        else:
+            raise TrainingDataError(
+                f"{p} is neither a run directory (manifest.json), an artifact bundle "
+                "(envelope.json) nor a .parquet file"
+            )
+    except (OSError, ValueError) as exc:
+        raise TrainingDataError(f"cannot read training source {p}: {exc}") from exc
+    frame = frame[[c for c in frame.columns if not str(c).startswith("_")]]
+    return frame, info
+
+
+def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
+    lowered = {c.lower(): c for c in columns}
+    for name in candidates:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def record_examples(frame: Any) -> list[Example]:
+    """Texts of a records frame: prompt/answer pairs when the columns name them."""
+    columns = [str(c) for c in frame.columns]
+    prompt_col = _pick(columns, PROMPT_COLUMNS)
+    answer_col = _pick(columns, ANSWER_COLUMNS)
+    content = [c for c in columns if c not in SKIP_COLUMNS]
+    out: list[Example] = []
+    for row in frame.to_dict(orient="records"):
+        if prompt_col and answer_col:
+            prompt, answer = str(row[prompt_col]).strip(), str(row[answer_col]).strip()
+            if prompt and answer:
+                out.append(Example(text=f"{prompt}\n{answer}", prompt=prompt, answer=answer))
+                continue
+        text = "\n".join(f"{c}: {row[c]}" for c in content if row.get(c) not in (None, ""))
+        if text.strip():
+            out.append(Example(text=text))
+    return out
+
+
+def _held_out(example: Example, percent: int) -> bool:
+    bucket = int.from_bytes(hashlib.sha256(example.text.encode("utf-8")).digest()[:4], "big") % 100
+    return bucket < percent
+
+
+def load_training_data(
+    sources: list[str], *, held_out_percent: int = 20, max_examples: int | None = None
+) -> TrainingData:
+    """Read every declared source; split off a stable held-out set."""
+    if not sources:
+        raise TrainingDataError(
+            "this node declares no training data: run `synthspace node join --home DIR --data RUN_DIR` "
+            "(a run directory, a published/pulled artifact bundle or a .parquet file)"
+        )
+    if not 0 <= held_out_percent < 100:
+        raise TrainingDataError(f"held-out percent must be in [0, 100), got {held_out_percent}")
+    infos: list[SourceInfo] = []
+    examples: list[Example] = []
+    for src in sources:
+        frame, info = read_source(src)
+        infos.append(info)
+        examples.extend(record_examples(frame))
+    train = [e for e in examples if not _held_out(e, held_out_percent)]
+    held = [e for e in examples if _held_out(e, held_out_percent)]
+    if not train:
+        raise TrainingDataError(f"the declared sources {sources} hold no usable training records")
+    if not held and held_out_percent > 0:
+        held = train[-1:]  # tiny sets: evaluate on something rather than nothing
+    if max_examples is not None:
+        train = train[:max_examples]
+        held = held[:max_examples]
+    return TrainingData(train=train, held_out=held, sources=infos)
