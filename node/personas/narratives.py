@@ -47,7 +47,7 @@ JA_PATTERNS = [
 ]
 EN_WORK = {
     "student": "is currently a student",
-    "employed": "works as {article} {occupation_lower}",
+    "employed": "is employed ({occupation_lower})",
     "unemployed": "is looking for work",
     "retired": "is retired",
     "homemaker": "keeps house for the family",
@@ -83,8 +83,8 @@ def _ja(row: dict[str, Any], i: int) -> str:
 def _en(row: dict[str, Any], i: int) -> str:
     female = str(row.get("sex")).lower() == "female"
     occupation = str(row.get("occupation") or "")
-    work = EN_WORK.get(str(row.get("life_stage")), "works as {article} {occupation_lower}").format(
-        occupation_lower=occupation.lower(), article="an" if occupation[:1].lower() in "aeiou" else "a"
+    work = EN_WORK.get(str(row.get("life_stage")).lower(), "is employed ({occupation_lower})").format(
+        occupation_lower=occupation.lower()
     )
     values = {
         "name": row.get("name") or "",

@@ -76,6 +76,18 @@ def sample_persona_frame(
     return out
 
 
+def check_request(locale: str | LocaleSpec, where: list[str] | dict[str, str] | None, narratives: str) -> LocaleSpec:
+    """Validate a sampling request up front (spec, conditions, narrative mode); return the spec."""
+    from synthspace.node.personas.narratives import MODES, NarrativeError
+
+    spec = locale if isinstance(locale, LocaleSpec) else load_spec(locale)
+    if where:
+        get_sampler(spec).posterior(parse_where(spec, where))  # raises on impossible conditions
+    if narratives not in MODES:
+        raise NarrativeError(f"unknown narrative mode {narratives!r}; choose one of {', '.join(MODES)}")
+    return spec
+
+
 def create_persona_set(
     locale: str | LocaleSpec,
     n: int,

@@ -39,7 +39,9 @@ def sample(
     )
 
     from synthspace.node.personas import create_persona_set
+    from synthspace.node.personas.persona_sets import check_request
 
+    check_request(locale, where, narratives)  # bad input fails before the progress display starts
     console = Console(stderr=True)
     options = {"model": model, "base_url": base_url} if narratives == "llm" else {}
     with Progress(
