@@ -15,9 +15,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 from synthspace.coordinator.errors import InvalidRequestError, LogIntegrityError
 from synthspace.coordinator.models import LogLeaf, LogNode, LogState, utcnow
@@ -28,6 +29,7 @@ from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry, entry_b
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 HASH_LEN = 32
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,19 @@ class AppendedEntry:
 
 def _split_frontier(raw: bytes) -> list[bytes]:
     return [raw[i : i + HASH_LEN] for i in range(0, len(raw), HASH_LEN)]
+
+
+def _decompose(start: int, end: int, out: set[tuple[int, int]]) -> None:
+    """The stored pieces, (level, idx), whose hashes compose MTH(leaves[start:end])."""
+    n = end - start
+    if n <= 0:
+        return
+    if n & (n - 1) == 0 and start % n == 0:
+        out.add((n.bit_length() - 1, start // n))
+        return
+    k = 1 << ((n - 1).bit_length() - 1)
+    _decompose(start, start + k, out)
+    _decompose(start + k, end, out)
 
 
 def root_from_frontier(frontier: list[bytes]) -> bytes:
@@ -112,53 +127,98 @@ class TransparencyLog:
     def size(self, session: Session) -> int:
         return int(self.state(session).size)
 
-    def subtree_hasher(self, session: Session) -> Callable[[int, int], bytes]:
-        """subtree_hash(start, end) over stored hashes, memoised for one request."""
+    def subtree_hasher(
+        self, session: Session, known: dict[tuple[int, int], bytes] | None = None
+    ) -> Callable[[int, int], bytes]:
+        """subtree_hash(start, end) over stored hashes, memoised for one request.
+
+        `known` maps (level, idx) -> hash, prefetched; anything missing is read on demand.
+        """
+        table = dict(known or {})
         memo: dict[tuple[int, int], bytes] = {}
 
-        def leaf_at(i: int) -> bytes:
-            row = session.execute(
-                select(LogLeaf.leaf_hash).where(LogLeaf.idx == i)
-            ).scalar_one_or_none()
+        def stored(level: int, idx: int) -> bytes:
+            if (level, idx) in table:
+                return table[(level, idx)]
+            if level == 0:
+                row = session.execute(
+                    select(LogLeaf.leaf_hash).where(LogLeaf.idx == idx)
+                ).scalar_one_or_none()
+            else:
+                row = session.execute(
+                    select(LogNode.hash).where(LogNode.level == level, LogNode.idx == idx)
+                ).scalar_one_or_none()
             if row is None:
-                raise LogIntegrityError(f"log leaf {i} is missing")
-            return bytes(row)
-
-        def node_at(level: int, idx: int) -> bytes | None:
-            row = session.execute(
-                select(LogNode.hash).where(LogNode.level == level, LogNode.idx == idx)
-            ).scalar_one_or_none()
-            return None if row is None else bytes(row)
+                raise LogIntegrityError(f"log hash at level {level}, index {idx} is missing")
+            table[(level, idx)] = bytes(row)
+            return table[(level, idx)]
 
         def subtree(start: int, end: int) -> bytes:
             key = (start, end)
-            if key in memo:
-                return memo[key]
-            n = end - start
-            if n <= 0:
-                result = EMPTY_ROOT
-            elif n == 1:
-                result = leaf_at(start)
-            else:
-                stored = None
-                if n & (n - 1) == 0 and start % n == 0:
-                    stored = node_at(n.bit_length() - 1, start // n)
-                if stored is not None:
-                    result = stored
+            if key not in memo:
+                n = end - start
+                if n <= 0:
+                    memo[key] = EMPTY_ROOT
+                elif n & (n - 1) == 0 and start % n == 0:
+                    memo[key] = stored(n.bit_length() - 1, start // n)
                 else:
                     k = 1 << ((n - 1).bit_length() - 1)  # largest power of two < n
-                    result = tlog.node_hash(subtree(start, start + k), subtree(start + k, end))
-            memo[key] = result
-            return result
+                    memo[key] = tlog.node_hash(subtree(start, start + k), subtree(start + k, end))
+            return memo[key]
 
         return subtree
+
+    def _prefetched(
+        self, session: Session, compute: Callable[[Callable[[int, int], bytes]], T]
+    ) -> T:
+        """Run `compute(subtree_hash)` with every stored hash it needs fetched in two queries.
+
+        The ranges a proof asks for depend only on sizes and indices, never on hash values,
+        so a dry run with placeholder hashes lists them; each range decomposes into aligned
+        complete subtrees (stored nodes) and single leaves.
+        """
+        requested: list[tuple[int, int]] = []
+
+        def record(start: int, end: int) -> bytes:
+            requested.append((start, end))
+            return EMPTY_ROOT
+
+        compute(record)
+        pieces: set[tuple[int, int]] = set()
+        for start, end in requested:
+            _decompose(start, end, pieces)
+        known: dict[tuple[int, int], bytes] = {}
+        leaves = sorted(idx for level, idx in pieces if level == 0)
+        if leaves:
+            for idx, h in session.execute(
+                select(LogLeaf.idx, LogLeaf.leaf_hash).where(LogLeaf.idx.in_(leaves))
+            ):
+                known[(0, int(idx))] = bytes(h)
+        by_level: dict[int, list[int]] = {}
+        for level, idx in pieces:
+            if level:
+                by_level.setdefault(level, []).append(idx)
+        if by_level:
+            cond = or_(
+                *(
+                    and_(LogNode.level == lvl, LogNode.idx.in_(idxs))
+                    for lvl, idxs in by_level.items()
+                )
+            )
+            for level, idx, h in session.execute(
+                select(LogNode.level, LogNode.idx, LogNode.hash).where(cond)
+            ):
+                known[(int(level), int(idx))] = bytes(h)
+        return compute(self.subtree_hasher(session, known))
 
     def root(self, session: Session, size: int | None = None) -> bytes:
         state = self.state(session)
         if size is None or size == state.size:
             return bytes(state.root)
         self._check_size(size, int(state.size))
-        return self.subtree_hasher(session)(0, size)
+        if size == 0:
+            return EMPTY_ROOT
+        return self._prefetched(session, lambda sub: sub(0, size))
 
     def inclusion_proof(self, session: Session, index: int, size: int) -> list[bytes]:
         current = self.size(session)
@@ -167,7 +227,7 @@ class TransparencyLog:
             raise InvalidRequestError(
                 f"index {index} is outside a tree of size {size}", code="bad_proof_request"
             )
-        return tlog.inclusion_proof(index, size, self.subtree_hasher(session))
+        return self._prefetched(session, lambda sub: tlog.inclusion_proof(index, size, sub))
 
     def consistency_proof(self, session: Session, first: int, second: int) -> list[bytes]:
         current = self.size(session)
@@ -178,7 +238,7 @@ class TransparencyLog:
             )
         if first == 0 or first == second:
             return []
-        return tlog.consistency_proof(first, second, self.subtree_hasher(session))
+        return self._prefetched(session, lambda sub: tlog.consistency_proof(first, second, sub))
 
     @staticmethod
     def _check_size(size: int, current: int) -> None:
