@@ -188,12 +188,14 @@ class Auditor:
         pinned_verifier_key: str | None = None,
         trust_on_first_use: bool = True,
         use_org_api: bool = True,
+        offline: bool = False,
     ) -> None:
         self.client = client
+        self.offline = offline
         self.state = state
         self._pinned = pinned_verifier_key
         self._tofu = trust_on_first_use
-        self._use_org_api = use_org_api
+        self._use_org_api = use_org_api and not offline
         self._verifier: Verifier | None = None
         self.first_use = False
         self._ctx: _Context | None = None
@@ -651,6 +653,9 @@ class Auditor:
         parents = statement.predicate.parents
         if not parents:
             report.add("lineage", "pass", "no parents: an original artifact")
+            return
+        if self.offline:
+            report.add("lineage", "skip", f"offline: {len(parents)} parent(s) not checked; audit online to walk them")
             return
         chain = (*seen, aid)
         if len(chain) > MAX_LINEAGE_DEPTH:

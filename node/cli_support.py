@@ -34,14 +34,25 @@ def open_auditor(
     state: Path | None = None,
     verifier_key: str | None = None,
     trust_on_first_use: bool = True,
+    offline: bool = False,
 ) -> Auditor:
     """An Auditor for a node home (signed requests, the node's pinned log key), or, with
     `coordinator`, a stand-alone one keeping its state in `state`
-    (default ~/.synthspace/auditor/<coordinator>)."""
+    (default ~/.synthspace/auditor/<coordinator>). With `offline`, no network at all: the log
+    as this auditor last verified it answers every log read."""
     from synthspace.node.audit import Auditor
     from synthspace.node.coordinator_client import CoordinatorClient
-    from synthspace.node.log_monitor import DEFAULT_AUDITOR_STATE, AuditorState
+    from synthspace.node.log_monitor import DEFAULT_AUDITOR_STATE, AuditorState, offline_client
 
+    if offline:
+        if state is None:
+            if coordinator is not None:
+                url = coordinator.rstrip("/")
+                state = DEFAULT_AUDITOR_STATE.expanduser() / hashlib.sha256(url.encode()).hexdigest()[:16]
+            else:
+                state = open_home(home).auditor_state_dir
+        st = AuditorState(state)
+        return Auditor(offline_client(st), st, pinned_verifier_key=verifier_key, trust_on_first_use=False, offline=True)
     if coordinator is None:
         node = open_home(home)
         if not node.exists():

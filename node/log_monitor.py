@@ -370,3 +370,57 @@ def sync_log(
     if previous is None or current.size >= prev_size:
         state.save(note, leaves, stored)
     return LogView(note=note, checkpoint=current, leaves=leaves, previous_size=prev_size, first_use=first_use)
+
+
+class OfflineError(SynthspaceError):
+    """An offline audit needed something only the coordinator has."""
+
+
+def offline_client(state: AuditorState) -> CoordinatorClient:
+    """A stand-in for the coordinator answering log reads from the auditor's own state.
+
+    The checkpoint is the last one this auditor verified online and the entries are its
+    mirror, so an offline audit checks signatures, digests, inclusion and key history against
+    what was verified before, without any network access. Catalog reads raise OfflineError.
+    """
+    from synthspace.node.coordinator_client import CoordinatorClient
+
+    from synthspace.transparency_log import consistency_proof, inclusion_proof, leaf_hash
+
+    note = state.last_checkpoint_note()
+    key = state.pinned_verifier_key()
+    if note is None or key is None:
+        raise OfflineError(
+            f"auditor state {state.path} has not seen this coordinator's log yet; audit once online"
+        )
+    leaves = state.leaves()
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+
+    class _Offline(CoordinatorClient):
+        def _send(self, method: str, path: str, *, public: bool = False, **kwargs: Any) -> Any:
+            raise OfflineError(f"offline audit: {method} {path} needs the coordinator")
+
+        def download_data(self, artifact_id: str, dest: Path, chunk: int = 1 << 20) -> None:
+            raise OfflineError(f"offline audit: the data of {artifact_id} needs the coordinator")
+
+        def checkpoint(self) -> str:
+            return note
+
+        def verifier_key(self) -> str:
+            return key
+
+        def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+            if end > len(leaves):
+                raise OfflineError(
+                    f"the local log mirror holds {len(leaves)} entries, {end} needed; "
+                    "run `synthspace audit log` online to catch up"
+                )
+            return [(i, leaves[i]) for i in range(start, end)]
+
+        def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+            return inclusion_proof(index, size, hashes[:size])
+
+        def consistency_proof(self, first: int, second: int) -> list[bytes]:
+            return consistency_proof(first, second, hashes[:second])
+
+    return _Offline("http://offline.invalid")

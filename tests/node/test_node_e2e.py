@@ -290,3 +290,26 @@ def test_unreachable_coordinator_is_a_clear_error(space: Space, tmp_path: Path) 
     home.mark_enrolled(space.alpha.config().log_verifier_key or "")
     code, out, err = cli("catalog", "list", "--home", str(home.path))
     assert code == 1 and "cannot reach the coordinator at http://127.0.0.1:9" in err
+
+
+def test_offline_audit_uses_only_the_auditors_state(space: Space, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    bundle = str(space.run_dir / "publish")
+    # Never online: nothing to check against.
+    code, out, err = cli("audit", bundle, "--offline", "--state", str(state), "--home", str(space.beta.path))
+    assert code == 1 and "audit once online" in err
+    assert cli("audit", bundle, "--state", str(state), "--home", str(space.beta.path))[0] == 0
+    # Offline now: against an unreachable coordinator URL, so any network use would fail.
+    code, out, err = cli("audit", bundle, "--offline", "--state", str(state), "--coordinator", "http://127.0.0.1:9", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["ok"] and {c["status"] for c in report["checks"]} == {"pass"}
+    tampered = tmp_path / "tampered"
+    shutil.copytree(space.run_dir / "publish", tampered)
+    data = bytearray((tampered / "data.parquet").read_bytes())
+    data[100] ^= 0xFF
+    (tampered / "data.parquet").write_bytes(bytes(data))
+    code, out, err = cli("audit", str(tampered), "--offline", "--state", str(state), "--coordinator", "http://127.0.0.1:9")
+    assert code == 1 and "audit failed at check data_digest" in err
+    code, out, err = cli("audit", space.published.artifact_id, "--offline", "--state", str(state), "--coordinator", "http://127.0.0.1:9")
+    assert code == 1 and "needs the coordinator" in err

@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
             None, "--verifier-key", help="The coordinator's log verifier key to pin (else trusted on first use)."
         ),
         no_lineage: bool = typer.Option(False, "--no-lineage", help="Do not walk the parents."),
+        offline: bool = typer.Option(
+            False, "--offline", help="No network: check a bundle against the log as this auditor last verified it."
+        ),
         follow: bool = typer.Option(False, "--follow", help="With 'log': keep monitoring new checkpoints."),
         interval: float = typer.Option(10.0, "--interval", min=0.1, help="With --follow: seconds between polls."),
         max_polls: int | None = typer.Option(None, "--max-polls", min=1, help="With --follow: stop after N polls."),
@@ -76,7 +79,11 @@ def register(app: typer.Typer) -> None:
         from synthspace.cli.errors import fail
         from synthspace.node.cli_support import open_auditor
 
-        auditor = open_auditor(home=home, coordinator=coordinator, state=state, verifier_key=verifier_key)
+        if offline and target == "log":
+            raise fail("`audit log` checks the live log; --offline applies to bundle directories")
+        auditor = open_auditor(
+            home=home, coordinator=coordinator, state=state, verifier_key=verifier_key, offline=offline
+        )
         if target == "log":
             polls = 0
             last_size = -1
@@ -111,6 +118,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(report.to_dict(), indent=2))
         else:
             _print_report(report)
+            if offline and report.ok:
+                typer.echo("ok offline, against the log as last verified online (newer retractions are not seen)")
         first = report.first_failure()
         if first is not None:
             raise fail(f"audit failed at check {first.name}: {first.detail}")
