@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from synthspace.node.personas.errors import EvidenceError
@@ -61,11 +62,17 @@ def sample_persona_frame(
     width = max(7, len(str(n - 1)))
     ids = [f"{spec.locale}-{tag}-{i:0{width}d}" for i in range(n)]
     if {"surname", "given_name"} <= set(frame.columns):
-        sur, giv = frame["surname"].astype(str), frame["given_name"].astype(str)
-        name = (sur + " " + giv) if spec.language == "ja" else (giv + " " + sur)
+        # every (surname, given name) pair as one categorical: no per-row string work
+        sur, giv = frame["surname"].cat, frame["given_name"].cat
+        pairs = [
+            (f"{a} {b}" if spec.language == "ja" else f"{b} {a}") for a in sur.categories for b in giv.categories
+        ]
+        codes = sur.codes.to_numpy(np.int64) * len(giv.categories) + giv.codes.to_numpy(np.int64)
+        used, inverse = np.unique(codes, return_inverse=True)
+        name: object = pd.Categorical.from_codes(inverse, categories=[pairs[i] for i in used])
     else:
-        name = pd.Series([None] * n)
-    head = pd.DataFrame({"persona_id": ids, "locale": spec.locale, "name": name.to_numpy()})
+        name = [None] * n
+    head = pd.DataFrame({"persona_id": ids, "locale": spec.locale, "name": name})
     order = [
         "surname", "given_name", "sex", "age", "age_band", "marital_status", "education", "life_stage",
         "occupation", "occupation_group", "region", "prefecture", "state",
