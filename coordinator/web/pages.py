@@ -6,6 +6,7 @@ Routes, all under /catalog (and / redirects there):
     GET /catalog/artifacts/{id}/lineage.svg    the lineage picture on its own
     GET /catalog/log                           the log's tree heads, each proven consistent
     GET /catalog/federated                     federated runs with per-round metric charts
+    GET /catalog/orgs, /catalog/orgs/{org}     organisations and their keys with validity periods
 Pages only read. They use the coordinator's DB session dependency and its catalog service.
 """
 
@@ -25,9 +26,9 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from synthspace.coordinator.api.deps import CoordinatorDep, SessionDep
-from synthspace.coordinator.errors import InvalidRequestError
+from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
 from synthspace.coordinator.models import Artifact
-from synthspace.coordinator.services import catalog
+from synthspace.coordinator.services import catalog, orgs
 from synthspace.coordinator.web import federated_runs, queries
 from synthspace.coordinator.web.charts import line_chart_svg
 from synthspace.coordinator.web.lineage_graph import render_lineage_svg
@@ -44,6 +45,7 @@ MAX_PAGE_SIZE = 100
 LOG_PAGE_SIZE = 50
 PREVIEW_ROWS = 10
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+ORG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 FILTERS = ("q", "org", "task", "locale", "license", "tag", "kind")
 KINDS = ("dataset", "derived-dataset", "model-adapter")
 STATUSES = ("all", "active", "retracted")
@@ -66,6 +68,7 @@ def _environment() -> Environment:
     env.filters["pretty_json"] = lambda v: json.dumps(v, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     env.globals["artifact_url"] = artifact_url
     env.globals["list_url"] = list_url
+    env.globals["org_url"] = lambda org: f"{PREFIX}/orgs/{org}"
     env.globals["version"] = __version__
     return env
 
@@ -246,6 +249,8 @@ def log_page(request: Request, coord: CoordinatorDep, session: SessionDep) -> HT
     heads: list[queries.TreeHead] = []
     current_root = bytes.fromhex(checkpoint.root_hex) if checkpoint.verified else None
     leaves = queries.log_leaves_page(session, before, LOG_PAGE_SIZE)
+    # One memoised subtree hasher for the page: the rows' roots and proofs share most subtrees.
+    subtree = coord.log.subtree_hasher(session)
     for leaf in leaves:
         size = leaf.idx + 1
         try:
@@ -255,12 +260,12 @@ def log_page(request: Request, coord: CoordinatorDep, session: SessionDep) -> HT
         if size > checkpoint.size:  # appended after the checkpoint was read
             heads.append(queries.TreeHead(leaf.idx, size, leaf.created_at, leaf.entry_type, entry, "", None, "newer than the checkpoint"))
             continue
-        root = coord.log.root(session, size)
+        root = subtree(0, size)
         consistent: bool | None = None
         detail = ""
         if current_root is not None:
             try:
-                proof = coord.log.consistency_proof(session, size, checkpoint.size)
+                proof = [] if size == checkpoint.size else tlog.consistency_proof(size, checkpoint.size, subtree)
                 tlog.verify_consistency(size, checkpoint.size, root, current_root, proof)
                 consistent = True
                 detail = "the current checkpoint" if size == checkpoint.size else f"{len(proof)}-hash proof"
@@ -289,3 +294,20 @@ def federated_page(request: Request, session: SessionDep) -> HTMLResponse:
             Markup(line_chart_svg(series, title=title)) for title, series in run.charts.items()
         ]
     return _page(request, "federated.html", title="Federated runs", runs=runs, charts=charts)
+
+
+@router.get("/orgs", response_class=HTMLResponse)
+def orgs_page(request: Request, session: SessionDep) -> HTMLResponse:
+    return _page(request, "orgs.html", title="Organisations", active="orgs", orgs=orgs.list_orgs(session))
+
+
+@router.get("/orgs/{org}", response_class=HTMLResponse)
+def org_page(org: str, request: Request, session: SessionDep) -> HTMLResponse:
+    if not ORG_NAME.match(org):
+        return _error(request, 404, "No such organisation", f"{org[:80]!r} is not an organisation name")
+    try:
+        record = orgs.org_record(session, org)
+    except NotFoundError:
+        return _error(request, 404, "No such organisation", f"{org!r} is not enrolled in this catalog")
+    recent = catalog.list_artifacts(session, limit=10, org=org)
+    return _page(request, "org.html", title=record.display_name or org, active="orgs", org=record, recent=recent.items)

@@ -10,6 +10,9 @@ Catalog (titles are what the tests look for):
     filtered      acme-legal   derived-dataset  legal-qa  ja_JP  (parent: clause-qa)
     adapter       federation   model-adapter    trained on clause-qa and triage, 2 rounds
     withdrawn     kobe-health  dataset          retracted
+and then acme-legal rotates its artifact key (the key that signed clause-qa and filtered is
+revoked afterwards). Log: 2 operator keys, 2 keys per org, 5 publishes, 1 retraction, 1 key
+added and 1 revoked = 14 entries.
 """
 
 from __future__ import annotations
@@ -232,6 +235,12 @@ def build_catalog(base_url: str, home: Path) -> dict[str, Published]:
                        locale="en_US", tags=["health"], record_count=1, gates=_gates())
         r = identities["kobe-health"][1].post(f"/v1/artifacts/{gone.artifact_id}/retract", json={"reason": "contains a template bug"})
         assert r.status_code == 200, r.text
+        # acme-legal rotates its artifact key: the old one is revoked, what it signed stays valid.
+        r = identities["acme-legal"][1].post("/v1/orgs/acme-legal/keys", json={
+            "purpose": "artifact", "public_key_pem": keys.public_key_pem(keys.generate_private_key()),
+            "revoke_previous": True,
+        })
+        assert r.status_code in (200, 201), r.text
     finally:
         for c in clients:
             c.close()

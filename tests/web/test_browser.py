@@ -160,9 +160,9 @@ def test_log_and_federated_pages(page: Any, web_sqlite: WebCatalog) -> None:
     page.goto(web_sqlite.url + "/catalog")
     page.click("nav a:text-is('Transparency log')")
     page.wait_for_url("**/catalog/log")
-    assert page.inner_text("#tree-size") == "12"
-    assert page.locator("#heads tr.head").count() == 12
-    assert page.locator("#heads td.result.pass").count() == 12
+    assert page.inner_text("#tree-size") == "14"
+    assert page.locator("#heads tr.head").count() == 14
+    assert page.locator("#heads td.result.pass").count() == 14
     page.click("nav a:text-is('Federated runs')")
     page.wait_for_url("**/catalog/federated")
     charts = page.locator("svg.chart")
@@ -170,3 +170,16 @@ def test_log_and_federated_pages(page: Any, web_sqlite: WebCatalog) -> None:
     assert page.locator("svg.chart polyline").count() == 2
     page.click("a.adapter-link")
     page.wait_for_url(f"**/{web_sqlite.artifacts['adapter'].artifact_id}")
+
+
+def test_publisher_page_shows_rotated_keys(page: Any, web_sqlite: WebCatalog) -> None:
+    clause = web_sqlite.artifacts["clause-qa"]
+    page.goto(f"{web_sqlite.url}/catalog/artifacts/{clause.artifact_id}")
+    page.click("#org-link")
+    page.wait_for_url("**/catalog/orgs/acme-legal")
+    assert page.locator("#keys tr.key.active").count() == 2
+    revoked = page.locator("#keys tr.key.revoked")
+    assert revoked.count() == 1 and "artifact" in revoked.inner_text()
+    page.click("#all-org-artifacts")
+    page.wait_for_url("**/catalog?org=acme-legal*")
+    assert sorted(row_titles(page)) == ["Contract clause QA", "Filtered clause QA"]

@@ -124,6 +124,8 @@ def test_artifact_page_shows_metadata_verification_gates_and_preview(web: WebCat
     # Row values are text: the script in the data is escaped, never emitted as markup.
     assert XSS not in page and "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in page
     assert "12 private seeds" in page and "cdcdcdcd" in page
+    # The signing key was revoked by a later rotation: still valid for this artifact, and said so.
+    assert re.search(r"acme-legal&#39;s enrolled artifact key, valid at publication \(revoked later, ", page)
 
 
 def test_lineage_links_both_ways_and_names_the_models_trained_on_it(web: WebCatalog) -> None:
@@ -168,12 +170,12 @@ def test_unknown_artifacts_get_a_404_page(web: WebCatalog) -> None:
 
 def test_log_page_proves_every_tree_head_consistent(web: WebCatalog) -> None:
     page = web.page("/catalog/log").text
-    # 2 operator keys + 2 keys for each of 2 orgs + 5 publishes + 1 retraction
-    assert '<td id="tree-size">12</td>' in page and "Signature verifies" in page
+    # 2 operator keys + 2 keys for each of 2 orgs + 5 publishes + 1 retraction + key rotation
+    assert '<td id="tree-size">14</td>' in page and "Signature verifies" in page
     heads = re.findall(r'class="head entry-([a-z-]+)" data-index="(\d+)"', page)
-    assert [int(i) for _, i in heads] == list(range(11, -1, -1))
-    assert [t for t, _ in heads].count("publish") == 5 and heads[0][0] == "retract"
-    assert page.count('class="result pass"') == 12 and "NO:" not in page
+    assert [int(i) for _, i in heads] == list(range(13, -1, -1))
+    assert [t for t, _ in heads].count("publish") == 5 and [t for t, _ in heads][:3] == ["key-revoke", "key-add", "retract"]
+    assert page.count('class="result pass"') == 14 and "NO:" not in page
     older = web.page("/catalog/log", before="5").text
     assert [int(i) for _, i in re.findall(r'class="head entry-([a-z-]+)" data-index="(\d+)"', older)] == [4, 3, 2, 1, 0]
     assert web.page("/catalog/log", before="abc").status_code == 400
@@ -228,6 +230,23 @@ def test_tampering_shows_as_failed_verification(web: WebCatalog) -> None:
             session.commit()
         coord.close()
     assert "All checks pass" in web.page(f"/catalog/artifacts/{triage.artifact_id}").text
+
+
+def test_organisation_pages_list_keys_with_validity(web: WebCatalog) -> None:
+    page = web.page("/catalog/orgs").text
+    rows = re.findall(r'data-org="([a-z0-9-]+)">.*?<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>\s*<td class="num"><a [^>]*>(\d+)</a>', page, re.S)
+    assert rows == [("acme-legal", "2", "1", "2"), ("federation", "2", "0", "1"), ("kobe-health", "2", "0", "2")]
+    acme = web.page("/catalog/orgs/acme-legal").text
+    keys = re.findall(r'<tr class="key (active|revoked)" data-key-id="([0-9a-f]{64})">\s*<td>(\w+)</td>', acme)
+    assert sorted((state, purpose) for state, _, purpose in keys) == [("active", "artifact"), ("active", "request"), ("revoked", "artifact")]
+    assert "BEGIN PUBLIC KEY" in acme
+    assert f'href="/catalog/artifacts/{web.artifacts["clause-qa"].artifact_id}"' in acme
+    # The artifact page links its publisher's page.
+    art = web.page(f"/catalog/artifacts/{web.artifacts['triage'].artifact_id}").text
+    assert 'href="/catalog/orgs/kobe-health" id="org-link"' in art
+    for bad in ("/catalog/orgs/nobody", "/catalog/orgs/Not_An_Org"):
+        r = web.page(bad)
+        assert r.status_code == 404 and "No such organisation" in r.text
 
 
 # ---- an empty coordinator, and one with the pages switched off ---------------------------------
