@@ -238,19 +238,17 @@ class Auditor:
         return ctx
 
     def _key_directory(self, view: LogView | None) -> tuple[KeyDirectory, str]:
+        """Key history from the verified log; the org API only when the log is unusable."""
         from synthspace.node.coordinator_client import CoordinatorError
 
         log_keys = KeyDirectory.from_log(view.key_entries()) if view is not None else None
-        api_keys: KeyDirectory | None = None
-        if self._use_org_api:
-            try:
-                api_keys = KeyDirectory.from_org_records(self.client.orgs())
-            except CoordinatorError:
-                api_keys = None  # unsigned auditors may not read the org directory
         if log_keys is not None and len(log_keys):
             return log_keys, "log"
-        if api_keys is not None:
-            return api_keys, "api"
+        if self._use_org_api:
+            try:
+                return KeyDirectory.from_org_records(self.client.orgs()), "api"
+            except CoordinatorError:
+                pass  # unsigned auditors may not read the org directory
         return KeyDirectory(), "none"
 
     def key_disagreements(self) -> list[str]:

@@ -395,6 +395,8 @@ def offline_client(state: AuditorState) -> CoordinatorClient:
         )
     leaves = state.leaves()
     hashes = [leaf_hash(leaf) for leaf in leaves]
+    note_text: str = note
+    key_text: str = key
 
     class _Offline(CoordinatorClient):
         def _send(self, method: str, path: str, *, public: bool = False, **kwargs: Any) -> Any:
@@ -404,10 +406,10 @@ def offline_client(state: AuditorState) -> CoordinatorClient:
             raise OfflineError(f"offline audit: the data of {artifact_id} needs the coordinator")
 
         def checkpoint(self) -> str:
-            return note
+            return note_text
 
         def verifier_key(self) -> str:
-            return key
+            return key_text
 
         def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
             if end > len(leaves):

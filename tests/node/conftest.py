@@ -44,12 +44,12 @@ class Coordinator:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def create(cls, home: Path, origin: str = "test.node/log") -> Coordinator:
+    def create(cls, home: Path, origin: str = "test.node/log", database_url: str | None = None) -> Coordinator:
         from synthspace.coordinator.home import init_home
 
         env_before = os.environ.pop("SYNTHSPACE_DATABASE_URL", None)
         try:
-            init_home(home, log_origin=origin)
+            init_home(home, log_origin=origin, database_url=database_url)
         finally:
             if env_before is not None:
                 os.environ["SYNTHSPACE_DATABASE_URL"] = env_before
