@@ -313,3 +313,35 @@ def test_offline_audit_uses_only_the_auditors_state(space: Space, tmp_path: Path
     assert code == 1 and "audit failed at check data_digest" in err
     code, out, err = cli("audit", space.published.artifact_id, "--offline", "--state", str(state), "--coordinator", "http://127.0.0.1:9")
     assert code == 1 and "needs the coordinator" in err
+
+
+def test_cli_derive_publish_audit_retract(space: Space, tmp_path: Path) -> None:
+    import pandas as pd
+
+    pulled = tmp_path / "pulled"
+    home = ["--home", str(space.beta.path)]
+    assert cli("catalog", "pull", space.published.artifact_id, "--out", str(pulled), *home)[0] == 0
+    out = tmp_path / "derived"
+    code, stdout, err = cli(
+        "catalog", "derive", str(pulled), "--out", str(out), "--title", "Categories only",
+        "--columns", "category,satisfaction", "--sample", "5", "--seed", "3", "--tag", "slim", *home,
+    )
+    assert code == 0, err
+    assert "from 1 verified parent(s)" in stdout
+    data = pd.read_parquet(out / "data.parquet")
+    assert list(data.columns) == ["record_id", "category", "satisfaction", "source_artifact_id"] and len(data) == 5
+    code, stdout, err = cli("publish", str(out), *home)
+    assert code == 0, err
+    child_id = json.loads((out / "publish" / "receipt.json").read_text())["artifact_id"]
+    code, stdout, err = cli("audit", child_id, *home, "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["parents"][0]["artifact_id"] == space.published.artifact_id
+    assert {c["name"]: c["status"] for c in report["checks"]}["lineage"] == "pass"
+    code, stdout, err = cli("catalog", "retract", child_id, "--reason", "superseded", *home)
+    assert code == 0, err
+    code, stdout, err = cli("audit", child_id, *home)
+    assert code == 1 and "audit failed at check retraction" in err and "superseded" in err
+    # Only the publisher (or the operator) may retract: alpha cannot retract beta's artifact.
+    code, stdout, err = cli("catalog", "retract", child_id, "--reason", "mine now", "--home", str(space.alpha.path))
+    assert code == 1 and err.startswith("error: ")
