@@ -175,7 +175,7 @@ def derive(
         sample=sample,
         seed=seed,
     )
-    console = Console(stderr=True)
+    console = Console(stderr=True, log_path=False)
     auditor = open_auditor(home=home)
     with console.status("deriving ...") as status:
 

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         node = open_home(home)
         if not path.exists():
             raise fail(f"{path} does not exist")
-        console = Console(stderr=True)
+        console = Console(stderr=True, log_path=False)
         with console.status("publishing ...") as status:
 
             def progress(message: str) -> None:
