@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
 from synthspace.coordinator.models import Artifact, ArtifactParent, ArtifactTag
 
@@ -134,7 +134,8 @@ def list_artifacts(
     cursor: str | None = None,
 ) -> ArtifactPage:
     """One page of artifacts matching every given filter; `next_cursor` continues it."""
-    stmt = select(Artifact)
+    # Listing never needs the envelope bytes or the Statement JSON: don't load them.
+    stmt = select(Artifact).options(defer(Artifact.envelope), defer(Artifact.statement))
     if org:
         stmt = stmt.where(Artifact.org_name == org)
     if task:
