@@ -108,5 +108,5 @@ def _text(value: object) -> str | None:
     if isinstance(value, float) and value != value:
         return None
     if isinstance(value, list | tuple) or type(value).__name__ == "ndarray":
-        return "、".join(str(v) for v in value)  # type: ignore[union-attr]
+        return "、".join(str(v) for v in list(value))  # type: ignore[call-overload]
     return str(value)

@@ -152,7 +152,8 @@ def frame_to_personas(frame: pd.DataFrame) -> list[Persona]:
             rec["age"] = int(rec["age"])
         if rec.get("narrative") is None:
             rec["narrative"] = ""
-        out.append(Persona(**{k: (str(v) if v is not None and k != "age" else v) for k, v in rec.items()}, texts=texts))
+        fields: dict[str, Any] = {k: (str(v) if v is not None and k != "age" else v) for k, v in rec.items()}
+        out.append(Persona(**fields, texts=texts))
     return out
 
 

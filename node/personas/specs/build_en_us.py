@@ -82,7 +82,7 @@ MALE_SHARE = [0.51, 0.505, 0.50, 0.495, 0.485, 0.47, 0.44, 0.37]
 SEXES = ["Male", "Female"]
 
 MARITAL = ["Never married", "Now married", "Separated", "Widowed", "Divorced"]
-MARITAL_TABLE = {
+MARITAL_TABLE: dict[str, list[list[float]]] = {
     "Male": [[91, 8, 0.4, 0.1, 0.5], [55, 40, 1.2, 0.1, 3.7], [27, 61, 1.8, 0.3, 9.9], [18, 64, 2, 0.8, 15.2],
              [13, 65, 1.8, 2.5, 17.7], [8, 69, 1.3, 5.5, 16.2], [4, 71, 1, 13, 11], [3, 56, 0.7, 33, 7.3]],
     "Female": [[86, 12, 0.7, 0.1, 1.2], [46, 46, 1.8, 0.3, 5.9], [21, 61, 2.5, 0.9, 14.6], [14, 61, 2.5, 2.5, 20],
@@ -90,7 +90,7 @@ MARITAL_TABLE = {
 }
 EDUCATION = ["Less than 9th grade", "9th to 12th grade, no diploma", "High school graduate", "Some college, no degree",
              "Associate's degree", "Bachelor's degree", "Master's degree", "Professional degree", "Doctorate degree"]
-EDUCATION_TABLE = {
+EDUCATION_TABLE: dict[str, list[list[float]]] = {
     "Male": [[1.5, 13, 33, 40, 5, 7, 0.4, 0.05, 0.05], [2.5, 5.5, 28, 18, 8.5, 26, 8, 2, 1.5], [4, 5.5, 26, 15.5, 8.5, 25, 10, 3, 2.5],
              [4.5, 6, 29, 15.5, 9, 22, 9, 2.8, 2.2], [3.5, 6.5, 31, 17, 9, 20, 8.5, 2.5, 2], [4, 6, 28, 17, 8, 20, 10, 4, 3],
              [7, 8, 29, 15, 6, 18, 10, 4, 3], [11, 10, 31, 13, 5, 16, 8, 3.5, 2.5]],
@@ -101,11 +101,11 @@ EDUCATION_TABLE = {
 REGION_BACHELOR_TILT = {"Northeast": 1.15, "Midwest": 0.95, "South": 0.92, "West": 1.05}
 
 LIFE_STAGES = ["Student", "Employed", "Unemployed", "Retired", "Homemaker"]
-LIFE_MEN = [[35, 55, 6, 0, 4], [5, 84, 4.5, 0.2, 6.3], [1.5, 87, 3.8, 0.5, 7.2], [0.5, 84, 3.5, 2, 10],
+LIFE_MEN: list[list[float]] = [[35, 55, 6, 0, 4], [5, 84, 4.5, 0.2, 6.3], [1.5, 87, 3.8, 0.5, 7.2], [0.5, 84, 3.5, 2, 10],
             [0.2, 68, 3, 17, 11.8], [0.1, 28, 1, 66, 4.9], [0, 10, 0.3, 86, 3.7], [0, 4, 0.1, 93, 2.9]]
-LIFE_WOMEN_UNMARRIED = [[40, 52, 5, 0, 3], [6, 80, 4.5, 0.2, 9.3], [2, 79, 4, 0.5, 14.5], [0.7, 76, 3.3, 2.5, 17.5],
+LIFE_WOMEN_UNMARRIED: list[list[float]] = [[40, 52, 5, 0, 3], [6, 80, 4.5, 0.2, 9.3], [2, 79, 4, 0.5, 14.5], [0.7, 76, 3.3, 2.5, 17.5],
                         [0.3, 60, 2.8, 20, 16.9], [0.1, 24, 0.9, 66, 9], [0, 7, 0.2, 85, 7.8], [0, 2, 0, 92, 6]]
-LIFE_WOMEN_MARRIED = [[22, 50, 4, 0, 24], [4, 70, 2.5, 0.2, 23.3], [1.5, 72, 2.2, 0.5, 23.8], [0.5, 73, 2, 2.5, 22],
+LIFE_WOMEN_MARRIED: list[list[float]] = [[22, 50, 4, 0, 24], [4, 70, 2.5, 0.2, 23.3], [1.5, 72, 2.2, 0.5, 23.8], [0.5, 73, 2, 2.5, 22],
                       [0.2, 58, 1.8, 18, 22], [0, 22, 0.5, 62, 15.5], [0, 6, 0.1, 80, 13.9], [0, 2, 0, 88, 10]]
 
 # name|SOC major group|typical entry education (N none, H high school, P postsecondary, B bachelor's, G graduate)|men k|women k
@@ -233,7 +233,7 @@ Ramirez 557 Lewis 531 Robinson 529 Walker 523 Young 484 Allen 482 King 465 Wrigh
 Nguyen 437 Hill 434 Flores 433 Green 430 Adams 427 Nelson 424 Baker 419 Hall 407 Rivera 405 Campbell 371
 Mitchell 367 Carter 362 Roberts 360"""
 SURNAMES = list(zip(SURNAMES_TEXT.split()[0::2], (float(x) for x in SURNAMES_TEXT.split()[1::2]), strict=True))
-GIVEN_NAMES = {
+GIVEN_NAMES: dict[str, list[str]] = {
     "Male": [
         "James Robert John William Charles George Joseph Richard Edward Donald Thomas Frank Harold Paul Raymond Walter Jack Henry Kenneth Arthur",
         "James Robert John Michael David William Richard Thomas Mark Charles Steven Gary Joseph Donald Ronald Kenneth Paul Larry Daniel Stephen",
@@ -261,8 +261,8 @@ def build() -> dict:
     cols = []
     for v in REGIONS.values():
         col = [0.0] * len(STATES)
-        for s, n in v:
-            col[STATES.index(s)] = float(n)
+        for state, pop in v:
+            col[STATES.index(state)] = float(pop)
         cols.append(col)
     variables.append(variable("state", "State", STATES, ["region"], cols, ["census2020_apportionment"], True,
                               "50 states and DC weighted by 2020 Census population (thousands) within their region."))
@@ -330,16 +330,16 @@ def build() -> dict:
     given_states: list[str] = []
     for sex in SEXES:
         for era in GIVEN_NAMES[sex]:
-            for n in era.split():
-                if n not in given_states:
-                    given_states.append(n)
+            for given in era.split():
+                if given not in given_states:
+                    given_states.append(given)
     given_cols = []
     for sex in SEXES:
         for b in range(len(AGE_BANDS)):
             names = GIVEN_NAMES[sex][BAND_ERA[b]].split()
             col = [0.0] * len(given_states)
-            for w, n in zip(zipf(len(names)), names, strict=True):
-                col[given_states.index(n)] += w
+            for w, given in zip(zipf(len(names)), names, strict=True):
+                col[given_states.index(given)] += w
             given_cols.append(col)
     variables.append(variable("given_name", "Given name", given_states, ["sex", "age_band"], given_cols, ["ssa_baby_names"], True,
                               "Top-20 SSA names of the birth decades of each age group; weights 1/(rank+2) stand in for counts."))

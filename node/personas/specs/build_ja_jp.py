@@ -143,7 +143,7 @@ SEXES = ["男性", "女性"]
 
 # --- marital status by sex x age band (2020 Census, % rounded, unknown excluded) ------------
 MARITAL = ["未婚", "有配偶", "死別", "離別"]
-MARITAL_TABLE = {
+MARITAL_TABLE: dict[str, list[list[float]]] = {
     "男性": [[99.5, 0.5, 0.0, 0.0], [86.2, 13.1, 0.02, 0.7], [45.0, 52.0, 0.1, 2.9], [30.5, 63.5, 0.3, 5.7],
            [23.0, 68.0, 0.9, 8.1], [14.0, 75.0, 2.8, 8.2], [5.0, 83.0, 6.5, 5.5], [2.0, 78.0, 17.0, 3.0],
            [1.5, 55.0, 41.5, 2.0]],
@@ -154,7 +154,7 @@ MARITAL_TABLE = {
 
 # --- education by sex x age band (2020 Census classes split with the School Basic Survey) ---
 EDUCATION = ["中学校", "高校", "専門学校", "短大", "高専", "大学", "大学院(修士)", "大学院(博士)"]
-EDUCATION_TABLE = {
+EDUCATION_TABLE: dict[str, list[list[float]]] = {
     "男性": [[3, 36, 14, 1, 3, 43, 0, 0], [4, 27, 14, 1, 2.5, 45, 6, 0.5], [5, 30, 14, 1, 2.5, 40, 6.5, 1.0],
            [5, 35, 12, 1, 2.5, 38, 5.5, 1.0], [5, 40, 8, 1.5, 2.5, 38, 4, 1.0], [10, 46, 5, 1.5, 2.0, 32, 2.8, 0.7],
            [22, 45, 3, 1.5, 1.5, 24, 2.3, 0.7], [42, 34, 2, 1.5, 1.0, 17, 1.8, 0.7], [55, 26, 1.5, 1.5, 1.0, 13, 1.5, 0.5]],
@@ -167,13 +167,13 @@ REGION_TERTIARY_TILT = {"北海道地方": 0.8, "東北地方": 0.75, "関東地
 
 # --- life stage by sex x age band x marital status (Labour Force Survey 2020, approximate) ---
 LIFE_STAGES = ["学生", "就業者", "求職者", "退職者", "主婦・主夫"]
-LIFE_MEN = [[70, 25, 3.5, 0, 1.5], [18, 75, 5, 0, 2], [0.7, 93, 4, 0, 2.3], [0.3, 93.5, 3.5, 0.5, 2.2],
+LIFE_MEN: list[list[float]] = [[70, 25, 3.5, 0, 1.5], [18, 75, 5, 0, 2], [0.7, 93, 4, 0, 2.3], [0.3, 93.5, 3.5, 0.5, 2.2],
             [0.2, 92, 3.3, 2.0, 2.5], [0.1, 72, 3.5, 22, 2.4], [0.05, 34, 1.2, 62.5, 2.25],
             [0, 13, 0.3, 84, 2.7], [0, 5, 0.1, 92, 2.9]]
-LIFE_WOMEN_UNMARRIED = [[72, 23, 2, 0, 3], [20, 73, 3.5, 0, 3.5], [0.8, 86, 4, 0, 9.2], [0.3, 84, 3.5, 0.5, 11.7],
+LIFE_WOMEN_UNMARRIED: list[list[float]] = [[72, 23, 2, 0, 3], [20, 73, 3.5, 0, 3.5], [0.8, 86, 4, 0, 9.2], [0.3, 84, 3.5, 0.5, 11.7],
                         [0.2, 79, 3, 2.5, 15.3], [0, 55, 2, 26, 17], [0, 25, 0.5, 52, 22.5], [0, 8, 0.2, 62, 29.8],
                         [0, 2, 0.1, 66, 31.9]]
-LIFE_WOMEN_MARRIED = [[30, 30, 2, 0, 38], [5, 62, 2, 0, 31], [0.5, 66, 2, 0, 31.5], [0.3, 74, 1.7, 0.2, 23.8],
+LIFE_WOMEN_MARRIED: list[list[float]] = [[30, 30, 2, 0, 38], [5, 62, 2, 0, 31], [0.5, 66, 2, 0, 31.5], [0.3, 74, 1.7, 0.2, 23.8],
                       [0.2, 72, 1.5, 1.5, 24.8], [0, 50, 1, 14, 35], [0, 22, 0.3, 30, 47.7], [0, 6, 0.1, 44, 49.9],
                       [0, 2, 0, 55, 43]]
 
@@ -465,7 +465,7 @@ SURNAMES_TEXT = """佐藤 187 鈴木 179 高橋 141 田中 133 伊藤 107 渡辺
 松岡 16 馬場 16 浅野 16 荒木 16 大久保 16 野田 16 小池 16 田辺 16 比嘉 10 金城 8"""
 SURNAMES = list(zip(SURNAMES_TEXT.split()[0::2], (float(x) for x in SURNAMES_TEXT.split()[1::2]), strict=True))
 # Popular names by birth era (ranked; weights 1/(rank+2)). Eras: born <=1950, 1951-70, 1971-90, 1991-2002.
-GIVEN_NAMES = {
+GIVEN_NAMES: dict[str, list[str]] = {
     "男性": [
         "清 茂 博 実 勇 進 弘 隆 正 稔 武 昭 修 和夫 正男 一郎 三郎 勝 正雄 豊",
         "誠 浩 修 博 隆 健一 秀樹 浩二 剛 和彦 哲也 実 茂 明 浩一 直樹 達也 聡 正人 豊",
@@ -611,16 +611,16 @@ def build() -> dict:
     given_states: list[str] = []
     for sex in SEXES:
         for era in GIVEN_NAMES[sex]:
-            for n in era.split():
-                if n not in given_states:
-                    given_states.append(n)
+            for given in era.split():
+                if given not in given_states:
+                    given_states.append(given)
     given_cols = []
     for sex in SEXES:
         for b in range(len(AGE_BANDS)):
             names = GIVEN_NAMES[sex][BAND_ERA[b]].split()
             col = [0.0] * len(given_states)
-            for w, n in zip(zipf(len(names)), names, strict=True):
-                col[given_states.index(n)] += w
+            for w, given in zip(zipf(len(names)), names, strict=True):
+                col[given_states.index(given)] += w
             given_cols.append(col)
     variables.append(variable(
         "given_name", "名", given_states, ["sex", "age_band"], given_cols, ["given_name_ranking"], True,
