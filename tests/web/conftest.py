@@ -320,13 +320,13 @@ def _make_catalog(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Ite
             pg.drop()
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def web(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebCatalog]:
     """The test catalog served on SQLite and on PostgreSQL."""
     yield from _make_catalog(tmp_path_factory, request.param)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebCatalog]:
     """The test catalog on SQLite only (browser tests)."""
     yield from _make_catalog(tmp_path_factory, "sqlite")
