@@ -6,14 +6,20 @@
 #              SYNTHSPACE_PUBLISH_CA_DIR is set, copy the CA certificate (public) there for nodes
 #   anything else is run as given (e.g. `synthspace coordinator invite ORG --home ...`).
 # The home is a volume: first start creates the log key, database schema and blob store;
-# later starts reuse them (init is skipped when the log key already exists).
+# later starts reuse them (init is skipped when the log key already exists). On first start
+# SYNTHSPACE_LOG_ORIGIN and SYNTHSPACE_PUBLIC_URL, when set, become --origin / --public-url.
 set -eu
 home="${SYNTHSPACE_COORDINATOR_HOME:-/var/lib/synthspace/coordinator}"
 
 init_home() {
   if [ ! -f "$home/keys/log.pem" ]; then
     echo "coordinator-entrypoint: initialising $home"
-    synthspace coordinator init --home "$home"
+    # The log origin names the log in every checkpoint and cannot change later; without it
+    # init would use the container's random hostname. The public URL is what clients sign.
+    set -- --home "$home"
+    [ -z "${SYNTHSPACE_LOG_ORIGIN:-}" ] || set -- "$@" --origin "$SYNTHSPACE_LOG_ORIGIN"
+    [ -z "${SYNTHSPACE_PUBLIC_URL:-}" ] || set -- "$@" --public-url "$SYNTHSPACE_PUBLIC_URL"
+    synthspace coordinator init "$@"
   fi
 }
 

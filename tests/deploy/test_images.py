@@ -216,9 +216,16 @@ def test_node_entrypoint_waits_for_the_federation_ca(tmp_path: Path, fake_bin: d
     assert _calls(env)[-1] == f"node join --home {home}"
 
 
+def test_coordinator_entrypoint_passes_public_url(tmp_path: Path, fake_bin: dict[str, str]) -> None:
+    home = tmp_path / "coord"
+    env = fake_bin | {"SYNTHSPACE_COORDINATOR_HOME": str(home), "SYNTHSPACE_PUBLIC_URL": "https://catalog.test"}
+    subprocess.run(["sh", str(IMAGES / "coordinator-entrypoint.sh")], env=env, check=True)
+    assert _calls(env)[0] == f"coordinator init --home {home} --public-url https://catalog.test"
+
+
 def test_coordinator_entrypoint_initialises_only_once(tmp_path: Path, fake_bin: dict[str, str]) -> None:
     home = tmp_path / "coord"
-    env = fake_bin | {"SYNTHSPACE_COORDINATOR_HOME": str(home)}
+    env = fake_bin | {"SYNTHSPACE_COORDINATOR_HOME": str(home), "SYNTHSPACE_LOG_ORIGIN": "catalog.test/log"}
     script = str(IMAGES / "coordinator-entrypoint.sh")
     subprocess.run(["sh", script, "serve"], env=env, check=True)
     subprocess.run(["sh", script, "serve"], env=env, check=True)
@@ -228,7 +235,7 @@ def test_coordinator_entrypoint_initialises_only_once(tmp_path: Path, fake_bin: 
     assert (published / "ca.crt").read_text() == "CERT\n", "the CA certificate is copied out for the nodes"
     assert not (published / "ca.key").exists()
     assert _calls(env) == [
-        f"coordinator init --home {home}",
+        f"coordinator init --home {home} --origin catalog.test/log",
         f"coordinator serve --home {home} --host 0.0.0.0 --port 8600",
         f"coordinator serve --home {home} --host 0.0.0.0 --port 8600",
         f"federate superlink --home {home} --host 0.0.0.0 --port 9092",
