@@ -10,13 +10,8 @@ import asyncio
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from synthspace.coordinator.errors import CoordinatorError, PayloadTooLargeError
-
-
-class RequestTimeoutError(CoordinatorError):
-    status = 408
-    code = "request_timeout"
 
 
 class LimitsMiddleware:
@@ -52,14 +47,16 @@ class LimitsMiddleware:
             try:
                 message = await asyncio.wait_for(receive(), timeout=self.timeout)
             except TimeoutError:
-                raise RequestTimeoutError(
-                    f"the request body did not arrive within {self.timeout:g} s"
+                # HTTPException, not our own error: FastAPI turns anything else raised while it
+                # reads a body into a generic 400.
+                raise HTTPException(
+                    408, f"the request body did not arrive within {self.timeout:g} s"
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise PayloadTooLargeError(
-                        f"request body exceeds the limit of {self.max_body} bytes"
+                    raise HTTPException(
+                        413, f"request body exceeds the limit of {self.max_body} bytes"
                     )
             return message
 
