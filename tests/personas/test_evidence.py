@@ -88,3 +88,22 @@ def test_set_valued_evidence_and_derived_attributes(ja_spec, ja_sampler) -> None
 def test_bad_or_impossible_evidence_is_a_clear_error(ja_sampler, where, message) -> None:
     with pytest.raises(EvidenceError, match=message):
         ja_sampler.sample(10, seed=0, where=where)
+
+
+def test_exact_query_occupation_given_tokyo_differs_from_national(ja_spec) -> None:
+    tokyo = query(ja_spec, ["occupation"], {"prefecture": "東京都"})
+    national = query(ja_spec, ["occupation"])
+    assert tokyo.sum() == pytest.approx(1.0) and len(tokyo) == len(ja_spec.variable("occupation").states)
+    # more university graduates and a younger population in 関東: more engineers, fewer farmers
+    assert tokyo["ソフトウェア作成者"] > national["ソフトウェア作成者"]
+    assert tokyo["農耕従事者"] < national["農耕従事者"]
+
+
+def test_en_us_sampling_matches_its_spec() -> None:
+    from synthspace.node.personas import PersonaSampler, load_spec
+
+    spec = load_spec("en_US")
+    frame = PersonaSampler(spec).sample(60_000, seed=9, where=["state=California"])
+    assert (frame.state == "California").all() and (frame.region == "West").all()
+    for variables in (["education"], ["sex", "marital_status"], ["life_stage"]):
+        _check(frame, spec, variables, {"state": "California"})
