@@ -34,6 +34,17 @@ def test_root_redirects_to_the_catalog_and_css_is_served(web: WebCatalog) -> Non
     assert css.status_code == 200 and "text/css" in css.headers["content-type"] and ".badge-retracted" in css.text
 
 
+def test_pages_forbid_scripts_and_framing(web: WebCatalog) -> None:
+    for path in ("/catalog", f"/catalog/artifacts/{web.artifacts['clause-qa'].artifact_id}",
+                 f"/catalog/artifacts/{web.artifacts['clause-qa'].artifact_id}/lineage.svg",
+                 "/catalog/log", "/catalog/federated", "/catalog/orgs", "/catalog/artifacts/" + "0" * 64):
+        r = web.page(path)
+        csp = r.headers.get("content-security-policy", "")
+        assert "script-src 'none'" in csp and "frame-ancestors 'none'" in csp, path
+        assert r.headers.get("x-content-type-options") == "nosniff"
+        assert "<script" not in r.text.replace("&lt;script", ""), f"{path} must not contain script elements"
+
+
 def test_list_shows_every_artifact_and_marks_the_retracted_one(web: WebCatalog) -> None:
     found = rows(web)
     assert set(found) == ids(web, "clause-qa", "triage", "filtered", "adapter", "withdrawn")
