@@ -211,3 +211,28 @@ def test_charts_from_recorded_rounds() -> None:
     assert charts["seconds per round"]["train"] == [(1.0, 8.0), (2.0, 7.5)]
     assert charts["adapter MiB moved per round"]["adapter bytes sent"] == [(1.0, 2.0), (2.0, 2.0)]
     assert charts_from_round_rows([row(0, "init", {"x": 1.0})]) == {}
+
+
+def test_blob_digest_is_recomputed_when_the_file_changes(tmp_path: pytest.TempPathFactory) -> None:
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from synthspace.coordinator.blobs import BlobStore
+    from synthspace.coordinator.web.verification import blob_digest
+
+    from synthspace.errors import SynthspaceError
+
+    store = BlobStore(Path(str(tmp_path)))
+    data = b"x" * 100_000
+    digest = store.put_bytes(data)
+    assert blob_digest(store, digest) == hashlib.sha256(data).hexdigest() == digest
+    path = store.path_for(digest)
+    path.chmod(0o644)
+    path.write_bytes(b"y" * 100_000)  # same size; the new mtime invalidates the remembered digest
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert blob_digest(store, digest) == hashlib.sha256(b"y" * 100_000).hexdigest()
+    path.unlink()
+    with pytest.raises(SynthspaceError, match="missing"):
+        blob_digest(store, digest)
