@@ -21,6 +21,7 @@ with `GET /v1/orgs/{org}` when the auditor may read it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -316,10 +317,15 @@ class Auditor:
     ) -> AuditReport:
         record = self.client.artifact(artifact_id)
         envelope_bytes = self.client.envelope(artifact_id)
-        tmp = Path(tempfile.mkdtemp(prefix="synthspace-audit-", dir=workdir))
+        if keep_dir is not None:
+            # Stage beside the target (same file system): verified files are then renamed in,
+            # never copied, and nothing lands in the target before every check passed.
+            keep_dir.parent.mkdir(parents=True, exist_ok=True)
+            workdir = keep_dir.parent
+        tmp = Path(tempfile.mkdtemp(prefix=".synthspace-pull-", dir=workdir))
         try:
             name = _safe_name(record.subject_name)
-            self.client.download_data(artifact_id, tmp / name)
+            downloaded_sha256 = self.client.download_data(artifact_id, tmp / name)
             report = self._audit(
                 artifact_id,
                 envelope_bytes,
@@ -329,6 +335,7 @@ class Auditor:
                 lineage=lineage,
                 seen=seen,
                 downloaded_name=name,
+                downloaded_sha256=downloaded_sha256,
             )
             if keep_dir is not None and report.ok:
                 self._write_bundle(report, envelope_bytes, tmp / name, keep_dir)
@@ -342,7 +349,10 @@ class Auditor:
         name = _safe_name(report.statement.subject[0].name)
         staging = Path(tempfile.mkdtemp(prefix=".pull-", dir=out))
         try:
-            shutil.copyfile(data, staging / name)
+            try:
+                os.replace(data, staging / name)
+            except OSError:  # another file system
+                shutil.copyfile(data, staging / name)
             (staging / ENVELOPE_FILE).write_bytes(envelope_bytes)
             (staging / RECEIPT_FILE).write_text(json.dumps(report.receipt, indent=2) + "\n")
             (staging / STATEMENT_FILE).write_text(
@@ -366,6 +376,7 @@ class Auditor:
         lineage: bool,
         seen: tuple[str, ...],
         downloaded_name: str | None = None,
+        downloaded_sha256: str | None = None,
     ) -> AuditReport:
         from synthspace import artifact, dsse
 
@@ -472,7 +483,8 @@ class Auditor:
             else:
                 from synthspace.canonical_json import file_sha256
 
-                actual = file_sha256(data_path)
+                # Hashed while downloading, into a private staging directory; else read back.
+                actual = downloaded_sha256 or file_sha256(data_path)
                 if actual != subject.digest.sha256:
                     report.add(
                         "data_digest",

@@ -240,9 +240,13 @@ class CoordinatorClient:
         """The DSSE envelope JSON exactly as published."""
         return self._send("GET", f"/v1/artifacts/{artifact_id}/envelope").content
 
-    def download_data(self, artifact_id: str, dest: Path, chunk: int = 1 << 20) -> None:
-        """Stream the artifact's data into `dest` (the caller verifies before using it)."""
+    def download_data(self, artifact_id: str, dest: Path, chunk: int = 1 << 20) -> str:
+        """Stream the artifact's data into `dest`; returns the hex sha256 of the bytes written,
+        hashed on the way (the caller verifies it before using the file)."""
+        import hashlib
+
         url = f"/v1/artifacts/{artifact_id}/data"
+        digest = hashlib.sha256()
         try:
             with self._http.stream("GET", url) as response:
                 if response.status_code >= 400:
@@ -250,9 +254,11 @@ class CoordinatorClient:
                     self._raise_for(response, "GET", url)
                 with open(dest, "wb") as out:
                     for block in response.iter_bytes(chunk):
+                        digest.update(block)
                         out.write(block)
         except httpx.TransportError as exc:
             raise CoordinatorUnreachable(f"download of {artifact_id} from {self.base_url} failed: {exc}") from exc
+        return digest.hexdigest()
 
     def _raise_for(self, response: httpx.Response, method: str, path: str) -> None:
         code, detail = "http_error", response.text[:500]

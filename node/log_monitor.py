@@ -402,7 +402,7 @@ def offline_client(state: AuditorState) -> CoordinatorClient:
         def _send(self, method: str, path: str, *, public: bool = False, **kwargs: Any) -> Any:
             raise OfflineError(f"offline audit: {method} {path} needs the coordinator")
 
-        def download_data(self, artifact_id: str, dest: Path, chunk: int = 1 << 20) -> None:
+        def download_data(self, artifact_id: str, dest: Path, chunk: int = 1 << 20) -> str:
             raise OfflineError(f"offline audit: the data of {artifact_id} needs the coordinator")
 
         def checkpoint(self) -> str:

@@ -203,7 +203,7 @@ def auditor_for(home: Any) -> Any:
     return open_auditor(home=home.path)
 
 
-def cli(*args: str) -> tuple[int, str, str]:
+def cli_subprocess(*args: str) -> tuple[int, str, str]:
     """Run the real `synthspace` CLI in a subprocess; (exit code, stdout, stderr)."""
     proc = subprocess.run(
         [sys.executable, "-m", "synthspace.cli.main", *args],
@@ -213,3 +213,37 @@ def cli(*args: str) -> tuple[int, str, str]:
         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
     )
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """Run the `synthspace` CLI entry point in this process (same code path as the console
+    script, without paying interpreter start-up per call); (exit code, stdout, stderr).
+
+    An exception escaping the entry point is returned as exit 1 with its traceback on stderr,
+    so tests asserting "no traceback" catch it."""
+    import contextlib
+    import io
+    import traceback
+
+    from synthspace.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in ("COLUMNS", "NO_COLOR")}
+    os.environ.update({"COLUMNS": "200", "NO_COLOR": "1"})
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return code, out.getvalue(), err.getvalue()

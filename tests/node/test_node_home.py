@@ -88,7 +88,7 @@ def test_private_store_lives_in_private_dir(tmp_path: Path) -> None:
 
 
 def test_cli_init_and_offline_status(tmp_path: Path) -> None:
-    from tests.node.conftest import cli
+    from tests.node.conftest import cli_subprocess as cli
 
     code, out, err = cli("node", "init", "--home", str(tmp_path / "n"), "--org", "acme", "--coordinator", "http://127.0.0.1:9")
     assert code == 0, err
