@@ -175,6 +175,18 @@ def _shard_rows(shards: Sequence[Path]) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in shards)
 
 
+def _require_complete(run_dir: Path) -> Any:
+    from synthspace.node.generate.manifest import load_manifest
+
+    manifest = load_manifest(run_dir)
+    if manifest.status != "complete":
+        raise PublishError(
+            f"run {run_dir} is {manifest.status!r}, not complete; finish it with `synthspace generate` "
+            "(it resumes where it stopped) before publishing"
+        )
+    return manifest
+
+
 def predicate_for_run(
     home: NodeHome,
     run_dir: Path,
@@ -187,16 +199,10 @@ def predicate_for_run(
     license: str | None = None,
 ) -> LineagePredicate:
     """The lineage predicate of a generation run (manifest + gate results), not yet signed."""
-    from synthspace.node.generate.manifest import load_manifest
 
     from synthspace.lineage import LineagePredicate, Times
 
-    manifest = load_manifest(run_dir)
-    if manifest.status != "complete":
-        raise PublishError(
-            f"run {run_dir} is {manifest.status!r}, not complete; finish it with `synthspace generate` "
-            "(it resumes where it stopped) before publishing"
-        )
+    manifest = _require_complete(run_dir)
     recipe = manifest.recipe
     org = home.config().org
     return LineagePredicate(
@@ -241,6 +247,7 @@ def publish_run(
         progress(f"resuming: {bundle / ENVELOPE_FILE} is already signed")
         return publish_bundle(home, bundle, client=client, progress=progress)
 
+    _require_complete(run_dir)
     report = ensure_gate_report(run_dir, gates_config, progress)
     gates = list(report.gates)
     failed = [g.name for g in gates if g.blocking and not g.passed]

@@ -345,3 +345,24 @@ def test_cli_derive_publish_audit_retract(space: Space, tmp_path: Path) -> None:
     # Only the publisher (or the operator) may retract: alpha cannot retract beta's artifact.
     code, stdout, err = cli("catalog", "retract", child_id, "--reason", "mine now", "--home", str(space.alpha.path))
     assert code == 1 and err.startswith("error: ")
+
+
+def test_publish_refuses_an_unfinished_run_and_a_changed_bundle(space: Space, tmp_path: Path) -> None:
+    from synthspace.node.generate.manifest import load_manifest, write_manifest
+    from synthspace.node.publishing import PublishError, publish_bundle, publish_run
+
+    run = tmp_path / "unfinished"
+    shutil.copytree(space.run_dir, run, ignore=shutil.ignore_patterns("publish", ".lock"))
+    manifest = load_manifest(run)
+    manifest.status = "running"
+    write_manifest(run, manifest)
+    with pytest.raises(PublishError, match="not complete"):
+        publish_run(space.alpha, run)
+    assert not (run / "publish" / "envelope.json").exists()
+    # A signed bundle whose data changed after signing is not uploaded.
+    bundle = tmp_path / "bundle"
+    shutil.copytree(space.run_dir / "publish", bundle)
+    (bundle / "receipt.json").unlink()
+    (bundle / "data.parquet").write_bytes((bundle / "data.parquet").read_bytes() + b"\0")
+    with pytest.raises(PublishError, match="changed after it was signed"):
+        publish_bundle(space.alpha, bundle)

@@ -90,7 +90,7 @@ def status(
             typer.echo(f"log verifier key: {st.log_verifier_key}")
         health = st.coordinator.get("health")
         if health:
-            typer.echo(f"coordinator:      {health.get('status')} (log size {health.get('log_size')})")
+            typer.echo(f"coordinator says: {health.get('status')} (log size {health.get('log_size')})")
         for problem in st.problems:
             typer.secho(f"problem: {problem}", fg=typer.colors.YELLOW, err=True)
     if st.problems:
