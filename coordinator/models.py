@@ -137,7 +137,11 @@ class Artifact(Base):
 
     tags: Mapped[list[ArtifactTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
-    __table_args__ = (Index("ix_artifacts_title_log", "title", "log_index"),)
+    __table_args__ = (
+        Index("ix_artifacts_title_log", "title", "log_index"),
+        Index("ix_artifacts_org_log", "org_name", "log_index"),
+        Index("ix_artifacts_task_log", "task", "log_index"),
+    )
 
 
 class ArtifactTag(Base):
@@ -145,6 +149,8 @@ class ArtifactTag(Base):
 
     artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.artifact_id"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+    __table_args__ = (Index("ix_artifact_tags_tag_artifact", "tag", "artifact_id"),)
 
 
 class ArtifactParent(Base):

@@ -7,9 +7,18 @@ SYNTHSPACE_DATABASE_URL, else HOME/config.json, else sqlalchemy.url).
 
 from __future__ import annotations
 
+import importlib
+
 from alembic import context
 from sqlalchemy import Connection, pool
 from synthspace.coordinator.models import Base
+
+# Other parts' models on the same Base, so `alembic revision --autogenerate` sees their tables.
+for _module in ("synthspace.coordinator.federated.models", "synthspace.coordinator.web.models"):
+    try:
+        importlib.import_module(_module)
+    except ImportError:
+        pass
 
 config = context.config
 target_metadata = Base.metadata

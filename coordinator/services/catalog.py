@@ -147,8 +147,9 @@ def list_artifacts(
     if kind:
         stmt = stmt.where(Artifact.kind == kind)
     if tag:
-        stmt = stmt.where(
-            Artifact.artifact_id.in_(select(ArtifactTag.artifact_id).where(ArtifactTag.tag == tag))
+        stmt = stmt.join(
+            ArtifactTag,
+            and_(ArtifactTag.artifact_id == Artifact.artifact_id, ArtifactTag.tag == tag),
         )
     if q:
         needle = q.lower()
