@@ -97,6 +97,12 @@ class ServerConfig:
             raise FederationAborted(f"evaluate must be final, every or none, got {cfg.evaluate!r}")
         return cfg
 
+    @property
+    def needs_initial_arrays(self) -> bool:
+        """FedAdam and DP clipping work on deltas from a server-held model; FedAvg/FedProx do not,
+        so their nodes build the seeded initial adapter themselves (saves one message wave)."""
+        return self.strategy == "fedadam" or self.dp_noise_multiplier > 0
+
     def strategy_label(self) -> str:
         name = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedadam": "FedAdam"}[self.strategy]
         if self.dp_noise_multiplier > 0:
@@ -202,6 +208,9 @@ def check_replies(
         metrics = {k: float(v) for k, v in next(iter(msg.content.metric_records.values())).items()}  # type: ignore[arg-type]
         entry: dict[str, Any] = {"node_id": str(src), "metrics": metrics}
         if kind == "train":
+            entry["base_model"] = str(declared.get("base-model-id", ""))
+            entry["base_model_digest"] = str(digest or "")
+            entry["adapter_config"] = str(declared.get("adapter-config", "{}"))
             entry["training_digests"] = [d for d in str(declared.get("training-digests", "")).split(",") if d]
             entry["training_artifact_ids"] = [d for d in str(declared.get("training-artifact-ids", "")).split(",") if d]
             arrays = next(iter(msg.content.array_records.values()))
@@ -269,7 +278,7 @@ class FederatedTraining:
         t0 = time.perf_counter()
         started = datetime.now(UTC)
         messages = list(strategy.configure_train(rnd, arrays, self._node_config(), self.grid))
-        sent = arrays.count_bytes() * len(messages)
+        sent = arrays.count_bytes() * len(messages) if len(arrays) else 0
         replies = list(self.grid.send_and_receive(messages, timeout=self.cfg.round_timeout))
         t_replies = time.perf_counter()
         outcome = check_replies(replies, orgs, self.base_digest, "train")
@@ -286,6 +295,13 @@ class FederatedTraining:
                 f"round {rnd}: {len(outcome.valid)} of {len(messages)} nodes returned a valid update "
                 f"within {self.cfg.round_timeout:.0f} s (minimum {self.cfg.min_nodes}): {'; '.join(outcome.errors)}"
             )
+        if self.base_digest is None:  # no init wave: the round-1 replies name the base model
+            bases = {(e["base_model"], e["base_model_digest"]) for e in outcome.per_org.values()}
+            if len(bases) != 1:
+                raise FederationAborted(f"round {rnd}: nodes trained different base models: {sorted(bases)}")
+            (self.base_model, self.base_digest), = bases
+            self.adapter_config = json.loads(next(iter(outcome.per_org.values()))["adapter_config"])
+            self.store.update_run(self.run_id, base_model=self.base_model, base_model_digest=self.base_digest)
         new_arrays, agg = strategy.aggregate_train(rnd, outcome.valid)
         if new_arrays is None:
             raise FederationAborted(f"round {rnd}: the strategy produced no aggregate")
@@ -353,7 +369,7 @@ class FederatedTraining:
         strategy = make_strategy(cfg)
         orgs = wait_for_nodes(self.grid, cfg.min_nodes, cfg.start_timeout)
         self.store.update_run(self.run_id, status="running", status_detail=f"{len(orgs)} nodes online")
-        arrays = self.initial_adapter(orgs)
+        arrays = self.initial_adapter(orgs) if cfg.needs_initial_arrays else ArrayRecord()
         final_eval: dict[str, float] = {}
         last_train: dict[str, float] = {}
         for rnd in range(1, cfg.rounds + 1):

@@ -98,24 +98,27 @@ def _org(context: Context) -> str:
     return NodeHome(_home(context)).config().org
 
 
+def _adapter_config(base: Any, cfg: ConfigRecord) -> str:
+    import json
+
+    adapter_config = _lora_settings(cfg).peft_config().to_dict()
+    adapter_config["base_model_name_or_path"] = base.model_id
+    return json.dumps(adapter_config, sort_keys=True, default=list)
+
+
 @app.query("init")
 def initial_adapter(msg: Message, context: Context) -> Message:
     """The seeded initial adapter, so the coordinator needs no copy of the model."""
-    import json
+    from synthspace.node.federated.lora import adapter_state
 
     _join_config(context)
     base, peft_model, cfg = _model_with_adapter(msg)
-    from synthspace.node.federated.lora import adapter_state
-
-    settings = _lora_settings(cfg)
-    adapter_config = settings.peft_config().to_dict()
-    adapter_config["base_model_name_or_path"] = base.model_id
     declared = ConfigRecord(
         {
             "org": _org(context),
             "base-model-id": base.model_id,
             "base-model-digest": base.digest,
-            "adapter-config": json.dumps(adapter_config, sort_keys=True, default=list),
+            "adapter-config": _adapter_config(base, cfg),
         }
     )
     return Message(
@@ -126,7 +129,11 @@ def initial_adapter(msg: Message, context: Context) -> Message:
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Local LoRA steps on this node's data; only the adapter tensors go back."""
+    """Local LoRA steps on this node's data; only the adapter tensors go back.
+
+    An empty ArrayRecord (first FedAvg/FedProx round) means: start from the seeded initial adapter,
+    which every node builds identically from `lora-seed`.
+    """
     from synthspace.node.federated.lora import adapter_state, train_steps
 
     t_load = time.perf_counter()
@@ -163,6 +170,7 @@ def train(msg: Message, context: Context) -> Message:
             "base-model-digest": base.digest,
             "training-digests": ",".join(data.digests),
             "training-artifact-ids": ",".join(data.artifact_ids),
+            "adapter-config": _adapter_config(base, cfg),
         }
     )
     return Message(

@@ -1,0 +1,153 @@
+"""Flower deployment engine end to end: a real SuperLink (TLS, SuperNode auth) and two
+SuperNodes as processes on 127.0.0.1, a real coordinator over HTTP, LoRA rounds on CPU, the
+adapter published and audited. Tests run in file order and share the module's federation."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.federation.conftest import Federation, qa_rows
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synthspace.cli.main", *args],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )  # fmt: skip
+
+
+def test_superlink_speaks_only_tls_from_the_federation_ca_and_registers_enrolled_keys(
+    federation: Federation, tmp_path: Path
+) -> None:
+    from synthspace.coordinator.federated.federation import load_registry
+    from synthspace.coordinator.federated.pki import ensure_ca
+    from synthspace.coordinator.federated.superlink import FlowerControl, tls_ready
+
+    link = federation.link
+    assert tls_ready(link.host, link.port, link.ca_cert)
+    other_ca, _ = ensure_ca(tmp_path / "other-ca")
+    assert not tls_ready(link.host, link.port, other_ca)  # a certificate from another CA is refused
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://{link.address}/health", timeout=5)  # no plaintext endpoint
+
+    registry = load_registry(federation.coord_home)
+    assert sorted(v["org"] for v in registry.values()) == sorted(federation.homes)
+    node_ids = {n["node-id"] for n in FlowerControl(federation.coord_home).list_supernodes()}
+    assert {v["node_id"] for v in registry.values()} <= node_ids
+
+
+def test_supernode_with_an_unregistered_key_is_refused(federation: Federation, tmp_path: Path) -> None:
+    from synthspace.node.federated.supernode import SuperNodeRefused, join
+    from synthspace.node.home import NodeHome
+
+    rogue = NodeHome.init(tmp_path / "rogue", "rogue-org", federation.coord.url)  # never enrolled
+    data = tmp_path / "rogue.parquet"
+    pd.DataFrame(qa_rows("rogue", 0)).to_parquet(data)
+    with pytest.raises(SuperNodeRefused) as exc:
+        join(rogue.path, superlink=federation.link.address, ca_cert=federation.link.ca_cert, data=[str(data)])
+    assert "refused" in str(exc.value) and "rogue-org" in str(exc.value)
+    assert "Failed to activate SuperNode" in (rogue.path / "federation" / "supernode.log").read_text()
+
+
+def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federation: Federation) -> None:
+    from safetensors.numpy import load_file
+    from synthspace.coordinator.federated.federation import RunEvent, run_federation
+
+    from synthspace.lineage import Statement
+
+    for org in federation.homes:
+        federation.join(org)
+    events: list[RunEvent] = []
+    record = run_federation(federation.coord_home, federation.run_options(), on_event=events.append, timeout=900)
+
+    orgs = sorted(federation.homes)
+    assert record["status"] == "completed", record["status_detail"]
+    assert record["rounds_completed"] == 2 and record["participants"] == orgs
+    rounds = {(r["kind"], r["round"]): r for r in record["rounds"]}
+    r1, r2, ev = rounds[("train", 1)], rounds[("train", 2)], rounds[("evaluate", 2)]
+    # The global adapter changes every round (round 1 starts from the seeded initial adapter
+    # every node builds itself, so round 1 sends no weights at all).
+    assert r1["adapter_sha256"] != r2["adapter_sha256"]
+    # Training loss on each node's own data goes down: the global adapter of round 2 starts lower
+    # than the initial one did in round 1, and each round's local steps lower it further.
+    for org in orgs:
+        m1, m2 = r1["per_org"][org]["metrics"], r2["per_org"][org]["metrics"]
+        assert m2["loss-before"] < m1["loss-before"], (org, m1, m2)
+        assert m1["train-loss-last"] < m1["loss-before"]
+    assert r2["metrics"]["train-loss"] < r1["metrics"]["train-loss"]
+    assert math.isfinite(ev["metrics"]["eval-loss"]) and set(ev["per_org"]) == set(orgs)
+
+    run_dir = federation.coord_home / "federation" / "runs" / record["run_id"]
+    tensors = load_file(str(run_dir / "adapter.safetensors"))
+    assert tensors and all("lora_" in k for k in tensors)
+    assert {k.split(".")[-2] for k in tensors} == {"lora_A", "lora_B"}
+    # Only the adapter travelled: each update is the adapter's tensors (plus per-tensor .npy
+    # headers and names), the same size from every org in every round.
+    raw = sum(t.nbytes for t in tensors.values())
+    sizes = {r["per_org"][o]["adapter_bytes"] for r in (r1, r2) for o in orgs}
+    assert len(sizes) == 1
+    update = sizes.pop()
+    assert raw < update <= raw + 256 * len(tensors)
+    assert r1["bytes_sent"] == 0 and r2["bytes_sent"] == 2 * update
+    assert r2["bytes_received"] == 2 * update
+    progress = [e.message for e in events if e.kind == "round"]
+    assert any(m.startswith("round 1/2") for m in progress) and any(m.startswith("round 2/2") for m in progress)
+
+    # Published with lineage naming base model, rounds, both orgs and their training data.
+    statement = Statement.model_validate_json((run_dir / "statement.json").read_text())
+    pred = statement.predicate
+    assert pred.kind == "model-adapter" and pred.training is not None
+    assert pred.training.participants == orgs and pred.training.rounds == 2
+    assert pred.training.base_model_digest and pred.training.base_model_digest.startswith("sha256:")
+    for org in orgs:
+        subject = federation.bundles[org].statement.subject[0].digest.sha256
+        assert pred.training.training_artifacts[org] == [subject]
+    assert sorted(p.artifact_id for p in pred.parents) == sorted(b.artifact_id for b in federation.bundles.values())
+    assert all(p.role == "training-data" for p in pred.parents)
+    assert record["artifact_id"] and record["log_index"] is not None
+
+    # `synthspace audit` traces the model back to both orgs' data.
+    home = federation.homes[orgs[0]].path
+    audit = _cli("audit", record["artifact_id"], "--home", str(home))
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+    status = _cli("federate", "status", "--home", str(federation.coord_home), record["run_id"], "--json")
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["status"] == "completed" and shown["artifact_id"] == record["artifact_id"]
+
+
+def test_a_node_stopped_mid_run_ends_the_run_with_a_clear_status(federation: Federation) -> None:
+    from synthspace.coordinator.federated.federation import federation_status, start_run, watch_run
+    from synthspace.coordinator.federated.superlink import FlowerControl
+
+    for org in federation.homes:
+        if org not in federation.supernodes or not federation.supernodes[org].running():
+            federation.join(org)
+    victim = sorted(federation.homes)[1]
+    opts = federation.run_options(rounds=3, evaluate="none", publish=False, round_timeout=90)
+    run_id = start_run(federation.coord_home, opts)
+    end = None
+    for event in watch_run(federation.coord_home, run_id, timeout=600):
+        if event.kind == "round" and event.data.get("kind") == "train" and event.data.get("round") == 1:
+            federation.supernodes[victim].stop()  # the org leaves in the middle of the run
+        if event.kind == "end":
+            end = event
+    assert end is not None and end.status == "failed", end
+    record = federation_status(federation.coord_home, run_id)[0]
+    assert record["status"] == "failed" and record["rounds_completed"] == 1
+    assert "minimum 2" in record["status_detail"], record["status_detail"]
+    assert record["artifact_id"] is None  # nothing half-trained is published
+    flower = FlowerControl(federation.coord_home).run_info(run_id)
+    assert str(flower["status"]).startswith("finished")
