@@ -283,11 +283,23 @@ class PgDatabase:
 
     def create(self) -> str:
         from sqlalchemy import text
+        from sqlalchemy.exc import OperationalError, ProgrammingError
 
         engine = self._admin()
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
-        engine.dispose()
+        try:
+            # CREATE DATABASE fails while another session copies template1 (other test
+            # sessions on this shared server do); retry briefly instead of failing the run.
+            for attempt in range(6):
+                try:
+                    with engine.connect() as conn:
+                        conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+                    break
+                except (OperationalError, ProgrammingError):
+                    if attempt == 5:
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
+        finally:
+            engine.dispose()
         return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{self.name}"
 
     def drop(self) -> None:
