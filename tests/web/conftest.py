@@ -247,7 +247,7 @@ def build_catalog(base_url: str, home: Path) -> dict[str, Published]:
     return out
 
 
-def start_server(catalog: WebCatalog, timeout: float = 60.0) -> None:
+def start_server(catalog: WebCatalog, timeout: float = 120.0) -> None:
     port = free_port()
     catalog.url = f"http://127.0.0.1:{port}"
     catalog.log_path = catalog.home / f"server-{port}.log"
