@@ -241,6 +241,22 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
+def run_for_adapter(session: Session, artifact_id: str) -> str | None:
+    """The id of the recorded federated run that published this adapter, if any."""
+    try:
+        from synthspace.coordinator.federated.models import FederatedRun
+    except ImportError:
+        return None
+    try:
+        found = session.execute(
+            select(FederatedRun.run_id).where(FederatedRun.artifact_id == artifact_id).limit(1)
+        ).scalar_one_or_none()
+    except SQLAlchemyError:
+        session.rollback()
+        return None
+    return None if found is None else str(found)
+
+
 def load_runs(session: Session) -> list[RunView]:
     """Every run: recorded runs first (newest first), then published adapters that no recorded
     run links to (e.g. adapters from another coordinator's federation)."""

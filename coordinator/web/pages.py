@@ -233,6 +233,7 @@ def artifact_page(artifact_id: str, request: Request, coord: CoordinatorDep, ses
         graph=graph,
         trained=queries.trained_on(session, row),
         signatures=signatures,
+        run_id=federated_runs.run_for_adapter(session, row.artifact_id) if row.kind == "model-adapter" else None,
         payload_size=len(base64.b64decode(envelope.get("payload", ""))),
     )
 

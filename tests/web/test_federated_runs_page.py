@@ -56,6 +56,9 @@ def test_recorded_federated_runs_are_plotted_and_linked(web: WebCatalog) -> None
         failed = re.search(r'<section class="run" id="run-4343".*?</section>', page, re.S)
         assert failed and "1 of 2 nodes returned a valid update" in failed.group(0) and "status-failed" in failed.group(0)
         assert "No per-round metrics recorded" in failed.group(0)
+        # The adapter's own page links back to the run that produced it.
+        art = web.page(f"/catalog/artifacts/{adapter}").text
+        assert '<a href="/catalog/federated#run-4242" id="run-link">run 4242</a>' in art
     finally:
         with coord.session() as s:
             s.execute(delete(FederatedRound).where(FederatedRound.run_id.in_(["4242", "4343"])))

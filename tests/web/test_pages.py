@@ -318,3 +318,11 @@ def test_pages_can_be_switched_off(empty_home: Path, monkeypatch: pytest.MonkeyP
         proc.terminate()
         proc.wait(timeout=15)
 
+
+
+def test_adapter_page_shows_its_training_record(web: WebCatalog) -> None:
+    page = web.page(f"/catalog/artifacts/{web.artifacts['adapter'].artifact_id}").text
+    assert "FedAvg · 2 rounds · base HuggingFaceTB/SmolLM2-135M-Instruct · acme-legal, kobe-health" in page
+    assert '<span class="k">final_eval_loss</span> 2.02' in page
+    assert 'id="preview"' not in page, "adapters are safetensors, not previewed as tables"
+    assert 'id="run-link"' not in page, "no recorded run published this adapter"
