@@ -42,7 +42,9 @@ class FederatedRun(Base):
     log_index: Mapped[int | None] = mapped_column(BigInt, default=None)
 
     rounds: Mapped[list[FederatedRound]] = relationship(
-        back_populates="run", order_by="FederatedRound.round", cascade="all, delete-orphan"
+        back_populates="run",
+        order_by=lambda: (FederatedRound.round, FederatedRound.started_at),
+        cascade="all, delete-orphan",
     )
 
 

@@ -1,0 +1,268 @@
+"""The ServerApp's round loop against an in-process Grid that hands each message to the real
+ClientApp handlers (real peft LoRA on a tiny Llama, real node homes and data), with run records
+in the coordinator database on SQLite and PostgreSQL. Covers what the process tests do not:
+FedAdam's initial-adapter wave, DP clipping, impostor orgs, error replies, waiting for nodes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from flwr.app import Context, Error, Message, RecordDict
+from flwr.proto.node_pb2 import NodeInfo
+from flwr.serverapp import Grid
+from flwr.supercore.task_identity import TaskIdentity
+
+from tests.federation.conftest import qa_rows
+
+PG_ADMIN_URL = os.environ.get("SYNTHSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+class PgDatabases:
+    """Uniquely named PostgreSQL databases for this module, dropped at the end."""
+
+    def __init__(self) -> None:
+        self.prefix = f"ss_fed_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self.created: list[str] = []
+
+    def new(self) -> str:
+        from sqlalchemy import create_engine, text
+
+        name = f"{self.prefix}_{len(self.created)}"
+        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        self.created.append(name)
+        return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+    def drop_all(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        if not self.created:
+            return
+        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            for name in self.created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgDatabases]:
+    dbs = PgDatabases()
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(autouse=True)
+def task_identity() -> Iterator[None]:
+    """Messages need a run id, as inside a flwr-serverapp process."""
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 7, 0, 1
+    yield
+    TaskIdentity._run_id = TaskIdentity._node_id = TaskIdentity._task_id = None
+
+
+@dataclass
+class FakeNode:
+    node_id: int
+    name: str  # the org registered for its key
+    home: Path
+    fail: bool = False
+
+
+class InProcessGrid(Grid):
+    """Delivers each message to the real ClientApp of the addressed node, in this process."""
+
+    def __init__(self, nodes: list[FakeNode]) -> None:
+        self.nodes = {n.node_id: n for n in nodes}
+        self.sent: list[Message] = []
+
+    def set_run(self, run: Any) -> None:  # pragma: no cover - not used by the loop
+        pass
+
+    @property
+    def run(self) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def create_message(self, *args: Any, **kwargs: Any) -> Message:  # pragma: no cover
+        raise NotImplementedError
+
+    def get_node_ids(self) -> Iterable[int]:
+        return list(self.nodes)
+
+    def get_nodes(self) -> Iterable[NodeInfo]:
+        return [NodeInfo(node_id=n.node_id, name=n.name) for n in self.nodes.values()]
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # pragma: no cover
+        raise NotImplementedError
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # pragma: no cover
+        raise NotImplementedError
+
+    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+        from synthspace.node.federated.client_app import app
+
+        replies = []
+        for msg in messages:
+            self.sent.append(msg)
+            node = self.nodes[msg.metadata.dst_node_id]
+            if node.fail:
+                replies.append(Message(Error(code=0, reason="node went away"), reply_to=msg))
+                continue
+            ctx = Context(run_id=7, node_id=node.node_id, node_config={"home": str(node.home)}, state=RecordDict(), run_config={})
+            replies.append(app(message=msg, context=ctx))
+        return replies
+
+
+def make_node_home(base: Path, org: str, offset: int) -> Path:
+    from synthspace.node.federated.supernode import JoinConfig, save_join_config
+    from synthspace.node.home import NodeHome
+
+    home = NodeHome.init(base / org, org, "http://127.0.0.1:1", supernode_key=False)
+    data = base / f"{org}.parquet"
+    pd.DataFrame(qa_rows(org, offset)).to_parquet(data)
+    save_join_config(home.path, JoinConfig(superlink="127.0.0.1:1", root_certificates="unused", data=[str(data)], torch_threads=1))
+    return home.path
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("fed-homes")
+    return {org: make_node_home(base, org, 100 * i) for i, org in enumerate(("org-a", "org-b"))}
+
+
+def coordinator_home(base: Path, database_url: str | None) -> Path:
+    from synthspace.coordinator.home import init_home
+
+    env_before = os.environ.pop("SYNTHSPACE_DATABASE_URL", None)
+    try:
+        init_home(base, database_url=database_url, log_origin="test.federation/log")
+    finally:
+        if env_before is not None:
+            os.environ["SYNTHSPACE_DATABASE_URL"] = env_before
+    return base
+
+
+def training(grid: Grid, coord: Path, tiny_model: Path, **cfg: Any) -> Any:
+    from synthspace.coordinator.federated.run_store import RunStore
+    from synthspace.coordinator.federated.server_app import FederatedTraining, ServerConfig
+
+    rc: dict[str, Any] = {
+        "coord-home": str(coord), "rounds": 2, "min-nodes": 2, "base-model": str(tiny_model),
+        "local-steps": 3, "batch-size": 4, "lr": 1e-2, "max-seq-len": 32, "exact-match-examples": 1,
+        "max-new-tokens": 3, "start-timeout": 2.0, "round-timeout": 30.0, "publish": False,
+    }  # fmt: skip
+    rc.update(cfg)
+    config = ServerConfig.from_run_config(rc)
+    store = RunStore.open(coord)
+    run_id = uuid.uuid4().hex[:12]
+    store.create_run(run_id, strategy=config.strategy_label(), rounds=config.rounds, min_nodes=config.min_nodes, config={})
+    return FederatedTraining(grid=grid, cfg=config, run_id=run_id, store=store, run_dir=coord / "federation" / "runs" / run_id)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_fedadam_with_dp_runs_an_init_wave_records_rounds_and_publishes(
+    backend: str, homes: dict[str, Path], tiny_model: Path, tmp_path: Path, pg: PgDatabases
+) -> None:
+    from synthspace.coordinator.federated.server_app import arrays_digest  # noqa: F401
+
+    from synthspace.lineage import Statement
+
+    coord = coordinator_home(tmp_path / "coord", pg.new() if backend == "postgres" else None)
+    grid = InProcessGrid([FakeNode(11, "org-a", homes["org-a"]), FakeNode(22, "org-b", homes["org-b"])])
+    job = training(grid, coord, tiny_model, strategy="fedadam", **{"dp-noise-multiplier": 0.01, "dp-clipping-norm": 5.0, "publish": True})
+    try:
+        job.run()
+        run = job.store.get_run(job.run_id)
+    finally:
+        job.store.close()
+    assert run["status"] == "completed", run["status_detail"]
+    assert run["strategy"].startswith("FedAdam+DPServerSideFixedClipping")
+    kinds = [(r["kind"], r["round"]) for r in run["rounds"]]
+    assert kinds == [("init", 0), ("train", 1), ("train", 2), ("evaluate", 2)]
+    assert grid.sent[0].metadata.message_type == "query.init"
+    digests = [r["adapter_sha256"] for r in run["rounds"] if r["kind"] != "evaluate"]
+    assert len(set(digests)) == 3  # init, round 1, round 2 all differ
+    assert run["participants"] == ["org-a", "org-b"]
+    assert run["base_model_digest"].startswith("sha256:")
+    assert run["artifact_id"] and run["log_index"] is not None
+    statement = Statement.model_validate_json((job.run_dir / "statement.json").read_text())
+    assert statement.predicate.training is not None
+    assert statement.predicate.training.participants == ["org-a", "org-b"]
+    assert set(statement.predicate.training.training_artifacts) == {"org-a", "org-b"}
+    assert statement.predicate.parents == []  # the nodes' Parquet files are not catalog artifacts
+
+
+def test_a_node_claiming_another_org_is_not_aggregated(homes: dict[str, Path], tiny_model: Path, tmp_path: Path) -> None:
+    from synthspace.coordinator.federated.server_app import FederationAborted
+
+    coord = coordinator_home(tmp_path / "coord", None)
+    # Node 22's key is registered to "org-c", but its home says org-b.
+    grid = InProcessGrid([FakeNode(11, "org-a", homes["org-a"]), FakeNode(22, "org-c", homes["org-b"])])
+    job = training(grid, coord, tiny_model, rounds=1, evaluate="none")
+    try:
+        with pytest.raises(FederationAborted, match="declares org 'org-b'"):
+            job.run()
+        run = job.store.get_run(job.run_id)
+    finally:
+        job.store.close()
+    assert run["rounds"][0]["replies"] == 1 and run["rounds"][0]["failures"] == 1
+
+
+def test_an_error_reply_below_min_nodes_aborts_but_above_it_the_run_goes_on(
+    homes: dict[str, Path], tiny_model: Path, tmp_path: Path
+) -> None:
+    from synthspace.coordinator.federated.server_app import FederationAborted
+
+    coord = coordinator_home(tmp_path / "coord", None)
+    nodes = [FakeNode(11, "org-a", homes["org-a"]), FakeNode(22, "org-b", homes["org-b"], fail=True)]
+    job = training(InProcessGrid(nodes), coord, tiny_model, rounds=1, evaluate="none")
+    try:
+        with pytest.raises(FederationAborted, match=r"round 1: 1 of 2 nodes .*minimum 2.*org-b: node went away"):
+            job.run()
+    finally:
+        job.store.close()
+    job = training(InProcessGrid(nodes), coord, tiny_model, rounds=1, evaluate="none", **{"min-nodes": 1})
+    try:
+        job.run()
+        run = job.store.get_run(job.run_id)
+    finally:
+        job.store.close()
+    assert run["status"] == "completed" and run["participants"] == ["org-a"]
+    assert run["rounds"][0]["errors"] == ["org-b: node went away"]
+
+
+def test_too_few_nodes_online_fails_after_the_start_timeout(homes: dict[str, Path], tiny_model: Path, tmp_path: Path) -> None:
+    from synthspace.coordinator.federated.server_app import FederationAborted
+
+    coord = coordinator_home(tmp_path / "coord", None)
+    job = training(InProcessGrid([FakeNode(11, "org-a", homes["org-a"])]), coord, tiny_model, **{"start-timeout": 1.0})
+    try:
+        with pytest.raises(FederationAborted, match="only 1 of the minimum 2 SuperNodes were online"):
+            job.run()
+    finally:
+        job.store.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("strategy", "fedsgd", "unknown strategy"),
+        ("rounds", 0, "rounds and min-nodes"),
+        ("evaluate", "sometimes", "evaluate must be"),
+    ],
+)
+def test_bad_run_config_is_refused_with_a_named_reason(key: str, value: Any, message: str) -> None:
+    from synthspace.coordinator.federated.server_app import FederationAborted, ServerConfig
+
+    with pytest.raises(FederationAborted, match=message):
+        ServerConfig.from_run_config({"coord-home": "/x", key: value})
+    with pytest.raises(FederationAborted, match="coord-home"):
+        ServerConfig.from_run_config({})
