@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from synthspace.node.key_directory import KeyDirectory
+from synthspace.node.key_directory import KeyDirectory, KeyRecord
 from synthspace.node.log_monitor import (
     AuditorState,
     LogCheckFailed,
@@ -151,6 +151,7 @@ class _Context:
     log_failure: LogCheckFailed | None = None
     keys: KeyDirectory | None = None
     key_source: str = ""
+    org_records: dict[str, Any] = field(default_factory=dict)  # org -> OrgRecord | None (unreadable)
 
 
 def _sha256_bytes(data: bytes) -> str:
@@ -451,6 +452,9 @@ class Auditor:
                     f"key {signer[:16]}… of {record.org!r} was not yet enrolled at {when} "
                     f"({published_at.isoformat()}; valid from {record.valid_from.isoformat()})"
                 )
+        api_note = ""
+        if not key_problem and ctx.key_source == "log":
+            key_problem, api_note = self._org_directory_agrees(ctx, producer.org, record)
         if key_problem:
             report.add("publisher_key", "fail", key_problem)
         else:
@@ -460,7 +464,7 @@ class Auditor:
             report.add(
                 "publisher_key",
                 "pass",
-                f"artifact key of {producer.org!r}, valid at {when} ({published_at.isoformat()}){later}",
+                f"artifact key of {producer.org!r}, valid at {when} ({published_at.isoformat()}){later}{api_note}",
             )
 
         # -- data_digest -------------------------------------------------------------------
@@ -531,6 +535,39 @@ class Auditor:
         if lineage:
             self._check_lineage(report, statement, aid, seen)
         return report
+
+    def _org_directory_agrees(self, ctx: _Context, org: str, record: KeyRecord) -> tuple[str | None, str]:
+        """Cross-check the log's key history with GET /v1/orgs/{org} (validity periods).
+
+        Returns (problem or None, a note for the report). Unsigned auditors cannot read the
+        directory; the log alone then decides."""
+        from datetime import timedelta
+
+        from synthspace.node.coordinator_client import CoordinatorError
+
+        if not self._use_org_api:
+            return None, ""
+        if org not in ctx.org_records:
+            try:
+                ctx.org_records[org] = self.client.org(org)
+            except CoordinatorError:
+                ctx.org_records[org] = None
+        api = ctx.org_records[org]
+        if api is None:
+            return None, "; org directory not readable, key history from the log alone"
+        key = next((k for k in api.keys if k.key_id == record.key_id), None)
+        slack = timedelta(seconds=1)
+        if key is None:
+            return f"GET /v1/orgs/{org} does not list key {record.key_id[:16]}…, which the log enrolled for it", ""
+        if key.purpose != record.purpose or abs(_to_utc(key.valid_from) - record.valid_from) > slack:
+            return f"GET /v1/orgs/{org} and the log disagree on when key {record.key_id[:16]}… became valid", ""
+        if (key.revoked_at is None) != (record.revoked_at is None) or (
+            key.revoked_at is not None
+            and record.revoked_at is not None
+            and abs(_to_utc(key.revoked_at) - record.revoked_at) > slack
+        ):
+            return f"GET /v1/orgs/{org} and the log disagree on the revocation of key {record.key_id[:16]}…", ""
+        return None, f"; GET /v1/orgs/{org} agrees"
 
     def _consistency(self, ctx: _Context) -> tuple[Status, str]:
         if ctx.log_failure is not None and ctx.log_failure.check == "checkpoint_consistency":

@@ -107,13 +107,19 @@ def test_audit_by_id_and_by_dir_pass_every_named_check(space: Space) -> None:
         assert [c["name"] for c in report["checks"]] == list(CHECKS)
         assert all(c["status"] == "pass" for c in report["checks"])
         assert report["log_index"] == space.published.log_index
+        publisher = next(c for c in report["checks"] if c["name"] == "publisher_key")
+        assert f"GET /v1/orgs/{space.alpha.config().org} agrees" in publisher["detail"]
 
 
 def test_outsider_audits_a_bundle_and_the_log_without_a_node_home(space: Space, tmp_path: Path) -> None:
     """An auditor with no enrolled key: public log reads only, its own --state."""
     state = tmp_path / "auditor"
-    code, out, err = cli("audit", str(space.run_dir / "publish"), "--coordinator", space.coord.url, "--state", str(state))
+    code, out, err = cli(
+        "audit", str(space.run_dir / "publish"), "--coordinator", space.coord.url, "--state", str(state), "--json"
+    )
     assert code == 0, err + out
+    publisher = next(c for c in json.loads(out)["checks"] if c["name"] == "publisher_key")
+    assert "org directory not readable, key history from the log alone" in publisher["detail"]
     assert (state / "checkpoint.txt").is_file() and (state / "verifier-key.txt").is_file()
     code, out, err = cli("audit", "log", "--coordinator", space.coord.url, "--state", str(state), "--json")
     assert code == 0, err

@@ -284,3 +284,24 @@ def test_coordinator_serving_a_different_log_key_is_refused(space: Space, tmp_pa
         assert code == 1 and "pinned" in err
     finally:
         other.stop()
+
+
+def test_org_directory_contradicting_the_log_fails_publisher_key(space: Space, tmp_path: Path) -> None:
+    """A coordinator whose database says a key was revoked (or not) differently from its own
+    log is caught: the auditor trusts neither alone."""
+    import sqlite3
+
+    key_id = space.alpha.config().artifact_key_id
+    db = sqlite3.connect(space.coord.home / "coordinator.db")
+    try:
+        with db:
+            db.execute("UPDATE org_keys SET revoked_at = '2000-01-01 00:00:00' WHERE key_id = ?", (key_id,))
+        name, detail = first_failure(auditor_for(space.beta).audit_bundle(space.run_dir / "publish"))
+        assert name == "publisher_key" and "disagree on the revocation" in detail
+        code, out, err = cli("audit", "log", "--home", str(space.beta.path))
+        assert code == 1 and "org_directory" in err
+    finally:
+        with db:
+            db.execute("UPDATE org_keys SET revoked_at = NULL WHERE key_id = ?", (key_id,))
+        db.close()
+    assert auditor_for(space.beta).audit_bundle(space.run_dir / "publish").ok
