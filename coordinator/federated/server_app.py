@@ -178,7 +178,7 @@ class RoundOutcome:
 
 def _declared(msg: Message) -> ConfigRecord:
     content = msg.content
-    return content["declared"] if "declared" in content.config_records else ConfigRecord()
+    return content.config_records["declared"] if "declared" in content.config_records else ConfigRecord()
 
 
 def check_replies(
@@ -203,7 +203,7 @@ def check_replies(
             continue
         digest = declared.get("base-model-digest")
         if kind == "train" and base_digest is not None and digest != base_digest:
-            errors.append(f"{org}: trained on base model {digest}, the run uses {base_digest}")
+            errors.append(f"{org}: trained on base model {digest!s}, the run uses {base_digest}")
             continue
         metrics = {k: float(v) for k, v in next(iter(msg.content.metric_records.values())).items()}  # type: ignore[arg-type]
         entry: dict[str, Any] = {"node_id": str(src), "metrics": metrics}
@@ -261,7 +261,7 @@ class FederatedTraining:
         self.base_model = str(declared.get("base-model-id", ""))
         self.base_digest = str(declared.get("base-model-digest", ""))
         self.adapter_config = json.loads(str(declared.get("adapter-config", "{}")))
-        arrays: ArrayRecord = reply.content["arrays"]
+        arrays = reply.content.array_records["arrays"]
         self.store.update_run(self.run_id, base_model=self.base_model, base_model_digest=self.base_digest)
         self.store.record_round(
             self.run_id, 0, "init",

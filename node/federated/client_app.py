@@ -45,7 +45,8 @@ def _home(context: Context) -> Path:
 
 
 def _cfg(msg: Message) -> ConfigRecord:
-    return msg.content["config"] if "config" in msg.content.config_records else ConfigRecord()
+    records = msg.content.config_records
+    return records["config"] if "config" in records else ConfigRecord()
 
 
 def _lora_settings(cfg: ConfigRecord) -> Any:
@@ -67,7 +68,8 @@ def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
     cfg = _cfg(msg)
     base = load_base_model(str(cfg.get("base-model", "embedded")))
     peft_model = attach_lora(base.model, _lora_settings(cfg))
-    arrays = msg.content["arrays"] if "arrays" in msg.content.array_records else ArrayRecord()
+    array_records = msg.content.array_records
+    arrays = array_records["arrays"] if "arrays" in array_records else ArrayRecord()
     if len(arrays) > 0:
         load_adapter_state(peft_model, dict(arrays.to_torch_state_dict()))
     return base, peft_model, cfg

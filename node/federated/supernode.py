@@ -302,7 +302,7 @@ def join(
         raise FederationJoinError("declare the training data this node trains on: --data RUN_DIR|BUNDLE|FILE.parquet")
     from synthspace.node.federated.training_data import read_source
 
-    for src in config.data:
-        read_source(src)  # fail now, not inside a round
+    for source in config.data:
+        read_source(source)  # fail now, not inside a round
     save_join_config(home, config)
     return start_supernode(home, connect_timeout=connect_timeout, runtime_port=runtime_port, extra_env=extra_env)
