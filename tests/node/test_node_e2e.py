@@ -372,3 +372,20 @@ def test_publish_refuses_an_unfinished_run_and_a_changed_bundle(space: Space, tm
     (bundle / "data.parquet").write_bytes((bundle / "data.parquet").read_bytes() + b"\0")
     with pytest.raises(PublishError, match="changed after it was signed"):
         publish_bundle(space.alpha, bundle)
+
+
+def test_request_key_rotation_locks_out_the_old_key(space: Space, tmp_path: Path) -> None:
+    from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
+    from synthspace.node.enrolment import node_status, rotate_key
+
+    home = make_node(tmp_path, space.coord, "rho")
+    old_key = home.request_key()
+    old_id, new_id = rotate_key(home, "request")
+    assert old_id != new_id == home.config().request_key_id
+    st = node_status(home)
+    assert not st.problems, st.problems
+    with CoordinatorClient(space.coord.url, old_key, keyid=old_id) as stale, pytest.raises(CoordinatorError) as info:
+        stale.list_artifacts()
+    assert info.value.status == 401
+    with CoordinatorClient.for_home(home) as fresh:
+        assert fresh.list_artifacts(limit=1).items is not None
