@@ -106,6 +106,8 @@ def create_persona_set(
     backend_name: str | None = None,
     backend_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    narrative_max_tokens: int = 160,
+    narrative_temperature: float = 0.7,
 ) -> PersonaSetResult:
     """Sample `n` personas, write their narratives and the Parquet file; return its lineage record."""
     started = time.perf_counter()
@@ -116,6 +118,7 @@ def create_persona_set(
     result = write_narratives(
         frame, spec.language, narratives, backend,
         progress=(lambda k: progress("narratives", k, n)) if progress else None,
+        **({"max_tokens": narrative_max_tokens, "temperature": narrative_temperature} if narratives == "llm" else {}),
     )
     frame["narrative"] = result.texts
     evidence = parse_where(spec, where)

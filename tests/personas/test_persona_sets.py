@@ -114,7 +114,8 @@ def test_unreadable_files_are_clear_errors(tmp_path) -> None:
 @pytest.mark.slow
 def test_llm_narratives_with_the_embedded_transformers_backend(tmp_path) -> None:
     result = create_persona_set(
-        "ja_JP", 2, tmp_path / "t.parquet", seed=9, narratives="llm", backend_name="transformers"
+        "ja_JP", 2, tmp_path / "t.parquet", seed=9, narratives="llm", backend_name="transformers",
+        narrative_max_tokens=24,
     )
     personas, _ = load_persona_set(tmp_path / "t.parquet")
     assert result.narratives == "llm" and len(personas) == 2

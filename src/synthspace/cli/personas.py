@@ -27,6 +27,8 @@ def sample(
     backend: str = typer.Option("transformers", "--backend", help="Generation backend for --narratives llm."),
     model: str | None = typer.Option(None, "--model", help="Model for the backend (default: embedded)."),
     base_url: str | None = typer.Option(None, "--base-url", help="Endpoint for the openai backend."),
+    max_tokens: int = typer.Option(160, "--max-tokens", min=8, help="Token budget of each LLM narrative."),
+    temperature: float = typer.Option(0.7, "--temperature", min=0.0, help="Sampling temperature of LLM narratives."),
 ) -> None:
     """Sample N personas from a locale's Bayesian network and write them as Parquet."""
     from rich.console import Console
@@ -57,7 +59,8 @@ def sample(
 
         result = create_persona_set(
             locale, n, out, seed=seed, where=where, narratives=narratives, backend_name=backend,
-            backend_options=options, progress=progress,
+            backend_options=options, progress=progress, narrative_max_tokens=max_tokens,
+            narrative_temperature=temperature,
         )
     typer.echo(f"wrote {result.source.count:,} personas to {result.path} in {result.seconds:.1f}s")
     typer.echo(f"set_digest  {result.source.set_digest}")
