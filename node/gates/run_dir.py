@@ -179,9 +179,7 @@ def record_texts(df: pd.DataFrame, fields: list[str]) -> list[list[str]]:
     if not cols:
         return [[] for _ in range(len(df))]
     columns = [df[c].tolist() for c in cols]
-    if all(df[c].dtype == object for c in cols) and all(
-        all(isinstance(v, str) for v in col) for col in columns
-    ):
+    if all(all(isinstance(v, str) for v in col) for col in columns):
         return [list(t) for t in zip(*columns, strict=True)]
     return [[s for v in row for s in value_texts(v)] for row in zip(*columns, strict=True)]
 

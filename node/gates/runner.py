@@ -7,7 +7,6 @@ arrays, so the cost stays a few numpy passes over the corpus.
 
 from __future__ import annotations
 
-import re
 import time
 import unicodedata
 from collections import Counter
@@ -31,7 +30,6 @@ from synthspace.node.quality.schema import schema_validity
 from synthspace.node.quality.stats import (
     compression_ratio,
     distinct_n,
-    is_cjk_text,
     length_stats,
     sample_indices,
 )
@@ -41,7 +39,6 @@ from synthspace.lineage import GateResult
 
 Progress = Callable[[str], None]
 _RECORD_SEP = "\ue001"
-_WS = re.compile(r"\s+")
 _LIST_CAP = 100  # positions listed per gate in the publishable report
 
 
@@ -59,7 +56,7 @@ def normalise_records(fields: Sequence[Sequence[str]]) -> tuple[list[str], list[
     joined = _RECORD_SEP.join(SEPARATOR.join(vals) for vals in clean)
     nfkc = unicodedata.normalize("NFKC", joined)
     pii_texts = nfkc.replace(SEPARATOR, "\n").split(_RECORD_SEP)
-    match_texts = _WS.sub("", nfkc.casefold()).split(_RECORD_SEP)
+    match_texts = "".join(nfkc.casefold().split()).split(_RECORD_SEP)
     if len(pii_texts) != len(fields) or len(match_texts) != len(fields):  # pragma: no cover
         pii_texts = ["\n".join(pii_form(v) for v in vals) for vals in fields]
         match_texts = [SEPARATOR.join(match_form(v) for v in vals) for vals in fields]
@@ -71,6 +68,11 @@ def _ids(data: RunData, positions: np.ndarray | list[int]) -> list[str]:
         return []
     col = data.records["record_id"]
     return [str(col.iat[int(p)]) for p in list(positions)[:_LIST_CAP]]
+
+
+def _id(data: RunData, position: int) -> str | None:
+    ids = _ids(data, [position])
+    return ids[0] if ids else None
 
 
 def _config_for(data: RunData, config: GatesConfig | None) -> GatesConfig:
@@ -130,7 +132,7 @@ class _Run:
         self.detail["seed_leakage"] = [
             {
                 "position": int(p),
-                "record_id": (_ids(self.data, [p]) or [None])[0],
+                "record_id": _id(self.data, p),
                 "seed_index": int(leak.seed_index[p]),
                 "exact": bool(leak.exact[p]),
                 "lcs_chars": int(leak.lcs[p]),
@@ -217,7 +219,7 @@ class _Run:
             "flagged": [
                 {
                     "position": p,
-                    "record_id": (_ids(self.data, [p]) or [None])[0],
+                    "record_id": _id(self.data, p),
                     "types": sorted(per_record[p]),
                 }
                 for p in recs[:_LIST_CAP]
@@ -400,9 +402,7 @@ class _Run:
             "sample_size": len(sample),
             "distinct_1": round(dn["distinct_1"], 6),
             "distinct_2": round(dn["distinct_2"], 6),
-            "cjk_record_share": round(sum(map(is_cjk_text, sample)) / len(sample), 4)
-            if sample
-            else 0.0,
+            "cjk_record_share": round(dn["cjk_share"], 4),
             "compression_ratio": cr,
             "length_chars": length_stats(lengths),
         }

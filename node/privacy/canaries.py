@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from synthspace.node.privacy.text import match_form
+from synthspace.node.privacy.text import blocks, match_form
 
 DEFAULT_CANARY_PATTERN = r"SYNTHSPACE-CANARY-[0-9A-Fa-f]{8,}"
 
@@ -37,16 +37,19 @@ def find_canaries(canaries: Sequence[str], match_texts: Sequence[str]) -> npt.ND
     counts = np.zeros(len(match_texts), dtype=np.int64)
     if not canaries or not match_texts:
         return counts
-    joined = "\x00".join(match_texts)
-    starts = np.cumsum([0] + [len(t) + 1 for t in match_texts[:-1]])
-    # str.find per canary over one joined string: C speed, and overlapping canaries all count.
-    seen: set[tuple[int, str]] = set()
-    for c in canaries:
-        pos = joined.find(c)
-        while pos != -1:
-            doc = int(np.searchsorted(starts, pos, side="right") - 1)
-            if (doc, c) not in seen:
-                seen.add((doc, c))
-                counts[doc] += 1
-            pos = joined.find(c, pos + 1)
+    # str.find per canary over one joined block: C speed, and overlapping canaries all count.
+    for b0, b1 in blocks([len(t) for t in match_texts]):
+        joined = "\x00".join(match_texts[b0:b1])
+        if not any(c in joined for c in canaries):
+            continue
+        starts = np.cumsum([0] + [len(t) + 1 for t in match_texts[b0 : b1 - 1]])
+        for c in canaries:
+            seen: set[int] = set()
+            pos = joined.find(c)
+            while pos != -1:
+                doc = b0 + int(np.searchsorted(starts, pos, side="right") - 1)
+                if doc not in seen:
+                    seen.add(doc)
+                    counts[doc] += 1
+                pos = joined.find(c, pos + 1)
     return counts

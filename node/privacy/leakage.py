@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from synthspace.node.privacy.text import SEPARATOR, CodeArray, match_form
+from synthspace.node.privacy.text import SEPARATOR, CodeArray, blocks, match_form
 
 _BITMAP_BITS = 24
 
@@ -152,7 +152,7 @@ class SeedIndex:
         hv, seeds = hv[order], seeds[order]
         keep = np.ones(len(hv), dtype=bool)
         keep[1:] = hv[1:] != hv[:-1]
-        hidx = np.cumsum(keep) - 1
+        hidx = np.cumsum(keep, dtype=np.int64) - 1
         pairs = np.unique(hidx * np.int64(len(texts) + 1) + seeds)
         bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
         bitmap[hv >> np.uint64(64 - _BITMAP_BITS)] = True
@@ -205,17 +205,34 @@ class LeakageResult:
     hit_hash_idx: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
+def _modal_seed(
+    hit_rec: npt.NDArray[np.int64], hit_seed: npt.NDArray[np.int64], nseeds: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(records, their most frequent seed among hits)."""
+    base = np.int64(nseeds + 1)
+    pair = hit_rec * base + hit_seed
+    uniq, cnt = np.unique(pair, return_counts=True)
+    recs = uniq // base
+    order = np.lexsort((-cnt, recs))
+    recs = recs[order]
+    first = np.ones(len(recs), dtype=bool)
+    first[1:] = recs[1:] != recs[:-1]
+    return recs[first], (uniq[order] % base)[first]
+
+
 def check_leakage(
     index: SeedIndex,
     record_fields: Sequence[Sequence[str]],
     lcs_review_chars: int,
     exact_min_chars: int,
     match_texts: Sequence[str] | None = None,
+    keep_hits: bool = True,
 ) -> LeakageResult:
     """Measure every record against the seed index.
 
     `record_fields` holds each record's text values; `match_texts` may pass the records'
     already computed match-form texts (fields joined by SEPARATOR) to save a pass.
+    `keep_hits` keeps the (record, n-gram) hits for the membership check.
     """
     nrec = len(record_fields)
     if match_texts is None:
@@ -224,56 +241,73 @@ def check_leakage(
     seed_index = np.full(nrec, -1, dtype=np.int64)
     fv, owner = index.field_values, index.field_owner
     for i, text in enumerate(match_texts):
-        for part in text.split(SEPARATOR):
+        for part in text.split(SEPARATOR) if SEPARATOR in text else (text,):
             if len(part) >= exact_min_chars and part in fv:
                 exact[i] = True
                 seed_index[i] = owner[part]
                 break
 
-    arr = CodeArray.from_texts(match_texts)
     n = index.n
-    h, valid = arr.ngram_hashes(n)
-    vpos = np.flatnonzero(valid)
-    rec_of_valid = arr.doc_of(vpos)
-    totals = np.bincount(rec_of_valid, minlength=nrec)
-    found = index.lookup(h[vpos])
-    hit_mask = found >= 0
-    hit_pos = vpos[hit_mask]
-    hit_rec = rec_of_valid[hit_mask]
-    hit_idx = found[hit_mask]
-    hits = np.bincount(hit_rec, minlength=nrec)
-    containment = np.divide(hits, totals, out=np.zeros(nrec, dtype=np.float64), where=totals > 0)
-
-    # Longest run of consecutive hit positions per record -> upper bound on the LCS.
+    totals = np.zeros(nrec, dtype=np.int64)
+    hits = np.zeros(nrec, dtype=np.int64)
     lcs_bound = np.zeros(nrec, dtype=np.int64)
-    if len(hit_pos):
+    modal = np.full(nrec, -1, dtype=np.int64)
+    windows: dict[int, list[tuple[int, int]]] = {}
+    kept_rec: list[npt.NDArray[np.int64]] = []
+    kept_idx: list[npt.NDArray[np.int64]] = []
+    lengths = [len(t) for t in match_texts]
+    for b0, b1 in blocks(lengths):
+        arr = CodeArray.from_texts(match_texts[b0:b1])
+        h, valid = arr.ngram_hashes(n)
+        vpos = np.flatnonzero(valid)
+        rec_local = arr.doc_of(vpos)
+        totals[b0:b1] = np.bincount(rec_local, minlength=b1 - b0)
+        found = index.lookup(h[vpos])
+        hit_mask = found >= 0
+        if not hit_mask.any():
+            continue
+        hit_pos = vpos[hit_mask]
+        hit_rec = rec_local[hit_mask]
+        hit_idx = found[hit_mask]
+        hits[b0:b1] = np.bincount(hit_rec, minlength=b1 - b0)
+        # Runs of consecutive hit positions: a common substring of length L >= n gives
+        # L - n + 1 consecutive hits, so run length + n - 1 bounds the LCS from above.
         brk = np.ones(len(hit_pos), dtype=bool)
         brk[1:] = (hit_pos[1:] != hit_pos[:-1] + 1) | (hit_rec[1:] != hit_rec[:-1])
-        run_id = np.cumsum(brk) - 1
+        run_id = np.cumsum(brk, dtype=np.int64) - 1
         run_len = np.bincount(run_id)
         run_rec = hit_rec[brk]
-        np.maximum.at(lcs_bound, run_rec, run_len + n - 1)
-        # Modal seed of the hits, as attribution where no exact LCS is computed.
-        pair = hit_rec * np.int64(len(index.texts) + 1) + index.hash_seed[hit_idx]
-        uniq, cnt = np.unique(pair, return_counts=True)
-        order = np.lexsort((-cnt, uniq // (len(index.texts) + 1)))
-        recs = uniq[order] // (len(index.texts) + 1)
-        first = np.ones(len(recs), dtype=bool)
-        first[1:] = recs[1:] != recs[:-1]
-        best_rec = recs[first]
-        best_seed = uniq[order][first] % (len(index.texts) + 1)
-        unset = seed_index[best_rec] < 0
-        seed_index[best_rec[unset]] = best_seed[unset]
+        run_start = hit_pos[brk] - arr.starts[run_rec]
+        bound_local = np.zeros(b1 - b0, dtype=np.int64)
+        np.maximum.at(bound_local, run_rec, run_len + n - 1)
+        lcs_bound[b0:b1] = bound_local
+        long_runs = np.flatnonzero(run_len + n - 1 > lcs_review_chars)
+        for r, st, ln in zip(
+            run_rec[long_runs].tolist(),
+            run_start[long_runs].tolist(),
+            run_len[long_runs].tolist(),
+            strict=True,
+        ):
+            windows.setdefault(b0 + r, []).append((st, st + ln + n - 1))
+        recs, seeds = _modal_seed(hit_rec, index.hash_seed[hit_idx], len(index.texts))
+        modal[b0 + recs] = seeds
+        if keep_hits:
+            kept_rec.append((hit_rec + b0).astype(np.int64))
+            kept_idx.append(hit_idx)
+    containment = np.divide(hits, totals, out=np.zeros(nrec, dtype=np.float64), where=totals > 0)
+    unset = seed_index < 0
+    seed_index[unset] = modal[unset]
 
+    # Exact LCS only inside the long runs: every common substring longer than the review
+    # threshold lies entirely inside one of them.
     lcs = np.zeros(nrec, dtype=np.int64)
-    need = np.flatnonzero(lcs_bound > lcs_review_chars)
-    if len(need):
+    if windows:
         sam = index.automaton
-        for r in need.tolist():
-            best = 0
-            best_seed = -1
-            for part in match_texts[r].split(SEPARATOR):
-                length, seed, _ = sam.longest_match(part)
+        for r, spans in windows.items():
+            text = match_texts[r]
+            best, best_seed = 0, -1
+            for st, en in spans:
+                length, seed, _ = sam.longest_match(text[st:en])
                 if length > best:
                     best, best_seed = length, seed
             lcs[r] = best
@@ -282,12 +316,13 @@ def check_leakage(
     # Exact matches are at least as long as the matched field.
     for r in np.flatnonzero(exact & (lcs == 0)).tolist():
         lcs[r] = max((len(p) for p in match_texts[r].split(SEPARATOR) if p in fv), default=0)
+    empty = np.zeros(0, dtype=np.int64)
     return LeakageResult(
         exact=exact,
         containment=containment,
         lcs=lcs,
         lcs_bound=lcs_bound,
         seed_index=seed_index,
-        hit_records=hit_rec,
-        hit_hash_idx=hit_idx,
+        hit_records=np.concatenate(kept_rec) if kept_rec else empty,
+        hit_hash_idx=np.concatenate(kept_idx) if kept_idx else empty,
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from synthspace.node.privacy.text import CodeArray, mix64
+from synthspace.node.privacy.text import CodeArray, blocks, mix64
 
 _U64 = np.uint64
 
@@ -54,7 +54,7 @@ def optimal_bands(
         p = 1.0 - (1.0 - xs**r) ** b
         fp = np.trapezoid(np.where(xs < threshold, p, 0.0), xs)
         fn = np.trapezoid(np.where(xs >= threshold, 1.0 - p, 0.0), xs)
-        err = fp_weight * fp + fn_weight * fn
+        err = float(fp_weight * fp + fn_weight * fn)
         if err < best_err:
             best, best_err = (b, r), err
     return best
@@ -66,32 +66,35 @@ def minhash_signatures(
     """(signatures [n, num_perm], empty) for match-form texts; `empty` marks records too short
     to have any sampled shingle (their signature is meaningless and never matched)."""
     n = len(texts)
-    arr = CodeArray.from_texts(texts)
-    h, valid = arr.ngram_hashes(shingle)
-    keep = valid
-    if sample > 1:
-        keep = valid & ((h & _U64(sample - 1)) == 0)
-    pos = np.flatnonzero(keep)
-    hs = h[pos]
-    rec = arr.doc_of(pos)
-    starts = np.searchsorted(rec, np.arange(n))
-    counts = np.bincount(rec, minlength=n)
-    empty = counts == 0
-    sig = np.empty((n, num_perm), dtype=np.uint64)
+    sig = np.zeros((n, num_perm), dtype=np.uint64)
+    empty = np.ones(n, dtype=bool)
     rng = np.random.default_rng(seed)
     mults = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * _U64(2) + _U64(1)
     salts = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
-    tmp = np.empty_like(hs)
-    nonempty = ~empty
-    ne_starts = starts[nonempty]
-    for k in range(num_perm):
-        np.bitwise_xor(hs, salts[k], out=tmp)
-        np.multiply(tmp, mults[k], out=tmp)
-        np.bitwise_xor(tmp, tmp >> _U64(32), out=tmp)
-        col = np.zeros(n, dtype=np.uint64)
-        if len(hs):
-            col[nonempty] = np.minimum.reduceat(tmp, ne_starts)
-        sig[:, k] = col
+    for b0, b1 in blocks([len(t) for t in texts]):
+        arr = CodeArray.from_texts(texts[b0:b1])
+        h, valid = arr.ngram_hashes(shingle)
+        keep = valid
+        if sample > 1:
+            keep = valid & ((h & _U64(sample - 1)) == 0)
+        pos = np.flatnonzero(keep)
+        if not len(pos):
+            continue
+        hs = h[pos]
+        rec = arr.doc_of(pos)
+        counts = np.bincount(rec, minlength=b1 - b0)
+        nonempty = counts > 0
+        empty[b0:b1] = ~nonempty
+        # reduceat over each record's contiguous range of sampled shingles
+        seg_starts = np.searchsorted(rec, np.flatnonzero(nonempty))
+        rows = b0 + np.flatnonzero(nonempty)
+        tmp = np.empty_like(hs)
+        for k in range(num_perm):
+            # (h xor salt) * odd multiplier: a bijection whose high bits, which decide the
+            # minimum, depend on every bit of the (already mixed) shingle hash.
+            np.bitwise_xor(hs, salts[k], out=tmp)
+            np.multiply(tmp, mults[k], out=tmp)
+            sig[rows, k] = np.minimum.reduceat(tmp, seg_starts)
     return sig, empty
 
 

@@ -8,20 +8,16 @@ comparable between runs of different sizes.
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
-_LETTER = re.compile(r"\w")
-
 
 def is_cjk_text(text: str, min_share: float = 0.3) -> bool:
-    letters = len(_LETTER.findall(text))
-    return letters > 0 and len(_CJK.findall(text)) / letters >= min_share
+    """Are at least `min_share` of the letters (CJK, ASCII alphanumerics, other scripts) CJK?"""
+    return bool(_cjk_flags([text], min_share)[0])
 
 
 def tokens(text: str) -> list[str]:
@@ -37,21 +33,69 @@ def sample_indices(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
+def _cjk_flags(texts: Sequence[str], min_share: float = 0.3) -> np.ndarray:
+    """Per text: are at least `min_share` of its letters CJK? (vectorised over code points)"""
+    if not texts:
+        return np.zeros(0, dtype=bool)
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    owner = np.repeat(np.arange(len(texts)), lengths)
+    cjk = (
+        ((codes >= 0x3040) & (codes <= 0x30FF))
+        | ((codes >= 0x3400) & (codes <= 0x4DBF))
+        | ((codes >= 0x4E00) & (codes <= 0x9FFF))
+        | ((codes >= 0xF900) & (codes <= 0xFAFF))
+        | ((codes >= 0xFF66) & (codes <= 0xFF9F))
+    )
+    ascii_alnum = ((codes >= 48) & (codes <= 57)) | ((codes | 32) >= 97) & ((codes | 32) <= 122)
+    other_letter = (
+        (codes >= 0xC0)
+        & ~cjk
+        & ~((codes >= 0x3000) & (codes <= 0x303F))
+        & ~((codes >= 0xFF00) & (codes <= 0xFF0F))
+    )
+    letters = np.bincount(owner, weights=(cjk | ascii_alnum | other_letter), minlength=len(texts))
+    n_cjk = np.bincount(owner, weights=cjk, minlength=len(texts))
+    return (letters > 0) & (n_cjk >= min_share * np.maximum(letters, 1))
+
+
 def distinct_n(texts: Sequence[str]) -> dict[str, float]:
-    """distinct-1 and distinct-2: unique n-grams / total n-grams of the pooled tokens."""
-    uni: set[str] = set()
-    bi: set[tuple[str, str]] = set()
-    n_uni = n_bi = 0
-    for t in texts:
-        toks = tokens(t)
-        uni.update(toks)
-        n_uni += len(toks)
-        pairs = list(zip(toks, toks[1:], strict=False))
-        bi.update(pairs)
-        n_bi += len(pairs)
+    """distinct-1 and distinct-2: unique n-grams / total n-grams of the pooled tokens
+    (characters of CJK records, whitespace excluded; lower-cased words of the others)."""
+    flags = _cjk_flags(texts)
+    uni_parts: list[np.ndarray] = []
+    bi_parts: list[np.ndarray] = []
+    # CJK records: code points; bigrams inside each record only.
+    cjk_texts = ["".join(t.split()) for t, f in zip(texts, flags, strict=True) if f]
+    if cjk_texts:
+        lengths = np.fromiter((len(t) for t in cjk_texts), dtype=np.int64, count=len(cjk_texts))
+        codes = np.frombuffer("".join(cjk_texts).encode("utf-32-le"), dtype=np.uint32).astype(
+            np.int64
+        )
+        uni_parts.append(codes)
+        same = np.ones(len(codes), dtype=bool)
+        same[np.cumsum(lengths)[:-1]] = False  # a bigram may not start a new record
+        pair = (codes[:-1] << 21) | codes[1:]
+        bi_parts.append(pair[same[1:]])
+    # Other records: words mapped to ids beyond the code-point range.
+    vocab: dict[str, int] = {}
+    word_ids: list[int] = []
+    word_pairs: list[int] = []
+    for t, f in zip(texts, flags, strict=True):
+        if f:
+            continue
+        ids = [vocab.setdefault(w, (1 << 21) + len(vocab)) for w in t.lower().split()]
+        word_ids.extend(ids)
+        word_pairs.extend((a << 24) | b for a, b in zip(ids, ids[1:], strict=False))
+    if word_ids:
+        uni_parts.append(np.array(word_ids, dtype=np.int64))
+        bi_parts.append(np.array(word_pairs, dtype=np.int64) | (1 << 62))
+    uni = np.concatenate(uni_parts) if uni_parts else np.zeros(0, dtype=np.int64)
+    bi = np.concatenate(bi_parts) if bi_parts else np.zeros(0, dtype=np.int64)
     return {
-        "distinct_1": len(uni) / n_uni if n_uni else 0.0,
-        "distinct_2": len(bi) / n_bi if n_bi else 0.0,
+        "distinct_1": len(np.unique(uni)) / len(uni) if len(uni) else 0.0,
+        "distinct_2": len(np.unique(bi)) / len(bi) if len(bi) else 0.0,
+        "cjk_share": float(flags.mean()) if len(flags) else 0.0,
     }
 
 
@@ -76,9 +120,10 @@ def length_stats(lengths: np.ndarray) -> dict[str, Any]:
     }
 
 
-def compression_ratio(texts: Sequence[str]) -> float:
-    """Raw UTF-8 bytes / zlib-compressed bytes of the records joined: higher = more repetitive."""
-    raw = "\n".join(texts).encode("utf-8")
+def compression_ratio(texts: Sequence[str], max_records: int = 3000) -> float:
+    """Raw UTF-8 bytes / zlib-compressed bytes of (at most `max_records` of) the records
+    joined: higher = more repetitive."""
+    raw = "\n".join(texts[:max_records]).encode("utf-8")
     if not raw:
         return 0.0
     return round(len(raw) / len(zlib.compress(raw, 6)), 4)
