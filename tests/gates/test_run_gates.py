@@ -61,6 +61,10 @@ def test_clean_run_passes_and_report_round_trips(make_run: RunFactory) -> None:
         assert expected in names
     loaded = load_report(run)
     assert loaded == report
+    # Gate results go into the signed lineage: they must canonicalise (no NaN, plain types).
+    from synthspace.canonical_json import canonicalize
+
+    assert canonicalize([g.model_dump(mode="json") for g in report.gates])
     q = report.gate("quality").metrics
     assert 0 < q["distinct_1"] < q["distinct_2"] <= 1
     assert q["length_chars"]["count"] == 800 and q["compression_ratio"] > 1
