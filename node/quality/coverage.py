@@ -66,6 +66,8 @@ def persona_coverage(
             "persona_share": {str(k): round(float(pop[k]), 4) for k in order},
         }
     return {
+        "min_value_coverage": min((a["value_coverage"] for a in out.values()), default=1.0),
+        "max_total_variation": max((a["total_variation"] for a in out.values()), default=0.0),
         "attributes": out,
         "records_with_known_persona": int(known.sum()),
         "unknown_persona_ids": int((~known).sum()),

@@ -70,6 +70,7 @@ def test_clean_run_passes_and_report_round_trips(make_run: RunFactory) -> None:
     assert q["length_chars"]["count"] == 800 and q["compression_ratio"] > 1
     cov = report.gate("persona_coverage").metrics["attributes"]
     assert cov["sex"]["value_coverage"] == 1.0 and "20-29" in cov["age"]["persona_share"]
+    assert report.gate("persona_coverage").metrics["min_value_coverage"] == 1.0
     assert not list(run.glob(".gate-report.json.*")), "temp file left behind"
 
 
@@ -266,3 +267,21 @@ def test_block_wise_processing_gives_the_same_report(
         assert a.name == b.name and a.metrics == b.metrics, a.name
     assert whole.exclude_record_ids == tiny.exclude_record_ids == ["r000399"]
     assert whole.gate("seed_leakage").metrics["failing_records"] == len(range(0, 400, 37))
+
+
+def test_coverage_gate_flags_a_missing_population_segment(make_run: RunFactory) -> None:
+    personas = make_personas(30)
+    tokyo = personas.loc[personas["prefecture"] == "東京都", "persona_id"].tolist()
+    records = [
+        {"question": "q", "answer": t, "persona_id": tokyo[i % len(tokyo)]}
+        for i, t in enumerate(clean_corpus(60))
+    ]
+    cfg = gates_config_from_mapping(
+        {"persona_coverage": {"min_value_coverage": 1.0, "blocking": True}}
+    )
+    report = run_gates(make_run(records, personas=personas), cfg)
+    cov = report.gate("persona_coverage")
+    assert not cov.passed and "persona_coverage" in report.failed_blocking
+    pref = cov.metrics["attributes"]["prefecture"]
+    assert pref["record_share"]["東京都"] == 1.0 and pref["value_coverage"] == round(1 / 3, 4)
+    assert pref["total_variation"] == round(1 - pref["persona_share"]["東京都"], 4)

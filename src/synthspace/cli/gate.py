@@ -24,7 +24,7 @@ _HEADLINE = {
     "near_duplicates": ("exact_duplicates_removed", "near_duplicate_rate", "clusters"),
     "schema_validity": ("rate", "valid", "records"),
     "quality": ("distinct_1", "distinct_2", "compression_ratio"),
-    "persona_coverage": ("records_with_known_persona", "unknown_persona_ids"),
+    "persona_coverage": ("min_value_coverage", "max_total_variation", "unknown_persona_ids"),
 }
 
 
