@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from synthspace.node.private_store import PrivateStore
 from synthspace.node.recipes.models import SeedField
@@ -25,7 +25,7 @@ from synthspace.node.recipes.models import SeedField
 from synthspace.errors import ConfigError
 from synthspace.lineage import SeedCommitment
 
-SCHEME = "sha256-salted-merkle-v1"
+SCHEME: Literal["sha256-salted-merkle-v1"] = "sha256-salted-merkle-v1"
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 

@@ -86,7 +86,8 @@ def scan_shards(run_dir: str | Path) -> tuple[list[ShardInfo], set[str]]:
     """(shard infos, every record id present) from the files on disk."""
     import pyarrow.parquet as pq
 
-    infos, ids = [], set()
+    infos: list[ShardInfo] = []
+    ids: set[str] = set()
     for p in shard_paths(run_dir):
         try:
             col = pq.read_table(p, columns=["record_id"]).column("record_id").to_pylist()

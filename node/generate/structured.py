@@ -89,6 +89,10 @@ class OutputValidator:
         except json.JSONDecodeError as exc:
             reason: DropReason = "truncated" if completion.finish_reason == "length" else "invalid_json"
             return None, reason, f"not JSON: {exc.msg}"
+        return self.check_value(value)
+
+    def check_value(self, value: Any) -> tuple[dict[str, Any] | None, DropReason | None, str]:
+        """Validate an already-parsed JSON value."""
         if not isinstance(value, dict):
             return None, "schema_violation", f"expected a JSON object, got {type(value).__name__}"
         try:

@@ -36,6 +36,14 @@ def _text(seed: str, lo: int, hi: int) -> str:
     return " ".join(out)[:hi]
 
 
+def _content(message: dict[str, Any]) -> str:
+    """Text of a chat message whose content is a string or a list of parts."""
+    c = message.get("content", "")
+    if isinstance(c, list):
+        return "".join(p.get("text", "") for p in c if isinstance(p, dict))
+    return str(c)
+
+
 def value_for(schema: dict[str, Any], seed: str) -> Any:
     if "enum" in schema:
         return schema["enum"][int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(schema["enum"])]
@@ -99,17 +107,25 @@ class Stub:
             if isinstance(rf, dict) and rf.get("type") == "json_schema":
                 schema = rf["json_schema"]["schema"]
             schema = schema or body.get("guided_json")
+            fenced = False
+            last = _content(body["messages"][-1])
+            if schema is None and "<response_schema>" in last:
+                # Clients that ask for JSON in the prompt (e.g. Data Designer) get a fenced answer.
+                schema = json.loads(last.rsplit("<response_schema>", 1)[1].split("</response_schema>")[0])
+                fenced = True
             finish = "stop"
             if schema is not None:
                 content = json.dumps(value_for(schema, key), ensure_ascii=False)
+                if fenced:
+                    content = "```json\n" + content + "\n```"
                 if cfg["invalid_every"] and self.requests % cfg["invalid_every"] == 0:
                     content = content[: len(content) // 2]
                 if cfg["truncate_every"] and self.requests % cfg["truncate_every"] == 0:
                     content, finish = content[: len(content) // 2], "length"
             else:
-                content = "A plain stub reply to: " + body["messages"][-1]["content"][:40]
+                content = "A plain stub reply to: " + last[:40]
             self._status(200)
-            prompt_chars = sum(len(m.get("content", "")) for m in body["messages"])
+            prompt_chars = sum(len(_content(m)) for m in body["messages"])
             return web.json_response(
                 {
                     "id": "chatcmpl-stub",

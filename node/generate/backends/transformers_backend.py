@@ -75,9 +75,6 @@ class GrammarLogitsProcessor:
             s[i, self.eos_id] = 0.0
         return s.to(device)
 
-    def finished(self, row: int) -> bool:
-        return self.matchers[row].is_terminated()
-
 
 class RowSamplingProcessor:
     """Temperature and top-p per row (HF's built-in warpers take one value for the whole batch)."""
@@ -168,7 +165,7 @@ class TransformersBackend(Backend):
 
                     tok = AutoTokenizer.from_pretrained(self.model_path)
                     model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=dtype or torch.float32)
-                    model.to(self.device)
+                    model.to(self.device)  # type: ignore[arg-type]
                     model.eval()
                 tok.padding_side = "left"
                 if tok.pad_token_id is None:
@@ -240,9 +237,9 @@ class TransformersBackend(Backend):
                     break
             ids = ids[: min(n, r.max_tokens)]
             text = tok.decode(ids, skip_special_tokens=True)
+            # With a grammar, the stop token is only allowed once the JSON is complete, so a
+            # stop inside the token budget means a complete record.
             finished = stopped and n <= r.max_tokens
-            if grammar is not None:
-                finished = finished and grammar.finished(i)
             results.append(
                 Completion(
                     text=text,

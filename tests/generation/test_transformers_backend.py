@@ -1,0 +1,65 @@
+"""The transformers backend with the bundled SmolLM2-135M: grammar-constrained decoding yields valid records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from synthspace.node.generate import get_backend, read_records, run_generation
+from synthspace.node.generate.backends import GenerationRequest
+from synthspace.node.generate.manifest import load_manifest
+from synthspace.node.generate.structured import OutputValidator
+from synthspace.node.models.embedded import EMBEDDED_MODEL_ID, model_digest
+from synthspace.node.recipes import load_recipe
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def backend():  # type: ignore[no-untyped-def]
+    be = get_backend("transformers", device="cpu", batch_size=4)
+    be.load()
+    return be
+
+
+def test_real_records_from_the_embedded_model(tiny: dict[str, Path], backend) -> None:  # type: ignore[no-untyped-def]
+    m = run_generation(tiny["recipe"], tiny["seeds"], tiny["out"], backend=backend, home=tiny["home"], limit=4)
+    assert m.completed == 4 and m.status == "complete" and not m.dropped
+    assert m.generator.backend == "transformers" and m.generator.model_id == EMBEDDED_MODEL_ID
+    assert m.generator.model_digest == model_digest() and m.generator.parameters["grammar"] == "xgrammar"
+    df = read_records(tiny["out"])
+    assert len(df) == 4 and df["record_id"].is_unique
+    validator = OutputValidator(load_recipe(tiny["recipe"]))
+    for row in df.to_dict("records"):
+        rec = {k: row[k] for k in ("question", "answer", "level", "score")}
+        rec["score"] = int(rec["score"])
+        got, reason, msg = validator.check_value(rec)
+        assert reason is None, msg
+    assert (df["_completion_tokens"] > 5).all()
+    assert load_manifest(tiny["out"]).completion_tokens >= int(df["_completion_tokens"].sum())
+
+
+def test_grammar_holds_for_every_row_of_a_mixed_batch(backend) -> None:  # type: ignore[no-untyped-def]
+    schema = {"type": "object", "properties": {"colour": {"type": "string", "enum": ["red", "green"]},
+              "n": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["colour", "n"], "additionalProperties": False}
+    reqs = [GenerationRequest(key=str(i), messages=[{"role": "user", "content": p}], temperature=t, top_p=tp, max_tokens=24, seed=i)
+            for i, (p, t, tp) in enumerate([("Pick a colour.", 0.0, 1.0), ("Write a poem about the sea.", 1.3, 0.9),
+                                             ("Say hello", 0.7, 0.5)])]
+    out = backend.generate(reqs, schema)
+    for c in out:
+        value = json.loads(c.text)
+        assert value["colour"] in {"red", "green"} and 1 <= value["n"] <= 9 and set(value) == {"colour", "n"}
+        assert c.finish_reason == "stop" and c.completion_tokens > 0
+
+
+def test_complete_text_is_free_text(backend) -> None:  # type: ignore[no-untyped-def]
+    [text] = backend.complete_text(["Describe a fictional baker in one sentence."], max_tokens=24, temperature=0.7)
+    assert isinstance(text, str) and len(text.strip()) > 0
+
+
+def test_missing_local_model_folder_is_a_clear_error(tmp_path: Path) -> None:
+    from synthspace.node.generate.backends import BackendUnavailableError
+
+    with pytest.raises(BackendUnavailableError, match="not a local folder"):
+        get_backend("transformers", model="HuggingFaceTB/SmolLM2-360M")
