@@ -144,6 +144,11 @@ def load_run(run_dir: str | Path) -> RunData:
     if not rd.is_dir():
         raise RunDirError(f"run directory {rd} does not exist")
     manifest = read_manifest(rd)
+    if manifest.get("status") == "running":
+        raise RunDirError(
+            f"run {rd} is still running (manifest status 'running'): gate it once generation has "
+            "completed, or resume it with `synthspace generate` if it was interrupted"
+        )
     records = read_shards(rd)
     fields, schema = _schema_and_fields(manifest, records)
     seeds = read_seeds(_resolve(rd, manifest.get("seeds_path"), "seeds_path"))

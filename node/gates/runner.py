@@ -83,6 +83,20 @@ def _config_for(data: RunData, config: GatesConfig | None) -> GatesConfig:
         return gates_config_from_mapping(recipe["gates"], "recipe gates section")
     if data.manifest.get("gates") is not None:
         return gates_config_from_mapping(data.manifest["gates"], "manifest gates section")
+    # The recipe file itself (node-local path recorded in the manifest) may carry `gates:`.
+    if isinstance(recipe, dict) and isinstance(recipe.get("path"), str):
+        path = Path(recipe["path"])
+        if path.is_file():
+            import yaml
+
+            try:
+                doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                doc = None  # generation validated this file; an unreadable copy means defaults
+            if isinstance(doc, dict) and doc.get("gates") is not None:
+                return gates_config_from_mapping(
+                    doc["gates"], f"{path} gates section"
+                ).resolve_paths(path.parent)
     return GatesConfig()
 
 

@@ -285,3 +285,55 @@ def test_coverage_gate_flags_a_missing_population_segment(make_run: RunFactory) 
     pref = cov.metrics["attributes"]["prefecture"]
     assert pref["record_share"]["東京都"] == 1.0 and pref["value_coverage"] == round(1 / 3, 4)
     assert pref["total_variation"] == round(1 - pref["persona_share"]["東京都"], 4)
+
+
+def test_reads_a_manifest_written_by_the_generation_model(
+    make_run: RunFactory, tmp_path: Path
+) -> None:
+    """Compatibility with the real RunManifest (recipe summary with output_schema, a recipe
+    path whose YAML carries `gates:`, status)."""
+    from datetime import UTC, datetime
+
+    from synthspace.node.generate.manifest import RecipeSummary, RunManifest
+
+    from synthspace.lineage import Generator, PersonaSource, SeedCommitment
+
+    records = clean_corpus(50)
+    records[4] = "問い合わせはinfo@acme-corp.co.jpへ"
+    run = make_run(records)
+    old = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(
+        "task: ja_legal_qa\ngates:\n  pii:\n    blocking_types: [phone]\n", encoding="utf-8"
+    )
+    now = datetime.now(UTC)
+    manifest = RunManifest(
+        status="complete",
+        recipe=RecipeSummary(
+            task="ja_legal_qa",
+            license="CC-BY-4.0",
+            output_fields=["question", "answer"],
+            output_schema=old["recipe"]["output_json_schema"],
+            path=str(recipe_file),
+        ),
+        recipe_digest="sha256:" + "1" * 64,
+        generator=Generator(backend="transformers", model_id="SmolLM2-135M-Instruct"),
+        persona_source=PersonaSource(kind="spec", locale="ja_JP", count=30),
+        personas_path=old["personas_path"],
+        seed_commitment=SeedCommitment(root="ab" * 32, count=40),
+        seeds_path=old["seeds_path"],
+        requested=50,
+        completed=50,
+        started=now,
+        updated=now,
+    )
+    (run / "manifest.json").write_text(manifest.model_dump_json(), encoding="utf-8")
+    report = run_gates(run)
+    assert report.gate("schema_validity").metrics["checked"] is True
+    pii = report.gate("pii")
+    assert pii.passed and pii.thresholds["blocking_types"] == ["phone"]  # from the recipe file
+    assert pii.metrics["findings_by_type"] == {"email": 1}
+    manifest.status = "running"
+    (run / "manifest.json").write_text(manifest.model_dump_json(), encoding="utf-8")
+    with pytest.raises(RunDirError, match="still running"):
+        run_gates(run)
