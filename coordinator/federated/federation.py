@@ -33,6 +33,7 @@ APP_NAME = "synthspace-lora"
 APP_VERSION = "1.0.0"
 REGISTRY_FILE = "registered.json"
 TERMINAL = ("completed", "failed", "stopped")
+SUPERLINK_GONE_S = 60.0
 
 
 class FederationRunError(SynthspaceError):
@@ -281,11 +282,12 @@ class RunEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def _flower_status(control: FlowerControl, run_id: int) -> str:
+def _flower_status(control: FlowerControl, run_id: int) -> str | None:
+    """Flower's status of the run, or None when the SuperLink cannot be asked."""
     try:
         return str(control.run_info(run_id).get("status", ""))
     except SuperLinkError:
-        return ""
+        return None
 
 
 def _round_message(r: dict[str, Any], total: int) -> str:
@@ -317,6 +319,7 @@ def watch_run(
     last_status = ""
     deadline = None if timeout is None else time.monotonic() + timeout
     last_flower_check = 0.0
+    unreachable_since: float | None = None
     try:
         while True:
             run = store.find_run(rid)
@@ -336,6 +339,17 @@ def watch_run(
             if now - last_flower_check > 5.0:
                 last_flower_check = now
                 fstatus = _flower_status(control, run_id)
+                if fstatus is None:
+                    unreachable_since = unreachable_since or now
+                    if now - unreachable_since > SUPERLINK_GONE_S:
+                        detail = f"the SuperLink did not answer for {SUPERLINK_GONE_S:.0f} s; is it still running?"
+                        if store.find_run(rid) is not None:
+                            store.update_run(rid, status="failed", status_detail=detail)
+                        yield RunEvent("end", rid, "failed", detail)
+                        return
+                    fstatus = ""
+                else:
+                    unreachable_since = None
                 if fstatus.startswith("finished"):
                     time.sleep(poll)  # let the ServerApp's last write land
                     run = store.find_run(rid)

@@ -109,6 +109,41 @@ def ensure_supernode_key(home: Path | str) -> tuple[Path, str]:
     return private, text
 
 
+def _openssh(text: str) -> str | None:
+    """OpenSSH form of a PEM or OpenSSH public key (None if it is neither)."""
+    from cryptography.hazmat.primitives import serialization
+
+    raw = text.strip().encode()
+    try:
+        key = serialization.load_pem_public_key(raw) if raw.startswith(b"-----") else serialization.load_ssh_public_key(raw)
+        return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    except (ValueError, TypeError):
+        return None
+
+
+def register_supernode_key(home: Path | str) -> bool:
+    """Enrolled homes: make sure the coordinator knows this SuperNode key (adds it if not).
+
+    Homes enrolled before they had a SuperNode key (or whose key `join` just created) add it as
+    a `supernode` key of their org, a signed, logged key addition. Returns True if it was added.
+    """
+    from synthspace.node.coordinator_client import CoordinatorClient
+    from synthspace.node.home import NodeHome
+
+    node_home = NodeHome(home)
+    config = node_home.config()
+    if not config.enrolled:
+        return False
+    _, public = ensure_supernode_key(home)
+    with CoordinatorClient.for_home(node_home) as client:
+        record = client.org(config.org)
+        mine = _openssh(public)
+        if any(k.purpose == "supernode" and k.revoked_at is None and _openssh(k.public_key_pem) == mine for k in record.keys):
+            return False
+        client.add_key(config.org, "supernode", public)
+    return True
+
+
 def flower_executable(name: str) -> str:
     """A Flower console script from this interpreter's environment (else PATH)."""
     local = Path(sys.executable).parent / name
@@ -305,4 +340,5 @@ def join(
     for source in config.data:
         read_source(source)  # fail now, not inside a round
     save_join_config(home, config)
+    register_supernode_key(home)
     return start_supernode(home, connect_timeout=connect_timeout, runtime_port=runtime_port, extra_env=extra_env)

@@ -60,6 +60,33 @@ def test_supernode_with_an_unregistered_key_is_refused(federation: Federation, t
     assert "Failed to activate SuperNode" in (rogue.path / "federation" / "supernode.log").read_text()
 
 
+def test_a_key_created_by_join_is_added_at_the_coordinator_and_admitted_after_sync(
+    federation: Federation, tmp_path: Path
+) -> None:
+    from synthspace.coordinator.federated.federation import sync_supernode_keys
+    from synthspace.node.enrolment import enroll
+    from synthspace.node.federated.supernode import SuperNodeRefused, join
+    from synthspace.node.home import NodeHome
+
+    late = NodeHome.init(tmp_path / "late", "late-org", federation.coord.url, supernode_key=False)
+    enroll(late, federation.coord.invite("late-org"))  # enrolled before it had a SuperNode key
+    data = tmp_path / "late.parquet"
+    pd.DataFrame(qa_rows("late", 0)).to_parquet(data)
+    link = federation.link
+    with pytest.raises(SuperNodeRefused):  # the coordinator knows the new key, the SuperLink not yet
+        join(late.path, superlink=link.address, ca_cert=link.ca_cert, data=[str(data)])
+    public = late.supernode_public_key()
+    assert public is not None
+    report = sync_supernode_keys(federation.coord_home)
+    assert report.registered == ["late-org"] and not report.errors
+    sn = join(late.path)  # join.json remembers the SuperLink, CA and data
+    try:
+        assert sn.running() and sn.node_id is not None
+    finally:
+        sn.stop()
+    assert not sn.running()
+
+
 def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federation: Federation) -> None:
     from safetensors.numpy import load_file
     from synthspace.coordinator.federated.federation import RunEvent, run_federation
