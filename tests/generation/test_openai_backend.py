@@ -137,6 +137,13 @@ def test_unknown_options_and_backends() -> None:
         get_backend("openai", base_url="http://127.0.0.1:1/v1", model="m", structured_output="xml")
 
 
+def test_auto_client_follows_the_benchmark() -> None:
+    url = "http://127.0.0.1:1/v1"
+    assert get_backend("openai", base_url=url, model="m", concurrency=1).client_kind == "httpx"  # type: ignore[attr-defined]
+    assert get_backend("openai", base_url=url, model="m", concurrency=16).client_kind == "aiohttp"  # type: ignore[attr-defined]
+    assert get_backend("openai", base_url=url, model="m", concurrency=64, client="httpx").client_kind == "httpx"  # type: ignore[attr-defined]
+
+
 def test_vllm_in_process_fails_clearly_here() -> None:
     with pytest.raises(BackendUnavailableError, match="vllm serve"):
         get_backend("vllm", model="x")

@@ -3,9 +3,10 @@
 Async with a bounded number of requests in flight, a per-request timeout, and retries with
 exponential backoff (full jitter) on 408/429/5xx and transport errors that honour `Retry-After`.
 Structured output goes as `response_format: json_schema` and/or vLLM's `guided_json` field.
-Two HTTP clients: httpx keeps up at modest concurrency; at high concurrency its connection pool
-became the bottleneck in our measurements (docs/benchmarks.md), so `client="auto"` picks aiohttp
-above 16 concurrent requests.
+Two HTTP clients, httpx and aiohttp. Measured against a 50 ms endpoint on this project's
+machines (docs/benchmarks.md), httpx's AsyncClient reached 0.17 of ideal throughput at 16
+requests in flight and 0.06 at 64, aiohttp 0.49 and 0.66; so `client="auto"` uses aiohttp
+whenever more than one request may be in flight, and httpx for strictly sequential use.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from synthspace.node.generate.backends.base import (
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 StructuredMode = Literal["response_format", "guided_json", "both", "none"]
 ClientKind = Literal["auto", "httpx", "aiohttp"]
-AUTO_AIOHTTP_ABOVE = 16
+AUTO_AIOHTTP_ABOVE = 1
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
