@@ -187,13 +187,16 @@ def start_superlink(
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     link = SuperLinkProcess(proc, connect_host, port, tls.ca_cert, log_path, log)
     deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            link.stop()
-            raise SuperLinkError(f"flower-superlink exited with code {proc.returncode}; see {log_path}")
-        if tls_ready(connect_host, port, tls.ca_cert):
-            return link
-        time.sleep(0.3)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SuperLinkError(f"flower-superlink exited with code {proc.returncode}; see {log_path}")
+            if tls_ready(connect_host, port, tls.ca_cert):
+                return link
+            time.sleep(0.3)
+    except BaseException:  # interrupted or failed while starting: leave no process behind
+        link.stop()
+        raise
     link.stop()
     raise SuperLinkError(f"the SuperLink did not serve TLS on {connect_host}:{port} within {startup_timeout:.0f} s; see {log_path}")
 

@@ -262,6 +262,15 @@ def start_supernode(
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sn = SuperNodeProcess(org=org, process=proc, log_path=log_path, runtime_port=port, _log=log)
     deadline = time.monotonic() + connect_timeout
+    try:
+        return _wait_connected(sn, deadline, config.superlink)
+    except BaseException:  # refused, timed out or interrupted: leave no process behind
+        sn.stop()
+        raise
+
+
+def _wait_connected(sn: SuperNodeProcess, deadline: float, superlink: str) -> SuperNodeProcess:
+    org, proc, log_path = sn.org, sn.process, sn.log_path
     while time.monotonic() < deadline:
         text = sn.log_text()
         if CONNECTED_MARKER in text:
@@ -269,16 +278,14 @@ def start_supernode(
             sn.node_id = int(tail[0]) if tail and tail[0].isdigit() else None
             return sn
         if proc.poll() is not None:
-            sn.stop()
             raise SuperNodeRefused(
-                f"the SuperLink at {config.superlink} refused org {org!r}'s SuperNode: "
+                f"the SuperLink at {superlink} refused org {org!r}'s SuperNode: "
                 f"{_refusal_reason(text)} (is this node enrolled with its SuperNode key, and the key "
                 f"registered with `synthspace federate sync-keys`?) Log: {log_path}"
             )
         time.sleep(0.2)
-    sn.stop()
     raise FederationJoinError(
-        f"the SuperNode did not connect to {config.superlink} within {connect_timeout:.0f} s; "
+        f"the SuperNode did not connect to {superlink} in time; "
         f"is the SuperLink running and reachable? Log: {log_path}"
     )
 

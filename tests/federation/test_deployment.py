@@ -89,14 +89,22 @@ def test_a_key_created_by_join_is_added_at_the_coordinator_and_admitted_after_sy
 
 def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federation: Federation) -> None:
     from safetensors.numpy import load_file
-    from synthspace.coordinator.federated.federation import RunEvent, run_federation
+    from synthspace.coordinator.federated.federation import federation_status
 
     from synthspace.lineage import Statement
 
     for org in federation.homes:
         federation.join(org)
-    events: list[RunEvent] = []
-    record = run_federation(federation.coord_home, federation.run_options(), on_event=events.append, timeout=900)
+    # Through the CLI, as an operator runs it: progress is streamed while rounds finish.
+    cli = _cli(
+        "federate", "run", "--home", str(federation.coord_home), "--rounds", "2", "--min-nodes", "2",
+        "--local-steps", "4", "--batch-size", "4", "--lr", "0.01", "--max-seq-len", "32",
+        "--base-model", str(federation.tiny_model), "--start-timeout", "90", "--round-timeout", "180",
+        "--title", "Status-code adapter", "--timeout", "900",
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    run_id = cli.stdout.split("run ", 1)[1].split()[0]
+    record = federation_status(federation.coord_home, int(run_id))[0]
 
     orgs = sorted(federation.homes)
     assert record["status"] == "completed", record["status_detail"]
@@ -128,13 +136,15 @@ def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federati
     assert raw < update <= raw + 256 * len(tensors)
     assert r1["bytes_sent"] == 0 and r2["bytes_sent"] == 2 * update
     assert r2["bytes_received"] == 2 * update
-    progress = [e.message for e in events if e.kind == "round"]
-    assert any(m.startswith("round 1/2") for m in progress) and any(m.startswith("round 2/2") for m in progress)
+    progress = cli.stderr.splitlines()
+    assert any(m.startswith("round 1/2: train-loss") for m in progress), cli.stderr
+    assert any(m.startswith("round 2/2: train-loss") for m in progress), cli.stderr
+    assert f"adapter artifact {record['artifact_id']}" in cli.stdout
 
     # Published with lineage naming base model, rounds, both orgs and their training data.
     statement = Statement.model_validate_json((run_dir / "statement.json").read_text())
     pred = statement.predicate
-    assert pred.kind == "model-adapter" and pred.training is not None
+    assert pred.kind == "model-adapter" and pred.training is not None and pred.title == "Status-code adapter"
     assert pred.training.participants == orgs and pred.training.rounds == 2
     assert pred.training.base_model_digest and pred.training.base_model_digest.startswith("sha256:")
     for org in orgs:
@@ -178,3 +188,41 @@ def test_a_node_stopped_mid_run_ends_the_run_with_a_clear_status(federation: Fed
     assert record["artifact_id"] is None  # nothing half-trained is published
     flower = FlowerControl(federation.coord_home).run_info(run_id)
     assert str(flower["status"]).startswith("finished")
+
+
+def test_federate_superlink_command_runs_until_sigterm_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    from synthspace.coordinator.home import init_home
+
+    from tests.federation.conftest import free_port
+
+    home = tmp_path / "coord"
+    init_home(home, log_origin="test.federation.cli/log")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthspace.cli.main", "federate", "superlink", "--home", str(home), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"SuperLink running on 127.0.0.1:{port}" in line, line
+        assert "federation CA certificate" in proc.stdout.readline()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with socket.socket() as s:  # the port is free again
+        s.bind(("127.0.0.1", port))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # no Flower process of this home is left
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        if str(home) not in ps:
+            break
+        time.sleep(0.5)
+    assert str(home) not in ps

@@ -31,21 +31,34 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _supervise(proc: Any, what: str) -> None:
-    """Block until Ctrl-C / SIGTERM or until the process dies; always stop it."""
-    from synthspace.cli.errors import fail
+class _Supervised:
+    """SIGTERM becomes KeyboardInterrupt from the start, so a process started inside is always stopped."""
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        while proc.running():
-            time.sleep(0.5)
-        code = proc.process.returncode
-        raise fail(f"{what} exited with code {code}; see {proc.log_path}")
-    except KeyboardInterrupt:
-        typer.echo(f"stopping {what} ...")
-    finally:
-        proc.stop()
-        signal.signal(signal.SIGTERM, previous)
+    def __enter__(self) -> _Supervised:
+        self.previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        self.proc: Any = None
+        return self
+
+    def wait(self, proc: Any, what: str) -> None:
+        """Block until Ctrl-C / SIGTERM or until the process dies."""
+        from synthspace.cli.errors import fail
+
+        self.proc = proc
+        try:
+            while proc.running():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            typer.echo(f"stopping {what} ...")
+            return
+        raise fail(f"{what} exited with code {proc.process.returncode}; see {proc.log_path}")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        try:
+            if self.proc is not None:
+                self.proc.stop()
+        finally:
+            signal.signal(signal.SIGTERM, self.previous)
+        return exc_type is KeyboardInterrupt  # interrupted while starting: stopped, exit 0
 
 
 @app.command("superlink")
@@ -61,14 +74,16 @@ def superlink(
     from synthspace.coordinator.federated.federation import load_registry, start_superlink
     from synthspace.coordinator.federated.pki import TLSFiles
 
-    link = start_superlink(home, host=host, port=port, server_names=tuple(server_name))
-    fed = Path(home).expanduser().resolve() / "federation" / "ca"
-    tls = TLSFiles(fed / "ca.crt", fed / "superlink.crt", fed / "superlink.key")
-    typer.echo(f"SuperLink running on {link.address} (pid {link.pid}), TLS + SuperNode authentication")
-    typer.echo(f"federation CA certificate: {tls.ca_cert}  sha256 {tls.ca_fingerprint()}")
-    orgs = sorted({v["org"] for v in load_registry(home).values()})
-    typer.echo(f"registered SuperNodes: {', '.join(orgs) or 'none yet (enrol nodes with a SuperNode key)'}")
-    _supervise(link, "SuperLink")
+    with _Supervised() as supervised:
+        link = start_superlink(home, host=host, port=port, server_names=tuple(server_name))
+        supervised.proc = link
+        fed = Path(home).expanduser().resolve() / "federation" / "ca"
+        tls = TLSFiles(fed / "ca.crt", fed / "superlink.crt", fed / "superlink.key")
+        typer.echo(f"SuperLink running on {link.address} (pid {link.pid}), TLS + SuperNode authentication")
+        typer.echo(f"federation CA certificate: {tls.ca_cert}  sha256 {tls.ca_fingerprint()}")
+        orgs = sorted({v["org"] for v in load_registry(home).values()})
+        typer.echo(f"registered SuperNodes: {', '.join(orgs) or 'none yet (enrol nodes with a SuperNode key)'}")
+        supervised.wait(link, "SuperLink")
 
 
 @app.command("sync-keys")
@@ -183,13 +198,16 @@ def join(
     ),
     held_out_percent: int | None = typer.Option(None, "--held-out-percent", help="Share of records held out for evaluation."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Cap on examples used per round."),
+    torch_threads: int | None = typer.Option(None, "--torch-threads", help="CPU threads per training process."),
 ) -> None:
     """Start this org's Flower SuperNode (TLS, key auth) and keep it in the federation until Ctrl-C."""
     from synthspace.node.federated.supernode import join as join_federation
 
-    sn = join_federation(
-        home, superlink=superlink, ca_cert=ca_cert, data=[str(d) for d in data] if data else None,
-        held_out_percent=held_out_percent, max_examples=max_examples,
-    )  # fmt: skip
-    typer.echo(f"org {sn.org} joined as SuperNode {sn.node_id} (pid {sn.pid}); Ctrl-C leaves the federation")
-    _supervise(sn, "SuperNode")
+    with _Supervised() as supervised:
+        sn = join_federation(
+            home, superlink=superlink, ca_cert=ca_cert, data=[str(d) for d in data] if data else None,
+            held_out_percent=held_out_percent, max_examples=max_examples, torch_threads=torch_threads,
+        )  # fmt: skip
+        supervised.proc = sn
+        typer.echo(f"org {sn.org} joined as SuperNode {sn.node_id} (pid {sn.pid}); Ctrl-C leaves the federation")
+        supervised.wait(sn, "SuperNode")
