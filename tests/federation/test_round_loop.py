@@ -83,6 +83,7 @@ class InProcessGrid(Grid):
     def __init__(self, nodes: list[FakeNode]) -> None:
         self.nodes = {n.node_id: n for n in nodes}
         self.sent: list[Message] = []
+        self.replies: list[Message] = []
 
     def set_run(self, run: Any) -> None:  # pragma: no cover - not used by the loop
         pass
@@ -118,6 +119,7 @@ class InProcessGrid(Grid):
                 continue
             ctx = Context(run_id=7, node_id=node.node_id, node_config={"home": str(node.home)}, state=RecordDict(), run_config={})
             replies.append(app(message=msg, context=ctx))
+        self.replies.extend(replies)
         return replies
 
 
@@ -198,6 +200,37 @@ def test_fedadam_with_dp_runs_an_init_wave_records_rounds_and_publishes(
     assert statement.predicate.training.participants == ["org-a", "org-b"]
     assert set(statement.predicate.training.training_artifacts) == {"org-a", "org-b"}
     assert statement.predicate.parents == []  # the nodes' Parquet files are not catalog artifacts
+
+
+def test_replies_carry_only_adapter_tensors_metrics_and_digests(homes: dict[str, Path], tiny_model: Path, tmp_path: Path) -> None:
+    """What a node sends back holds no record text, no key material and no file paths."""
+    from synthspace.node.home import NodeHome
+
+    coord = coordinator_home(tmp_path / "coord", None)
+    grid = InProcessGrid([FakeNode(11, "org-a", homes["org-a"]), FakeNode(22, "org-b", homes["org-b"])])
+    job = training(grid, coord, tiny_model, rounds=1)
+    try:
+        job.run()
+    finally:
+        job.store.close()
+    secrets: list[bytes] = []
+    for org, home in homes.items():
+        node = NodeHome(home)
+        secrets += [p.read_bytes() for p in node.secret_files()]
+        secrets.append(str(home).encode())
+        for row in qa_rows(org, 0 if org == "org-a" else 100):
+            secrets += [row["question"].encode(), row["answer"].encode()]
+    assert grid.replies
+    for reply in grid.replies:
+        content = reply.content
+        assert set(content.keys()) <= {"arrays", "metrics", "declared"}
+        for name, arrays in content.array_records.items():
+            assert name == "arrays" and all(".lora_A." in k or ".lora_B." in k for k in arrays.keys())
+        text = repr(dict(content.config_records)).encode() + repr(dict(content.metric_records)).encode()
+        for secret in secrets:
+            assert secret not in text
+        blob = b"".join(a.numpy().tobytes() for r in content.array_records.values() for a in r.values())
+        assert all(secret not in blob for secret in secrets if len(secret) > 16)
 
 
 def test_a_node_claiming_another_org_is_not_aggregated(homes: dict[str, Path], tiny_model: Path, tmp_path: Path) -> None:
