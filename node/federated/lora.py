@@ -212,7 +212,7 @@ def train_steps(
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(out.loss))
+        losses.append(float(out.loss.detach()))
     peft_model.eval()
     return TrainResult(losses, loss_before, time.perf_counter() - t0, steps * batch_size)
 
