@@ -1,16 +1,127 @@
-"""`synthspace demo` command."""
+"""`synthspace demo`: the whole data space end to end on one machine (options and output only;
+the steps are in `synthspace.demo_flow`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from synthspace.demo_flow import DemoSummary
+
+
+def _short(value: str, n: int = 16) -> str:
+    return value[:n] + "…" if len(value) > n else value
+
+
+def _verdict(ok: bool) -> str:
+    return "[green]✓ verified[/green]" if ok else "[red]✗ FAILED[/red]"
+
+
+def _print_summary(summary: DemoSummary) -> None:
+    from rich.console import Console, Group
+    from rich.panel import Panel
+    from rich.table import Table
+
+    console = Console()
+    orgs = Table(title="organisations and their published datasets", title_justify="left")
+    for col in ("org", "records", "gates", "artifact id", "log", "data file (sha256 = envelope subject)"):
+        orgs.add_column(col, overflow="fold")
+    for o in summary.orgs:
+        gates = "[green]all blocking passed[/green]" if o.gates_passed else "[red]FAILED[/red]"
+        orgs.add_row(o.org, str(o.records), gates, o.artifact_id, str(o.log_index), o.data_path)
+    pulls = Table(title="pulled and audited (each org audits the other's artifact)", title_justify="left")
+    for col in ("pulled by", "artifact", "publisher", "audit", "bundle"):
+        pulls.add_column(col, overflow="fold")
+    for p in summary.pulls:
+        audit = _verdict(p.audit_ok) + ("" if p.audit_ok else f" at {p.first_failure}")
+        pulls.add_row(p.by, _short(p.artifact_id), p.publisher, audit, p.bundle_dir)
+    items: list[object] = [orgs, pulls]
+    f = summary.federation
+    if f is not None:
+        fed = Table(show_header=False, box=None, title="federated LoRA fine-tune", title_justify="left")
+        fed.add_column(style="bold")
+        fed.add_column(overflow="fold")
+        loss = f.final_metrics.get("train/train-loss", f.final_metrics.get("train-loss"))
+        fed.add_row("run", f"{f.run_id}: {f.status}, {f.rounds} rounds, participants {', '.join(f.participants)}")
+        if loss is not None:
+            fed.add_row("final train loss", f"{loss:.4f}")
+        fed.add_row("adapter artifact", f"{f.artifact_id} (log index {f.log_index})")
+        fed.add_row("adapter file", f.adapter_path)
+        fed.add_row("lineage parents", ", ".join(_short(p) for p in f.parents) or "-")
+        fed.add_row("adapter audit", _verdict(f.audit_ok) + " (signature, log inclusion, lineage walk)")
+        items.append(fed)
+    where = Table(show_header=False, box=None, title="where everything is", title_justify="left")
+    where.add_column(style="bold")
+    where.add_column(overflow="fold")
+    where.add_row("web catalog", f"[link={summary.web_catalog_url}]{summary.web_catalog_url}[/link]")
+    where.add_row("coordinator", f"{summary.coordinator_url}  (home {summary.coordinator_home})")
+    where.add_row("database", summary.database_url)
+    where.add_row("transparency log", f"{summary.log_size} entries; signed checkpoint {summary.checkpoint_path}")
+    where.add_row("log verifier key", summary.log_verifier_key)
+    where.add_row("work dir", summary.workdir)
+    if summary.kept_running:
+        running = ", ".join(f"{p.name} (pid {p.pid})" for p in summary.processes)
+        where.add_row("still running", running)
+        where.add_row("stop them with", summary.stop_command)
+    else:
+        where.add_row("processes", f"all {len(summary.processes)} stopped (coordinator, SuperLink, SuperNodes)")
+    where.add_row("wall time", f"{summary.wall_seconds:.0f} s ({summary.wall_seconds / 60:.1f} min)")
+    items.append(where)
+    console.print(Panel(Group(*items), title="synthspace demo: done", border_style="green"))  # type: ignore[arg-type]
+    if not summary.kept_running:
+        console.print(
+            "The catalog was served only while the demo ran; rerun with --keep-running to browse "
+            f"{summary.web_catalog_url}"
+        )
 
 
 def register(app: typer.Typer) -> None:
     """Add the `demo` command to the root app."""
 
     @app.command("demo")
-    def _demo() -> None:
-        """(not implemented yet)"""
-        from synthspace.cli.errors import fail
+    def _demo(
+        workdir: Path = typer.Option(Path("demo-out"), "--workdir", help="Work directory (wiped at start unless --keep-workdir)."),
+        records: int | None = typer.Option(None, "--records", min=1, help="Records each org generates (default 12; 4 with --small)."),
+        small: bool = typer.Option(False, "--small", help="CI size: fewest records, 2 rounds of 1 local step."),
+        rounds: int = typer.Option(2, "--rounds", min=1, help="Federated rounds."),
+        local_steps: int | None = typer.Option(None, "--local-steps", min=1, help="Optimizer steps per node per round (default 4; 1 with --small)."),
+        threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads per process (default: half the cores)."),
+        port: int | None = typer.Option(None, "--port", help="Coordinator port on 127.0.0.1 (default: a free one)."),
+        keep_running: bool = typer.Option(False, "--keep-running", help="Leave coordinator, SuperLink and SuperNodes running at the end."),
+        keep_workdir: bool = typer.Option(False, "--keep-workdir", help="Reuse the work directory's homes and runs instead of wiping it."),
+        json_summary: Path | None = typer.Option(None, "--json-summary", help="Also write the summary's claims as JSON to this file."),
+        stop: bool = typer.Option(False, "--stop", help="Only stop the processes a --keep-running demo left in --workdir."),
+    ) -> None:
+        """Run the whole data space on this machine: a coordinator, two organisations that
+        generate, gate, publish, pull and audit synthetic data, and a federated LoRA fine-tune
+        whose adapter is published and audited. CPU only, a few minutes."""
+        from rich.console import Console
 
-        raise fail("'demo' is not implemented yet")
+        from synthspace.demo_flow import DemoOptions, run_demo, stop_demo
+
+        if stop:
+            stopped = stop_demo(workdir)
+            if not stopped:
+                typer.echo(f"no demo processes are running from {workdir.resolve()}")
+            for p in stopped:
+                typer.echo(f"stopped {p.name} (pid {p.pid})")
+            return
+        options = DemoOptions(
+            workdir=workdir, records=records, small=small, rounds=rounds, local_steps=local_steps,
+            keep_running=keep_running, keep_workdir=keep_workdir, port=port, json_summary=json_summary,
+            threads=threads,
+        )  # fmt: skip
+        console = Console(stderr=True)
+        console.print(
+            f"[bold]synthspace demo[/bold] in {workdir.resolve()}: coordinator + 2 organisations, "
+            f"{options.records_per_org} records each, {rounds} federated rounds"
+        )
+        try:
+            summary = run_demo(options, console)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: every process the demo started was stopped[/yellow]")
+            raise typer.Exit(130) from None
+        _print_summary(summary)

@@ -1,0 +1,290 @@
+"""`synthspace demo` end to end: the real command as a subprocess, then every claim of its
+JSON summary checked independently (files and digests re-hashed, DSSE payloads decoded by hand,
+the coordinator started again from the demo's home and every audit re-run as an outsider,
+processes looked up in /proc, ports re-bound)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+DEMO_TIMEOUT = 1800  # generous: the --small run takes a few minutes on 2 cores
+
+
+@dataclass
+class DemoRun:
+    workdir: Path
+    summary: dict[str, Any]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_demo(workdir: Path, summary_path: Path, *extra: str) -> DemoRun:
+    env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
+    env["COLUMNS"] = "200"
+    proc = subprocess.run(
+        [sys.executable, "-m", "synthspace.cli.main", "demo", "--small", "--workdir", str(workdir),
+         "--json-summary", str(summary_path), *extra],
+        capture_output=True, text=True, timeout=DEMO_TIMEOUT, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"demo failed ({proc.returncode}):\n{proc.stderr[-6000:]}\n{proc.stdout[-3000:]}"
+    return DemoRun(workdir, json.loads(summary_path.read_text()), proc.returncode, proc.stdout, proc.stderr)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def processes_mentioning(text: str) -> list[tuple[int, str]]:
+    """Live processes whose command line or environment mentions `text` (the demo's workdir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if (text in cmdline or text in environ) and alive(int(entry.name)):
+            found.append((int(entry.name), cmdline[:200]))
+    return found
+
+
+def decode_envelope(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The DSSE payload bytes and the Statement, decoded here (no synthspace code involved)."""
+    env = json.loads(path.read_text())
+    assert env["payloadType"] == "application/vnd.in-toto+json"
+    payload = base64.b64decode(env["payload"])
+    return payload, json.loads(payload)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    base = tmp_path_factory.mktemp("demo")
+    return run_demo(base / "work", base / "summary.json")
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="module")
+def restarted(demo: DemoRun) -> Iterator[Server]:
+    """The demo's coordinator home served again, on a new free port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = demo.summary["coordinator_home"]
+    env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", home,
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, "the coordinator did not start from the demo's home"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the coordinator did not answer"
+            time.sleep(0.2)
+        yield Server(url, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_prints_where_everything_is(demo: DemoRun) -> None:
+    s = demo.summary
+    assert s["small"] is True and s["kept_running"] is False
+    assert s["web_catalog_url"] == s["coordinator_url"] + "/catalog"
+    assert s["database_url"].startswith("sqlite") and Path(s["coordinator_home"], "coordinator.db").is_file()
+    out = demo.stdout
+    for claim in (s["web_catalog_url"], s["orgs"][0]["artifact_id"], s["orgs"][1]["artifact_id"],
+                  s["federation"]["artifact_id"], "all 4 stopped"):  # fmt: skip
+        assert claim in out, claim
+    # Progress was shown per step, each with its time.
+    assert len(s["steps"]) >= 15 and all(step["ok"] for step in s["steps"])
+    assert "federated LoRA fine-tune" in demo.stderr and " s)" in demo.stderr
+    assert [o["org"] for o in s["orgs"]] == ["kanagawa-legal", "osaka-support"]
+
+
+def test_every_process_it_started_is_stopped(demo: DemoRun) -> None:
+    s = demo.summary
+    names = sorted(p["name"] for p in s["processes"])
+    assert names == ["coordinator", "superlink", "supernode:kanagawa-legal", "supernode:osaka-support"]
+    for p in s["processes"]:
+        assert p["stopped"] and not alive(p["pid"]), p
+    assert port_free(s["coordinator_port"])
+    superlink = next(p for p in s["processes"] if p["name"] == "superlink")
+    assert port_free(superlink["port"])
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(s["coordinator_url"] + "/healthz", timeout=2)
+    # Nothing else (ClientApps, SuperExec, uvicorn workers) outlived the demo either.
+    assert processes_mentioning(s["workdir"]) == []
+
+
+def test_published_files_match_their_signed_subjects(demo: DemoRun) -> None:
+    import pyarrow.parquet as pq
+
+    catalog_ids = {a["artifact_id"] for a in demo.summary["catalog"]}
+    for org in demo.summary["orgs"]:
+        payload, statement = decode_envelope(Path(org["envelope_path"]))
+        assert hashlib.sha256(payload).hexdigest() == org["artifact_id"]
+        subject = statement["subject"][0]
+        assert sha256_file(Path(org["data_path"])) == subject["digest"]["sha256"] == org["subject_sha256"]
+        table = pq.read_table(org["data_path"])
+        assert table.num_rows == org["records"] == statement["predicate"]["record_count"] >= 1
+        assert not [c for c in table.column_names if c.startswith("_")]  # node-private columns stay home
+        assert statement["predicate"]["producer"]["org"] == org["org"]
+        assert statement["predicate"]["persona_source"]["locale"] == "ja_JP"
+        assert org["gates_passed"] and all(v != "FAIL" for v in org["gates"].values())
+        assert org["artifact_id"] in catalog_ids
+    # Each org pulled the other's artifact: byte-identical data, same signed envelope.
+    orgs = {o["org"]: o for o in demo.summary["orgs"]}
+    pulls = demo.summary["pulls"]
+    assert sorted((p["by"], p["publisher"]) for p in pulls) == [
+        ("kanagawa-legal", "osaka-support"), ("osaka-support", "kanagawa-legal")
+    ]  # fmt: skip
+    for p in pulls:
+        theirs = orgs[p["publisher"]]
+        assert p["artifact_id"] == theirs["artifact_id"]
+        assert sha256_file(Path(p["data_path"])) == theirs["subject_sha256"]
+        assert Path(p["bundle_dir"], "envelope.json").read_bytes() == Path(theirs["envelope_path"]).read_bytes()
+        assert p["audit_ok"] and set(p["checks"].values()) <= {"pass", "skip"}
+
+
+def test_adapter_lineage_names_both_orgs_and_their_data(demo: DemoRun) -> None:
+    f = demo.summary["federation"]
+    assert f["status"] == "completed" and f["rounds"] == 2
+    payload, statement = decode_envelope(Path(f["envelope_path"]))
+    assert hashlib.sha256(payload).hexdigest() == f["artifact_id"]
+    assert sha256_file(Path(f["adapter_path"])) == statement["subject"][0]["digest"]["sha256"]
+    pred = statement["predicate"]
+    assert pred["kind"] == "model-adapter"
+    assert sorted(pred["training"]["participants"]) == ["kanagawa-legal", "osaka-support"]
+    assert sorted(pred["training"]["training_artifacts"]) == ["kanagawa-legal", "osaka-support"]
+    org_subjects = {o["subject_sha256"] for o in demo.summary["orgs"]}
+    for digests in pred["training"]["training_artifacts"].values():
+        assert set(digests) <= org_subjects and digests
+    assert sorted(p["artifact_id"] for p in pred["parents"]) == sorted(o["artifact_id"] for o in demo.summary["orgs"])
+    assert f["audit_ok"] and all(f["parent_audits"].values()) and len(f["parent_audits"]) == 2
+
+
+def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, tmp_path: Path) -> None:
+    """An outsider (no node key, its own state) audits every artifact the demo claims verified,
+    against the coordinator started again from the demo's home."""
+    from synthspace.node.cli_support import open_auditor
+
+    from synthspace import keys
+    from synthspace.checkpoint import open_checkpoint, verifier_for
+
+    s = demo.summary
+    config = json.loads(Path(s["coordinator_home"], "config.json").read_text())
+    log_key = keys.load_private_key(Path(s["coordinator_home"], "keys", "log.pem"))
+    verifier = verifier_for(config["log_origin"], log_key)
+    assert verifier.to_string() == s["log_verifier_key"]
+    # The checkpoint the demo saved is signed by the log key and covers what it claims.
+    saved = open_checkpoint(Path(s["checkpoint_path"]).read_text(), verifier)
+    assert saved.size == s["log_size"] >= 8  # 3 orgs' keys + 2 datasets + adapter, at least
+
+    auditor = open_auditor(coordinator=restarted.url, state=tmp_path / "auditor", verifier_key=s["log_verifier_key"],
+                           trust_on_first_use=False)  # fmt: skip
+    claims = {o["artifact_id"]: True for o in s["orgs"]}
+    claims[s["federation"]["artifact_id"]] = s["federation"]["audit_ok"]
+    for aid, claimed in claims.items():
+        report = auditor.audit_artifact(aid, lineage=True)
+        assert report.ok is claimed is True, report.to_dict()
+        assert report.checkpoint_size is not None and report.checkpoint_size >= s["log_size"]
+    adapter = auditor.audit_artifact(s["federation"]["artifact_id"], lineage=True)
+    assert sorted(p.artifact_id or "" for p in adapter.parents) == sorted(claims.keys() - {s["federation"]["artifact_id"]})
+    assert all(p.ok for p in adapter.parents)
+    for p in s["pulls"]:
+        report = auditor.audit_bundle(Path(p["bundle_dir"]), lineage=False)
+        assert report.ok is p["audit_ok"] is True, report.to_dict()
+    # A tampered copy of a pulled bundle must not verify: the audit is not a rubber stamp.
+    import shutil
+
+    bad = tmp_path / "tampered"
+    shutil.copytree(s["pulls"][0]["bundle_dir"], bad)
+    data = Path(s["pulls"][0]["data_path"]).name
+    (bad / data).write_bytes((bad / data).read_bytes() + b"\0")
+    assert not auditor.audit_bundle(bad, lineage=False).ok
+
+
+def test_second_run_keep_running_then_stop(demo: DemoRun, tmp_path: Path) -> None:
+    """The same workdir again (wiped, new keys and artifacts), this time left running: the web
+    catalog serves both datasets and the adapter; `demo --stop` then ends every process."""
+    first = demo.summary
+    second = run_demo(demo.workdir, tmp_path / "summary2.json", "--keep-running")
+    s = second.summary
+    try:
+        assert s["workdir"] == first["workdir"] and s["kept_running"]
+        assert not Path(first["checkpoint_path"]).read_text() == ""  # rewritten, not stale
+        assert {o["artifact_id"] for o in s["orgs"]}.isdisjoint({o["artifact_id"] for o in first["orgs"]})
+        for p in s["processes"]:
+            assert alive(p["pid"]) and not p["stopped"], p
+        assert f"synthspace demo --stop --workdir {s['workdir']}" in second.stdout
+        page = httpx.get(s["web_catalog_url"], timeout=10)
+        assert page.status_code == 200
+        for aid in [o["artifact_id"] for o in s["orgs"]] + [s["federation"]["artifact_id"]]:
+            assert aid[:12] in page.text
+            assert httpx.get(f"{s['coordinator_url']}/v1/artifacts/{aid}", timeout=10).status_code in (200, 401)
+    finally:
+        stop = subprocess.run(
+            [sys.executable, "-m", "synthspace.cli.main", "demo", "--stop", "--workdir", s["workdir"]],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert stop.returncode == 0, stop.stderr
+    assert "stopped coordinator" in stop.stdout
+    for p in s["processes"]:
+        assert not alive(p["pid"]), p
+    assert port_free(s["coordinator_port"])
+    assert processes_mentioning(s["workdir"]) == []
