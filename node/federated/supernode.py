@@ -138,8 +138,15 @@ def register_supernode_key(home: Path | str) -> bool:
     with CoordinatorClient.for_home(node_home) as client:
         record = client.org(config.org)
         mine = _openssh(public)
-        if any(k.purpose == "supernode" and k.revoked_at is None and _openssh(k.public_key_pem) == mine for k in record.keys):
+        same = [k for k in record.keys if k.purpose == "supernode" and _openssh(k.public_key_pem) == mine]
+        if any(k.revoked_at is None for k in same):
             return False
+        if same:
+            raise FederationJoinError(
+                f"this node's SuperNode key {same[0].key_id[:16]}… was revoked at the coordinator "
+                f"({same[0].revoke_reason or 'no reason given'}); remove {node_home.supernode_key_path} and "
+                f"{node_home.supernode_public_key_path} and join again to create and enrol a new one"
+            )
         client.add_key(config.org, "supernode", public)
     return True
 

@@ -65,7 +65,12 @@ def test_a_key_created_by_join_is_added_at_the_coordinator_and_admitted_after_sy
 ) -> None:
     from synthspace.coordinator.federated.federation import sync_supernode_keys
     from synthspace.node.enrolment import enroll
-    from synthspace.node.federated.supernode import SuperNodeRefused, join
+    from synthspace.node.federated.supernode import (
+        FederationJoinError,
+        SuperNodeRefused,
+        join,
+        start_supernode,
+    )
     from synthspace.node.home import NodeHome
 
     late = NodeHome.init(tmp_path / "late", "late-org", federation.coord.url, supernode_key=False)
@@ -85,6 +90,26 @@ def test_a_key_created_by_join_is_added_at_the_coordinator_and_admitted_after_sy
     finally:
         sn.stop()
     assert not sn.running()
+
+    # Revoked at the coordinator -> unregistered at the SuperLink -> refused again.
+    import hashlib
+
+    from synthspace.coordinator.runtime import Coordinator
+    from synthspace.coordinator.services.orgs import revoke_key
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    rt = Coordinator.open(CoordinatorSettings.load(federation.coord_home), migrate=False, verify=False)
+    try:
+        with rt.session() as session:
+            revoke_key(session, rt.log, "late-org", hashlib.sha256(public.strip().encode()).hexdigest(), "lost laptop", operator=True)
+    finally:
+        rt.close()
+    report = sync_supernode_keys(federation.coord_home)
+    assert report.unregistered == ["late-org"] and not report.errors
+    with pytest.raises(FederationJoinError, match="was revoked at the coordinator"):
+        join(late.path)
+    with pytest.raises(SuperNodeRefused):  # and the SuperLink itself no longer admits the key
+        start_supernode(late.path)
 
 
 def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federation: Federation) -> None:
