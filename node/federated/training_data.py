@@ -175,6 +175,15 @@ def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
     return None
 
 
+def _field_text(value: Any) -> str:
+    """A cell as text; list columns (Parquet lists arrive as numpy arrays) one item per line."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return "\n".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
 def record_examples(frame: Any) -> list[Example]:
     """Texts of a records frame: prompt/answer pairs when the columns name them."""
     columns = [str(c) for c in frame.columns]
@@ -188,7 +197,7 @@ def record_examples(frame: Any) -> list[Example]:
             if prompt and answer:
                 out.append(Example(text=f"{prompt}\n{answer}", prompt=prompt, answer=answer))
                 continue
-        text = "\n".join(f"{c}: {row[c]}" for c in content if row.get(c) not in (None, ""))
+        text = "\n".join(f"{c}: {v}" for c in content if (v := _field_text(row.get(c))))
         if text.strip():
             out.append(Example(text=text))
     return out
