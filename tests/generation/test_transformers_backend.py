@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def backend():  # type: ignore[no-untyped-def]
-    be = get_backend("transformers", device="cpu", batch_size=4)
+    # One thread: on a shared CI/dev CPU two OpenMP threads can be many times slower.
+    be = get_backend("transformers", device="cpu", batch_size=4, threads=1)
     be.load()
     return be
 

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         structured_output: str | None = typer.Option(None, "--structured-output", help="openai: response_format | guided_json | both | none."),
         batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="transformers/vllm: prompts per batch."),
         device: str | None = typer.Option(None, "--device", help="transformers: auto | cpu | cuda."),
+        threads: int | None = typer.Option(None, "--threads", min=1, help="transformers: CPU threads for torch (default: torch's choice)."),
         shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Records per Parquet shard."),
         flush_interval: float = typer.Option(30.0, "--flush-interval", help="Seconds between shard flushes (bounds work lost to a crash)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
             name = name or "openai"
             options.update(base_url=base_url, concurrency=concurrency, timeout=timeout, structured_output=structured_output)
         elif name in (None, "transformers"):
-            options.update(batch_size=batch_size, device=device)
+            options.update(batch_size=batch_size, device=device, threads=threads)
         elif name == "vllm":
             options.update(batch_size=batch_size)
         console = Console(stderr=True)
