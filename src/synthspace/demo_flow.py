@@ -363,8 +363,17 @@ class ServerProcess:
                 _kill_group(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not port_is_free(self.port):
+        while time.monotonic() < deadline and listening(self.port):
             time.sleep(0.1)
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:PORT."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def start_coordinator_server(home: Path, port: int, timeout: float = 90.0) -> ServerProcess:

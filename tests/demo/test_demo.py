@@ -47,11 +47,14 @@ def run_demo(workdir: Path, summary_path: Path, *extra: str) -> DemoRun:
 
 
 def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
+    """Nothing listens on 127.0.0.1:PORT any more. (Binding is no test: on a busy machine the
+    kernel may hand the same ephemeral number to some other client socket meanwhile.)"""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
             return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
         return True
 
 
@@ -219,8 +222,9 @@ def test_adapter_lineage_names_both_orgs_and_their_data(demo: DemoRun) -> None:
 
 
 def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, tmp_path: Path) -> None:
-    """An outsider (no node key, its own state) audits every artifact the demo claims verified,
-    against the coordinator started again from the demo's home."""
+    """A fresh auditor (its own state, the log key pinned from the coordinator's key file, requests
+    signed with an enrolled node's key because catalog reads need one) audits every artifact the
+    demo claims verified, against the coordinator started again from the demo's home."""
     from synthspace.node.cli_support import open_auditor
 
     from synthspace import keys
@@ -235,8 +239,10 @@ def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, 
     saved = open_checkpoint(Path(s["checkpoint_path"]).read_text(), verifier)
     assert saved.size == s["log_size"] >= 8  # 3 orgs' keys + 2 datasets + adapter, at least
 
-    auditor = open_auditor(coordinator=restarted.url, state=tmp_path / "auditor", verifier_key=s["log_verifier_key"],
-                           trust_on_first_use=False)  # fmt: skip
+    auditor = open_auditor(
+        coordinator=restarted.url, home=Path(s["orgs"][1]["home"]), state=tmp_path / "auditor",
+        verifier_key=verifier.to_string(), trust_on_first_use=False,
+    )  # fmt: skip
     claims = {o["artifact_id"]: True for o in s["orgs"]}
     claims[s["federation"]["artifact_id"]] = s["federation"]["audit_ok"]
     for aid, claimed in claims.items():

@@ -26,24 +26,30 @@ def _print_summary(summary: DemoSummary) -> None:
     from rich.table import Table
 
     console = Console()
-    orgs = Table(title="organisations and their published datasets", title_justify="left")
-    for col in ("org", "records", "gates", "artifact id", "log", "data file (sha256 = envelope subject)"):
-        orgs.add_column(col, overflow="fold")
+
+    def grid(title: str) -> Table:
+        t = Table(show_header=False, box=None, title=title, title_justify="left", title_style="bold")
+        t.add_column(style="cyan", no_wrap=True)
+        t.add_column(overflow="fold")
+        return t
+
+    items: list[object] = []
     for o in summary.orgs:
-        gates = "[green]all blocking passed[/green]" if o.gates_passed else "[red]FAILED[/red]"
-        orgs.add_row(o.org, str(o.records), gates, o.artifact_id, str(o.log_index), o.data_path)
-    pulls = Table(title="pulled and audited (each org audits the other's artifact)", title_justify="left")
-    for col in ("pulled by", "artifact", "publisher", "audit", "bundle"):
-        pulls.add_column(col, overflow="fold")
+        t = grid(f"{o.org}: published dataset")
+        gates = "[green]all blocking gates passed[/green]" if o.gates_passed else "[red]gates FAILED[/red]"
+        t.add_row("artifact", f"{o.artifact_id} (log index {o.log_index})")
+        t.add_row("records", f"{o.records} from {o.recipe} + {o.personas} ja_JP personas; {gates}")
+        t.add_row("data file", o.data_path)
+        t.add_row("node home", o.home)
+        items.append(t)
+    pulls = grid("pulled and audited: each org verifies the other's artifact")
     for p in summary.pulls:
         audit = _verdict(p.audit_ok) + ("" if p.audit_ok else f" at {p.first_failure}")
-        pulls.add_row(p.by, _short(p.artifact_id), p.publisher, audit, p.bundle_dir)
-    items: list[object] = [orgs, pulls]
+        pulls.add_row(p.by, f"{audit} {_short(p.artifact_id)} from {p.publisher} -> {p.bundle_dir}")
+    items.append(pulls)
     f = summary.federation
     if f is not None:
-        fed = Table(show_header=False, box=None, title="federated LoRA fine-tune", title_justify="left")
-        fed.add_column(style="bold")
-        fed.add_column(overflow="fold")
+        fed = grid("federated LoRA fine-tune (Flower SuperLink + 2 SuperNodes)")
         loss = f.final_metrics.get("train/train-loss", f.final_metrics.get("train-loss"))
         fed.add_row("run", f"{f.run_id}: {f.status}, {f.rounds} rounds, participants {', '.join(f.participants)}")
         if loss is not None:
@@ -53,9 +59,7 @@ def _print_summary(summary: DemoSummary) -> None:
         fed.add_row("lineage parents", ", ".join(_short(p) for p in f.parents) or "-")
         fed.add_row("adapter audit", _verdict(f.audit_ok) + " (signature, log inclusion, lineage walk)")
         items.append(fed)
-    where = Table(show_header=False, box=None, title="where everything is", title_justify="left")
-    where.add_column(style="bold")
-    where.add_column(overflow="fold")
+    where = grid("where everything is")
     where.add_row("web catalog", f"[link={summary.web_catalog_url}]{summary.web_catalog_url}[/link]")
     where.add_row("coordinator", f"{summary.coordinator_url}  (home {summary.coordinator_home})")
     where.add_row("database", summary.database_url)
