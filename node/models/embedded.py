@@ -94,7 +94,8 @@ def load_embedded_model(device: str = "cpu", dtype: Any = None) -> tuple[Any, An
 
     path = cached_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32)
+    # Typed as Any: transformers' stubs type `.to` through a decorator mypy cannot follow.
+    model: Any = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32)
     model.to(device)
     model.eval()
     return model, tokenizer
