@@ -1,0 +1,1 @@
+"""Locale spec data files (ja_JP.json, en_US.json) and the scripts that build them."""
