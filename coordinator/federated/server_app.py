@@ -148,6 +148,24 @@ def arrays_digest(arrays: ArrayRecord) -> str:
     return h.hexdigest()
 
 
+def unpack_tensors(arrays: ArrayRecord, layout: list[tuple[str, list[int]]]) -> dict[str, Any]:
+    """The named LoRA tensors of a packed adapter (one flat array, see node lora.pack_adapter)."""
+    import math
+
+    if len(arrays) != 1 or not layout:
+        raise FederationAborted("the adapter must be one packed array with a layout declared by the nodes")
+    flat = next(iter(arrays.values())).numpy().ravel()
+    if flat.size != sum(math.prod(shape) for _, shape in layout):
+        raise FederationAborted(f"the adapter has {flat.size} values but its declared layout needs a different count")
+    out: dict[str, Any] = {}
+    offset = 0
+    for name, shape in layout:
+        n = math.prod(shape)
+        out[name] = flat[offset : offset + n].reshape(shape).copy()
+        offset += n
+    return out
+
+
 def _log(text: str) -> None:
     print(f"[synthspace] {text}", flush=True)
 
@@ -211,6 +229,7 @@ def check_replies(
             entry["base_model"] = str(declared.get("base-model-id", ""))
             entry["base_model_digest"] = str(digest or "")
             entry["adapter_config"] = str(declared.get("adapter-config", "{}"))
+            entry["adapter_layout"] = str(declared.get("adapter-layout", "[]"))
             entry["training_digests"] = [d for d in str(declared.get("training-digests", "")).split(",") if d]
             entry["training_artifact_ids"] = [d for d in str(declared.get("training-artifact-ids", "")).split(",") if d]
             arrays = next(iter(msg.content.array_records.values()))
@@ -238,6 +257,7 @@ class FederatedTraining:
     base_model: str | None = None
     base_digest: str | None = None
     adapter_config: dict[str, Any] = field(default_factory=dict)
+    adapter_layout: list[tuple[str, list[int]]] = field(default_factory=list)
     participants: set[str] = field(default_factory=set)
     training_artifacts: dict[str, set[str]] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -261,15 +281,16 @@ class FederatedTraining:
         self.base_model = str(declared.get("base-model-id", ""))
         self.base_digest = str(declared.get("base-model-digest", ""))
         self.adapter_config = json.loads(str(declared.get("adapter-config", "{}")))
+        self.adapter_layout = json.loads(str(declared.get("adapter-layout", "[]")))
         arrays = reply.content.array_records["arrays"]
         self.store.update_run(self.run_id, base_model=self.base_model, base_model_digest=self.base_digest)
         self.store.record_round(
             self.run_id, 0, "init",
             finished_at=datetime.now(UTC), wall_seconds=time.perf_counter() - t0, replies=1,
             bytes_received=arrays.count_bytes(), adapter_sha256=arrays_digest(arrays),
-            metrics={"adapter-tensors": len(arrays), "adapter-bytes": arrays.count_bytes()},
+            metrics={"adapter-tensors": len(self.adapter_layout), "adapter-bytes": arrays.count_bytes()},
         )  # fmt: skip
-        _log(f"initial adapter from {orgs[node_id]}: {len(arrays)} tensors, {arrays.count_bytes()} bytes, base {self.base_model}")
+        _log(f"initial adapter from {orgs[node_id]}: {len(self.adapter_layout)} tensors, {arrays.count_bytes()} bytes, base {self.base_model}")
         return arrays
 
     def train_round(self, strategy: Any, rnd: int, arrays: ArrayRecord) -> ArrayRecord:
@@ -300,7 +321,9 @@ class FederatedTraining:
             if len(bases) != 1:
                 raise FederationAborted(f"round {rnd}: nodes trained different base models: {sorted(bases)}")
             (self.base_model, self.base_digest), = bases
-            self.adapter_config = json.loads(next(iter(outcome.per_org.values()))["adapter_config"])
+            first = next(iter(outcome.per_org.values()))
+            self.adapter_config = json.loads(first["adapter_config"])
+            self.adapter_layout = json.loads(first["adapter_layout"])
             self.store.update_run(self.run_id, base_model=self.base_model, base_model_digest=self.base_digest)
         new_arrays, agg = strategy.aggregate_train(rnd, outcome.valid)
         if new_arrays is None:
@@ -357,7 +380,7 @@ class FederatedTraining:
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.run_dir / "adapter.safetensors"
-        tensors = {k: arrays[k].numpy() for k in sorted(arrays.keys())}
+        tensors = unpack_tensors(arrays, self.adapter_layout)
         save_file(tensors, str(path), metadata={"format": "pt", "run_id": self.run_id})
         (self.run_dir / "adapter_config.json").write_text(
             json.dumps(self.adapter_config, indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -232,8 +232,10 @@ class FlowerControl:
         except ValueError:
             data = {}
         if res.returncode != 0 or not data.get("success", False):
-            detail = data.get("error-message") or (res.stderr.strip() or text).splitlines()[-1:] or ["no output"]
-            raise SuperLinkError(f"`flwr {args[0]} {args[1] if len(args) > 1 else ''}` failed: {detail if isinstance(detail, str) else detail[0]}")
+            # flwr prints {"success": false, "error-message": ...} in JSON mode
+            lines = (res.stderr.strip() or text or "no output").splitlines()
+            detail = " ".join(str(data.get("error-message") or lines[-1]).split())
+            raise SuperLinkError(f"`flwr {' '.join(args[:2])}` failed: {detail}")
         return data
 
     def register_supernode(self, public_key_openssh: str, name: str) -> int:

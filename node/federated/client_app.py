@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from synthspace.errors import SynthspaceError
 
 app = ClientApp()
+
+ADAPTER_KEY = "adapter"  # the packed LoRA tensors (see lora.pack_adapter)
 
 _STARTED = time.perf_counter()
 
@@ -63,7 +65,14 @@ def _lora_settings(cfg: ConfigRecord) -> Any:
 
 def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
     """(base model info, peft model, config) with the message's global adapter loaded."""
-    from synthspace.node.federated.lora import attach_lora, load_adapter_state, load_base_model
+    from synthspace.node.federated.lora import (
+        adapter_state,
+        attach_lora,
+        load_adapter_state,
+        load_base_model,
+        pack_adapter,
+        unpack_adapter,
+    )
 
     cfg = _cfg(msg)
     base = load_base_model(str(cfg.get("base-model", "embedded")))
@@ -71,8 +80,21 @@ def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
     array_records = msg.content.array_records
     arrays = array_records["arrays"] if "arrays" in array_records else ArrayRecord()
     if len(arrays) > 0:
-        load_adapter_state(peft_model, dict(arrays.to_torch_state_dict()))
+        if ADAPTER_KEY not in arrays:
+            raise ClientAppConfigError(f"the global adapter must come as one packed array {ADAPTER_KEY!r}")
+        _, layout = pack_adapter(adapter_state(peft_model))
+        load_adapter_state(peft_model, unpack_adapter(arrays[ADAPTER_KEY].numpy(), layout))
     return base, peft_model, cfg
+
+
+def _adapter_reply(peft_model: Any) -> tuple[ArrayRecord, str]:
+    """(ArrayRecord with the packed adapter, its layout as JSON)."""
+    import json
+
+    from synthspace.node.federated.lora import adapter_state, pack_adapter
+
+    flat, layout = pack_adapter(adapter_state(peft_model))
+    return ArrayRecord({ADAPTER_KEY: Array(flat)}), json.dumps(layout)
 
 
 def _join_config(context: Context) -> Any:
@@ -111,22 +133,19 @@ def _adapter_config(base: Any, cfg: ConfigRecord) -> str:
 @app.query("init")
 def initial_adapter(msg: Message, context: Context) -> Message:
     """The seeded initial adapter, so the coordinator needs no copy of the model."""
-    from synthspace.node.federated.lora import adapter_state
-
     _join_config(context)
     base, peft_model, cfg = _model_with_adapter(msg)
+    arrays, layout = _adapter_reply(peft_model)
     declared = ConfigRecord(
         {
             "org": _org(context),
             "base-model-id": base.model_id,
             "base-model-digest": base.digest,
             "adapter-config": _adapter_config(base, cfg),
+            "adapter-layout": layout,
         }
     )
-    return Message(
-        RecordDict({"arrays": ArrayRecord(adapter_state(peft_model)), "declared": declared}),
-        reply_to=msg,
-    )
+    return Message(RecordDict({"arrays": arrays, "declared": declared}), reply_to=msg)
 
 
 @app.train()
@@ -136,7 +155,7 @@ def train(msg: Message, context: Context) -> Message:
     An empty ArrayRecord (first FedAvg/FedProx round) means: start from the seeded initial adapter,
     which every node builds identically from `lora-seed`.
     """
-    from synthspace.node.federated.lora import adapter_state, train_steps
+    from synthspace.node.federated.lora import train_steps
 
     t_load = time.perf_counter()
     data = _training_data(context)
@@ -154,6 +173,7 @@ def train(msg: Message, context: Context) -> Message:
         seed=int(cfg.get("seed", 0)) * 1000 + server_round,  # type: ignore[arg-type]
         proximal_mu=float(cfg.get("proximal-mu", 0.0)),  # type: ignore[arg-type]
     )
+    arrays, layout = _adapter_reply(peft_model)
     metrics = MetricRecord(
         {
             "num-examples": len(data.train),
@@ -173,12 +193,10 @@ def train(msg: Message, context: Context) -> Message:
             "training-digests": ",".join(data.digests),
             "training-artifact-ids": ",".join(data.artifact_ids),
             "adapter-config": _adapter_config(base, cfg),
+            "adapter-layout": layout,
         }
     )
-    return Message(
-        RecordDict({"arrays": ArrayRecord(adapter_state(peft_model)), "metrics": metrics, "declared": declared}),
-        reply_to=msg,
-    )
+    return Message(RecordDict({"arrays": arrays, "metrics": metrics, "declared": declared}), reply_to=msg)
 
 
 @app.evaluate()

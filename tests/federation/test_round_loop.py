@@ -5,6 +5,7 @@ FedAdam's initial-adapter wave, DP clipping, impostor orgs, error replies, waiti
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterable, Iterator
@@ -225,7 +226,10 @@ def test_replies_carry_only_adapter_tensors_metrics_and_digests(homes: dict[str,
         content = reply.content
         assert set(content.keys()) <= {"arrays", "metrics", "declared"}
         for name, arrays in content.array_records.items():
-            assert name == "arrays" and all(".lora_A." in k or ".lora_B." in k for k in arrays.keys())
+            assert name == "arrays" and list(arrays.keys()) == ["adapter"]  # one packed LoRA vector
+        layout = json.loads(str(content.config_records["declared"].get("adapter-layout", "[]")))
+        if content.array_records:
+            assert layout and all(".lora_A." in n or ".lora_B." in n for n, _ in layout)
         text = repr(dict(content.config_records)).encode() + repr(dict(content.metric_records)).encode()
         for secret in secrets:
             assert secret not in text
