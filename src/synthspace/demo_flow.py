@@ -504,6 +504,13 @@ def _gen_message(p: Any) -> str:
     )
 
 
+def _gen_progress(say: Callable[[str], None]) -> Callable[[Any], None]:
+    def progress(p: Any) -> None:
+        say(_gen_message(p))
+
+    return progress
+
+
 # ---- the flow -----------------------------------------------------------------------------
 
 
@@ -519,14 +526,53 @@ def _sqlite_only() -> Iterator[None]:
             os.environ[DATABASE_URL_ENV] = saved
 
 
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class _Interrupts:
+    """Ctrl-C / SIGTERM: stop every recorded process at once, then unwind with KeyboardInterrupt.
+
+    The unwinding may wait for the model's current batch (it runs in a worker thread that cannot
+    be cancelled); the processes are already stopped by then, and a watchdog ends the demo
+    after `grace` seconds (the generation run directory resumes cleanly next time).
+    """
+
+    def __init__(self, book: ProcessBook, console: Console, grace: float = 15.0) -> None:
+        self.book, self.console, self.grace = book, console, grace
+        self.previous: dict[int, Any] = {}
+        self.fired = False
+
+    def __enter__(self) -> _Interrupts:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.fired:
+            raise KeyboardInterrupt
+        self.fired = True
+        import threading
+
+        self.console.print("[yellow]interrupted: stopping every process the demo started ...[/yellow]")
+        try:
+            self.book.stop_all()
+        finally:
+            timer = threading.Timer(self.grace, self._force_exit)
+            timer.daemon = True
+            timer.start()
+        raise KeyboardInterrupt
+
+    def _force_exit(self) -> None:
+        self.console.show_cursor(True)
+        self.console.print("[yellow]interrupted: every process the demo started was stopped[/yellow]")
+        os._exit(130)
 
 
 def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
     """Run the whole demo; stops every process it started unless `options.keep_running`.
 
-    Ctrl-C (or SIGTERM) stops them too and re-raises KeyboardInterrupt.
+    Ctrl-C (or SIGTERM) stops them at once and raises KeyboardInterrupt.
     """
     options.validate()
     wall_start = time.perf_counter()
@@ -539,14 +585,12 @@ def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
     )
     book = ProcessBook(workdir / PROCESS_FILE)
     steps = Steps(console)
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     finished = False
     try:
-        with _sqlite_only():
+        with _sqlite_only(), _Interrupts(book, console):
             _flow(options, workdir, summary, book, steps)
         finished = True
     finally:
-        signal.signal(signal.SIGTERM, previous)
         summary.steps = steps.timings
         if finished and options.keep_running:
             summary.kept_running = True
@@ -685,7 +729,7 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
             manifest = run_generation(
                 recipe, examples / plan.seeds, run_dir, personas=personas[plan.org].path,
                 backend=backend, limit=n, home=home.path, flush_interval=5.0,
-                progress=lambda p, say=say: say(_gen_message(p)),
+                progress=_gen_progress(say),
             )  # fmt: skip
         steps.note(f"{manifest.completed}/{manifest.requested} records in {run_dir}" + (
             f", dropped {dict(manifest.dropped)}" if manifest.dropped else ""))  # fmt: skip

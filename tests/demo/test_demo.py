@@ -294,3 +294,36 @@ def test_second_run_keep_running_then_stop(demo: DemoRun, tmp_path: Path) -> Non
         assert not alive(p["pid"]), p
     assert port_free(s["coordinator_port"])
     assert processes_mentioning(s["workdir"]) == []
+
+
+def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
+    """SIGINT (what Ctrl-C sends) in the middle of generation: exit 130, nothing left running."""
+    workdir = tmp_path / "interrupted"
+    env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthspace.cli.main", "demo", "--small", "--workdir", str(workdir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    book = workdir / "processes.json"
+    try:
+        deadline = time.monotonic() + 300
+        while not (book.is_file() and "coordinator" in book.read_text()):
+            assert proc.poll() is None, proc.communicate()[1].decode()[-3000:]
+            assert time.monotonic() < deadline, "the demo never started its coordinator"
+            time.sleep(0.2)
+        while not (workdir / "nodes" / "kanagawa-legal" / "work" / "run").is_dir():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        coordinator = json.loads(book.read_text())[0]
+        assert coordinator["name"] == "coordinator" and alive(coordinator["pid"])
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err.decode()[-3000:]
+    assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+    assert not alive(coordinator["pid"]) and port_free(coordinator["port"])
+    assert all(e["stopped"] for e in json.loads(book.read_text()))
+    assert processes_mentioning(str(workdir)) == []
