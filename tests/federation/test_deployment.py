@@ -231,10 +231,12 @@ def test_federate_superlink_command_runs_until_sigterm_and_leaves_nothing_behind
         [sys.executable, "-m", "synthspace.cli.main", "federate", "superlink", "--home", str(home), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    superlink_pid = None
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert f"SuperLink running on 127.0.0.1:{port}" in line, line
+        superlink_pid = int(line.split("(pid ", 1)[1].split(")")[0])
         assert "federation CA certificate" in proc.stdout.readline()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
@@ -242,6 +244,11 @@ def test_federate_superlink_command_runs_until_sigterm_and_leaves_nothing_behind
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if superlink_pid is not None:  # never leave the SuperLink behind, even when this test fails
+            try:
+                os.killpg(superlink_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     with socket.socket() as s:  # the port is free again
         s.bind(("127.0.0.1", port))
     deadline = time.monotonic() + 15
