@@ -39,6 +39,7 @@ PROCESS_FILE = "processes.json"
 SUMMARY_FILE = "summary.json"
 DATABASE_URL_ENV = "SYNTHSPACE_DATABASE_URL"
 LOG_ORIGIN = "demo.synthspace.local/log"
+GENERATION_ATTEMPTS = 3  # runs per org before the demo gives up on a blocking gate
 
 
 class DemoError(SynthspaceError):
@@ -89,7 +90,7 @@ class DemoOptions:
     """What `synthspace demo` was asked to do."""
 
     workdir: Path = Path("demo-out")
-    records: int | None = None  # per org; None = 12 (or 4 with `small`)
+    records: int | None = None  # per org; None = 8 (or 3 with `small`)
     small: bool = False
     rounds: int = 2
     local_steps: int | None = None  # None = 4 (or 1 with `small`)
@@ -107,7 +108,7 @@ class DemoOptions:
 
     @property
     def records_per_org(self) -> int:
-        return self.records if self.records is not None else (3 if self.small else 12)
+        return self.records if self.records is not None else (3 if self.small else 8)
 
     @property
     def steps_per_round(self) -> int:
@@ -157,6 +158,7 @@ class OrgResult:
     data_path: str
     envelope_path: str
     subject_sha256: str
+    blocked_runs: list[dict[str, Any]] = field(default_factory=list)  # runs a blocking gate kept home
 
 
 @dataclass
@@ -436,7 +438,7 @@ def examples_dir() -> Path:
     return Path(examples.__file__).resolve().parent
 
 
-def demo_recipe(plan: OrgPlan, out: Path) -> Path:
+def demo_recipe(plan: OrgPlan, out: Path, sampling_seed_offset: int = 0) -> Path:
     """The org's example recipe with the demo's sizing applied, written to `out` (YAML).
 
     The run's lineage records the digest of exactly this recipe.
@@ -454,6 +456,7 @@ def demo_recipe(plan: OrgPlan, out: Path) -> Path:
             f["min_length"] = min(f.get("min_length", 1), limits[f["name"]])
     if plan.max_tokens is not None:
         data["sampling"]["max_tokens"] = plan.max_tokens
+    data["sampling"]["seed"] = int(data["sampling"].get("seed", 0)) + 1000 * sampling_seed_offset
     Recipe.model_validate(data)  # the same checks a recipe file gets
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -723,28 +726,41 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
     results: list[OrgResult] = []
     for plan in ORGS:
         home = homes[plan.org]
-        run_dir = workdir / "nodes" / plan.org / "work" / "run"
-        recipe = demo_recipe(plan, workdir / "nodes" / plan.org / "work" / plan.recipe)
-        with steps.step(f"{plan.org}: generate {n} records ({plan.recipe}, private seeds {plan.seeds})") as say:
-            manifest = run_generation(
-                recipe, examples / plan.seeds, run_dir, personas=personas[plan.org].path,
-                backend=backend, limit=n, home=home.path, flush_interval=5.0,
-                progress=_gen_progress(say),
-            )  # fmt: skip
-        steps.note(f"{manifest.completed}/{manifest.requested} records in {run_dir}" + (
-            f", dropped {dict(manifest.dropped)}" if manifest.dropped else ""))  # fmt: skip
-        if manifest.completed == 0:
-            raise DemoError(f"{plan.org}: the model produced no valid record ({dict(manifest.dropped)}); see {run_dir}")
-        with steps.step(f"{plan.org}: privacy and quality gates") as say:
-            report = run_gates(run_dir, progress=say)
-        verdicts = {
-            g.name: "pass" if g.passed else ("FAIL" if g.blocking else "warn") for g in report.gates
-        }
-        steps.note(", ".join(f"{k} {v}" for k, v in verdicts.items()))
-        if not report.passed:
+        work = workdir / "nodes" / plan.org / "work"
+        blocked: list[dict[str, Any]] = []
+        for attempt in range(1, GENERATION_ATTEMPTS + 1):
+            # A blocked run never leaves the node; the next attempt draws new samples.
+            run_dir = work / ("run" if attempt == 1 else f"run-{attempt}")
+            recipe = demo_recipe(plan, work / f"attempt-{attempt}-{plan.recipe}", sampling_seed_offset=attempt - 1)
+            again = f" (attempt {attempt}/{GENERATION_ATTEMPTS}, new sampling seed)" if attempt > 1 else ""
+            with steps.step(f"{plan.org}: generate {n} records ({plan.recipe}, private seeds {plan.seeds}){again}") as say:
+                manifest = run_generation(
+                    recipe, examples / plan.seeds, run_dir, personas=personas[plan.org].path,
+                    backend=backend, limit=n, home=home.path, flush_interval=5.0,
+                    progress=_gen_progress(say),
+                )  # fmt: skip
+            steps.note(f"{manifest.completed}/{manifest.requested} records in {run_dir}" + (
+                f", dropped {dict(manifest.dropped)}" if manifest.dropped else ""))  # fmt: skip
+            if manifest.completed == 0:
+                raise DemoError(f"{plan.org}: the model produced no valid record ({dict(manifest.dropped)}); see {run_dir}")
+            with steps.step(f"{plan.org}: privacy and quality gates") as say:
+                report = run_gates(run_dir, progress=say)
+            verdicts = {
+                g.name: "pass" if g.passed else ("FAIL" if g.blocking else "warn") for g in report.gates
+            }
+            steps.note(", ".join(f"{k} {v}" for k, v in verdicts.items()))
+            if report.passed:
+                break
+            blocked.append({"run_dir": str(run_dir), "failed": list(report.failed_blocking)})
+            steps.note(
+                f"[yellow]blocked[/yellow]: {', '.join(report.failed_blocking)} failed, so this run stays on the "
+                f"node (see {run_dir / 'gate-report.json'})"
+            )
+        else:
             raise DemoError(
-                f"{plan.org}: blocking gate(s) failed: {', '.join(report.failed_blocking)}; nothing was "
-                f"published (see {run_dir / 'gate-report.json'})"
+                f"{plan.org}: blocking gate(s) failed in all {GENERATION_ATTEMPTS} runs "
+                f"({'; '.join(', '.join(b['failed']) for b in blocked)}); nothing was published "
+                f"(see {work}/run*/gate-report.json)"
             )
         with steps.step(f"{plan.org}: sign (DSSE) and publish to the catalog (RFC 9421)") as say:
             result = publish_run(home, run_dir, title=plan.title, tags=["demo"], progress=say)
@@ -755,7 +771,7 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
                 org=plan.org, home=str(home.path), recipe=plan.recipe,
                 personas_path=str(personas[plan.org].path), personas=personas[plan.org].source.count,
                 run_dir=str(run_dir), records=result.statement.predicate.record_count or 0,
-                dropped=dict(manifest.dropped), gates_passed=report.passed, gates=verdicts,
+                dropped=dict(manifest.dropped), gates_passed=report.passed, gates=verdicts, blocked_runs=blocked,
                 artifact_id=result.artifact_id, log_index=result.log_index, bundle_dir=str(result.bundle_dir),
                 data_path=str(data_path), envelope_path=str(Path(result.bundle_dir) / "envelope.json"),
                 subject_sha256=result.statement.subject[0].digest.sha256,

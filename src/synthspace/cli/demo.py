@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def _demo(
         workdir: Path = typer.Option(Path("demo-out"), "--workdir", help="Work directory (wiped at start unless --keep-workdir)."),
-        records: int | None = typer.Option(None, "--records", min=1, help="Records each org generates (default 12; 4 with --small)."),
+        records: int | None = typer.Option(None, "--records", min=1, help="Records each org generates (default 8; 3 with --small)."),
         small: bool = typer.Option(False, "--small", help="CI size: fewest records, 2 rounds of 1 local step."),
         rounds: int = typer.Option(2, "--rounds", min=1, help="Federated rounds."),
         local_steps: int | None = typer.Option(None, "--local-steps", min=1, help="Optimizer steps per node per round (default 4; 1 with --small)."),
