@@ -24,6 +24,7 @@ from tests.generation.conftest import (
     start_stub,
     stop_stub,
     synthspace_cli,
+    wait_until,
 )
 
 
@@ -48,19 +49,25 @@ def test_kill_9_and_resume_gives_exactly_the_requested_records(tiny: dict[str, P
     slow_stub.configure(latency=0.05, invalid_every=7)  # some outputs fail validation and are retried
     cmd = _cmd(tiny, slow_stub.base_url, "--concurrency", "2", "--shard-size", "5", "--flush-interval", "0.05")
     rng = random.Random(1234)
+    shards = tiny["out"] / "shards"
+
+    def shard_count() -> int:
+        return len(list(shards.glob("part-*.parquet"))) if shards.is_dir() else 0
+
     kills_mid_run = 0
     for _ in range(8):
-        proc = subprocess.Popen(cmd, env=env_without_proxy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Start-up (imports, seeds, first connection) takes 2-4 s on a loaded 2-core machine; kill
-        # at a random moment after it, while requests are in flight and shards are being written.
-        time.sleep(rng.uniform(3.5, 7.0))
+        before = shard_count()
+        proc = subprocess.Popen(cmd, env=env_without_proxy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Let this process make progress (a new shard), then SIGKILL it at a random moment while
+        # requests are in flight and the next shards are being written.
+        wait_until(lambda p=proc, b=before: p.poll() is not None or shard_count() > b, timeout=120)  # type: ignore[misc]
         if proc.poll() is not None:
             break
-        proc.kill()  # SIGKILL: no cleanup handlers run
+        time.sleep(rng.uniform(0.0, 0.4))
+        proc.kill()  # no cleanup handlers run
         proc.wait()
-        if (tiny["out"] / "manifest.json").exists():
-            on_disk = len(read_records(tiny["out"]))
-            kills_mid_run += 0 < on_disk < 180
+        on_disk = len(read_records(tiny["out"]))
+        kills_mid_run += 0 < on_disk < 180
     final = subprocess.run(cmd, env=env_without_proxy(), capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr
     assert kills_mid_run >= 2
