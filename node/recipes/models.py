@@ -276,6 +276,26 @@ class Recipe(RecipeModel):
     )
     sampling: Sampling = Field(default_factory=Sampling, description="Sampling parameters.")
     backend: BackendDefaults = Field(default_factory=BackendDefaults, description="Default backend and model.")
+    gates: dict[str, Any] | None = Field(
+        default=None,
+        description="Privacy and quality gate thresholds for runs of this recipe (docs/gates.md); "
+        "validated by the gates' own config model so the two never drift apart.",
+    )
+
+    @field_validator("gates")
+    @classmethod
+    def _gates(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            # Imported here: the gates package is heavy and most recipe loads never need it.
+            from synthspace.node.gates.config import gates_config_from_mapping
+
+            from synthspace.errors import SynthspaceError
+
+            try:
+                gates_config_from_mapping(value, source="recipe gates")
+            except SynthspaceError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
 
     @model_validator(mode="after")
     def _names(self) -> Recipe:
