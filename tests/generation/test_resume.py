@@ -46,7 +46,9 @@ def test_kill_9_and_resume_gives_exactly_the_requested_records(tiny: dict[str, P
     # 60 seeds x 3 outputs = 180 records, tiny shards flushed often so kills land mid-write too.
     seeds = [{"topic": f"topic {i}", "fact": f"private fact number {i}"} for i in range(60)]
     tiny["seeds"].write_text("".join(json.dumps(s) + "\n" for s in seeds))
-    slow_stub.configure(latency=0.05, invalid_every=7)  # some outputs fail validation and are retried
+    # 0.15 s per request keeps the whole run ~15 s of generation, so several kills land mid-run
+    # even when process start-up is slow on a loaded machine.
+    slow_stub.configure(latency=0.15, invalid_every=7)  # some outputs fail validation and are retried
     cmd = _cmd(tiny, slow_stub.base_url, "--concurrency", "2", "--shard-size", "5", "--flush-interval", "0.05")
     rng = random.Random(1234)
     shards = tiny["out"] / "shards"
