@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,6 +23,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from synthspace.errors import SynthspaceError
+from synthspace.process_groups import (
+    child_environment,
+    find_executable,
+    read_log_text,
+    stop_process_group,
+)
 
 CONNECTION = "synthspace"
 DEFAULT_PORT = 9092
@@ -39,15 +43,8 @@ def federation_dir(home: Path | str) -> Path:
 
 
 def flower_executable(name: str) -> str:
-    import shutil
-
-    local = Path(sys.executable).parent / name
-    if local.is_file():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise SuperLinkError(f"{name} not found: install flwr==1.41.* in this environment")
-    return found
+    """A Flower console script from this interpreter's environment (else PATH)."""
+    return find_executable(name, "install flwr==1.41.* in this environment")
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -109,29 +106,10 @@ class SuperLinkProcess:
         return self.process.poll() is None
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
+        return read_log_text(self.log_path)
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.process.wait(timeout=5)
-        try:  # children that stayed in the group
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_process_group(self.process, timeout)
         # The SuperLink's SuperExec runs in its own session and watches its parent's pid; wait
         # for the port to be released so a restart on the same port works.
         deadline = time.monotonic() + timeout
@@ -183,7 +161,7 @@ def start_superlink(
         "--host", host,
         "--port", str(port),
     ]  # fmt: skip
-    env = {**os.environ, "FLWR_HOME": str(fed / "flwr"), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env = child_environment({"FLWR_HOME": str(fed / "flwr"), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     link = SuperLinkProcess(proc, connect_host, port, tls.ca_cert, log_path, log)
     deadline = time.monotonic() + startup_timeout
@@ -214,7 +192,7 @@ class FlowerControl:
             )
 
     def _flwr(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "FLWR_HOME": str(self.flwr_home)}
+        env = child_environment({"FLWR_HOME": str(self.flwr_home)})
         try:
             return subprocess.run(
                 [flower_executable("flwr"), *args],

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,12 @@ from typing import IO
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthspace.errors import SynthspaceError
+from synthspace.process_groups import (
+    child_environment,
+    find_executable,
+    read_log_text,
+    stop_process_group,
+)
 
 JOIN_FILE = "join.json"
 CONNECTED_MARKER = "SuperNode ID:"
@@ -153,13 +156,7 @@ def register_supernode_key(home: Path | str) -> bool:
 
 def flower_executable(name: str) -> str:
     """A Flower console script from this interpreter's environment (else PATH)."""
-    local = Path(sys.executable).parent / name
-    if local.is_file():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise FederationJoinError(f"{name} not found: install flwr==1.41.* in this environment")
-    return found
+    return find_executable(name, "install flwr==1.41.* in this environment")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -187,32 +184,12 @@ class SuperNodeProcess:
         return self.process.poll() is None
 
     def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
+        return read_log_text(self.log_path)
 
     def stop(self, timeout: float = 15.0, *, graceful: bool = True) -> int | None:
         """SIGTERM (the SuperNode deactivates itself at the SuperLink), then SIGKILL after `timeout`."""
-        if self.process.poll() is None:
-            sig = signal.SIGTERM if graceful else signal.SIGKILL
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.process.wait(timeout=5)
-        # The ClientApp children share the group; make sure none outlives the SuperNode.
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        # The ClientApp children share the group; none outlives the SuperNode.
+        stop_process_group(self.process, timeout, graceful=graceful)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -265,7 +242,7 @@ def start_supernode(
         "--port", str(port),
         "--node-config", f'home="{home}"',
     ]  # fmt: skip
-    env = {**os.environ, "FLWR_HOME": str(flwr_home), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env = child_environment({"FLWR_HOME": str(flwr_home), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     sn = SuperNodeProcess(org=org, process=proc, log_path=log_path, runtime_port=port, _log=log)
     deadline = time.monotonic() + connect_timeout
