@@ -701,8 +701,6 @@ def _flow(options: DemoOptions, workdir: Path, summary: DemoSummary, book: Proce
 
 
 def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads: int, steps: Steps) -> list[OrgResult]:
-    import torch
-
     from synthspace.node.gates import run_gates
     from synthspace.node.generate import run_generation
     from synthspace.node.generate.backends import get_backend
@@ -718,9 +716,8 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
             out.parent.mkdir(parents=True, exist_ok=True)
             personas[plan.org] = create_persona_set("ja_JP", persona_count, out, seed=plan.persona_seed)
     with steps.step("load the bundled model (SmolLM2-135M-Instruct, transformers, CPU)"):
-        torch.set_num_threads(threads)
         # One loaded copy serves both orgs: they share this machine in the demo.
-        backend = get_backend("transformers", device="cpu", batch_size=max(1, min(n, 8)))
+        backend = get_backend("transformers", device="cpu", batch_size=max(1, min(n, 8)), threads=threads)
         info = backend.info()
     steps.note(f"model {info.model_id} {str(getattr(info, 'model_digest', '') or '')[:23]}")
     results: list[OrgResult] = []

@@ -126,6 +126,13 @@ def register(app: typer.Typer) -> None:
         try:
             summary = run_demo(options, console)
         except KeyboardInterrupt:
+            import os
+            import sys
+
             console.print("[yellow]interrupted: every process the demo started was stopped[/yellow]")
-            raise typer.Exit(130) from None
+            # Exit now: the interrupted model batch left an event loop and a worker thread behind
+            # whose teardown would only print warnings (the run directory resumes cleanly).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         _print_summary(summary)
