@@ -245,6 +245,12 @@ class Sampling(RecipeModel):
 class Prompt(RecipeModel):
     system: str | None = Field(default=None, description="Optional system message (a Jinja2 template too).")
     template: str = Field(min_length=1, description="Jinja2 template of the user message over `seed`, `persona` and `recipe`.")
+    output_format: Literal["append", "none"] = Field(
+        default="append",
+        description="'append' adds a plain-language list of the output fields (name, type, limits, "
+        "description) to the user message: grammar-constrained decoding fixes the JSON shape, but "
+        "only the prompt tells the model what each field should hold. 'none' when the template says it.",
+    )
 
 
 class Generation(RecipeModel):

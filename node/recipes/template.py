@@ -44,6 +44,34 @@ def recipe_context(recipe: Recipe) -> dict[str, Any]:
     }
 
 
+def _describe_field(field: Mapping[str, Any]) -> str:
+    kind = field["type"]
+    if kind == "string":
+        what = f"text of {field['min_length']}-{field['max_length']} characters"
+    elif kind in ("integer", "number"):
+        lo, hi = field.get("minimum"), field.get("maximum")
+        what = "a whole number" if kind == "integer" else "a number"
+        if lo is not None and hi is not None:
+            what += f" from {lo} to {hi}"
+    elif kind == "boolean":
+        what = "true or false"
+    elif kind == "enum":
+        what = "one of " + ", ".join(f'"{c}"' for c in field["choices"])
+    elif kind == "string_list":
+        what = (f"a list of {field['min_items']}-{field['max_items']} strings, each of "
+                f"{field['item_min_length']}-{field['item_max_length']} characters")
+    else:  # a future field type: its JSON schema still constrains it
+        what = kind
+    desc = f": {field['description']}" if field.get("description") else ""
+    return f"- {field['name']} ({what}){desc}"
+
+
+def output_format_instructions(recipe: Recipe) -> str:
+    """What the model is told about the record it must write, derived from the output fields."""
+    lines = [_describe_field(f.model_dump(mode="json")) for f in recipe.output_fields]
+    return "Answer with one JSON object with exactly these fields:\n" + "\n".join(lines)
+
+
 class PromptRenderer:
     """Compiled system/user templates of one recipe."""
 
@@ -51,6 +79,7 @@ class PromptRenderer:
         self._env = _environment()
         self._recipe_ctx = recipe_context(recipe)
         self._source = source
+        self._format = output_format_instructions(recipe) if recipe.prompt.output_format == "append" else None
         try:
             self._user = self._env.from_string(recipe.prompt.template)
             self._system = self._env.from_string(recipe.prompt.system) if recipe.prompt.system else None
@@ -66,7 +95,10 @@ class PromptRenderer:
         try:
             if self._system is not None:
                 messages.append({"role": "system", "content": self._system.render(ctx).strip()})
-            messages.append({"role": "user", "content": self._user.render(ctx).strip()})
+            user = self._user.render(ctx).strip()
+            if self._format is not None:
+                user = f"{user}\n\n{self._format}"
+            messages.append({"role": "user", "content": user})
         except SecurityError as exc:
             raise TemplateRenderError(f"{self._source}: prompt template tried a forbidden operation: {exc}") from None
         except TemplateError as exc:

@@ -22,7 +22,19 @@ SEED = {"topic": "t", "fact": "f"}
 
 def test_normal_rendering_sees_seed_persona_and_recipe() -> None:
     r = _renderer("{{ seed.topic }}|{{ persona.region }}|{{ recipe.task }}|{{ recipe.output_field_names | join(',') }}")
-    assert r.render(SEED, {"region": "north"})[-1]["content"] == "t|north|tiny_qa|question,answer,level,score"
+    content = r.render(SEED, {"region": "north"})[-1]["content"]
+    rendered, _, instructions = content.partition("\n\n")
+    assert rendered == "t|north|tiny_qa|question,answer,level,score"
+    # The output fields are spelled out for the model after the template (output_format: append).
+    assert instructions.startswith("Answer with one JSON object with exactly these fields:")
+    assert [line.split(" ")[1] for line in instructions.splitlines()[1:]] == ["question", "answer", "level", "score"]
+
+
+def test_output_format_none_leaves_the_template_alone() -> None:
+    text = TINY_RECIPE.replace("  template: |", "  output_format: none\n  template: |")
+    assert text != TINY_RECIPE
+    content = PromptRenderer(parse_recipe(text)).render(SEED, None)[-1]["content"]
+    assert "Answer with one JSON object" not in content and content.startswith("Topic: t. Fact: f.")
 
 
 @pytest.mark.parametrize(
