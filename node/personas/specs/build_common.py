@@ -45,6 +45,31 @@ def zipf(n: int, offset: float = 2.0) -> list[float]:
     return [1.0 / (r + offset) for r in range(n)]
 
 
+def given_name_table(
+    sexes: list[str], given_names: dict[str, dict[str, str]], band_eras: list[str]
+) -> tuple[list[str], list[list[float]]]:
+    """States and CPD columns of given_name | (sex, age_band).
+
+    `given_names[sex][era]` is a space-separated ranked list; each (sex, band) column weights
+    the ranked names of that band's birth era by `zipf` (weights stand in for counts).
+    """
+    states: list[str] = []
+    for sex in sexes:
+        for era in given_names[sex]:
+            for given in era.split():
+                if given not in states:
+                    states.append(given)
+    columns = []
+    for sex in sexes:
+        for era in band_eras:
+            names = given_names[sex][era].split()
+            col = [0.0] * len(states)
+            for w, given in zip(zipf(len(names)), names, strict=True):
+                col[states.index(given)] += w
+            columns.append(col)
+    return states, columns
+
+
 def configurations(*cards: int) -> list[tuple[int, ...]]:
     """Parent configurations in pgmpy order (first parent slowest)."""
     return list(product(*(range(c) for c in cards)))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_common import rake, variable, write_spec, zipf
+from build_common import given_name_table, rake, variable, write_spec
 
 SOURCES = {
     "census2020_apportionment": {
@@ -327,20 +327,7 @@ def build() -> dict:
                               "sex, scaled by an approximate affinity between education level and the occupation's typical entry education."))
     variables.append(variable("surname", "Surname", [s for s, _ in SURNAMES], [], [[w for _, w in SURNAMES]], ["census_surnames_2010"], True,
                               "The 50 most frequent surnames of the 2010 Census with their counts (thousands), renormalised over this list."))
-    given_states: list[str] = []
-    for sex in SEXES:
-        for era in GIVEN_NAMES[sex]:
-            for given in era.split():
-                if given not in given_states:
-                    given_states.append(given)
-    given_cols = []
-    for sex in SEXES:
-        for b in range(len(AGE_BANDS)):
-            names = GIVEN_NAMES[sex][BAND_ERA[b]].split()
-            col = [0.0] * len(given_states)
-            for w, given in zip(zipf(len(names)), names, strict=True):
-                col[given_states.index(given)] += w
-            given_cols.append(col)
+    given_states, given_cols = given_name_table(SEXES, GIVEN_NAMES, [BAND_ERA[b] for b in range(len(AGE_BANDS))])
     variables.append(variable("given_name", "Given name", given_states, ["sex", "age_band"], given_cols, ["ssa_baby_names"], True,
                               "Top-20 SSA names of the birth decades of each age group; weights 1/(rank+2) stand in for counts."))
     weights = {band: {str(a): 1.0 for a in range(lo, hi + 1)} for band, (lo, hi) in AGE_RANGES.items()}

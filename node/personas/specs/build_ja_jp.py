@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_common import rake, variable, write_spec, zipf
+from build_common import given_name_table, rake, variable, write_spec
 
 SOURCES = {
     "census2020_population": {
@@ -608,20 +608,7 @@ def build() -> dict:
         f"The {len(SURNAMES)} most common surnames with their approximate counts (ten-thousands of people), "
         "renormalised over this list: not an official statistic.",
     ))
-    given_states: list[str] = []
-    for sex in SEXES:
-        for era in GIVEN_NAMES[sex]:
-            for given in era.split():
-                if given not in given_states:
-                    given_states.append(given)
-    given_cols = []
-    for sex in SEXES:
-        for b in range(len(AGE_BANDS)):
-            names = GIVEN_NAMES[sex][BAND_ERA[b]].split()
-            col = [0.0] * len(given_states)
-            for w, given in zip(zipf(len(names)), names, strict=True):
-                col[given_states.index(given)] += w
-            given_cols.append(col)
+    given_states, given_cols = given_name_table(SEXES, GIVEN_NAMES, [BAND_ERA[b] for b in range(len(AGE_BANDS))])
     variables.append(variable(
         "given_name", "名", given_states, ["sex", "age_band"], given_cols, ["given_name_ranking"], True,
         "Top-20 given names by sex for the birth era of each age band (ranked lists; weights 1/(rank+2) "
