@@ -114,6 +114,7 @@ WORDS = (
 
 def _bulk_catalog(coord: Any, n: int) -> None:
     from sqlalchemy import insert
+
     from synthspace.coordinator.models import Artifact, ArtifactTag, LogLeaf, LogState, Org, OrgKey
 
     rng = random.Random(42)
@@ -278,9 +279,8 @@ def bench_list(backend: str, pg: PgDatabases, n: int, samples: int) -> dict[str,
 
 def _bulk_log(coord: Any, m: int) -> bytes:
     """Load m leaves plus every closed subtree hash; returns the root."""
-    from synthspace.coordinator.log_store import root_from_frontier
-
     from synthspace import transparency_log as tlog
+    from synthspace.coordinator.log_store import root_from_frontier
 
     leaf_hashes = [tlog.leaf_hash(b"bench-%d" % i) for i in range(m)]
     levels = [leaf_hashes]
@@ -339,9 +339,8 @@ def _bulk_log(coord: Any, m: int) -> bytes:
 
 def _rows_needed(index: int, size: int) -> int:
     """Stored hashes (rows) an inclusion proof reads: aligned subtrees covering each sibling."""
-    from synthspace.coordinator.log_store import _decompose
-
     from synthspace import transparency_log as tlog
+    from synthspace.coordinator.log_store import _decompose
 
     ranges: list[tuple[int, int]] = []
     tlog.inclusion_proof(index, size, lambda s, e: ranges.append((s, e)) or b"\0" * 32)
@@ -355,10 +354,10 @@ def bench_proofs(
     backend: str, pg: PgDatabases, m: int, samples: int, baseline_samples: int
 ) -> dict[str, Any]:
     from sqlalchemy import event, select
-    from synthspace.coordinator.models import LogLeaf
-    from synthspace.coordinator.runtime import Coordinator
 
     from synthspace import transparency_log as tlog
+    from synthspace.coordinator.models import LogLeaf
+    from synthspace.coordinator.runtime import Coordinator
 
     settings = new_home(backend, pg, startup_verify="off")
     coord = Coordinator.open(settings, verify=False)

@@ -37,12 +37,11 @@ def qa_rows(org: str, offset: int, n: int = 32) -> list[dict[str, str]]:
 
 def setup(root: Path) -> tuple[Path, dict[str, Path]]:
     """A coordinator home and two enrolled node homes (enrolled through the catalog services)."""
+    from synthspace import keys
     from synthspace.coordinator.home import init_home
     from synthspace.coordinator.runtime import Coordinator
     from synthspace.coordinator.services.orgs import create_invite, enrol_org
     from synthspace.node.home import NodeHome
-
-    from synthspace import keys
 
     coord_home = root / "coord"
     settings = init_home(coord_home, log_origin="bench.federation/log")
@@ -70,6 +69,7 @@ def setup(root: Path) -> tuple[Path, dict[str, Path]]:
 def full_model_bytes(base_model: str) -> int:
     """Bytes of the base model's weights as fp32 tensors (what FedAvg over full weights sends)."""
     from safetensors import safe_open
+
     from synthspace.node.models.embedded import cached_model_dir
 
     folder = cached_model_dir() if base_model == "embedded" else Path(base_model)

@@ -195,6 +195,7 @@ def reference(answers: list[str], seeds: list[dict[str, str]]) -> dict[str, floa
     import unicodedata
 
     from datasketch import MinHash, MinHashLSH
+
     from synthspace.node.privacy.pii import _DETECTORS
 
     def norm(s: str) -> str:

@@ -33,6 +33,7 @@ def main() -> None:
     a = ap.parse_args()
 
     import torch
+
     from synthspace.node.generate import get_backend, run_generation
     from synthspace.node.generate.backends import GenerationRequest
     from synthspace.node.recipes import PromptRenderer, parse_recipe

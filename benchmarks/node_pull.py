@@ -92,14 +92,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
+    from synthspace.lineage import GateResult, LineagePredicate, Producer, Times
     from synthspace.node.catalog import pull
     from synthspace.node.cli_support import open_auditor
     from synthspace.node.coordinator_client import CoordinatorClient
     from synthspace.node.enrolment import enroll
     from synthspace.node.home import NodeHome
     from synthspace.node.publishing import publish_file
-
-    from synthspace.lineage import GateResult, LineagePredicate, Producer, Times
 
     work = Path(tempfile.mkdtemp(prefix="node-bench-"))
     proc, url = start_coordinator(work / "coordinator")

@@ -46,6 +46,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from pgmpy.sampling import BayesianModelSampling
+
     from synthspace.node.personas import PersonaSampler, build_model, load_spec, marginal
     from synthspace.node.personas.persona_sets import sample_persona_frame
 

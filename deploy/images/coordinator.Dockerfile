@@ -15,10 +15,8 @@ ENV PATH=/opt/synthspace/bin:$PATH
 RUN pip install pip==26.3 wheel==0.48.0 setuptools==84.2.1 \
  && pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml README.md ./
 COPY src ./src
-COPY node ./node
-COPY coordinator ./coordinator
 # A regular (not editable) install: the image carries no source tree.
 RUN pip install .
 

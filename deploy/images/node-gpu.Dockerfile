@@ -12,10 +12,8 @@ ARG VLLM_IMAGE=vllm/vllm-openai:v0.11.0
 FROM ${VLLM_IMAGE}
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
 WORKDIR /src
-COPY pyproject.toml setup.py README.md ./
+COPY pyproject.toml README.md ./
 COPY src ./src
-COPY node ./node
-COPY coordinator ./coordinator
 COPY deploy/images/requirements_without_torch.py /tmp/requirements_without_torch.py
 # Every runtime dependency except torch (kept as the base image ships it), then synthspace
 # itself with --no-deps so pip cannot replace the CUDA torch.

@@ -71,10 +71,9 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_operator_revokes_a_key_from_the_cli(tmp_path: Path) -> None:
+    from synthspace import keys
     from synthspace.coordinator.runtime import Coordinator
     from synthspace.coordinator.services.orgs import org_record
-
-    from synthspace import keys
 
     settings = init_home(tmp_path / "h", None)
     kid = keys.key_id(keys.load_private_key(settings.operator_key_path("request")))
@@ -97,6 +96,7 @@ def test_migrations_upgrade_downgrade_upgrade(
     tmp_path: Path, backend: str, pg_databases: PgDatabases
 ) -> None:
     from alembic import command
+
     from synthspace.coordinator.database import alembic_config, make_engine, upgrade_database
 
     url = database_url_for(backend, pg_databases) or f"sqlite+pysqlite:///{tmp_path / 'm.db'}"

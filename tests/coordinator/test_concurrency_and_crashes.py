@@ -159,6 +159,7 @@ def test_kill_9_during_publishing_leaves_no_half_written_artifact(
             "full"
         )  # root matches entries; rows == publish entries; blobs exist
         from sqlalchemy import select
+
         from synthspace.coordinator.models import Artifact
 
         with coord.session() as session:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from synthspace.coordinator.errors import InvalidRequestError, LogIntegrityError
-from synthspace.coordinator.models import LogLeaf
 
 from synthspace import transparency_log as tlog
+from synthspace.coordinator.errors import InvalidRequestError, LogIntegrityError
+from synthspace.coordinator.models import LogLeaf
 from synthspace.log_entries import RetractEntry, parse_entry
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
+
 from synthspace.coordinator.blobs import BlobStore
 from synthspace.coordinator.models import RequestNonce, utcnow
 from synthspace.coordinator.services.auth import NonceStore

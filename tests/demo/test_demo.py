@@ -226,10 +226,9 @@ def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, 
     """A fresh auditor (its own state, the log key pinned from the coordinator's key file, requests
     signed with an enrolled node's key because catalog reads need one) audits every artifact the
     demo claims verified, against the coordinator started again from the demo's home."""
-    from synthspace.node.cli_support import open_auditor
-
     from synthspace import keys
     from synthspace.checkpoint import open_checkpoint, verifier_for
+    from synthspace.node.cli_support import open_auditor
 
     s = demo.summary
     config = json.loads(Path(s["coordinator_home"], "config.json").read_text())

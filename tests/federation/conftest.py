@@ -34,8 +34,9 @@ def free_port() -> int:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama with SmolLM2's tokenizer: same code path as the embedded model, fast on CPU."""
     import torch
-    from synthspace.node.models.embedded import cached_model_dir
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from synthspace.node.models.embedded import cached_model_dir
 
     out = tmp_path_factory.mktemp("tiny-llama")
     tok = AutoTokenizer.from_pretrained(str(cached_model_dir()))
@@ -66,10 +67,10 @@ def qa_rows(org: str, offset: int, n: int = 16) -> list[dict[str, str]]:
 def publish_dataset(home: Any, base: Path, org: str, offset: int) -> Any:
     """Publish a Parquet dataset for `home` through the node's publish API (real HTTP)."""
     import pandas as pd
-    from synthspace.node.publishing import publish_file
-    from synthspace.node.quality.near_duplicates import exact_duplicates
 
     from synthspace.lineage import GateResult, LineagePredicate, Producer, Times
+    from synthspace.node.publishing import publish_file
+    from synthspace.node.quality.near_duplicates import exact_duplicates
 
     path = base / f"{org}-data.parquet"
     rows = qa_rows(org, offset)

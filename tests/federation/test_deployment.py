@@ -114,8 +114,8 @@ def test_a_key_created_by_join_is_added_at_the_coordinator_and_admitted_after_sy
 
 def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federation: Federation) -> None:
     from safetensors.numpy import load_file
-    from synthspace.coordinator.federated.federation import federation_status
 
+    from synthspace.coordinator.federated.federation import federation_status
     from synthspace.lineage import Statement
 
     for org in federation.homes:
@@ -221,7 +221,6 @@ def test_federate_superlink_command_runs_until_sigterm_and_leaves_nothing_behind
     import time
 
     from synthspace.coordinator.home import init_home
-
     from tests.federation.conftest import free_port
 
     home = tmp_path / "coord"

@@ -175,7 +175,6 @@ def test_fedadam_with_dp_runs_an_init_wave_records_rounds_and_publishes(
     backend: str, homes: dict[str, Path], tiny_model: Path, tmp_path: Path, pg: PgDatabases
 ) -> None:
     from synthspace.coordinator.federated.server_app import arrays_digest  # noqa: F401
-
     from synthspace.lineage import Statement
 
     coord = coordinator_home(tmp_path / "coord", pg.new() if backend == "postgres" else None)

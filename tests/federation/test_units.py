@@ -20,6 +20,7 @@ def test_ca_signs_a_superlink_certificate_for_its_names_and_reissues_for_new_one
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
+
     from synthspace.coordinator.federated.pki import ensure_server_cert
 
     ca_dir = tmp_path / "ca"
@@ -52,6 +53,7 @@ def test_ca_signs_a_superlink_certificate_for_its_names_and_reissues_for_new_one
 def test_supernode_public_keys_are_normalised_to_openssh_and_non_ec_keys_refused(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
     from synthspace.coordinator.federated.federation import openssh_public_key
     from synthspace.coordinator.federated.superlink import SuperLinkError
 
@@ -84,10 +86,9 @@ def test_training_data_splits_stably_drops_private_columns_and_refuses_tampered_
     import base64
     import hashlib
 
-    from synthspace.node.federated.training_data import TrainingDataError, load_training_data
-
     from synthspace.errors import VerificationError
     from synthspace.lineage import DigestSet, LineagePredicate, Producer, Statement, Subject, Times
+    from synthspace.node.federated.training_data import TrainingDataError, load_training_data
 
     rows = [{**r, "_seed_index": "secret-seed-text"} for r in qa_rows("o", 0, 40)]
     parquet = tmp_path / "d.parquet"

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 from gates_helpers import clean_corpus, make_seeds
+
 from synthspace.node.privacy.leakage import SeedIndex, SuffixAutomaton, check_leakage
 from synthspace.node.privacy.text import match_form
 

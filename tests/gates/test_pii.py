@@ -7,6 +7,7 @@ import random
 
 import pytest
 from gates_helpers import clean_corpus
+
 from synthspace.node.privacy.pii import (
     corporate_number_valid,
     find_pii,

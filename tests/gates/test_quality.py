@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 from gates_helpers import clean_corpus
+
 from synthspace.node.quality.near_duplicates import exact_duplicates, near_duplicates, optimal_bands
 from synthspace.node.quality.stats import compression_ratio, distinct_n, length_stats, tokens
 

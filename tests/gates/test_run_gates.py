@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from gates_helpers import RunFactory, clean_corpus, make_personas, make_seeds
+
+from synthspace.errors import ConfigError, SynthspaceError
 from synthspace.node.gates import (
     GateReportError,
     GatesConfig,
@@ -21,8 +23,6 @@ from synthspace.node.gates import (
     run_gates,
 )
 from synthspace.node.privacy.text import match_form
-
-from synthspace.errors import ConfigError, SynthspaceError
 
 CANARY = "SYNTHSPACE-CANARY-7f3a9c21d4e5"
 
@@ -294,9 +294,8 @@ def test_reads_a_manifest_written_by_the_generation_model(
     path whose YAML carries `gates:`, status)."""
     from datetime import UTC, datetime
 
-    from synthspace.node.generate.manifest import RecipeSummary, RunManifest
-
     from synthspace.lineage import Generator, PersonaSource, SeedCommitment
+    from synthspace.node.generate.manifest import RecipeSummary, RunManifest
 
     records = clean_corpus(50)
     records[4] = "問い合わせはinfo@acme-corp.co.jpへ"

@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+
 from synthspace.node.generate.backends import (
     BackendRequestError,
     BackendUnavailableError,
@@ -13,7 +14,6 @@ from synthspace.node.generate.backends import (
     get_backend,
 )
 from synthspace.node.generate.backends.openai_backend import parse_retry_after
-
 from tests.generation.conftest import StubServer
 
 SCHEMA = {

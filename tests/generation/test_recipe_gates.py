@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+
 from synthspace.node.examples import example_path
 from synthspace.node.gates.config import gates_config_from_mapping
 from synthspace.node.recipes import RecipeError, parse_recipe

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from synthspace.errors import ConfigError
 from synthspace.node.examples import EXAMPLES, example_path
 from synthspace.node.recipes import Recipe, RecipeError, load_recipe, parse_recipe, recipe_digest
 from synthspace.node.seeds import load_seeds
-
-from synthspace.errors import ConfigError
 from tests.generation.conftest import TINY_RECIPE
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from synthspace.node.generate import read_records
 from synthspace.node.generate.manifest import load_manifest
 from synthspace.node.generate.planning import build_plan
 from synthspace.node.recipes import load_recipe, recipe_digest
-
 from tests.generation.conftest import (
     SEEDS,
     StubServer,

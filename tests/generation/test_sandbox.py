@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from synthspace.node.recipes import PromptRenderer, TemplateRenderError, parse_recipe
 
+from synthspace.node.recipes import PromptRenderer, TemplateRenderError, parse_recipe
 from tests.generation.conftest import TINY_RECIPE
 
 

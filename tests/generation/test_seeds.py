@@ -10,6 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from synthspace.canonical_json import canonicalize
 from synthspace.node.private_store import PrivateStore, PrivateStoreError
 from synthspace.node.recipes import SeedField
 from synthspace.node.seeds import (
@@ -20,8 +22,6 @@ from synthspace.node.seeds import (
     load_seeds,
     normalize_record,
 )
-
-from synthspace.canonical_json import canonicalize
 
 FIELDS = [SeedField(name="q"), SeedField(name="n", type="integer"), SeedField(name="note", required=False)]
 ROWS = [{"q": "What is ｶﾞｷﾞ？", "n": 1, "note": "x"}, {"q": "Second", "n": 2, "note": None}, {"q": "Third", "n": 3, "note": "z"}]

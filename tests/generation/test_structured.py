@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from synthspace.node.generate import read_records, run_generation
 from synthspace.node.generate.backends import Backend, Completion, GenerationRequest, GeneratorInfo
 from synthspace.node.generate.manifest import load_manifest
 from synthspace.node.generate.structured import OutputValidator
 from synthspace.node.recipes import parse_recipe
-
 from tests.generation.conftest import TINY_RECIPE, write_personas
 
 GOOD = {"question": "Why is tea hot?", "answer": "It was boiled.", "level": "easy", "score": 3}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from synthspace.node.generate import get_backend, read_records, run_generation
 from synthspace.node.generate.backends import GenerationRequest
 from synthspace.node.generate.manifest import load_manifest

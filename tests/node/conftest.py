@@ -20,7 +20,7 @@ import pytest
 
 from tests.node.fake_llm import FakeLLM
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "node" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "synthspace" / "node" / "examples"
 RECIPE = EXAMPLES / "en_support.yaml"
 SEEDS = EXAMPLES / "en_support_seeds.jsonl"
 

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_publish_stores_a_verified_receipt_and_clean_data(space: Space) -> None:
     import pyarrow.parquet as pq
+
     from synthspace.node.generate.manifest import load_manifest
 
     res = space.published
@@ -141,6 +142,7 @@ def test_audit_log_follow_monitors_new_checkpoints(space: Space, tmp_path: Path)
 
 def test_derived_artifact_names_its_parent_and_audit_walks_the_chain(space: Space, tmp_path: Path) -> None:
     import pandas as pd
+
     from synthspace.node.derive import Operations, derive_dataset, publish_derived
 
     parent_id = space.published.artifact_id

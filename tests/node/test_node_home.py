@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from synthspace.node.home import NodeHome, NodeHomeError, NotEnrolledError
 
 

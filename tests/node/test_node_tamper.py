@@ -46,10 +46,10 @@ def signed_bundle(dest: Path, org: str, key: Any, rows: int = 4, receipt_from: P
     """A bundle for NEW data with a valid Statement of `org`, signed by `key`, never published."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from synthspace.node.publishing import build_statement
 
     from synthspace import artifact, keys
     from synthspace.lineage import GateResult, LineagePredicate, Producer, Times
+    from synthspace.node.publishing import build_statement
 
     dest.mkdir(parents=True)
     pq.write_table(pa.table({"record_id": [f"x{i}" for i in range(rows)], "text": ["fresh"] * rows}), dest / "data.parquet")
@@ -126,11 +126,11 @@ def test_revoked_key(space: Space, tmp_path: Path) -> None:
     coordinator refuses to publish it."""
     import numpy as np
     from safetensors.numpy import save_file
-    from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
-    from synthspace.node.publishing import publish_file
 
     from synthspace import keys
     from synthspace.lineage import GateResult, LineagePredicate, Producer, Times, Training
+    from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
+    from synthspace.node.publishing import publish_file
 
     gamma = make_node(tmp_path, space.coord, "gamma")
     org = gamma.config().org
@@ -181,7 +181,6 @@ def test_tampered_blob_on_the_coordinator_fails_pull_before_anything_is_written(
     from synthspace.node.audit import AuditFailed
     from synthspace.node.catalog import pull
     from synthspace.node.publishing import publish_run
-
     from tests.node.conftest import generate_run
 
     run = generate_run(tmp_path / "run", space.alpha, fake_llm, limit=5)
@@ -209,9 +208,8 @@ def test_forged_checkpoint_of_the_same_size_fails_checkpoint_consistency(space: 
     kept as evidence, and never replaces the remembered one."""
     import hashlib
 
-    from synthspace.node.cli_support import open_auditor
-
     from synthspace.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+    from synthspace.node.cli_support import open_auditor
 
     state = tmp_path / "state"
     auditor = open_auditor(home=space.beta.path, state=state)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+
 from synthspace.node.personas import LocaleSpec, PersonaSampler, load_spec
 
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from synthspace.node.personas import load_persona_set
 from typer.testing import CliRunner
 
 from synthspace.cli.main import app, main
+from synthspace.node.personas import load_persona_set
 
 runner = CliRunner()
 

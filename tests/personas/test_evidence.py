@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from synthspace.node.personas import EvidenceError, query
 from synthspace.node.personas.stats import chi_square
 

@@ -7,6 +7,7 @@ import hashlib
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from synthspace.node.personas import PersonaSetError, load_persona_set, persona_set_stats
 from synthspace.node.personas.nemotron import NEMOTRON_JA_FIELDS
 

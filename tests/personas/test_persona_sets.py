@@ -6,6 +6,8 @@ import hashlib
 
 import pyarrow.parquet as pq
 import pytest
+
+from synthspace.lineage import PersonaSource
 from synthspace.node.personas import (
     NarrativeError,
     Persona,
@@ -16,8 +18,6 @@ from synthspace.node.personas import (
     read_persona_frame,
 )
 from synthspace.node.personas.records import METADATA_KEY
-
-from synthspace.lineage import PersonaSource
 
 
 def test_round_trip_and_lineage(tmp_path, ja_spec) -> None:

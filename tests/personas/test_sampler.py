@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+
 from synthspace.node.personas import query
 from synthspace.node.personas.stats import chi_square
 
@@ -86,6 +87,7 @@ def test_structural_zeros_never_sampled(ja_sample) -> None:
 
 def test_agrees_with_pgmpy_forward_sample(ja_spec, ja_sampler) -> None:
     from pgmpy.sampling import BayesianModelSampling
+
     from synthspace.node.personas import build_model
 
     n = 40_000

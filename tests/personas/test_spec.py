@@ -8,10 +8,10 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from synthspace.node.personas import SpecError, build_model, load_spec
-from synthspace.node.personas.spec import parse_spec
 
 from synthspace import canonical_json
+from synthspace.node.personas import SpecError, build_model, load_spec
+from synthspace.node.personas.spec import parse_spec
 
 
 def _doc(locale: str) -> dict:

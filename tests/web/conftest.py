@@ -151,10 +151,9 @@ def build_catalog(base_url: str, home: Path) -> dict[str, Published]:
     `base_url` (RFC 9421-signed requests, multipart upload, signed retraction). The federated
     adapter is published by the operator org with the operator keys from the coordinator home,
     as the ServerApp does."""
-    from synthspace.coordinator.settings import CoordinatorSettings
-
     from synthspace import keys
     from synthspace.artifact import artifact_id, sign_statement
+    from synthspace.coordinator.settings import CoordinatorSettings
     from synthspace.http_signatures import Ed25519RequestAuth
     from synthspace.lineage import Generator, Parent, PersonaSource, SeedCommitment, Training
 

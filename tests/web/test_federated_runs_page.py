@@ -16,6 +16,7 @@ def test_recorded_federated_runs_are_plotted_and_linked(web: WebCatalog) -> None
     from datetime import UTC, datetime
 
     from sqlalchemy import delete
+
     from synthspace.coordinator.federated.models import FederatedRound, FederatedRun
     from synthspace.coordinator.runtime import Coordinator
     from synthspace.coordinator.settings import CoordinatorSettings

@@ -207,6 +207,7 @@ def test_federated_page_plots_the_adapters_rounds(web: WebCatalog) -> None:
 def test_tampering_shows_as_failed_verification(web: WebCatalog) -> None:
     """The page re-verifies on each render: changed bytes on disk or in the DB show as 'fail'."""
     from sqlalchemy import update
+
     from synthspace.coordinator.models import Artifact
     from synthspace.coordinator.runtime import Coordinator
     from synthspace.coordinator.settings import CoordinatorSettings

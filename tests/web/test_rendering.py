@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from synthspace.coordinator.web.charts import line_chart_svg, nice_ticks
 from synthspace.coordinator.web.federated_runs import series_from_rounds
 from synthspace.coordinator.web.lineage_graph import (
@@ -220,7 +221,6 @@ def test_blob_digest_is_recomputed_when_the_file_changes(tmp_path: pytest.TempPa
 
     from synthspace.coordinator.blobs import BlobStore
     from synthspace.coordinator.web.verification import blob_digest
-
     from synthspace.errors import SynthspaceError
 
     store = BlobStore(Path(str(tmp_path)))

@@ -1,0 +1,273 @@
+"""Publish, browse, download and retract artifacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from synthspace.api_models import (
+    HEX64_PATTERN,
+    ORG_PATTERN,
+    ArtifactDetail,
+    ArtifactKind,
+    ArtifactPage,
+    ArtifactSummary,
+    ErrorBody,
+    Receipt,
+    RetractRequest,
+    SortOrder,
+)
+from synthspace.coordinator.api.deps import CoordinatorDep, PrincipalDep, SessionDep
+from synthspace.coordinator.croissant import croissant_for
+from synthspace.coordinator.errors import InvalidRequestError
+from synthspace.coordinator.services import catalog
+from synthspace.coordinator.services.publishing import publish_artifact
+from synthspace.coordinator.services.retraction import retract_artifact
+
+router = APIRouter(
+    prefix="/v1/artifacts",
+    tags=["artifacts"],
+    responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+
+ArtifactId = Annotated[
+    str, Path(pattern=HEX64_PATTERN, description="Artifact id (hex sha256 of the DSSE payload).")
+]
+Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
+
+_MULTIPART_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["envelope", "data"],
+                    "properties": {
+                        "envelope": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "DSSE envelope JSON.",
+                        },
+                        "data": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The artifact file (Parquet or safetensors).",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    response_model=Receipt,
+    status_code=201,
+    summary="Publish a signed artifact (multipart: envelope + data)",
+    openapi_extra=_MULTIPART_SCHEMA,
+    responses={403: {"model": ErrorBody}, 409: {"model": ErrorBody}, 413: {"model": ErrorBody}},
+)
+async def publish(request: Request, principal: PrincipalDep, coord: CoordinatorDep) -> Receipt:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise InvalidRequestError(
+            "publish expects multipart/form-data with parts 'envelope' and 'data'",
+            code="bad_multipart",
+        )
+    form = await request.form(
+        max_files=4, max_fields=4, max_part_size=coord.settings.max_upload_bytes
+    )
+    try:
+        envelope_part, data_part = form.get("envelope"), form.get("data")
+        if envelope_part is None or data_part is None:
+            raise InvalidRequestError(
+                "multipart parts 'envelope' and 'data' are both required", code="bad_multipart"
+            )
+        if isinstance(envelope_part, UploadFile):
+            envelope_bytes = await envelope_part.read()
+        else:
+            envelope_bytes = envelope_part.encode("utf-8")
+        if not isinstance(data_part, UploadFile):
+            raise InvalidRequestError(
+                "send 'data' as a file part (with a filename)", code="bad_multipart"
+            )
+
+        def run() -> Receipt:
+            with coord.session() as session:
+                return publish_artifact(
+                    session,
+                    coord.blobs,
+                    coord.log,
+                    principal.org,
+                    envelope_bytes,
+                    data_part.file,
+                    accept_failed_nonblocking_gates=coord.settings.accept_failed_nonblocking_gates,
+                )
+
+        return await run_in_threadpool(run)
+    finally:
+        await form.close()
+
+
+@router.get(
+    "", response_model=ArtifactPage, summary="List and search artifacts (cursor pagination)"
+)
+def list_artifacts(
+    _: PrincipalDep,
+    coord: CoordinatorDep,
+    session: SessionDep,
+    org: Annotated[str | None, Query(pattern=ORG_PATTERN, description="Publisher org.")] = None,
+    task: Annotated[
+        str | None, Query(max_length=200, pattern=r"^[^\x00]*$", description="Recipe task.")
+    ] = None,
+    locale: Annotated[
+        str | None, Query(max_length=35, pattern=r"^[^\x00]*$", description="Locale, e.g. ja_JP.")
+    ] = None,
+    license: Annotated[
+        str | None, Query(max_length=100, pattern=r"^[^\x00]*$", description="SPDX license id.")
+    ] = None,
+    tag: Annotated[
+        str | None, Query(max_length=100, pattern=r"^[^\x00]*$", description="Tag.")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200, pattern=r"^[^\x00]*$", description="Free text in title or description."
+        ),
+    ] = None,
+    kind: Annotated[ArtifactKind | None, Query(description="Artifact kind.")] = None,
+    created_after: Annotated[
+        datetime | None, Query(description="Published at or after (ISO 8601).")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="Published before (ISO 8601).")
+    ] = None,
+    status: Annotated[
+        Literal["all", "active", "retracted"], Query(description="Retraction status filter.")
+    ] = "all",
+    sort: Annotated[SortOrder, Query(description="newest (default), oldest, or title.")] = "newest",
+    cursor: Annotated[
+        str | None, Query(max_length=1000, description="next_cursor of the previous page.")
+    ] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, description="Page size (capped by the server's max page size).")
+    ] = None,
+) -> ArtifactPage:
+    max_size = coord.settings.max_page_size
+    if limit is not None and limit > max_size:
+        raise InvalidRequestError(
+            f"limit {limit} exceeds the maximum page size {max_size}", code="limit_too_large"
+        )
+    return catalog.list_artifacts(
+        session,
+        limit=limit or min(coord.settings.default_page_size, max_size),
+        org=org,
+        task=task,
+        locale=locale,
+        license=license,
+        tag=tag,
+        q=q,
+        kind=kind,
+        created_after=created_after,
+        created_before=created_before,
+        status=status,
+        sort=sort,
+        cursor=cursor,
+    )
+
+
+@router.get(
+    "/{artifact_id}",
+    response_model=ArtifactDetail,
+    summary="An artifact with lineage, gates, parents and children",
+)
+def get_artifact(artifact_id: ArtifactId, _: PrincipalDep, session: SessionDep) -> ArtifactDetail:
+    return catalog.artifact_detail(session, artifact_id)
+
+
+@router.get(
+    "/{artifact_id}/envelope",
+    summary="The DSSE envelope exactly as published",
+    response_class=Response,
+)
+def get_envelope(artifact_id: ArtifactId, _: PrincipalDep, session: SessionDep) -> Response:
+    row = catalog.get_artifact(session, artifact_id)
+    return Response(content=bytes(row.envelope), media_type="application/json")
+
+
+@router.get(
+    "/{artifact_id}/data", summary="The artifact's file, streamed", response_class=FileResponse
+)
+def get_data(
+    artifact_id: ArtifactId, _: PrincipalDep, coord: CoordinatorDep, session: SessionDep
+) -> FileResponse:
+    import base64
+
+    row = catalog.get_artifact(session, artifact_id)
+    path = coord.blobs.path_for(row.subject_sha256)
+    if not path.is_file():
+        raise InvalidRequestError(
+            f"the data of {artifact_id} is missing from the blob store", code="blob_missing"
+        )
+    media = (
+        "application/vnd.apache.parquet"
+        if row.kind != "model-adapter"
+        else "application/octet-stream"
+    )
+    digest = base64.b64encode(bytes.fromhex(row.subject_sha256)).decode()
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=row.subject_name,
+        headers={"Repr-Digest": f"sha-256=:{digest}:"},
+    )
+
+
+@router.get("/{artifact_id}/croissant", summary="Croissant 1.0 JSON-LD metadata")
+def get_croissant(
+    artifact_id: ArtifactId,
+    request: Request,
+    _: PrincipalDep,
+    coord: CoordinatorDep,
+    session: SessionDep,
+) -> JSONResponse:
+    row = catalog.get_artifact(session, artifact_id)
+    base = (coord.settings.public_url or str(request.base_url)).rstrip("/")
+    doc = croissant_for(
+        coord.blobs,
+        row,
+        f"{base}/v1/artifacts/{artifact_id}/data",
+        f"{base}/v1/artifacts/{artifact_id}",
+    )
+    return JSONResponse(doc, media_type="application/ld+json")
+
+
+@router.post(
+    "/{artifact_id}/retract",
+    response_model=ArtifactSummary,
+    summary="Retract (publisher or operator); logged, nothing deleted",
+)
+def retract(
+    artifact_id: ArtifactId,
+    body: RetractRequest,
+    principal: PrincipalDep,
+    coord: CoordinatorDep,
+    session: SessionDep,
+) -> ArtifactSummary:
+    row = retract_artifact(
+        session,
+        coord.log,
+        artifact_id,
+        body.reason,
+        by="operator" if principal.is_operator else "publisher",
+        org=principal.org,
+    )
+    return catalog.summary(row)

@@ -1,0 +1,473 @@
+"""The Flower ServerApp: FedAvg (or FedProx / FedAdam, optionally with DP clipping) over LoRA adapters.
+
+Runs in a `flwr-serverapp` process the SuperLink starts for each `flwr run`. The round loop is
+ours (Flower's `Strategy.start` waits forever for nodes); the strategy still configures and
+aggregates, so every Flower strategy and DP wrapper works unchanged. Rules:
+
+- before each round, wait at most `start-timeout` (first round) or `round-timeout` for
+  `min-nodes` online SuperNodes, else the run fails with a status that says so;
+- each round waits at most `round-timeout` for replies; fewer than `min-nodes` valid updates
+  ends the run as failed (no half-trained adapter is published);
+- a reply counts only if its declared org equals the org the coordinator registered for that
+  SuperNode key and its base model digest equals the run's.
+
+Every round's metrics, per-org metrics, bytes and timings go to the coordinator database. At the
+end the adapter is saved as safetensors and published to the catalog as a signed artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from synthspace.errors import SynthspaceError
+
+app = ServerApp()
+
+STRATEGIES = ("fedavg", "fedprox", "fedadam")
+NODE_CONFIG_KEYS = (
+    "base-model", "lora-rank", "lora-alpha", "lora-targets", "lora-seed", "local-steps",
+    "batch-size", "lr", "max-seq-len", "seed", "exact-match-examples", "max-new-tokens",
+)  # fmt: skip
+
+
+class FederationAborted(SynthspaceError):
+    """The run stopped before completing: too few nodes, a timeout, or an inconsistent reply."""
+
+
+@dataclass
+class ServerConfig:
+    """The run config the ServerApp reads (keys of [tool.flwr.app.config])."""
+
+    coord_home: str
+    rounds: int = 2
+    min_nodes: int = 2
+    strategy: str = "fedavg"
+    proximal_mu: float = 0.01
+    fedadam_eta: float = 1e-2
+    fedadam_eta_l: float = 1e-2
+    dp_noise_multiplier: float = 0.0
+    dp_clipping_norm: float = 1.0
+    round_timeout: float = 600.0
+    start_timeout: float = 120.0
+    evaluate: str = "final"
+    publish: bool = True
+    title: str = ""
+    description: str = ""
+    license: str = "Apache-2.0"
+    node: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_run_config(cls, rc: dict[str, Any]) -> ServerConfig:
+        home = rc.get("coord-home")
+        if not isinstance(home, str) or not home:
+            raise FederationAborted("run config coord-home is missing: start runs with `synthspace federate run`")
+        cfg = cls(
+            coord_home=home,
+            rounds=int(rc.get("rounds", 2)),
+            min_nodes=int(rc.get("min-nodes", 2)),
+            strategy=str(rc.get("strategy", "fedavg")).lower(),
+            proximal_mu=float(rc.get("proximal-mu", 0.01)),
+            fedadam_eta=float(rc.get("fedadam-eta", 1e-2)),
+            fedadam_eta_l=float(rc.get("fedadam-eta-l", 1e-2)),
+            dp_noise_multiplier=float(rc.get("dp-noise-multiplier", 0.0)),
+            dp_clipping_norm=float(rc.get("dp-clipping-norm", 1.0)),
+            round_timeout=float(rc.get("round-timeout", 600.0)),
+            start_timeout=float(rc.get("start-timeout", 120.0)),
+            evaluate=str(rc.get("evaluate", "final")),
+            publish=bool(rc.get("publish", True)),
+            title=str(rc.get("title", "")),
+            description=str(rc.get("description", "")),
+            license=str(rc.get("license", "Apache-2.0")),
+            node={k: rc[k] for k in NODE_CONFIG_KEYS if k in rc},
+        )
+        if cfg.strategy not in STRATEGIES:
+            raise FederationAborted(f"unknown strategy {cfg.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if cfg.rounds < 1 or cfg.min_nodes < 1:
+            raise FederationAborted("rounds and min-nodes must be >= 1")
+        if cfg.evaluate not in ("final", "every", "none"):
+            raise FederationAborted(f"evaluate must be final, every or none, got {cfg.evaluate!r}")
+        return cfg
+
+    @property
+    def needs_initial_arrays(self) -> bool:
+        """FedAdam and DP clipping work on deltas from a server-held model; FedAvg/FedProx do not,
+        so their nodes build the seeded initial adapter themselves (saves one message wave)."""
+        return self.strategy == "fedadam" or self.dp_noise_multiplier > 0
+
+    def strategy_label(self) -> str:
+        name = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedadam": "FedAdam"}[self.strategy]
+        if self.dp_noise_multiplier > 0:
+            name += f"+DPServerSideFixedClipping(noise={self.dp_noise_multiplier},clip={self.dp_clipping_norm})"
+        return name
+
+
+def make_strategy(cfg: ServerConfig) -> Any:
+    """The Flower strategy for `cfg`, wrapped in server-side DP clipping when asked for."""
+    from flwr.serverapp import strategy as st
+
+    common: dict[str, Any] = {
+        "fraction_train": 1.0,
+        "fraction_evaluate": 1.0,
+        "min_train_nodes": cfg.min_nodes,
+        "min_evaluate_nodes": cfg.min_nodes,
+        "min_available_nodes": cfg.min_nodes,
+    }
+    strategy: Any
+    if cfg.strategy == "fedprox":
+        strategy = st.FedProx(proximal_mu=cfg.proximal_mu, **common)
+    elif cfg.strategy == "fedadam":
+        strategy = st.FedAdam(eta=cfg.fedadam_eta, eta_l=cfg.fedadam_eta_l, **common)
+    else:
+        strategy = st.FedAvg(**common)
+    if cfg.dp_noise_multiplier > 0:
+        strategy = st.DifferentialPrivacyServerSideFixedClipping(
+            strategy,
+            noise_multiplier=cfg.dp_noise_multiplier,
+            clipping_norm=cfg.dp_clipping_norm,
+            num_sampled_clients=cfg.min_nodes,
+        )
+    return strategy
+
+
+def arrays_digest(arrays: ArrayRecord) -> str:
+    """sha256 over the adapter's tensor names, dtypes, shapes and bytes (order-independent)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays.keys()):
+        a = arrays[name]
+        h.update(f"{name}|{a.dtype}|{list(a.shape)}\n".encode())
+        h.update(a.numpy().tobytes())
+    return h.hexdigest()
+
+
+def unpack_tensors(arrays: ArrayRecord, layout: list[tuple[str, list[int]]]) -> dict[str, Any]:
+    """The named LoRA tensors of a packed adapter (one flat array, see node lora.pack_adapter)."""
+    import math
+
+    if len(arrays) != 1 or not layout:
+        raise FederationAborted("the adapter must be one packed array with a layout declared by the nodes")
+    flat = next(iter(arrays.values())).numpy().ravel()
+    if flat.size != sum(math.prod(shape) for _, shape in layout):
+        raise FederationAborted(f"the adapter has {flat.size} values but its declared layout needs a different count")
+    out: dict[str, Any] = {}
+    offset = 0
+    for name, shape in layout:
+        n = math.prod(shape)
+        out[name] = flat[offset : offset + n].reshape(shape).copy()
+        offset += n
+    return out
+
+
+def _log(text: str) -> None:
+    print(f"[synthspace] {text}", flush=True)
+
+
+def wait_for_nodes(grid: Grid, minimum: int, timeout: float) -> dict[int, str]:
+    """{node_id: org} of online SuperNodes once at least `minimum` are online, else FederationAborted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = {n.node_id: (n.name or f"node-{n.node_id}") for n in grid.get_nodes()}
+        if len(nodes) >= minimum:
+            return nodes
+        if time.monotonic() >= deadline:
+            raise FederationAborted(
+                f"only {len(nodes)} of the minimum {minimum} SuperNodes were online after waiting "
+                f"{timeout:.0f} s ({', '.join(sorted(nodes.values())) or 'none'})"
+            )
+        time.sleep(1.0)
+
+
+@dataclass
+class RoundOutcome:
+    valid: list[Message]
+    per_org: dict[str, Any]
+    errors: list[str]
+    train_seconds: float
+    bytes_received: int
+
+
+def _declared(msg: Message) -> ConfigRecord:
+    content = msg.content
+    return content.config_records["declared"] if "declared" in content.config_records else ConfigRecord()
+
+
+def check_replies(
+    replies: list[Message], orgs: dict[int, str], base_digest: str | None, kind: str
+) -> RoundOutcome:
+    """Split replies into valid ones and errors; collect per-org metrics and declarations."""
+    valid: list[Message] = []
+    errors: list[str] = []
+    per_org: dict[str, Any] = {}
+    train_seconds = 0.0
+    received = 0
+    for msg in replies:
+        src = msg.metadata.src_node_id
+        org = orgs.get(src, f"node-{src}")
+        if msg.has_error():
+            errors.append(f"{org}: {msg.error.reason}")
+            continue
+        declared = _declared(msg)
+        claimed = str(declared.get("org", ""))
+        if claimed != org:
+            errors.append(f"{org}: reply declares org {claimed!r}, not the org registered for its SuperNode key")
+            continue
+        digest = declared.get("base-model-digest")
+        if kind == "train" and base_digest is not None and digest != base_digest:
+            errors.append(f"{org}: trained on base model {digest!s}, the run uses {base_digest}")
+            continue
+        metrics = {k: float(v) for k, v in next(iter(msg.content.metric_records.values())).items()}  # type: ignore[arg-type]
+        entry: dict[str, Any] = {"node_id": str(src), "metrics": metrics}
+        if kind == "train":
+            entry["base_model"] = str(declared.get("base-model-id", ""))
+            entry["base_model_digest"] = str(digest or "")
+            entry["adapter_config"] = str(declared.get("adapter-config", "{}"))
+            entry["adapter_layout"] = str(declared.get("adapter-layout", "[]"))
+            entry["training_digests"] = [d for d in str(declared.get("training-digests", "")).split(",") if d]
+            entry["training_artifact_ids"] = [d for d in str(declared.get("training-artifact-ids", "")).split(",") if d]
+            arrays = next(iter(msg.content.array_records.values()))
+            entry["adapter_bytes"] = arrays.count_bytes()
+            received += arrays.count_bytes()
+            train_seconds = max(train_seconds, metrics.get("train-seconds", 0.0))
+        per_org[org] = entry
+        valid.append(msg)
+    return RoundOutcome(valid, per_org, errors, train_seconds, received)
+
+
+def _metric_dict(record: Any) -> dict[str, float]:
+    return {k: float(v) for k, v in record.items()} if record is not None else {}
+
+
+@dataclass
+class FederatedTraining:
+    """One run of the round loop against a Grid (testable without a SuperLink via a fake Grid)."""
+
+    grid: Grid
+    cfg: ServerConfig
+    run_id: str
+    store: Any  # RunStore
+    run_dir: Path
+    base_model: str | None = None
+    base_digest: str | None = None
+    adapter_config: dict[str, Any] = field(default_factory=dict)
+    adapter_layout: list[tuple[str, list[int]]] = field(default_factory=list)
+    participants: set[str] = field(default_factory=set)
+    training_artifacts: dict[str, set[str]] = field(default_factory=dict)
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def _node_config(self) -> ConfigRecord:
+        return ConfigRecord(dict(self.cfg.node))
+
+    def initial_adapter(self, orgs: dict[int, str]) -> ArrayRecord:
+        """Ask one node for the seeded initial adapter (the coordinator never loads the model)."""
+        t0 = time.perf_counter()
+        node_id = sorted(orgs)[0]
+        msg = Message(
+            RecordDict({"config": self._node_config()}), dst_node_id=node_id, message_type=f"{MessageType.QUERY}.init"
+        )
+        replies = list(self.grid.send_and_receive([msg], timeout=self.cfg.round_timeout))
+        if not replies or replies[0].has_error():
+            why = replies[0].error.reason if replies else f"no reply within {self.cfg.round_timeout:.0f} s"
+            raise FederationAborted(f"{orgs[node_id]} could not build the initial adapter: {why}")
+        reply = replies[0]
+        declared = _declared(reply)
+        self.base_model = str(declared.get("base-model-id", ""))
+        self.base_digest = str(declared.get("base-model-digest", ""))
+        self.adapter_config = json.loads(str(declared.get("adapter-config", "{}")))
+        self.adapter_layout = json.loads(str(declared.get("adapter-layout", "[]")))
+        arrays = reply.content.array_records["arrays"]
+        self.store.update_run(self.run_id, base_model=self.base_model, base_model_digest=self.base_digest)
+        self.store.record_round(
+            self.run_id, 0, "init",
+            finished_at=datetime.now(UTC), wall_seconds=time.perf_counter() - t0, replies=1,
+            bytes_received=arrays.count_bytes(), adapter_sha256=arrays_digest(arrays),
+            metrics={"adapter-tensors": len(self.adapter_layout), "adapter-bytes": arrays.count_bytes()},
+        )  # fmt: skip
+        _log(f"initial adapter from {orgs[node_id]}: {len(self.adapter_layout)} tensors, {arrays.count_bytes()} bytes, base {self.base_model}")
+        return arrays
+
+    def train_round(self, strategy: Any, rnd: int, arrays: ArrayRecord) -> ArrayRecord:
+        timeout = self.cfg.start_timeout if rnd == 1 else self.cfg.round_timeout
+        orgs = wait_for_nodes(self.grid, self.cfg.min_nodes, timeout)
+        t0 = time.perf_counter()
+        started = datetime.now(UTC)
+        messages = list(strategy.configure_train(rnd, arrays, self._node_config(), self.grid))
+        sent = arrays.count_bytes() * len(messages) if len(arrays) else 0
+        replies = list(self.grid.send_and_receive(messages, timeout=self.cfg.round_timeout))
+        t_replies = time.perf_counter()
+        outcome = check_replies(replies, orgs, self.base_digest, "train")
+        missing = len(messages) - len(replies)
+        if missing > 0:
+            outcome.errors.append(f"{missing} node(s) sent no reply within {self.cfg.round_timeout:.0f} s")
+        if len(outcome.valid) < self.cfg.min_nodes:
+            self.store.record_round(
+                self.run_id, rnd, "train", started_at=started, finished_at=datetime.now(UTC),
+                wall_seconds=t_replies - t0, replies=len(outcome.valid), failures=len(messages) - len(outcome.valid),
+                bytes_sent=sent, bytes_received=outcome.bytes_received, per_org=outcome.per_org, errors=outcome.errors,
+            )  # fmt: skip
+            raise FederationAborted(
+                f"round {rnd}: {len(outcome.valid)} of {len(messages)} nodes returned a valid update "
+                f"within {self.cfg.round_timeout:.0f} s (minimum {self.cfg.min_nodes}): {'; '.join(outcome.errors)}"
+            )
+        if self.base_digest is None:  # no init wave: the round-1 replies name the base model
+            bases = {(e["base_model"], e["base_model_digest"]) for e in outcome.per_org.values()}
+            if len(bases) != 1:
+                raise FederationAborted(f"round {rnd}: nodes trained different base models: {sorted(bases)}")
+            (self.base_model, self.base_digest), = bases
+            first = next(iter(outcome.per_org.values()))
+            self.adapter_config = json.loads(first["adapter_config"])
+            self.adapter_layout = json.loads(first["adapter_layout"])
+            self.store.update_run(self.run_id, base_model=self.base_model, base_model_digest=self.base_digest)
+        new_arrays, agg = strategy.aggregate_train(rnd, outcome.valid)
+        if new_arrays is None:
+            raise FederationAborted(f"round {rnd}: the strategy produced no aggregate")
+        t_agg = time.perf_counter()
+        for org, entry in outcome.per_org.items():
+            self.participants.add(org)
+            self.training_artifacts.setdefault(org, set()).update(entry["training_digests"])
+        digest = arrays_digest(new_arrays)
+        metrics = _metric_dict(agg)
+        self.store.record_round(
+            self.run_id, rnd, "train", started_at=started, finished_at=datetime.now(UTC),
+            wall_seconds=t_agg - t0, train_seconds=outcome.train_seconds, aggregate_seconds=t_agg - t_replies,
+            replies=len(outcome.valid), failures=len(messages) - len(outcome.valid), bytes_sent=sent,
+            bytes_received=outcome.bytes_received, metrics=metrics, per_org=outcome.per_org,
+            errors=outcome.errors, adapter_sha256=digest,
+        )  # fmt: skip
+        self.store.update_run(
+            self.run_id, rounds_completed=rnd, status="running", participants=sorted(self.participants),
+            training_artifacts={k: sorted(v) for k, v in self.training_artifacts.items()},
+        )  # fmt: skip
+        _log(
+            f"round {rnd}/{self.cfg.rounds}: {len(outcome.valid)} updates, train-loss "
+            f"{metrics.get('train-loss', float('nan')):.4f}, loss-before {metrics.get('loss-before', float('nan')):.4f}, "
+            f"{t_agg - t0:.1f} s"
+        )
+        return new_arrays
+
+    def evaluate_round(self, strategy: Any, rnd: int, arrays: ArrayRecord) -> dict[str, float]:
+        orgs = wait_for_nodes(self.grid, self.cfg.min_nodes, self.cfg.round_timeout)
+        t0 = time.perf_counter()
+        started = datetime.now(UTC)
+        messages = list(strategy.configure_evaluate(rnd, arrays, self._node_config(), self.grid))
+        replies = list(self.grid.send_and_receive(messages, timeout=self.cfg.round_timeout))
+        outcome = check_replies(replies, orgs, self.base_digest, "evaluate")
+        agg = strategy.aggregate_evaluate(rnd, outcome.valid) if outcome.valid else None
+        metrics = _metric_dict(agg)
+        self.store.record_round(
+            self.run_id, rnd, "evaluate", started_at=started, finished_at=datetime.now(UTC),
+            wall_seconds=time.perf_counter() - t0, replies=len(outcome.valid),
+            failures=len(messages) - len(outcome.valid), bytes_sent=arrays.count_bytes() * len(messages),
+            metrics=metrics, per_org=outcome.per_org, errors=outcome.errors,
+        )  # fmt: skip
+        if len(outcome.valid) < self.cfg.min_nodes:
+            raise FederationAborted(
+                f"evaluation after round {rnd}: {len(outcome.valid)} of {len(messages)} nodes replied "
+                f"(minimum {self.cfg.min_nodes}): {'; '.join(outcome.errors)}"
+            )
+        _log(f"evaluation after round {rnd}: eval-loss {metrics.get('eval-loss', float('nan')):.4f}")
+        return metrics
+
+    def save_adapter(self, arrays: ArrayRecord) -> Path:
+        from safetensors.numpy import save_file
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / "adapter.safetensors"
+        tensors = unpack_tensors(arrays, self.adapter_layout)
+        save_file(tensors, str(path), metadata={"format": "pt", "run_id": self.run_id})
+        (self.run_dir / "adapter_config.json").write_text(
+            json.dumps(self.adapter_config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        return path
+
+    def run(self) -> None:
+        cfg = self.cfg
+        strategy = make_strategy(cfg)
+        orgs = wait_for_nodes(self.grid, cfg.min_nodes, cfg.start_timeout)
+        self.store.update_run(self.run_id, status="running", status_detail=f"{len(orgs)} nodes online")
+        arrays = self.initial_adapter(orgs) if cfg.needs_initial_arrays else ArrayRecord()
+        final_eval: dict[str, float] = {}
+        last_train: dict[str, float] = {}
+        for rnd in range(1, cfg.rounds + 1):
+            arrays = self.train_round(strategy, rnd, arrays)
+            last_train = self.store.get_run(self.run_id)["rounds"][-1]["metrics"]
+            if cfg.evaluate == "every" or (cfg.evaluate == "final" and rnd == cfg.rounds):
+                final_eval = self.evaluate_round(strategy, rnd, arrays)
+        path = self.save_adapter(arrays)
+        size = path.stat().st_size
+        from synthspace.canonical_json import file_sha256
+
+        final_metrics = {
+            **{f"train/{k}": v for k, v in last_train.items()},
+            **{f"eval/{k}": v for k, v in final_eval.items()},
+        }
+        self.store.update_run(
+            self.run_id, adapter_sha256=file_sha256(path), adapter_bytes=size, final_metrics=final_metrics
+        )
+        detail = f"{cfg.rounds} rounds with {', '.join(sorted(self.participants))}; adapter {path}"
+        if cfg.publish:
+            receipt = self.publish(final_metrics)
+            detail += f"; published as {receipt['artifact_id']} (log index {receipt['log_index']})"
+            self.store.update_run(self.run_id, artifact_id=receipt["artifact_id"], log_index=receipt["log_index"])
+        self.store.update_run(self.run_id, status="completed", status_detail=detail)
+        _log(f"completed: {detail}")
+
+    def publish(self, final_metrics: dict[str, float]) -> dict[str, Any]:
+        from synthspace.coordinator.federated.adapter_publish import publish_adapter
+        from synthspace.lineage import Training
+
+        training = Training(
+            strategy=self.cfg.strategy_label(),
+            base_model=self.base_model or "unknown",
+            base_model_digest=self.base_digest,
+            rounds=self.cfg.rounds,
+            participants=sorted(self.participants),
+            training_artifacts={k: sorted(v) for k, v in self.training_artifacts.items()},
+            metrics={**final_metrics, "lora": self.adapter_config},
+        )
+        title = self.cfg.title or f"Federated LoRA adapter ({len(self.participants)} orgs, {self.cfg.rounds} rounds)"
+        description = self.cfg.description or (
+            f"LoRA adapter for {self.base_model} trained with Flower {self.cfg.strategy_label()} over "
+            f"{self.cfg.rounds} rounds by {', '.join(sorted(self.participants))} on their synthetic data "
+            f"(Flower run {self.run_id})."
+        )
+        return publish_adapter(
+            self.cfg.coord_home, self.run_dir, training=training, title=title[:200], description=description,
+            license=self.cfg.license, started=self.started, finished=datetime.now(UTC),
+        )  # fmt: skip
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Entry point Flower calls in the flwr-serverapp process."""
+    from synthspace.coordinator.federated.run_store import RunStore
+
+    cfg = ServerConfig.from_run_config(dict(context.run_config))
+    run_id = str(context.run_id)
+    store = RunStore.open(cfg.coord_home)
+    try:
+        store.create_run(
+            run_id, strategy=cfg.strategy_label(), rounds=cfg.rounds, min_nodes=cfg.min_nodes,
+            config={k: v for k, v in dict(context.run_config).items() if k != "coord-home"},
+        )  # fmt: skip
+        run_dir = Path(cfg.coord_home) / "federation" / "runs" / run_id
+        job = FederatedTraining(grid=grid, cfg=cfg, run_id=run_id, store=store, run_dir=run_dir)
+        try:
+            job.run()
+        except FederationAborted as exc:
+            store.update_run(run_id, status="failed", status_detail=str(exc))
+            _log(f"failed: {exc}")
+            raise
+        except Exception as exc:
+            store.update_run(run_id, status="failed", status_detail=f"{type(exc).__name__}: {exc}")
+            _log(f"failed: {type(exc).__name__}: {exc}")
+            raise
+    finally:
+        store.close()

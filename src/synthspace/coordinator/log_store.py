@@ -1,0 +1,316 @@
+"""The coordinator's transparency log, persisted in the catalog database.
+
+Leaves live in `log_leaves` (index, canonical entry bytes, leaf hash). Whenever an append
+closes a complete, aligned power-of-two subtree its hash goes into `log_nodes`, so any
+subtree hash the RFC 9162 proof algorithms ask for costs O(log n) primary-key reads instead of
+rehashing leaves. `log_state` (one row) holds size, root and the right-edge frontier; updating
+that row first in the publishing transaction takes its row lock, which serialises appends
+across processes on PostgreSQL and takes SQLite's write lock, so indices never repeat or gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from synthspace import checkpoint as checkpoint_mod
+from synthspace import transparency_log as tlog
+from synthspace.coordinator.errors import InvalidRequestError, LogIntegrityError
+from synthspace.coordinator.models import LogLeaf, LogNode, LogState, utcnow
+from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry, entry_bytes
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+HASH_LEN = 32
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AppendedEntry:
+    index: int
+    leaf: bytes
+    leaf_hash: bytes
+
+
+def _split_frontier(raw: bytes) -> list[bytes]:
+    return [raw[i : i + HASH_LEN] for i in range(0, len(raw), HASH_LEN)]
+
+
+def _decompose(start: int, end: int, out: set[tuple[int, int]]) -> None:
+    """The stored pieces, (level, idx), whose hashes compose MTH(leaves[start:end])."""
+    n = end - start
+    if n <= 0:
+        return
+    if n & (n - 1) == 0 and start % n == 0:
+        out.add((n.bit_length() - 1, start // n))
+        return
+    k = 1 << ((n - 1).bit_length() - 1)
+    _decompose(start, start + k, out)
+    _decompose(start + k, end, out)
+
+
+def root_from_frontier(frontier: list[bytes]) -> bytes:
+    """Root of a tree given the hashes of its maximal complete subtrees, left to right."""
+    if not frontier:
+        return EMPTY_ROOT
+    h = frontier[-1]
+    for left in reversed(frontier[:-1]):
+        h = tlog.node_hash(left, h)
+    return h
+
+
+class TransparencyLog:
+    """Append, prove and checkpoint the log stored in the database."""
+
+    def __init__(self, origin: str, signing_key: Ed25519PrivateKey) -> None:
+        self.origin = origin
+        self._key = signing_key
+        # One writer per process; the DB row lock orders writers across processes.
+        self._writer = threading.Lock()
+
+    # ---- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self, session: Session) -> Iterator[LogState]:
+        """Hold the log's write lock for the caller's transaction; the caller commits inside.
+
+        The first statement is an UPDATE of the state row: on PostgreSQL it takes the row lock
+        (concurrent writers wait), on SQLite it takes the database write lock (busy-wait).
+        Statements issued before this on the same session must not have written anything.
+        """
+        with self._writer:
+            session.execute(update(LogState).where(LogState.id == 1).values(size=LogState.size))
+            state = session.execute(select(LogState).where(LogState.id == 1)).scalar_one()
+            session.refresh(state)
+            yield state
+
+    def append(
+        self, session: Session, state: LogState, entry: PublishEntry | RetractEntry | KeyEntry
+    ) -> AppendedEntry:
+        """Append one entry inside a `writer()` block (same transaction as the catalog change)."""
+        leaf = entry_bytes(entry)
+        lh = tlog.leaf_hash(leaf)
+        index = state.size
+        session.add(
+            LogLeaf(
+                idx=index, leaf=leaf, leaf_hash=lh, entry_type=entry.type, created_at=entry.time
+            )
+        )
+        frontier = _split_frontier(state.frontier)
+        h, level, n = lh, 0, index
+        while n & 1:  # carry: each set low bit of the old size is a subtree that now pairs up
+            h = tlog.node_hash(frontier.pop(), h)
+            level += 1
+            n >>= 1
+            session.add(LogNode(level=level, idx=((index + 1) >> level) - 1, hash=h))
+        frontier.append(h)
+        state.size = index + 1
+        state.frontier = b"".join(frontier)
+        state.root = root_from_frontier(frontier)
+        state.updated_at = utcnow()
+        session.flush()
+        return AppendedEntry(index=index, leaf=leaf, leaf_hash=lh)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    @staticmethod
+    def state(session: Session) -> LogState:
+        return session.execute(select(LogState).where(LogState.id == 1)).scalar_one()
+
+    def size(self, session: Session) -> int:
+        return int(self.state(session).size)
+
+    def subtree_hasher(
+        self, session: Session, known: dict[tuple[int, int], bytes] | None = None
+    ) -> Callable[[int, int], bytes]:
+        """subtree_hash(start, end) over stored hashes, memoised for one request.
+
+        `known` maps (level, idx) -> hash, prefetched; anything missing is read on demand.
+        """
+        table = dict(known or {})
+        memo: dict[tuple[int, int], bytes] = {}
+
+        def stored(level: int, idx: int) -> bytes:
+            if (level, idx) in table:
+                return table[(level, idx)]
+            if level == 0:
+                row = session.execute(
+                    select(LogLeaf.leaf_hash).where(LogLeaf.idx == idx)
+                ).scalar_one_or_none()
+            else:
+                row = session.execute(
+                    select(LogNode.hash).where(LogNode.level == level, LogNode.idx == idx)
+                ).scalar_one_or_none()
+            if row is None:
+                raise LogIntegrityError(f"log hash at level {level}, index {idx} is missing")
+            table[(level, idx)] = bytes(row)
+            return table[(level, idx)]
+
+        def subtree(start: int, end: int) -> bytes:
+            key = (start, end)
+            if key not in memo:
+                n = end - start
+                if n <= 0:
+                    memo[key] = EMPTY_ROOT
+                elif n & (n - 1) == 0 and start % n == 0:
+                    memo[key] = stored(n.bit_length() - 1, start // n)
+                else:
+                    k = 1 << ((n - 1).bit_length() - 1)  # largest power of two < n
+                    memo[key] = tlog.node_hash(subtree(start, start + k), subtree(start + k, end))
+            return memo[key]
+
+        return subtree
+
+    def _prefetched(
+        self, session: Session, compute: Callable[[Callable[[int, int], bytes]], T]
+    ) -> T:
+        """Run `compute(subtree_hash)` with every stored hash it needs fetched in two queries.
+
+        The ranges a proof asks for depend only on sizes and indices, never on hash values,
+        so a dry run with placeholder hashes lists them; each range decomposes into aligned
+        complete subtrees (stored nodes) and single leaves.
+        """
+        requested: list[tuple[int, int]] = []
+
+        def record(start: int, end: int) -> bytes:
+            requested.append((start, end))
+            return EMPTY_ROOT
+
+        compute(record)
+        pieces: set[tuple[int, int]] = set()
+        for start, end in requested:
+            _decompose(start, end, pieces)
+        known: dict[tuple[int, int], bytes] = {}
+        leaves = sorted(idx for level, idx in pieces if level == 0)
+        if leaves:
+            for idx, h in session.execute(
+                select(LogLeaf.idx, LogLeaf.leaf_hash).where(LogLeaf.idx.in_(leaves))
+            ):
+                known[(0, int(idx))] = bytes(h)
+        by_level: dict[int, list[int]] = {}
+        for level, idx in pieces:
+            if level:
+                by_level.setdefault(level, []).append(idx)
+        if by_level:
+            cond = or_(
+                *(
+                    and_(LogNode.level == lvl, LogNode.idx.in_(idxs))
+                    for lvl, idxs in by_level.items()
+                )
+            )
+            for level, idx, h in session.execute(
+                select(LogNode.level, LogNode.idx, LogNode.hash).where(cond)
+            ):
+                known[(int(level), int(idx))] = bytes(h)
+        return compute(self.subtree_hasher(session, known))
+
+    def root(self, session: Session, size: int | None = None) -> bytes:
+        state = self.state(session)
+        if size is None or size == state.size:
+            return bytes(state.root)
+        self._check_size(size, int(state.size))
+        if size == 0:
+            return EMPTY_ROOT
+        return self._prefetched(session, lambda sub: sub(0, size))
+
+    def inclusion_proof(self, session: Session, index: int, size: int) -> list[bytes]:
+        current = self.size(session)
+        self._check_size(size, current)
+        if not 0 <= index < size:
+            raise InvalidRequestError(
+                f"index {index} is outside a tree of size {size}", code="bad_proof_request"
+            )
+        return self._prefetched(session, lambda sub: tlog.inclusion_proof(index, size, sub))
+
+    def consistency_proof(self, session: Session, first: int, second: int) -> list[bytes]:
+        current = self.size(session)
+        self._check_size(second, current)
+        if not 0 <= first <= second:
+            raise InvalidRequestError(
+                f"first ({first}) must be between 0 and second ({second})", code="bad_proof_request"
+            )
+        if first == 0 or first == second:
+            return []
+        return self._prefetched(session, lambda sub: tlog.consistency_proof(first, second, sub))
+
+    @staticmethod
+    def _check_size(size: int, current: int) -> None:
+        if not 0 <= size <= current:
+            raise InvalidRequestError(
+                f"tree size {size} is beyond the log's current size {current}",
+                code="bad_proof_request",
+            )
+
+    def leaves(self, session: Session, start: int, end: int) -> list[LogLeaf]:
+        return list(
+            session.execute(
+                select(LogLeaf).where(LogLeaf.idx >= start, LogLeaf.idx < end).order_by(LogLeaf.idx)
+            ).scalars()
+        )
+
+    # ---- checkpoints ---------------------------------------------------------------------
+
+    def checkpoint(self, session: Session, size: int | None = None) -> str:
+        """Signed note (C2SP) for the tree of `size` leaves (default: the current tree)."""
+        state = self.state(session)
+        size = int(state.size) if size is None else size
+        root = self.root(session, size)
+        return checkpoint_mod.sign_checkpoint(
+            checkpoint_mod.Checkpoint(self.origin, size, root), self.origin, self._key
+        )
+
+    def verifier_key(self) -> str:
+        return checkpoint_mod.verifier_for(self.origin, self._key).to_string()
+
+    # ---- integrity -----------------------------------------------------------------------
+
+    def verify(self, session: Session, mode: str = "full", chunk: int = 20_000) -> int:
+        """Recompute the root from the stored leaves and compare with the stored state.
+
+        mode 'full' also rehashes every leaf's bytes. Raises LogIntegrityError on any mismatch;
+        returns the verified size. Streams in chunks, so memory stays flat at millions of leaves.
+        """
+        state = self.state(session)
+        frontier: list[bytes] = []
+        expected = 0
+        while True:
+            cols = (
+                (LogLeaf.idx, LogLeaf.leaf_hash, LogLeaf.leaf)
+                if mode == "full"
+                else (LogLeaf.idx, LogLeaf.leaf_hash)
+            )
+            rows = session.execute(
+                select(*cols).where(LogLeaf.idx >= expected).order_by(LogLeaf.idx).limit(chunk)
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                idx, lh = int(row[0]), bytes(row[1])
+                if idx != expected:
+                    raise LogIntegrityError(f"log has a gap: expected leaf {expected}, found {idx}")
+                if mode == "full" and tlog.leaf_hash(bytes(row[2])) != lh:
+                    raise LogIntegrityError(f"log leaf {idx}: stored hash does not match its bytes")
+                h, n = lh, idx
+                while n & 1:
+                    h = tlog.node_hash(frontier.pop(), h)
+                    n >>= 1
+                frontier.append(h)
+                expected += 1
+        if expected != state.size:
+            raise LogIntegrityError(
+                f"log state says {state.size} entries but {expected} leaves are stored"
+            )
+        if root_from_frontier(frontier) != bytes(state.root) or b"".join(frontier) != bytes(
+            state.frontier
+        ):
+            raise LogIntegrityError(
+                "the stored log root does not match the root recomputed from its entries"
+            )
+        return expected

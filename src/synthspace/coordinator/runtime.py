@@ -1,0 +1,116 @@
+"""`Coordinator`: the opened service (settings, database, blob store, log) for the API, the CLI
+and server-side callers such as the Flower ServerApp.
+
+    from synthspace.coordinator.runtime import Coordinator
+    coord = Coordinator.open(CoordinatorSettings.load(home))
+    receipt = coord.publish("federation", envelope_bytes, adapter_bytes)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from synthspace.api_models import Receipt
+from synthspace.coordinator.blobs import BlobStore
+from synthspace.coordinator.database import (
+    make_engine,
+    make_sessionmaker,
+    session_scope,
+    upgrade_database,
+)
+from synthspace.coordinator.errors import HomeError, LogIntegrityError
+from synthspace.coordinator.log_store import TransparencyLog
+from synthspace.coordinator.models import Artifact, LogLeaf
+from synthspace.coordinator.services.auth import NonceStore
+from synthspace.coordinator.settings import CoordinatorSettings
+from synthspace.errors import SynthspaceError
+
+
+@dataclass
+class Coordinator:
+    settings: CoordinatorSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    log: TransparencyLog
+    nonces: NonceStore
+    schema_revision: str = ""
+
+    @classmethod
+    def open(
+        cls, settings: CoordinatorSettings, *, migrate: bool = True, verify: bool = True
+    ) -> Coordinator:
+        """Connect, apply pending migrations, load the log key and (optionally) verify the log."""
+        from synthspace import keys
+
+        try:
+            log_key = keys.load_private_key(settings.log_key_path)
+        except SynthspaceError as exc:
+            raise HomeError(
+                f"cannot load the log signing key: {exc} (run `synthspace coordinator init`)"
+            ) from exc
+        engine = make_engine(settings.resolved_database_url())
+        revision = upgrade_database(engine) if migrate else ""
+        sessions = make_sessionmaker(engine)
+        coord = cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            blobs=BlobStore(settings.blobs_dir),
+            log=TransparencyLog(settings.log_origin, log_key),
+            nonces=NonceStore(sessions, retain_s=2 * settings.signature_max_age_s + 60),
+            schema_revision=revision,
+        )
+        if verify and settings.startup_verify != "off":
+            coord.verify_integrity(settings.startup_verify)
+        coord.blobs.sweep_tmp()
+        return coord
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.sessions) as session:
+            yield session
+
+    def verify_integrity(self, mode: str = "full") -> int:
+        """Check the log root against its entries and that every catalog row has its entry and blob."""
+        with self.session() as session:
+            size = self.log.verify(session, mode=mode)
+            publishes = session.execute(
+                select(func.count()).select_from(LogLeaf).where(LogLeaf.entry_type == "publish")
+            ).scalar_one()
+            rows = session.execute(select(func.count()).select_from(Artifact)).scalar_one()
+            if publishes != rows:
+                raise LogIntegrityError(
+                    f"the log has {publishes} publish entries but the catalog has {rows} artifacts"
+                )
+            if mode == "full":
+                for digest in session.execute(select(Artifact.subject_sha256)).scalars():
+                    if not self.blobs.exists(digest):
+                        raise LogIntegrityError(
+                            f"blob {digest} of a catalog artifact is missing from {self.blobs.root}"
+                        )
+        return size
+
+    def publish(self, org: str, envelope_bytes: bytes, data: bytes | BinaryIO) -> Receipt:
+        """Publish as `org` without HTTP (same code path as POST /v1/artifacts)."""
+        from synthspace.coordinator.services.publishing import publish_artifact
+
+        with self.session() as session:
+            return publish_artifact(
+                session,
+                self.blobs,
+                self.log,
+                org,
+                envelope_bytes,
+                data,
+                accept_failed_nonblocking_gates=self.settings.accept_failed_nonblocking_gates,
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()

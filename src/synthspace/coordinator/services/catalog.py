@@ -1,0 +1,195 @@
+"""Catalog reads: list/search with keyset pagination, artifact detail with lineage links."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, defer
+
+from synthspace.api_models import (
+    ArtifactDetail,
+    ArtifactPage,
+    ArtifactSummary,
+    ParentLink,
+    Retraction,
+    SortOrder,
+)
+from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
+from synthspace.coordinator.models import Artifact, ArtifactParent, ArtifactTag
+
+
+def summary(row: Artifact) -> ArtifactSummary:
+    return ArtifactSummary(**_summary_fields(row))
+
+
+def _summary_fields(row: Artifact) -> dict[str, Any]:
+    retraction = None
+    if row.retracted_at is not None:
+        retraction = Retraction(
+            retracted_at=row.retracted_at,
+            reason=row.retraction_reason or "",
+            by=row.retracted_by or "operator",  # type: ignore[arg-type]
+            log_index=row.retract_log_index or 0,
+        )
+    return dict(
+        artifact_id=row.artifact_id,
+        org=row.org_name,
+        kind=row.kind,
+        title=row.title,
+        description=row.description,
+        license=row.license,
+        task=row.task,
+        locale=row.locale,
+        tags=sorted(t.tag for t in row.tags),
+        record_count=row.record_count,
+        subject_name=row.subject_name,
+        subject_sha256=row.subject_sha256,
+        size_bytes=row.size_bytes,
+        key_id=row.key_id,
+        signed_at=row.signed_at,
+        published_at=row.published_at,
+        log_index=row.log_index,
+        retraction=retraction,
+    )
+
+
+def get_artifact(session: Session, artifact_id: str) -> Artifact:
+    row = session.get(Artifact, artifact_id)
+    if row is None:
+        raise NotFoundError(
+            f"artifact {artifact_id} is not in the catalog", code="unknown_artifact"
+        )
+    return row
+
+
+def artifact_detail(session: Session, artifact_id: str) -> ArtifactDetail:
+    row = get_artifact(session, artifact_id)
+    parents = session.execute(
+        select(ArtifactParent.parent_id, ArtifactParent.role, Artifact.title)
+        .join(Artifact, Artifact.artifact_id == ArtifactParent.parent_id)
+        .where(ArtifactParent.child_id == artifact_id)
+    ).all()
+    children = session.execute(
+        select(ArtifactParent.child_id, ArtifactParent.role, Artifact.title)
+        .join(Artifact, Artifact.artifact_id == ArtifactParent.child_id)
+        .where(ArtifactParent.parent_id == artifact_id)
+        .order_by(Artifact.log_index)
+    ).all()
+    statement = dict(row.statement)
+    return ArtifactDetail(
+        **_summary_fields(row),
+        statement=statement,
+        gates=list(statement.get("predicate", {}).get("gates", [])),
+        parents=[ParentLink(artifact_id=p[0], role=p[1], title=p[2]) for p in parents],
+        children=[ParentLink(artifact_id=c[0], role=c[1], title=c[2]) for c in children],
+    )
+
+
+def _encode_cursor(sort: str, row: Artifact) -> str:
+    key: list[Any] = [row.title, row.log_index] if sort == "title" else [row.log_index]
+    raw = json.dumps({"s": sort, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(sort: str, cursor: str) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        key = data["k"]
+        if data["s"] != sort:
+            raise ValueError("cursor was made for another sort order")
+        if sort == "title":
+            ok = len(key) == 2 and isinstance(key[0], str) and isinstance(key[1], int)
+        else:
+            ok = len(key) == 1 and isinstance(key[0], int)
+        if not ok:
+            raise ValueError("bad cursor key")
+        return list(key)
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequestError(
+            f"invalid cursor: {exc}; start again without `cursor`", code="invalid_cursor"
+        ) from exc
+
+
+def list_artifacts(
+    session: Session,
+    *,
+    limit: int,
+    org: str | None = None,
+    task: str | None = None,
+    locale: str | None = None,
+    license: str | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    kind: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    status: Literal["all", "active", "retracted"] = "all",
+    sort: SortOrder = "newest",
+    cursor: str | None = None,
+) -> ArtifactPage:
+    """One page of artifacts matching every given filter; `next_cursor` continues it."""
+    # Listing never needs the envelope bytes or the Statement JSON: don't load them.
+    stmt = select(Artifact).options(defer(Artifact.envelope), defer(Artifact.statement))
+    if org:
+        stmt = stmt.where(Artifact.org_name == org)
+    if task:
+        stmt = stmt.where(Artifact.task == task)
+    if locale:
+        stmt = stmt.where(Artifact.locale == locale)
+    if license:
+        stmt = stmt.where(Artifact.license == license)
+    if kind:
+        stmt = stmt.where(Artifact.kind == kind)
+    if tag:
+        stmt = stmt.join(
+            ArtifactTag,
+            and_(ArtifactTag.artifact_id == Artifact.artifact_id, ArtifactTag.tag == tag),
+        )
+    if q:
+        needle = q.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(Artifact.title).contains(needle, autoescape=True),
+                func.lower(Artifact.description).contains(needle, autoescape=True),
+            )
+        )
+    if created_after:
+        stmt = stmt.where(Artifact.published_at >= created_after)
+    if created_before:
+        stmt = stmt.where(Artifact.published_at < created_before)
+    if status == "active":
+        stmt = stmt.where(Artifact.retracted_at.is_(None))
+    elif status == "retracted":
+        stmt = stmt.where(Artifact.retracted_at.is_not(None))
+    if cursor:
+        key = _decode_cursor(sort, cursor)
+        if sort == "newest":
+            stmt = stmt.where(Artifact.log_index < key[0])
+        elif sort == "oldest":
+            stmt = stmt.where(Artifact.log_index > key[0])
+        else:
+            stmt = stmt.where(
+                or_(
+                    Artifact.title > key[0],
+                    and_(Artifact.title == key[0], Artifact.log_index > key[1]),
+                )
+            )
+    if sort == "newest":
+        stmt = stmt.order_by(Artifact.log_index.desc())
+    elif sort == "oldest":
+        stmt = stmt.order_by(Artifact.log_index.asc())
+    else:
+        stmt = stmt.order_by(Artifact.title.asc(), Artifact.log_index.asc())
+    rows: list[Artifact] = list(session.scalars(stmt.limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return ArtifactPage(
+        items=[summary(r) for r in rows],
+        next_cursor=_encode_cursor(sort, rows[-1]) if more and rows else None,
+    )

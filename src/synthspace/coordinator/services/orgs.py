@@ -1,0 +1,378 @@
+"""Organisations and their keys: invitations, enrolment, rotation, revocation.
+
+Every key change is a `KeyEntry` in the transparency log, appended in the same transaction
+as the database change, so an auditor can replay which keys an org held at any log index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from synthspace.api_models import ORG_PATTERN, KeyPurpose, OrgRecord
+from synthspace.api_models import OrgKey as OrgKeyOut
+from synthspace.coordinator.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidArtifactError,
+    InvalidRequestError,
+    NotFoundError,
+    UnauthorizedError,
+)
+from synthspace.coordinator.log_store import TransparencyLog
+from synthspace.coordinator.models import Artifact, EnrolmentToken, LogState, Org, OrgKey, utcnow
+from synthspace.errors import SynthspaceError
+from synthspace.log_entries import KeyEntry
+
+TOKEN_PREFIX = "sst_"
+_ORG_RE = re.compile(ORG_PATTERN)
+
+
+class InvalidKeyError(InvalidArtifactError):
+    code = "invalid_key"
+
+
+def check_org_name(org: str) -> str:
+    if not _ORG_RE.match(org):
+        raise InvalidRequestError(
+            f"invalid org name {org!r}: use 1-63 lowercase letters, digits and '-', starting with a letter or digit",
+            code="invalid_org",
+        )
+    return org
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_invite(
+    session: Session, org: str, ttl_s: int, now: datetime | None = None
+) -> tuple[str, datetime]:
+    """Create a one-time enrolment token for `org`; returns (token, expires_at). Only its hash is stored."""
+    check_org_name(org)
+    if ttl_s <= 0:
+        raise InvalidRequestError("the token lifetime must be positive")
+    now = now or utcnow()
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = now + timedelta(seconds=ttl_s)
+    session.add(
+        EnrolmentToken(
+            token_sha256=token_hash(token), org_name=org, created_at=now, expires_at=expires
+        )
+    )
+    session.commit()
+    return token, expires
+
+
+def ed25519_key_id(pem: str) -> str:
+    """Key id of an Ed25519 PEM public key; raises InvalidKeyError when it is not one."""
+    from synthspace import keys
+
+    try:
+        return keys.key_id(keys.load_public_key_pem(pem))
+    except SynthspaceError as exc:
+        raise InvalidKeyError(f"not an Ed25519 PEM public key: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise InvalidKeyError(f"not an Ed25519 PEM public key: {exc}") from exc
+
+
+def supernode_key_id(text: str) -> str:
+    """Flower SuperNode keys are ECDSA (PEM or OpenSSH); the id is sha256 of the stripped text."""
+    from cryptography.hazmat.primitives.serialization import (
+        load_pem_public_key,
+        load_ssh_public_key,
+    )
+
+    data = text.strip().encode("utf-8")
+    try:
+        if data.startswith(b"-----BEGIN"):
+            load_pem_public_key(data)
+        else:
+            load_ssh_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise InvalidKeyError(
+            f"supernode_public_key is neither a PEM nor an OpenSSH public key: {exc}"
+        ) from exc
+    return hashlib.sha256(data).hexdigest()
+
+
+def _key_id_for(purpose: str, pem: str) -> str:
+    return supernode_key_id(pem) if purpose == "supernode" else ed25519_key_id(pem)
+
+
+def _add_key(
+    session: Session,
+    log: TransparencyLog,
+    state: LogState,
+    org: str,
+    purpose: str,
+    pem: str,
+    now: datetime,
+) -> OrgKey:
+    kid = _key_id_for(purpose, pem)
+    if session.get(OrgKey, kid) is not None:
+        raise ConflictError(f"key {kid} is already enrolled; generate a new key", code="key_exists")
+    text = pem.strip() + "\n"
+    entry = KeyEntry.model_validate(
+        {
+            "time": now,
+            "org": org,
+            "type": "key-add",
+            "key_id": kid,
+            "purpose": purpose,
+            "public_key_pem": text,
+        }
+    )
+    appended = log.append(session, state, entry)
+    key = OrgKey(
+        key_id=kid,
+        org_name=org,
+        purpose=purpose,
+        public_key_pem=text,
+        valid_from=now,
+        added_log_index=appended.index,
+    )
+    session.add(key)
+    return key
+
+
+def _revoke(
+    session: Session, log: TransparencyLog, state: LogState, key: OrgKey, reason: str, now: datetime
+) -> None:
+    entry = KeyEntry(
+        time=now,
+        org=key.org_name,
+        type="key-revoke",
+        key_id=key.key_id,
+        purpose=key.purpose,  # type: ignore[arg-type]
+        public_key_pem=key.public_key_pem,
+    )
+    appended = log.append(session, state, entry)
+    key.revoked_at = now
+    key.revoke_reason = reason
+    key.revoked_log_index = appended.index
+
+
+def _active_keys(session: Session, org: str, purpose: str | None = None) -> list[OrgKey]:
+    q = select(OrgKey).where(OrgKey.org_name == org, OrgKey.revoked_at.is_(None))
+    if purpose is not None:
+        q = q.where(OrgKey.purpose == purpose)
+    return list(session.execute(q).scalars())
+
+
+def enrol_org(
+    session: Session,
+    log: TransparencyLog,
+    *,
+    token: str,
+    org: str,
+    artifact_public_key: str,
+    request_public_key: str,
+    supernode_public_key: str | None = None,
+    display_name: str | None = None,
+) -> Org:
+    """Redeem an enrolment token: record the org and its keys (logged). Commits.
+
+    A token issued for an org that is already enrolled re-enrols it: its active keys are
+    revoked and the new ones added (recovery from lost keys, decided by the operator's invite).
+    """
+    check_org_name(org)
+    # Validate keys before taking the log lock: bad input should not wait for writers.
+    art_id = ed25519_key_id(artifact_public_key)
+    req_id = ed25519_key_id(request_public_key)
+    if art_id == req_id:
+        raise InvalidKeyError("the artifact and request keys must be different keys")
+    if supernode_public_key is not None:
+        supernode_key_id(supernode_public_key)
+    now = utcnow()
+    with log.writer(session) as state:
+        record = session.get(EnrolmentToken, token_hash(token))
+        if record is None or record.org_name != org:
+            raise UnauthorizedError(
+                "unknown enrolment token for this org; ask the operator for a new invite",
+                code="invalid_token",
+            )
+        if record.used_at is not None:
+            raise UnauthorizedError(
+                "this enrolment token was already used; ask the operator for a new invite",
+                code="token_used",
+            )
+        if record.expires_at <= now:
+            raise UnauthorizedError(
+                "this enrolment token has expired; ask the operator for a new invite",
+                code="token_expired",
+            )
+        existing = session.get(Org, org)
+        if existing is None:
+            existing = Org(
+                name=org, display_name=display_name or org, is_operator=False, enrolled_at=now
+            )
+            session.add(existing)
+            session.flush()
+        else:
+            if existing.is_operator:
+                raise ForbiddenError(
+                    f"{org!r} is the operator org and cannot be enrolled over HTTP",
+                    code="operator_org",
+                )
+            for key in _active_keys(session, org):
+                _revoke(session, log, state, key, "re-enrolment", now)
+            if display_name:
+                existing.display_name = display_name
+        _add_key(session, log, state, org, "artifact", artifact_public_key, now)
+        _add_key(session, log, state, org, "request", request_public_key, now)
+        if supernode_public_key is not None:
+            _add_key(session, log, state, org, "supernode", supernode_public_key, now)
+        record.used_at = now
+        session.commit()
+    return existing
+
+
+def register_operator_org(
+    session: Session,
+    log: TransparencyLog,
+    org: str,
+    artifact_public_key: str,
+    request_public_key: str,
+) -> Org:
+    """Enrol the coordinator's own org (done by `coordinator init`). Commits; idempotent."""
+    check_org_name(org)
+    now = utcnow()
+    with log.writer(session) as state:
+        existing = session.get(Org, org)
+        if existing is not None:
+            session.rollback()
+            return existing
+        record = Org(
+            name=org,
+            display_name=f"{org} (coordinator operator)",
+            is_operator=True,
+            enrolled_at=now,
+        )
+        session.add(record)
+        session.flush()
+        _add_key(session, log, state, org, "artifact", artifact_public_key, now)
+        _add_key(session, log, state, org, "request", request_public_key, now)
+        session.commit()
+    return record
+
+
+def add_key(
+    session: Session,
+    log: TransparencyLog,
+    org: str,
+    purpose: KeyPurpose,
+    public_key_pem: str,
+    revoke_previous: bool = False,
+) -> OrgKey:
+    """Add (rotate in) a key for an enrolled org; optionally revoke its other keys of that purpose. Commits."""
+    _key_id_for(purpose, public_key_pem)
+    now = utcnow()
+    with log.writer(session) as state:
+        if session.get(Org, org) is None:
+            raise NotFoundError(f"org {org!r} is not enrolled", code="unknown_org")
+        previous = _active_keys(session, org, purpose) if revoke_previous else []
+        key = _add_key(session, log, state, org, purpose, public_key_pem, now)
+        for old in previous:
+            _revoke(session, log, state, old, f"rotated to {key.key_id}", now)
+        session.commit()
+    return key
+
+
+def revoke_key(
+    session: Session,
+    log: TransparencyLog,
+    org: str,
+    key_id: str,
+    reason: str,
+    *,
+    operator: bool = False,
+) -> OrgKey:
+    """Revoke one key of `org` (logged). Commits.
+
+    An org may not revoke its last active request key over the API (it would lock itself
+    out); the operator may (`synthspace coordinator revoke-key`).
+    """
+    now = utcnow()
+    with log.writer(session) as state:
+        key = session.get(OrgKey, key_id)
+        if key is None or key.org_name != org:
+            raise NotFoundError(f"org {org!r} has no key {key_id}", code="unknown_key")
+        if key.revoked_at is not None:
+            raise ConflictError(
+                f"key {key_id} was already revoked at {key.revoked_at.isoformat()}",
+                code="already_revoked",
+            )
+        if not operator and key.purpose == "request":
+            others = [k for k in _active_keys(session, org, "request") if k.key_id != key_id]
+            if not others:
+                raise ConflictError(
+                    "this is the org's last active request key; add a new one first (POST /v1/orgs/{org}/keys)",
+                    code="last_request_key",
+                )
+        _revoke(session, log, state, key, reason or "revoked", now)
+        session.commit()
+    return key
+
+
+def key_out(key: OrgKey) -> OrgKeyOut:
+    return OrgKeyOut(
+        key_id=key.key_id,
+        purpose=key.purpose,  # type: ignore[arg-type]
+        public_key_pem=key.public_key_pem,
+        valid_from=key.valid_from,
+        revoked_at=key.revoked_at,
+        revoke_reason=key.revoke_reason,
+        added_log_index=key.added_log_index,
+        revoked_log_index=key.revoked_log_index,
+    )
+
+
+def org_record(session: Session, org: str) -> OrgRecord:
+    record = session.get(Org, org)
+    if record is None:
+        raise NotFoundError(f"org {org!r} is not enrolled", code="unknown_org")
+    keys = session.execute(
+        select(OrgKey).where(OrgKey.org_name == org).order_by(OrgKey.added_log_index)
+    ).scalars()
+    count = session.execute(
+        select(func.count()).select_from(Artifact).where(Artifact.org_name == org)
+    ).scalar_one()
+    return OrgRecord(
+        org=record.name,
+        display_name=record.display_name,
+        is_operator=record.is_operator,
+        enrolled_at=record.enrolled_at,
+        keys=[key_out(k) for k in keys],
+        artifact_count=int(count),
+    )
+
+
+def list_orgs(session: Session) -> list[OrgRecord]:
+    names = session.execute(select(Org.name).order_by(Org.name)).scalars().all()
+    return [org_record(session, n) for n in names]
+
+
+def active_request_key(session: Session, key_id: str) -> OrgKey:
+    """The enrolled, unrevoked request key `key_id`; raises UnauthorizedError otherwise."""
+    key = session.get(OrgKey, key_id)
+    if key is None or key.purpose != "request":
+        raise UnauthorizedError(f"unknown request key {key_id}", code="unknown_key")
+    if key.revoked_at is not None:
+        raise UnauthorizedError(
+            f"request key {key_id} was revoked at {key.revoked_at.isoformat()}", code="key_revoked"
+        )
+    return key
+
+
+def artifact_keys_at(session: Session, org: str, when: datetime) -> dict[str, OrgKey]:
+    """The org's artifact keys valid at `when` (enrolled before, not yet revoked), by key id."""
+    rows = session.execute(
+        select(OrgKey).where(OrgKey.org_name == org, OrgKey.purpose == "artifact")
+    ).scalars()
+    return {k.key_id: k for k in rows if k.active_at(when)}

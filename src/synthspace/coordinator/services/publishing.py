@@ -1,0 +1,327 @@
+"""Publishing: verify an artifact, store its bytes, log it and answer with a receipt.
+
+`publish_artifact` is the ONE implementation: the HTTP route calls it, and server-side code
+(the Flower ServerApp publishing the federated adapter as the operator org) calls it directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from typing import BinaryIO
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from synthspace.api_models import InclusionProof, Receipt
+from synthspace.coordinator.blobs import BlobStore
+from synthspace.coordinator.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidArtifactError,
+    NotFoundError,
+)
+from synthspace.coordinator.log_store import TransparencyLog
+from synthspace.coordinator.models import (
+    Artifact,
+    ArtifactParent,
+    ArtifactTag,
+    LogLeaf,
+    Org,
+    OrgKey,
+    utcnow,
+)
+from synthspace.coordinator.services.orgs import artifact_keys_at
+from synthspace.errors import StatementError, SynthspaceError, VerificationError
+from synthspace.lineage import Statement
+from synthspace.log_entries import PublishEntry
+
+DATASET_KINDS = ("dataset", "derived-dataset")
+MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
+_CHUNK = 1 << 20
+
+
+def _bad(code: str, message: str) -> InvalidArtifactError:
+    return InvalidArtifactError(message, code=code)
+
+
+def _sha256_of(data: bytes | BinaryIO) -> tuple[str, int]:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return hashlib.sha256(data).hexdigest(), len(data)
+    h, n = hashlib.sha256(), 0
+    data.seek(0)
+    while chunk := data.read(_CHUNK):
+        h.update(chunk)
+        n += len(chunk)
+    data.seek(0)
+    return h.hexdigest(), n
+
+
+def _read_head_tail(data: bytes | BinaryIO, size: int) -> tuple[bytes, bytes]:
+    if isinstance(data, bytes | bytearray | memoryview):
+        b = bytes(data)
+        return b[:16], b[-8:]
+    data.seek(0)
+    head = data.read(16)
+    data.seek(max(0, size - 8))
+    tail = data.read(8)
+    data.seek(0)
+    return head, tail
+
+
+def _check_data_format(
+    kind: str, data: bytes | BinaryIO, size: int, record_count: int | None
+) -> None:
+    """Datasets must be Parquet (and match record_count); adapters must be safetensors."""
+    head, tail = _read_head_tail(data, size)
+    if kind in DATASET_KINDS:
+        if size < 12 or head[:4] != b"PAR1" or tail[-4:] != b"PAR1":
+            raise _bad("invalid_data", f"a {kind} must be a Parquet file (PAR1 magic missing)")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            source = (
+                pa.BufferReader(bytes(data))
+                if isinstance(data, bytes | bytearray | memoryview)
+                else data
+            )
+            meta = pq.read_metadata(source)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise _bad("invalid_data", f"the Parquet footer cannot be read: {exc}") from exc
+        finally:
+            if not isinstance(data, bytes | bytearray | memoryview):
+                data.seek(0)
+        if record_count is not None and meta.num_rows != record_count:
+            raise _bad(
+                "record_count_mismatch",
+                f"the lineage says {record_count} records but the Parquet file has {meta.num_rows} rows",
+            )
+    else:
+        if size < 10:
+            raise _bad("invalid_data", "a model adapter must be a safetensors file (too short)")
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if header_len <= 0 or header_len > size - 8 or head[8:9] != b"{":
+            raise _bad("invalid_data", "a model adapter must be a safetensors file (bad header)")
+
+
+def receipt_for(session: Session, log: TransparencyLog, artifact: Artifact) -> Receipt:
+    """The receipt of a published artifact: proof and checkpoint for the tree it first entered.
+
+    Deterministic (Ed25519 signatures are), so re-publishing returns byte-identical receipts.
+    """
+    size = artifact.log_index + 1
+    leaf = session.execute(
+        select(LogLeaf.leaf).where(LogLeaf.idx == artifact.log_index)
+    ).scalar_one()
+    proof = log.inclusion_proof(session, artifact.log_index, size)
+    return Receipt(
+        artifact_id=artifact.artifact_id,
+        log_index=artifact.log_index,
+        entry_leaf=base64.b64encode(bytes(leaf)).decode("ascii"),
+        inclusion_proof=InclusionProof(
+            index=artifact.log_index, size=size, hashes=[h.hex() for h in proof]
+        ),
+        checkpoint=log.checkpoint(session, size),
+    )
+
+
+def publish_artifact(
+    session: Session,
+    blobs: BlobStore,
+    log: TransparencyLog,
+    org: str,
+    envelope_bytes: bytes,
+    data_bytes: bytes | BinaryIO,
+    *,
+    accept_failed_nonblocking_gates: bool = False,
+) -> Receipt:
+    """Verify and publish one artifact of `org`; returns its receipt. Commits.
+
+    Checks, in order: envelope syntax and payload type; the signing key is an artifact key of
+    `org`, valid now; the DSSE signature (before parsing the payload); the Statement and
+    lineage schema; producer org/key match the signer; the data's sha256 equals the single
+    subject; the data format (Parquet / safetensors, row count); every recorded gate passed;
+    parents exist in the catalog with matching digests. Then the blob is stored durably and the
+    catalog row and its `publish` log entry are committed in one transaction. Re-publishing
+    the same envelope returns the original receipt. Raises InvalidArtifactError (422),
+    ForbiddenError (403) or NotFoundError (404) naming the problem.
+    """
+    from synthspace import artifact as artifact_mod
+    from synthspace import dsse, keys
+
+    if len(envelope_bytes) > MAX_ENVELOPE_BYTES:
+        raise _bad("invalid_envelope", f"the envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
+    try:
+        envelope = dsse.Envelope.from_json(envelope_bytes)
+    except (SynthspaceError, ValidationError, ValueError) as exc:
+        raise _bad("invalid_envelope", f"the envelope is not valid DSSE JSON: {exc}") from exc
+    if envelope.payloadType != dsse.INTOTO_PAYLOAD_TYPE:
+        raise _bad(
+            "invalid_envelope",
+            f"payloadType must be {dsse.INTOTO_PAYLOAD_TYPE!r}, got {envelope.payloadType!r}",
+        )
+    if not envelope.signatures:
+        raise _bad("invalid_envelope", "the envelope carries no signature")
+    try:
+        artifact_id = artifact_mod.artifact_id(envelope)
+    except (SynthspaceError, ValueError) as exc:
+        raise _bad("invalid_envelope", f"the envelope payload is not valid base64: {exc}") from exc
+
+    if session.get(Org, org) is None:
+        raise NotFoundError(f"org {org!r} is not enrolled", code="unknown_org")
+    now = utcnow()
+    valid = artifact_keys_at(session, org, now)
+    signer_ids = [s.keyid for s in envelope.signatures]
+    ours = [k for k in signer_ids if k in valid]
+    if not ours:
+        for kid in signer_ids:
+            known = session.get(OrgKey, kid)
+            if known is not None and known.org_name == org and known.revoked_at is not None:
+                raise ForbiddenError(
+                    f"artifact key {kid} was revoked at {known.revoked_at.isoformat()}",
+                    code="key_revoked",
+                )
+        raise ForbiddenError(
+            f"the envelope is not signed by an active artifact key of org {org!r} (signed by {', '.join(signer_ids)})",
+            code="key_not_owned",
+        )
+    trusted = {kid: keys.load_public_key_pem(valid[kid].public_key_pem) for kid in ours}
+    try:
+        statement: Statement = artifact_mod.open_statement(envelope, trusted)
+    except StatementError as exc:
+        raise _bad(
+            "invalid_statement", f"the payload is not a valid synthspace Statement: {exc}"
+        ) from exc
+    except VerificationError as exc:
+        raise _bad("invalid_signature", f"the envelope signature does not verify: {exc}") from exc
+    except (SynthspaceError, ValidationError, ValueError) as exc:
+        raise _bad(
+            "invalid_statement", f"the payload is not a valid synthspace Statement: {exc}"
+        ) from exc
+    key_id = ours[0]
+    pred = statement.predicate
+    if pred.producer.org != org:
+        raise _bad(
+            "producer_mismatch",
+            f"the lineage names producer org {pred.producer.org!r}, but {org!r} is publishing",
+        )
+    if pred.producer.artifact_key_id not in ours:
+        raise _bad(
+            "producer_mismatch",
+            f"the lineage names artifact key {pred.producer.artifact_key_id}, which did not sign the envelope",
+        )
+    if len(statement.subject) != 1:
+        raise _bad(
+            "invalid_statement",
+            f"the Statement must have exactly one subject (the data file), got {len(statement.subject)}",
+        )
+    subject = statement.subject[0]
+    data_sha256, size = _sha256_of(data_bytes)
+    if data_sha256 != subject.digest.sha256:
+        raise _bad(
+            "digest_mismatch",
+            f"the uploaded data has sha256 {data_sha256}, the Statement subject says {subject.digest.sha256}",
+        )
+    _check_data_format(pred.kind, data_bytes, size, pred.record_count)
+    failed_blocking = [g.name for g in pred.gates if g.blocking and not g.passed]
+    if failed_blocking:
+        raise _bad("gates_failed", f"blocking gates failed: {', '.join(failed_blocking)}")
+    failed_other = [g.name for g in pred.gates if not g.blocking and not g.passed]
+    if failed_other and not accept_failed_nonblocking_gates:
+        raise _bad(
+            "gates_failed",
+            f"gates failed: {', '.join(failed_other)} (this coordinator requires every recorded gate to pass)",
+        )
+    if pred.kind in DATASET_KINDS and not pred.gates:
+        raise _bad(
+            "gates_missing",
+            "a dataset must carry its gate results; run `synthspace gate` before publishing",
+        )
+    for parent in pred.parents:
+        row = session.get(Artifact, parent.artifact_id)
+        if row is None:
+            raise _bad(
+                "unknown_parent", f"parent artifact {parent.artifact_id} is not in this catalog"
+            )
+        if row.subject_sha256 != parent.digest.sha256:
+            raise _bad(
+                "parent_digest_mismatch",
+                f"parent {parent.artifact_id} has data sha256 {row.subject_sha256}, not {parent.digest.sha256}",
+            )
+
+    existing = session.get(Artifact, artifact_id)
+    if existing is not None:
+        return _existing_receipt(session, log, existing, org)
+    session.rollback()  # end the read snapshot before taking the write lock
+
+    # Bytes first, durably; then row + log entry in one transaction.
+    if isinstance(data_bytes, bytes | bytearray | memoryview):
+        stored = blobs.put_bytes(bytes(data_bytes))
+    else:
+        data_bytes.seek(0)
+        stored = blobs.put_file(data_bytes)
+    if stored != data_sha256:
+        raise _bad("digest_mismatch", "the data changed while it was being stored")
+
+    envelope_sha256 = hashlib.sha256(envelope_bytes).hexdigest()
+    statement_json = json.loads(statement.to_json_bytes())
+    with log.writer(session) as state:
+        existing = session.get(Artifact, artifact_id)
+        if existing is not None:  # a concurrent identical publish won the race
+            session.rollback()
+            return _existing_receipt(session, log, existing, org)
+        entry = PublishEntry(
+            time=now,
+            org=org,
+            artifact_id=artifact_id,
+            subject_sha256=data_sha256,
+            envelope_sha256=envelope_sha256,
+            key_id=key_id,
+        )
+        appended = log.append(session, state, entry)
+        row = Artifact(
+            artifact_id=artifact_id,
+            org_name=org,
+            key_id=key_id,
+            kind=pred.kind,
+            title=pred.title,
+            description=pred.description,
+            license=pred.license,
+            task=pred.task,
+            locale=pred.locale,
+            record_count=pred.record_count,
+            subject_name=subject.name,
+            subject_sha256=data_sha256,
+            size_bytes=size,
+            envelope=bytes(envelope_bytes),
+            envelope_sha256=envelope_sha256,
+            statement=statement_json,
+            signed_at=pred.times.signed,
+            published_at=now,
+            log_index=appended.index,
+        )
+        session.add(row)
+        session.flush()
+        for tag in dict.fromkeys(t.strip() for t in pred.tags if t.strip()):
+            session.add(ArtifactTag(artifact_id=artifact_id, tag=tag[:100]))
+        for parent in {p.artifact_id: p for p in pred.parents}.values():
+            session.add(
+                ArtifactParent(child_id=artifact_id, parent_id=parent.artifact_id, role=parent.role)
+            )
+        session.commit()
+    return receipt_for(session, log, row)
+
+
+def _existing_receipt(
+    session: Session, log: TransparencyLog, existing: Artifact, org: str
+) -> Receipt:
+    if existing.org_name != org:
+        raise ConflictError(
+            f"artifact {existing.artifact_id} was already published by {existing.org_name!r}",
+            code="already_published",
+        )
+    return receipt_for(session, log, existing)

@@ -1,0 +1,129 @@
+"""Coordinator settings: HOME/config.json, overridden by environment variables.
+
+`SYNTHSPACE_DATABASE_URL` selects PostgreSQL (or another SQLite file); without it the
+catalog lives in HOME/coordinator.db (SQLite, WAL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synthspace.coordinator.errors import HomeError
+
+DATABASE_URL_ENV = "SYNTHSPACE_DATABASE_URL"
+CONFIG_FILE = "config.json"
+
+
+class CoordinatorSettings(BaseModel):
+    """Everything the coordinator needs to run; persisted (minus `home`) in HOME/config.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home: Path = Field(
+        description="Coordinator home folder (keys/, blobs/, config.json, coordinator.db)."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; None means SQLite at HOME/coordinator.db. The environment "
+        "variable SYNTHSPACE_DATABASE_URL overrides it.",
+    )
+    log_origin: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}/synthspace-log",
+        min_length=1,
+        description="Origin line of checkpoints and name of the log's verifier key.",
+    )
+    operator_org: str = Field(
+        default="federation",
+        description="Org the coordinator itself publishes as (federated adapters) and retracts as.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Externally visible base URL (e.g. https://catalog.example.org) when behind a "
+        "proxy; signatures are checked against it instead of the URL uvicorn sees.",
+    )
+    max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above)."
+    )
+    max_page_size: int = Field(
+        default=200, ge=1, le=10_000, description="Largest `limit` of list endpoints."
+    )
+    default_page_size: int = Field(
+        default=50, ge=1, description="`limit` when the client gives none."
+    )
+    max_log_entries_per_request: int = Field(
+        default=1000, ge=1, description="Largest end-start of /v1/log/entries."
+    )
+    request_timeout_s: float = Field(
+        default=60.0, gt=0, description="Seconds a client may stall while sending a body (408)."
+    )
+    signature_max_age_s: int = Field(
+        default=300,
+        ge=1,
+        description="Oldest accepted `created` of a request signature, in seconds.",
+    )
+    invite_ttl_s: int = Field(
+        default=72 * 3600, ge=60, description="Default lifetime of enrolment tokens."
+    )
+    accept_failed_nonblocking_gates: bool = Field(
+        default=False,
+        description="Accept artifacts whose non-blocking gates failed (blocking gates must always pass).",
+    )
+    startup_verify: Literal["full", "root", "off"] = Field(
+        default="full",
+        description="On startup, 'full' rehashes every leaf and recomputes the root; 'root' recomputes the "
+        "root from stored leaf hashes; 'off' skips it.",
+    )
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def log_key_path(self) -> Path:
+        return self.keys_dir / "log.pem"
+
+    def operator_key_path(self, purpose: Literal["artifact", "request"]) -> Path:
+        """Private keys of the operator org (`federation` by default) live next to the log key."""
+        return self.keys_dir / f"{self.operator_org}-{purpose}.pem"
+
+    def resolved_database_url(self) -> str:
+        url = os.environ.get(DATABASE_URL_ENV) or self.database_url
+        if not url:
+            return f"sqlite+pysqlite:///{(self.home / 'coordinator.db').resolve()}"
+        # Plain postgresql:// URLs mean psycopg 3 here (psycopg2 is not installed).
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    def save(self) -> None:
+        data = self.model_dump(mode="json", exclude={"home"})
+        path = self.home / CONFIG_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, home: Path | str) -> CoordinatorSettings:
+        """Read HOME/config.json; raises HomeError when the home was never initialised."""
+        home = Path(home).expanduser()
+        path = home / CONFIG_FILE
+        if not path.is_file():
+            raise HomeError(
+                f"{path} not found: run `synthspace coordinator init --home {home}` first"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls.model_validate({**data, "home": home})
+        except (ValueError, ValidationError) as exc:
+            raise HomeError(f"{path} is not a valid coordinator config: {exc}") from exc

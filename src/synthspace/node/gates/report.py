@@ -1,0 +1,106 @@
+"""The gate report: RUN_DIR/gate-report.json (publishable) and the node-private detail.
+
+The publishable report holds counts, rates, thresholds, positions and record ids of
+synthetic records, and PII *types* — never seed text, seed positions, canary strings or PII
+values. Per-record attribution to seeds (which seed a leaking record matches) goes to
+RUN_DIR/private/gate-detail.json, which stays on the node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synthspace.lineage import GateResult
+from synthspace.node.gates.errors import GateReportError
+
+REPORT_NAME = "gate-report.json"
+PRIVATE_DETAIL = Path("private") / "gate-detail.json"
+
+
+class GateReport(BaseModel):
+    """What `run_gates` returns and writes to RUN_DIR/gate-report.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = Field(default=1, description="Report format version.")
+    passed: bool = Field(description="True when every blocking gate passed.")
+    gates: list[GateResult] = Field(description="One result per gate that ran, in run order.")
+    skipped: dict[str, str] = Field(
+        default_factory=dict, description="Gates that did not run, with why."
+    )
+    records: int = Field(ge=0, description="Records in the run's shards.")
+    exclude_record_ids: list[str] = Field(
+        default_factory=list,
+        description="Exact duplicates (later copies) that publishing must drop.",
+    )
+    config_digest: str = Field(
+        description="Digest of the canonical JSON of the gate configuration applied."
+    )
+    created: datetime = Field(description="When the report was made (UTC).")
+    duration_s: float = Field(ge=0, description="Seconds the gates took.")
+
+    @property
+    def failed_blocking(self) -> list[str]:
+        return [g.name for g in self.gates if g.blocking and not g.passed]
+
+    def gate(self, name: str) -> GateResult:
+        for g in self.gates:
+            if g.name == name:
+                return g
+        raise KeyError(name)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write to a temp file in the same folder, fsync, rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(run_dir: Path, report: GateReport) -> Path:
+    path = run_dir / REPORT_NAME
+    atomic_write(path, report.model_dump_json(indent=2).encode("utf-8"))
+    return path
+
+
+def write_private_detail(run_dir: Path, detail: dict[str, Any]) -> Path:
+    private = run_dir / "private"
+    private.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(private, 0o700)
+    path = run_dir / PRIVATE_DETAIL
+    atomic_write(path, json.dumps(detail, ensure_ascii=False, indent=1).encode("utf-8"), mode=0o600)
+    return path
+
+
+def load_report(run_dir: str | Path) -> GateReport:
+    """Read RUN_DIR/gate-report.json; GateReportError if absent or malformed."""
+    path = Path(run_dir) / REPORT_NAME
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise GateReportError(f"{path} not found: run `synthspace gate {run_dir}` first") from None
+    except OSError as exc:
+        raise GateReportError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        return GateReport.model_validate_json(data)
+    except ValidationError as exc:
+        raise GateReportError(
+            f"{path} is not a valid gate report: {exc.errors()[0]['msg']}"
+        ) from None

@@ -1,0 +1,146 @@
+"""What a run will generate: the ordered list of (seed, k, persona) tasks with stable record ids.
+
+The plan is a pure function of the recipe, the seed count and the persona set, so a restarted
+run computes the same record ids and skips the ones already on disk. Order is k-major
+(all seeds once, then all seeds again, ...) so `--limit N` spreads over as many seeds as it can,
+and persona assignment and sampling draws never depend on `--limit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthspace.errors import ConfigError
+from synthspace.lineage import PersonaSource
+from synthspace.node.recipes.models import FixedValue, RandomAssignment, Recipe
+
+
+class PersonaError(ConfigError):
+    """The persona file is missing, unreadable, or lacks a column the recipe needs."""
+
+
+@dataclass(frozen=True)
+class PersonaSet:
+    """Personas as plain dicts (each with `persona_id`) and their lineage source."""
+
+    personas: list[dict[str, Any]]
+    source: PersonaSource
+    path: Path | None = None
+
+
+NO_PERSONAS = PersonaSet(personas=[], source=PersonaSource(kind="none", count=0), path=None)
+
+
+def _persona_dict(p: Any) -> dict[str, Any]:
+    """A persona as the flat dict templates see: attributes, narrative, and its extra texts."""
+    d = p.model_dump() if hasattr(p, "model_dump") else dict(p)
+    texts = d.pop("texts", None) or {}
+    for k, v in texts.items():
+        d.setdefault(k, v)
+    # Absent attributes are left out (not None) so `persona.get('x', default)` works in templates.
+    return {k: (str(v) if k == "persona_id" else v) for k, v in d.items() if v is not None}
+
+
+def load_personas(path: str | Path | None) -> PersonaSet:
+    """Read a persona Parquet file (synthspace persona set or Nemotron-Personas), or no personas."""
+    if path is None:
+        return NO_PERSONAS
+    from synthspace.node.personas import load_persona_set
+
+    p = Path(path)
+    if not p.is_file():
+        raise PersonaError(f"persona file not found: {p}")
+    personas, source = load_persona_set(p)
+    records = [_persona_dict(x) for x in personas]
+    if not records:
+        raise PersonaError(f"{p}: the persona file holds no personas")
+    ids = [r.get("persona_id") for r in records]
+    if len(set(ids)) != len(ids):
+        raise PersonaError(f"{p}: persona_id values are not unique")
+    return PersonaSet(personas=records, source=source, path=p.resolve())
+
+
+@dataclass(frozen=True)
+class Task:
+    """One record to produce."""
+
+    index: int  # position in the plan
+    seed_index: int
+    k: int
+    persona_index: int | None
+    record_id: str
+    temperature: float
+    top_p: float
+
+
+def _u64(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def record_id(recipe_digest: str, seed_root: str, seed_index: int, persona_id: str | None, k: int) -> str:
+    """Stable id of the k-th output of seed `seed_index` with persona `persona_id`."""
+    h = hashlib.sha256(f"synthspace-record-v1\x1f{recipe_digest}\x1f{seed_root}\x1f{seed_index}\x1f{persona_id or '-'}\x1f{k}".encode())
+    return h.hexdigest()[:32]
+
+
+def _draw(spec: Any, *key: object) -> float:
+    if isinstance(spec, FixedValue):
+        return float(spec.value)
+    return random.Random(_u64(*key)).uniform(spec.low, spec.high)
+
+
+def build_plan(
+    recipe: Recipe,
+    recipe_digest: str,
+    seed_root: str,
+    n_seeds: int,
+    personas: Sequence[dict[str, Any]],
+    limit: int | None = None,
+) -> list[Task]:
+    """The first `limit` tasks (all when None) of the run's deterministic plan."""
+    total = n_seeds * recipe.generation.outputs_per_seed
+    count = total if limit is None else min(limit, total)
+    assign = recipe.persona_assignment
+    strata: list[list[int]] = []
+    if personas and not isinstance(assign, RandomAssignment):
+        attr = assign.attribute
+        if attr not in personas[0]:
+            raise PersonaError(
+                f"recipe stratifies personas by {attr!r}, which the persona file lacks; columns: {', '.join(personas[0])}"
+            )
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(personas):
+            groups.setdefault(str(p.get(attr)), []).append(i)
+        for value in sorted(groups):
+            members = groups[value]
+            random.Random(_u64(assign.seed, "stratum", value)).shuffle(members)
+            strata.append(members)
+    s = recipe.sampling
+    tasks = []
+    for t in range(count):
+        k, seed_index = divmod(t, n_seeds)
+        pidx: int | None = None
+        if personas:
+            if strata:
+                members = strata[t % len(strata)]
+                pidx = members[(t // len(strata)) % len(members)]
+            else:
+                pidx = random.Random(_u64(assign.seed, "persona", seed_index, k)).randrange(len(personas))
+        pid = personas[pidx]["persona_id"] if pidx is not None else None
+        tasks.append(
+            Task(
+                index=t,
+                seed_index=seed_index,
+                k=k,
+                persona_index=pidx,
+                record_id=record_id(recipe_digest, seed_root, seed_index, pid, k),
+                temperature=_draw(s.temperature, s.seed, "temperature", seed_index, k),
+                top_p=_draw(s.top_p, s.seed, "top_p", seed_index, k),
+            )
+        )
+    return tasks

@@ -1,0 +1,105 @@
+"""Parsing model output into a record and validating it against the recipe's output schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    create_model,
+)
+
+from synthspace.node.generate.backends.base import Completion
+from synthspace.node.recipes.models import (
+    BooleanField,
+    EnumField,
+    IntegerField,
+    NumberField,
+    Recipe,
+    StringField,
+    StringListField,
+)
+
+DropReason = Literal["backend_error", "empty", "truncated", "invalid_json", "schema_violation"]
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def _annotation(f: Any) -> Any:
+    if isinstance(f, StringField):
+        return Annotated[str, Field(min_length=f.min_length, max_length=f.max_length, pattern=f.pattern, strict=True)]
+    if isinstance(f, IntegerField):
+        return Annotated[StrictInt, Field(ge=f.minimum, le=f.maximum)]
+    if isinstance(f, NumberField):
+        return Annotated[float, Field(ge=f.minimum, le=f.maximum, allow_inf_nan=False)]
+    if isinstance(f, BooleanField):
+        return StrictBool
+    if isinstance(f, EnumField):
+        return Literal[tuple(f.choices)]
+    if isinstance(f, StringListField):
+        item = Annotated[str, Field(min_length=f.item_min_length, max_length=f.item_max_length, strict=True)]
+        return Annotated[list[item], Field(min_length=f.min_items, max_length=f.max_items)]  # type: ignore[valid-type]
+    raise TypeError(f"unknown output field type {type(f).__name__}")
+
+
+class _RecordBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+
+
+def record_model(recipe: Recipe) -> type[BaseModel]:
+    """A pydantic model of one output record (same constraints as the JSON schema)."""
+    fields: dict[str, Any] = {f.name: (_annotation(f), ...) for f in recipe.output_fields}
+    return create_model(f"Record_{recipe.task}", __base__=_RecordBase, **fields)
+
+
+def extract_json(text: str) -> Any:
+    """The JSON value in a completion, tolerating code fences and prose around one object."""
+    s = text.strip()
+    m = _FENCE.match(s)
+    if m:
+        s = m.group(1)
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        start, end = s.find("{"), s.rfind("}")
+        if start != -1 and end > start:
+            return json.loads(s[start : end + 1])
+        raise
+
+
+class OutputValidator:
+    """Turns a Completion into a validated record dict, or a drop reason and message."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.model = record_model(recipe)
+        self.names = recipe.output_field_names
+
+    def check(self, completion: Completion) -> tuple[dict[str, Any] | None, DropReason | None, str]:
+        if completion.error:
+            return None, "backend_error", completion.error
+        if not completion.text.strip():
+            return None, ("truncated" if completion.finish_reason == "length" else "empty"), "empty completion"
+        try:
+            value = extract_json(completion.text)
+        except json.JSONDecodeError as exc:
+            reason: DropReason = "truncated" if completion.finish_reason == "length" else "invalid_json"
+            return None, reason, f"not JSON: {exc.msg}"
+        return self.check_value(value)
+
+    def check_value(self, value: Any) -> tuple[dict[str, Any] | None, DropReason | None, str]:
+        """Validate an already-parsed JSON value."""
+        if not isinstance(value, dict):
+            return None, "schema_violation", f"expected a JSON object, got {type(value).__name__}"
+        try:
+            rec = self.model.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return None, "schema_violation", f"{where}: {first['msg']}"
+        return rec.model_dump(), None, ""

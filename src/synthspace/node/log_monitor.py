@@ -1,0 +1,426 @@
+"""A local, verified mirror of the coordinator's transparency log, kept by every auditor.
+
+The auditor state directory holds:
+
+    verifier-key.txt   the coordinator's checkpoint verifier key, pinned on first use (or at
+                       enrolment); a different key later is an error, never silently accepted
+    checkpoint.txt     the last signed checkpoint this auditor verified
+    leaves.jsonl       every log leaf up to that checkpoint, each checked to hash to its root
+    evidence/          pairs of signed checkpoints that contradict each other (proof of a fork)
+
+`sync_log` moves the mirror forward: the new checkpoint must carry a valid signature, be
+consistent with the last one seen (RFC 9162 consistency proof), and the served entries must
+hash to its root. Whatever fails is raised as `LogCheckFailed` naming the check, so callers
+(audit, pull, publish) can report it by name.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synthspace.errors import SynthspaceError, VerificationError
+
+if TYPE_CHECKING:
+    from synthspace.checkpoint import Checkpoint, Verifier
+    from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry
+    from synthspace.node.coordinator_client import CoordinatorClient
+
+    LogEntry = PublishEntry | RetractEntry | KeyEntry
+
+DEFAULT_AUDITOR_STATE = Path("~/.synthspace/auditor")
+
+
+class LogCheckFailed(VerificationError):
+    """A transparency-log check failed; `check` names it (checkpoint, checkpoint_consistency, log_root)."""
+
+    def __init__(self, check: str, message: str) -> None:
+        self.check = check
+        super().__init__(f"{check}: {message}")
+        self.detail = message
+        self.current: Checkpoint | None = None  # the verified current checkpoint, when there is one
+
+
+class AuditorStateError(SynthspaceError):
+    """The auditor state directory is unusable (pinned to another log, unreadable files)."""
+
+
+def _open_private(path: Path, mode: str) -> Any:
+    """Open for writing with mode 0600: the state may sit in a node's private/ directory."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
+    return os.fdopen(os.open(path, flags, 0o600), mode)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with _open_private(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class AuditorState:
+    """What one auditor remembers about one coordinator's log (see the module docstring)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path).expanduser()
+
+    @property
+    def verifier_key_path(self) -> Path:
+        return self.path / "verifier-key.txt"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.txt"
+
+    @property
+    def leaves_path(self) -> Path:
+        return self.path / "leaves.jsonl"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.path / "evidence"
+
+    def _ensure(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    # ---- pinned verifier key --------------------------------------------------------------
+    def pinned_verifier_key(self) -> str | None:
+        if not self.verifier_key_path.is_file():
+            return None
+        return self.verifier_key_path.read_text().strip() or None
+
+    def pin_verifier_key(self, text: str) -> None:
+        current = self.pinned_verifier_key()
+        if current is not None and current != text.strip():
+            raise AuditorStateError(
+                f"auditor state {self.path} is pinned to log verifier key {current!r}, not {text.strip()!r}; "
+                "use a separate --state for a different coordinator"
+            )
+        self._ensure()
+        _atomic_write(self.verifier_key_path, (text.strip() + "\n").encode())
+
+    # ---- last checkpoint and leaves -------------------------------------------------------
+    def last_checkpoint_note(self) -> str | None:
+        return self.checkpoint_path.read_text() if self.checkpoint_path.is_file() else None
+
+    def leaves(self) -> list[bytes]:
+        if not self.leaves_path.is_file():
+            return []
+        out: list[bytes] = []
+        with open(self.leaves_path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    if item["index"] != n:
+                        raise ValueError(f"index {item['index']} at line {n}")
+                    out.append(base64.b64decode(item["leaf"], validate=True))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise AuditorStateError(f"{self.leaves_path} is corrupt at line {n + 1}: {exc}") from exc
+        return out
+
+    def save(self, note: str, all_leaves: list[bytes], previous_count: int) -> None:
+        """Append leaves [previous_count:] (a cache; see sync_log), then remember the checkpoint."""
+        self._ensure()
+        if len(all_leaves) > previous_count or previous_count == 0:
+            self._write_leaves(all_leaves, previous_count)
+        _atomic_write(self.checkpoint_path, note.encode())
+
+    def _line_count(self) -> int:
+        if not self.leaves_path.is_file():
+            return 0
+        with open(self.leaves_path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+
+    def _write_leaves(self, all_leaves: list[bytes], previous_count: int) -> None:
+        mode = "a" if previous_count and self._line_count() == previous_count else "w"
+        with _open_private(self.leaves_path, mode) as fh:
+            start = previous_count if mode == "a" else 0
+            for i in range(start, len(all_leaves)):
+                fh.write(json.dumps({"index": i, "leaf": base64.b64encode(all_leaves[i]).decode()}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def record_evidence(self, earlier_note: str, later_note: str, reason: str) -> Path:
+        """Keep both signed checkpoints: together they prove the coordinator forked its log."""
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        path = self.evidence_dir / f"fork-{stamp}.txt"
+        with _open_private(path, "w") as fh:
+            fh.write(
+                f"reason: {reason}\n\n--- earlier checkpoint ---\n{earlier_note}\n--- later checkpoint ---\n{later_note}"
+            )
+        return path
+
+
+def resolve_verifier(
+    client: CoordinatorClient,
+    state: AuditorState,
+    pinned: str | None = None,
+    *,
+    trust_on_first_use: bool = True,
+) -> tuple[Verifier, bool]:
+    """The verifier key to check checkpoints with, and whether it was just pinned (first use).
+
+    Precedence: `pinned` (a node pins at enrolment), then the state's pin, then, only if
+    `trust_on_first_use`, the key the coordinator presents now.
+    """
+    from synthspace.checkpoint import Verifier
+
+    first_use = False
+    text = pinned or state.pinned_verifier_key()
+    if text is None:
+        if not trust_on_first_use:
+            raise AuditorStateError(
+                "no pinned log verifier key: pass --verifier-key, or allow trust on first use"
+            )
+        text = client.verifier_key()
+        first_use = True
+    if pinned is not None and state.pinned_verifier_key() not in (None, pinned.strip()):
+        raise AuditorStateError(
+            f"auditor state {state.path} is pinned to a different verifier key than the node's; "
+            "use a separate --state"
+        )
+    try:
+        verifier = Verifier.from_string(text)
+    except SynthspaceError as exc:
+        raise AuditorStateError(f"the log verifier key {text!r} is malformed: {exc}") from exc
+    state.pin_verifier_key(text)
+    return verifier, first_use
+
+
+@dataclass
+class LogView:
+    """The log as verified by one sync: the signed checkpoint and every leaf up to its size."""
+
+    note: str
+    checkpoint: Checkpoint
+    leaves: list[bytes]
+    previous_size: int
+    first_use: bool = False
+    _entries: dict[int, LogEntry] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+    def entry(self, index: int) -> LogEntry:
+        from synthspace.log_entries import parse_entry
+
+        if index not in self._entries:
+            self._entries[index] = parse_entry(self.leaves[index])
+        return self._entries[index]
+
+    def iter_entries(self) -> list[tuple[int, LogEntry | Exception]]:
+        out: list[tuple[int, LogEntry | Exception]] = []
+        for i in range(len(self.leaves)):
+            try:
+                out.append((i, self.entry(i)))
+            except Exception as exc:  # a malformed leaf is a finding, not a crash
+                out.append((i, exc))
+        return out
+
+    def publish_entries(self, artifact_id: str) -> list[tuple[int, PublishEntry]]:
+        from synthspace.log_entries import PublishEntry
+
+        found = []
+        for i, e in self.iter_entries():
+            if isinstance(e, PublishEntry) and e.artifact_id == artifact_id:
+                found.append((i, e))
+        return found
+
+    def retractions(self, artifact_id: str) -> list[tuple[int, RetractEntry]]:
+        from synthspace.log_entries import RetractEntry
+
+        return [(i, e) for i, e in self.iter_entries() if isinstance(e, RetractEntry) and e.artifact_id == artifact_id]
+
+    def key_entries(self) -> list[tuple[int, KeyEntry]]:
+        from synthspace.log_entries import KeyEntry
+
+        return [(i, e) for i, e in self.iter_entries() if isinstance(e, KeyEntry)]
+
+
+def open_note(note: str, verifier: Verifier, check: str = "checkpoint") -> Checkpoint:
+    from synthspace.checkpoint import open_checkpoint
+
+    try:
+        return open_checkpoint(note, verifier)
+    except SynthspaceError as exc:
+        raise LogCheckFailed(check, f"signed checkpoint does not verify with the pinned key: {exc}") from exc
+
+
+def check_consistency(
+    client: CoordinatorClient, earlier: Checkpoint, later: Checkpoint
+) -> None:
+    """Raise LogCheckFailed('checkpoint_consistency') unless `earlier` is a prefix of `later`."""
+    from synthspace.transparency_log import verify_consistency
+
+    if later.size < earlier.size:
+        raise LogCheckFailed(
+            "checkpoint_consistency",
+            f"the log shrank: size {later.size} now, {earlier.size} in a checkpoint seen earlier",
+        )
+    if later.size == earlier.size:
+        if later.root != earlier.root:
+            raise LogCheckFailed(
+                "checkpoint_consistency",
+                f"two signed checkpoints of size {later.size} have different roots (a forked log)",
+            )
+        return
+    if earlier.size == 0:
+        return
+    try:
+        proof = client.consistency_proof(earlier.size, later.size)
+        verify_consistency(earlier.size, later.size, earlier.root, later.root, proof)
+    except VerificationError as exc:
+        raise LogCheckFailed(
+            "checkpoint_consistency",
+            f"checkpoint of size {later.size} is not consistent with the one of size {earlier.size} "
+            f"seen earlier: {exc}",
+        ) from exc
+
+
+def _check_against_previous(
+    client: CoordinatorClient, state: AuditorState, verifier: Verifier, note: str, current: Checkpoint
+) -> Checkpoint | None:
+    """Check `current` against the last checkpoint this auditor saw; returns that one (or None)."""
+    previous_note = state.last_checkpoint_note()
+    if previous_note is None:
+        return None
+    try:
+        previous = open_note(previous_note, verifier)
+    except LogCheckFailed as exc:
+        raise AuditorStateError(f"{state.checkpoint_path} does not verify with the pinned key: {exc}") from exc
+    try:
+        if previous.origin != current.origin:
+            raise LogCheckFailed(
+                "checkpoint_consistency", f"log origin changed from {previous.origin!r} to {current.origin!r}"
+            )
+        if current.size >= previous.size:
+            check_consistency(client, previous, current)
+        else:
+            # An older checkpoint (e.g. in a receipt) must be a prefix of the newer one we saw.
+            check_consistency(client, current, previous)
+    except LogCheckFailed as exc:
+        exc.current = current
+        state.record_evidence(previous_note, note, exc.detail)
+        raise
+    return previous
+
+
+def advance_checkpoint(
+    client: CoordinatorClient, state: AuditorState, verifier: Verifier, note: str
+) -> Checkpoint:
+    """Verify `note` and its consistency with the last checkpoint seen; remember it if newer.
+
+    Cheap (one consistency proof, no entries); the leaf mirror catches up at the next sync.
+    """
+    current = open_note(note, verifier)
+    previous = _check_against_previous(client, state, verifier, note, current)
+    if previous is None or current.size > previous.size:
+        state.save(note, [], len(state.leaves()))
+    return current
+
+
+def sync_log(
+    client: CoordinatorClient,
+    state: AuditorState,
+    verifier: Verifier,
+    *,
+    first_use: bool = False,
+) -> LogView:
+    """Fetch and verify the current checkpoint and every entry up to it; move the state forward.
+
+    Cached leaves are only a cache: all leaves together must hash to the signed root, so a
+    wrong cached or served leaf cannot pass. The state is written only when every check
+    passed; a contradicting checkpoint is kept under evidence/ instead.
+    """
+    from synthspace.transparency_log import leaf_hash, root_from_leaf_hashes
+
+    note = client.checkpoint()
+    current = open_note(note, verifier)
+    previous = _check_against_previous(client, state, verifier, note, current)
+    prev_size = previous.size if previous is not None else 0
+
+    cached = state.leaves()[: current.size]
+    stored = len(cached)
+    leaves = list(cached)
+    if current.size > len(leaves):
+        leaves.extend(leaf for _, leaf in client.entries(len(leaves), current.size))
+    root = root_from_leaf_hashes([leaf_hash(leaf) for leaf in leaves])
+    if root != current.root and stored:
+        stored = 0
+        leaves = [leaf for _, leaf in client.entries(0, current.size)]
+        root = root_from_leaf_hashes([leaf_hash(leaf) for leaf in leaves])
+    if root != current.root:
+        exc = LogCheckFailed(
+            "log_root", f"the {current.size} entries the coordinator serves do not hash to its signed root"
+        )
+        exc.current = current
+        raise exc
+    if previous is None or current.size >= prev_size:
+        state.save(note, leaves, stored)
+    return LogView(note=note, checkpoint=current, leaves=leaves, previous_size=prev_size, first_use=first_use)
+
+
+class OfflineError(SynthspaceError):
+    """An offline audit needed something only the coordinator has."""
+
+
+def offline_client(state: AuditorState) -> CoordinatorClient:
+    """A stand-in for the coordinator answering log reads from the auditor's own state.
+
+    The checkpoint is the last one this auditor verified online and the entries are its
+    mirror, so an offline audit checks signatures, digests, inclusion and key history against
+    what was verified before, without any network access. Catalog reads raise OfflineError.
+    """
+    from synthspace.node.coordinator_client import CoordinatorClient
+    from synthspace.transparency_log import consistency_proof, inclusion_proof, leaf_hash
+
+    note = state.last_checkpoint_note()
+    key = state.pinned_verifier_key()
+    if note is None or key is None:
+        raise OfflineError(
+            f"auditor state {state.path} has not seen this coordinator's log yet; audit once online"
+        )
+    leaves = state.leaves()
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+    note_text: str = note
+    key_text: str = key
+
+    class _Offline(CoordinatorClient):
+        def _send(self, method: str, path: str, *, public: bool = False, **kwargs: Any) -> Any:
+            raise OfflineError(f"offline audit: {method} {path} needs the coordinator")
+
+        def download_data(self, artifact_id: str, dest: Path, chunk: int = 1 << 20) -> str:
+            raise OfflineError(f"offline audit: the data of {artifact_id} needs the coordinator")
+
+        def checkpoint(self) -> str:
+            return note_text
+
+        def verifier_key(self) -> str:
+            return key_text
+
+        def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+            if end > len(leaves):
+                raise OfflineError(
+                    f"the local log mirror holds {len(leaves)} entries, {end} needed; "
+                    "run `synthspace audit log` online to catch up"
+                )
+            return [(i, leaves[i]) for i in range(start, end)]
+
+        def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+            return inclusion_proof(index, size, hashes[:size])
+
+        def consistency_proof(self, first: int, second: int) -> list[bytes]:
+            return consistency_proof(first, second, hashes[:second])
+
+    return _Offline("http://offline.invalid")
