@@ -46,10 +46,8 @@ def test_stalled_body_gets_408(strict_server: CoordinatorServer) -> None:
         b"POST /v1/enrol HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b'Content-Length: 200\r\n\r\n{"token": '
     )
-    t0 = time.monotonic()
     status, body = _raw(strict_server, request)
-    assert status == 408 and body["error"] == "request_timeout"
-    assert time.monotonic() - t0 < 10
+    assert status == 408 and body["error"] == "request_timeout"  # the server, not the client, gave up
 
 
 def test_declared_oversize_body_gets_413_without_reading_it(

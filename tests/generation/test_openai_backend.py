@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import pytest
@@ -37,7 +38,7 @@ def test_concurrency_bound_is_respected(stub: StubServer, client: str) -> None:
     elapsed = time.monotonic() - t0
     stats = stub.stats()
     assert stats["requests"] == 40 and stats["max_in_flight"] == 4  # concurrent, and never more than 4
-    assert elapsed >= 40 / 4 * 0.05 * 0.9
+    assert elapsed >= 40 / 4 * 0.05 * 0.9  # a lower bound: load only makes it slower
     assert all(json.loads(c.text)["n"] == 2 for c in out)
     body = stats["last_body"]
     assert body["response_format"]["json_schema"]["schema"] == SCHEMA and "guided_json" not in body
@@ -75,8 +76,18 @@ def test_5xx_without_retry_after_backs_off_exponentially(stub: StubServer) -> No
     [c] = be.generate(_reqs(1), SCHEMA)
     gaps = stub.stats()["retry_gaps"]
     assert c.text and len(gaps) == 3
-    # full-jitter in [cap/2, cap] with caps 0.2, 0.4, 0.8
-    assert 0.1 <= gaps[0] <= 0.35 and 0.2 <= gaps[1] <= 0.55 and 0.4 <= gaps[2] <= 0.95
+    # full-jitter in [cap/2, cap] with caps 0.2, 0.4, 0.8: the waits are at least the lower
+    # halves (a loaded machine only adds to a gap, so no upper bound is asserted here) ...
+    assert gaps[0] >= 0.1 and gaps[1] >= 0.2 and gaps[2] >= 0.4
+
+
+def test_backoff_delays_stay_in_their_jitter_windows() -> None:
+    # ... and the delays drawn are within [cap/2, cap], checked without a clock.
+    be = get_backend("openai", base_url="http://127.0.0.1:1/v1", model="m", backoff_base=0.2, backoff_max=5)
+    for attempt, cap in ((1, 0.2), (2, 0.4), (3, 0.8), (10, 5.0)):
+        delays = [be._delay(attempt, None) for _ in range(200)]  # type: ignore[attr-defined]
+        assert min(delays) >= cap / 2 and max(delays) <= cap
+    assert be._delay(1, 1.0) == 1.0  # type: ignore[attr-defined]  # Retry-After wins
 
 
 def test_timeouts_are_retried(stub: StubServer) -> None:
@@ -84,7 +95,7 @@ def test_timeouts_are_retried(stub: StubServer) -> None:
     be = get_backend("openai", base_url=stub.base_url, model="m", timeout=0.5, backoff_base=0.01)
     t0 = time.monotonic()
     [c] = be.generate(_reqs(1), SCHEMA)
-    assert c.text and 0.5 <= time.monotonic() - t0 < 5
+    assert c.text and time.monotonic() - t0 >= 0.5  # the first attempt waited out its timeout
     assert stub.stats()["requests"] == 2
 
 
@@ -144,7 +155,10 @@ def test_auto_client_follows_the_benchmark() -> None:
     assert get_backend("openai", base_url=url, model="m", concurrency=64, client="httpx").client_kind == "httpx"  # type: ignore[attr-defined]
 
 
-def test_vllm_in_process_fails_clearly_here() -> None:
+def test_vllm_in_process_fails_clearly_without_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
+    # vLLM made absent on purpose (None in sys.modules makes `import vllm` fail), so this holds on
+    # a machine where vLLM is installed as well as here, where it cannot be.
+    monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(BackendUnavailableError, match="vllm serve"):
         get_backend("vllm", model="x")
 

@@ -27,6 +27,7 @@ from synthspace.coordinator.federated.superlink import (
 )
 from synthspace.coordinator.federated.superlink import start_superlink as _start_superlink
 from synthspace.errors import SynthspaceError
+from synthspace.flower_apps import CLIENT_APP, SERVER_APP
 
 APP_NAME = "synthspace-lora"
 APP_VERSION = "1.0.0"
@@ -243,8 +244,8 @@ def write_app(home: Path | str, options: RunOptions) -> Path:
                 "app": {
                     "publisher": "synthspace",
                     "components": {
-                        "serverapp": "synthspace.coordinator.federated.server_app:app",
-                        "clientapp": "synthspace.node.federated.client_app:app",
+                        "serverapp": SERVER_APP,
+                        "clientapp": CLIENT_APP,
                     },
                     "config": options.run_config(home),
                 }
