@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from synthspace.atomic_files import atomic_write_json
 from synthspace.coordinator.errors import HomeError
 
 DATABASE_URL_ENV = "SYNTHSPACE_DATABASE_URL"
@@ -108,10 +109,7 @@ class CoordinatorSettings(BaseModel):
 
     def save(self) -> None:
         data = self.model_dump(mode="json", exclude={"home"})
-        path = self.home / CONFIG_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_json(self.home / CONFIG_FILE, data, sort_keys=True)
 
     @classmethod
     def load(cls, home: Path | str) -> CoordinatorSettings:

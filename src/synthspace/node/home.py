@@ -15,7 +15,6 @@ Nothing under keys/ or private/ is ever sent to the coordinator; only public hal
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from synthspace.atomic_files import atomic_write_json
 from synthspace.errors import SynthspaceError
 
 if TYPE_CHECKING:
@@ -219,9 +219,7 @@ class NodeHome:
 
     def save_config(self, config: NodeConfig) -> None:
         """Atomic replace, so a crash never leaves a half-written node.json."""
-        tmp = self.config_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
-        os.replace(tmp, self.config_path)
+        atomic_write_json(self.config_path, config.model_dump(mode="json"))
 
     def mark_enrolled(self, log_verifier_key: str) -> NodeConfig:
         config = self.config().model_copy(

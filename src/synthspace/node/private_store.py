@@ -11,6 +11,7 @@ import re
 import secrets
 from pathlib import Path
 
+from synthspace.atomic_files import create_once
 from synthspace.errors import SynthspaceError
 
 SALT_BYTES = 32
@@ -60,20 +61,8 @@ class PrivateStore:
         folder = self._ensure_dir("salts")
         path = folder / key
         if not path.exists():
-            tmp = folder / f".{key}.{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, secrets.token_bytes(SALT_BYTES))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                # link() fails if another process won the race; then its salt is the salt.
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            finally:
-                os.unlink(tmp)
+            # If another process wins the race, its salt is the salt.
+            create_once(path, secrets.token_bytes(SALT_BYTES), mode=0o600)
         try:
             data = path.read_bytes()
         except OSError as exc:

@@ -7,13 +7,13 @@ copies the lineage fields into the signed Statement, not this file.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthspace.atomic_files import atomic_write_bytes
 from synthspace.lineage import Generator, PersonaSource, SeedCommitment
 
 MANIFEST_NAME = "manifest.json"
@@ -70,25 +70,6 @@ class RunManifest(ManifestModel):
     @property
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file, fsync and rename: readers see old or new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def write_manifest(run_dir: str | Path, manifest: RunManifest) -> None:

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from synthspace.atomic_files import atomic_output
 from synthspace.errors import SynthspaceError
-from synthspace.node.generate.manifest import ShardInfo, _fsync_dir
+from synthspace.node.generate.manifest import ShardInfo
 
 SHARDS = "shards"
 _SHARD = re.compile(r"^part-(\d{5,})\.parquet$")
@@ -110,14 +111,9 @@ def write_shard(run_dir: str | Path, rows: Sequence[dict[str, Any]], schema: Any
     existing = shard_paths(run_dir)
     seq = int(_SHARD.match(existing[-1].name).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
     final = d / f"part-{seq:05d}.parquet"
-    tmp = d / f".{final.name}.{os.getpid()}.tmp"
     table = pa.Table.from_pylist(list(rows), schema=schema)
-    with open(tmp, "wb") as f:
+    with atomic_output(final) as f:
         pq.write_table(table, f, compression="zstd")
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, final)
-    _fsync_dir(d)
     return ShardInfo(name=final.name, rows=table.num_rows, sha256=_sha256(final))
 
 

@@ -10,13 +10,13 @@ reproducible: no timestamps are written, so the same spec, seed and options give
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthspace.atomic_files import atomic_output
 from synthspace.lineage import PersonaSource
 from synthspace.node.personas.digests import file_digest
 from synthspace.node.personas.errors import PersonaSetError
@@ -88,14 +88,8 @@ def write_persona_frame(frame: pd.DataFrame, path: str | Path, metadata: dict[st
     meta.pop(b"pandas", None)  # pandas metadata embeds library versions; keep only ours
     meta[METADATA_KEY] = json.dumps(metadata, ensure_ascii=False, sort_keys=True).encode("utf-8")
     table = table.replace_schema_metadata(meta)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with tmp.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as fh:
+        pq.write_table(table, fh, compression="zstd")
     return file_digest(path)
 
 
