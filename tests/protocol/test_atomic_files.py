@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from synthspace.atomic_files import atomic_output, atomic_write_bytes, atomic_write_json, create_once
+from synthspace.atomic_files import (
+    atomic_output,
+    atomic_write_bytes,
+    atomic_write_json,
+    create_once,
+)
 
 
 def test_replace_and_mode(tmp_path: Path) -> None:
