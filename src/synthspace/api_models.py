@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from synthspace.config_model import StrictModel
 
 ORG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 HEX64_PATTERN = r"^[0-9a-f]{64}$"
@@ -19,10 +21,8 @@ ArtifactKind = Literal["dataset", "derived-dataset", "model-adapter"]
 SortOrder = Literal["newest", "oldest", "title"]
 
 
-class ApiModel(BaseModel):
+class ApiModel(StrictModel):
     """Base of every API model: unknown fields are an error."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class ErrorBody(ApiModel):

@@ -10,16 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from synthspace.config_model import StrictModel
 
 STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE: Final = "https://synthspace.dev/lineage/v1"
-
-
-class StrictModel(BaseModel):
-    """Base of every wire model: unknown fields are rejected."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class DigestSet(StrictModel):

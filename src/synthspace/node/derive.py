@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from synthspace.config_model import StrictModel
 from synthspace.errors import SynthspaceError
 from synthspace.lineage import Parent
 
@@ -40,10 +41,8 @@ class DeriveError(SynthspaceError):
     """A derivation cannot be built (no parents, a bad filter, incompatible columns, ...)."""
 
 
-class Operations(BaseModel):
+class Operations(StrictModel):
     """What was done to the parents' records, in this order."""
-
-    model_config = ConfigDict(extra="forbid")
 
     where: str | None = Field(default=None, description="pandas query expression rows must satisfy.")
     columns: list[str] | None = Field(default=None, description="Columns kept (None: all).")
@@ -52,10 +51,8 @@ class Operations(BaseModel):
     seed: int = Field(default=0, description="Random seed of the sample.")
 
 
-class Derivation(BaseModel):
+class Derivation(StrictModel):
     """OUT/derivation.json: everything publish needs besides the data file."""
-
-    model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=200, description="Title of the derived set.")
     description: str = Field(default="", description="Description.")

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from synthspace.atomic_files import atomic_write_json
+from synthspace.config_model import StrictModel
 from synthspace.errors import SynthspaceError
 
 if TYPE_CHECKING:
@@ -47,10 +48,8 @@ class NotEnrolledError(NodeHomeError):
     """The node has not enrolled with its coordinator yet."""
 
 
-class NodeConfig(BaseModel):
+class NodeConfig(StrictModel):
     """DIR/node.json: everything the node needs to talk to its coordinator (no secrets)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     version: int = Field(default=CONFIG_VERSION, description="Layout version of node.json.")
     org: str = Field(min_length=1, max_length=100, description="The organisation this node belongs to.")

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from synthspace.atomic_files import atomic_write_bytes
+from synthspace.config_model import StrictModel
 from synthspace.lineage import Generator, PersonaSource, SeedCommitment
 
 MANIFEST_NAME = "manifest.json"
@@ -23,8 +24,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class ManifestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ManifestModel(StrictModel):
+    pass
 
 
 class RecipeSummary(ManifestModel):

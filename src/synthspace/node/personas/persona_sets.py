@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from synthspace.config_model import StrictModel
 from synthspace.lineage import PersonaSource
 from synthspace.node.personas.errors import EvidenceError
 from synthspace.node.personas.narratives import TextBackend, get_text_backend, write_narratives
@@ -24,10 +25,8 @@ Progress = Callable[[str, int, int], None]
 _SAMPLERS: dict[str, PersonaSampler] = {}
 
 
-class PersonaSetResult(BaseModel):
+class PersonaSetResult(StrictModel):
     """What `create_persona_set` wrote, for the CLI and for lineage."""
-
-    model_config = ConfigDict(extra="forbid")
 
     path: str = Field(description="Where the Parquet file was written.")
     source: PersonaSource = Field(description="Lineage record: kind, locale, spec and set digests, count.")

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from synthspace.atomic_files import atomic_output
+from synthspace.config_model import StrictModel
 from synthspace.lineage import PersonaSource
 from synthspace.node.personas.digests import file_digest
 from synthspace.node.personas.errors import PersonaSetError
@@ -40,10 +41,8 @@ NEMOTRON_TEXT_FIELDS = (
 )
 
 
-class Persona(BaseModel):
+class Persona(StrictModel):
     """One synthetic persona: attributes, a short profile narrative, optional persona texts."""
-
-    model_config = ConfigDict(extra="forbid")
 
     persona_id: str = Field(min_length=1, description="Stable id of the persona within its set.")
     locale: str | None = Field(default=None, description="Locale such as ja_JP or en_US.")

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from synthspace.config_model import FrozenModel
 from synthspace.node.personas.digests import canonical_digest
 from synthspace.node.personas.errors import SpecError
 
@@ -42,8 +43,8 @@ PERSONA_ATTRIBUTES = (
 )
 
 
-class _SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _SpecModel(FrozenModel):
+    pass
 
 
 class Source(_SpecModel):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from synthspace.config_model import StrictModel
 from synthspace.lineage import PersonaSource
 from synthspace.node.personas.errors import PersonaSetError
 from synthspace.node.personas.records import read_metadata, read_persona_frame
@@ -22,15 +23,13 @@ from synthspace.node.personas.sampler import parse_where
 from synthspace.node.personas.spec import LocaleSpec, load_spec
 
 
-class StateShare(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StateShare(StrictModel):
     state: str = Field(description="State name.")
     observed: float = Field(description="Share in the set.")
     expected: float = Field(description="Exact share under the spec (and the set's conditions).")
 
 
-class VariableStats(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VariableStats(StrictModel):
     variable: str = Field(description="Variable or derived attribute.")
     chi2: float = Field(description="Chi-square goodness-of-fit statistic.")
     dof: int = Field(description="Degrees of freedom after pooling small cells.")
@@ -40,8 +39,7 @@ class VariableStats(BaseModel):
     top: list[StateShare] = Field(description="The most frequent states (by expected share).")
 
 
-class StatsReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StatsReport(StrictModel):
     path: str = Field(description="The persona set.")
     source: PersonaSource = Field(description="Its lineage record.")
     spec_locale: str | None = Field(description="Spec compared against.")

@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from synthspace.config_model import FrozenModel
 
 _NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
 
-class RecipeModel(BaseModel):
+class RecipeModel(FrozenModel):
     """Base of every recipe model: unknown keys are rejected, values are frozen once validated."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- seed fields ---------------------------------------------------------------------------
