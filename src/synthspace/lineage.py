@@ -78,6 +78,42 @@ class Parent(StrictModel):
     )
 
 
+class DifferentialPrivacy(StrictModel):
+    """Central DP of a federated run: what was clipped and noised, and the (epsilon, delta) spent."""
+
+    mechanism: str = Field(description="How updates were privatised, e.g. server-side fixed clipping + Gaussian noise on the aggregate.")
+    unit: str = Field(description="What one neighbouring dataset differs by (the privacy unit).")
+    clipping_norm: float = Field(gt=0, description="L2 bound on each org's adapter update per round.")
+    noise_multiplier: float = Field(gt=0, description="Gaussian noise stddev divided by the clipping norm's sensitivity.")
+    releases: int = Field(ge=0, description="Noised aggregates released (training rounds composed).")
+    sampling: str = Field(description="How orgs were sampled per round, and whether amplification was claimed.")
+    accountant: str = Field(description="Accountant that composed the rounds, e.g. RDP (dp-accounting).")
+    epsilon: float = Field(ge=0, description="Cumulative epsilon at `delta` over all releases.")
+    delta: float = Field(gt=0, lt=1, description="Target delta of the reported epsilon.")
+    update_norms: dict[str, float] = Field(
+        default_factory=dict, description="Largest per-org update L2 norm before and after clipping over the run."
+    )
+
+
+class CanaryExposure(StrictModel):
+    """Secret Sharer exposure of canaries one org planted in its training data (Carlini et al. 2019)."""
+
+    canaries: int = Field(ge=1, description="Canaries planted in the org's training data.")
+    candidates: int = Field(ge=2, description="Size of the candidate space |R| each canary is ranked in.")
+    exposure: list[float] = Field(description="log2|R| - log2(rank) per canary, in bits; 0 = no memorisation.")
+    max_exposure: float = Field(description="The largest exposure (log2|R| means the canary ranked first).")
+
+
+class TrainingPrivacy(StrictModel):
+    """What privacy a federated run gave, as measured or accounted by the coordinator."""
+
+    differential_privacy: DifferentialPrivacy | None = Field(default=None, description="DP, when noise was added.")
+    secure_aggregation: str | None = Field(default=None, description="Secure aggregation protocol, when used.")
+    canary_exposure: dict[str, CanaryExposure] = Field(
+        default_factory=dict, description="Per org that opted in, the exposure of its planted canaries."
+    )
+
+
 class Training(StrictModel):
     framework: str = Field(default="flower", description="Federated learning framework.")
     strategy: str = Field(description="Aggregation strategy, e.g. FedAvg.")
@@ -89,6 +125,7 @@ class Training(StrictModel):
         default_factory=dict, description="Per org, the sha256 digests of the artifacts it trained on."
     )
     metrics: dict[str, Any] = Field(default_factory=dict, description="Final metrics.")
+    privacy: TrainingPrivacy | None = Field(default=None, description="DP accounting, secure aggregation, canaries.")
 
 
 class Times(StrictModel):

@@ -171,7 +171,7 @@ def training(grid: Grid, coord: Path, tiny_model: Path, **cfg: Any) -> Any:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_fedadam_with_dp_runs_an_init_wave_records_rounds_and_publishes(
+def test_fedadam_runs_an_init_wave_records_rounds_and_publishes(
     backend: str, homes: dict[str, Path], tiny_model: Path, tmp_path: Path, pg: PgDatabases
 ) -> None:
     from synthspace.coordinator.federated.server_app import arrays_digest  # noqa: F401
@@ -179,14 +179,14 @@ def test_fedadam_with_dp_runs_an_init_wave_records_rounds_and_publishes(
 
     coord = coordinator_home(tmp_path / "coord", pg.new() if backend == "postgres" else None)
     grid = InProcessGrid([FakeNode(11, "org-a", homes["org-a"]), FakeNode(22, "org-b", homes["org-b"])])
-    job = training(grid, coord, tiny_model, strategy="fedadam", **{"dp-noise-multiplier": 0.01, "dp-clipping-norm": 5.0, "publish": True})
+    job = training(grid, coord, tiny_model, strategy="fedadam", publish=True)
     try:
         job.run()
         run = job.store.get_run(job.run_id)
     finally:
         job.store.close()
     assert run["status"] == "completed", run["status_detail"]
-    assert run["strategy"].startswith("FedAdam+DPServerSideFixedClipping")
+    assert run["strategy"] == "FedAdam"
     kinds = [(r["kind"], r["round"]) for r in run["rounds"]]
     assert kinds == [("init", 0), ("train", 1), ("train", 2), ("evaluate", 2)]
     assert grid.sent[0].metadata.message_type == "query.init"
@@ -200,6 +200,72 @@ def test_fedadam_with_dp_runs_an_init_wave_records_rounds_and_publishes(
     assert statement.predicate.training.participants == ["org-a", "org-b"]
     assert set(statement.predicate.training.training_artifacts) == {"org-a", "org-b"}
     assert statement.predicate.parents == []  # the nodes' Parquet files are not catalog artifacts
+
+
+def test_dp_clips_every_update_noises_the_aggregate_and_records_the_accounted_epsilon(
+    homes: dict[str, Path], tiny_model: Path, tmp_path: Path
+) -> None:
+    """Server-side DP on the real ClientApp's updates: a small clipping norm bounds every update,
+    the aggregate is the mean of the clipped updates plus Gaussian noise of stddev sigma*C/n, and
+    the published lineage carries the accountant's (epsilon, delta) for the rounds run."""
+    import numpy as np
+
+    from synthspace.coordinator.federated.privacy import epsilon_for, update_norm
+    from synthspace.lineage import Statement
+
+    sigma, clip, delta = 0.8, 1e-3, 1e-5
+    coord = coordinator_home(tmp_path / "coord", None)
+    grid = InProcessGrid([FakeNode(11, "org-a", homes["org-a"]), FakeNode(22, "org-b", homes["org-b"])])
+    dp = {"dp-noise-multiplier": sigma, "dp-clipping-norm": clip, "dp-delta": delta}
+    job = training(grid, coord, tiny_model, evaluate="none", publish=True, **dp)
+    try:
+        job.run()
+        run = job.store.get_run(job.run_id)
+    finally:
+        job.store.close()
+    assert run["status"] == "completed", run["status_detail"]
+
+    def packed(msg: Any) -> Any:
+        return msg.content.array_records["arrays"]["adapter"].numpy().astype(np.float64)
+
+    train_msgs = [m for m in grid.sent if m.metadata.message_type == "train"]
+    train_replies = [r for r in grid.replies if r.metadata.message_type == "train"]
+    assert len(train_msgs) == len(train_replies) == 4
+    globals_ = [packed(train_msgs[0]), packed(train_msgs[2])]  # the global adapter sent in rounds 1 and 2
+    final = job.run_dir / "adapter.safetensors"
+    assert final.is_file()
+    for rnd in (1, 2):
+        r = run["rounds"][rnd]  # rounds[0] is the init wave
+        assert r["kind"] == "train" and r["round"] == rnd
+        # The recorded pre-clipping norms are real and far above C; after clipping they are <= C.
+        assert r["metrics"]["dp-update-norm-max-before"] > 10 * clip
+        assert r["metrics"]["dp-update-norm-max-after"] <= clip * (1 + 1e-5)
+        # The replies the strategy aggregated were clipped in place: check them independently.
+        current = globals_[rnd - 1]
+        updates = [packed(m) - current for m in train_replies[2 * (rnd - 1) : 2 * rnd]]
+        for u in updates:
+            assert update_norm([u], []) <= clip * (1 + 1e-5)
+        if rnd == 1:  # round 2's global adapter is round 1's noised aggregate
+            residual = globals_[1] - current - np.mean(updates, axis=0)
+            expected_std = sigma * clip / 2
+            assert residual.size > 500
+            assert np.std(residual) == pytest.approx(expected_std, rel=0.15)  # noise is there, at its scale
+            assert abs(np.mean(residual)) < 4 * expected_std / np.sqrt(residual.size)
+    statement = Statement.model_validate_json((job.run_dir / "statement.json").read_text())
+    assert statement.predicate.training is not None and statement.predicate.training.privacy is not None
+    privacy = statement.predicate.training.privacy.differential_privacy
+    assert privacy is not None
+    assert privacy.releases == 2 and privacy.delta == delta and privacy.noise_multiplier == sigma
+    assert privacy.epsilon == pytest.approx(epsilon_for(sigma, 2, delta), rel=1e-12)
+    assert privacy.update_norms["max_after_clipping"] <= clip * (1 + 1e-5) < privacy.update_norms["max_before_clipping"]
+    assert run["final_metrics"]["privacy/epsilon"] == pytest.approx(privacy.epsilon)
+
+
+def test_dp_with_fedadam_is_refused_because_its_release_is_not_accountable() -> None:
+    from synthspace.coordinator.federated.server_app import FederationAborted, ServerConfig
+
+    with pytest.raises(FederationAborted, match="FedAdam rescales"):
+        ServerConfig.from_run_config({"coord-home": "/x", "strategy": "fedadam", "dp-noise-multiplier": 1.0})
 
 
 def test_replies_carry_only_adapter_tensors_metrics_and_digests(homes: dict[str, Path], tiny_model: Path, tmp_path: Path) -> None:

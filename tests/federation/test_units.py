@@ -82,13 +82,17 @@ def test_node_join_creates_a_supernode_key_for_homes_without_one(tmp_path: Path)
     assert path in home.secret_files()
 
 
-def test_training_data_splits_stably_drops_private_columns_and_refuses_tampered_bundles(tmp_path: Path) -> None:
+def test_training_data_splits_stably_drops_private_columns_and_refuses_unsigned_or_tampered_bundles(tmp_path: Path) -> None:
     import base64
     import hashlib
 
     from synthspace.errors import VerificationError
     from synthspace.lineage import DigestSet, LineagePredicate, Producer, Statement, Subject, Times
-    from synthspace.node.federated.training_data import TrainingDataError, load_training_data
+    from synthspace.node.federated.training_data import (
+        TrainingDataError,
+        UnverifiedTrainingData,
+        load_training_data,
+    )
 
     rows = [{**r, "_seed_index": "secret-seed-text"} for r in qa_rows("o", 0, 40)]
     parquet = tmp_path / "d.parquet"
@@ -117,12 +121,29 @@ def test_training_data_splits_stably_drops_private_columns_and_refuses_tampered_
         ),
     )  # fmt: skip
     payload = statement.to_json_bytes()
-    (bundle / "envelope.json").write_text(json.dumps({"payload": base64.b64encode(payload).decode(), "payloadType": "x", "signatures": []}))
-    ok = load_training_data([str(bundle)])
+    envelope = {"payload": base64.b64encode(payload).decode(), "payloadType": "x", "signatures": []}
+    (bundle / "envelope.json").write_text(json.dumps(envelope))
+    verified: list[Path] = []
+    # An unsigned envelope is refused before anything else, whatever the verifier would say.
+    with pytest.raises(UnverifiedTrainingData, match="envelope carries no signature"):
+        load_training_data([str(bundle)], verify_bundle=verified.append)
+    assert verified == []
+    envelope["signatures"] = [{"keyid": "k", "sig": "AAAA"}]
+    (bundle / "envelope.json").write_text(json.dumps(envelope))
+    with pytest.raises(UnverifiedTrainingData, match="no verifier"):
+        load_training_data([str(bundle)])  # bundles are never read unverified
+
+    def refuse(path: Path) -> None:
+        raise UnverifiedTrainingData(f"{path}: bad signature")
+
+    with pytest.raises(UnverifiedTrainingData, match="bad signature"):
+        load_training_data([str(bundle)], verify_bundle=refuse)
+    ok = load_training_data([str(bundle)], verify_bundle=verified.append)
+    assert verified == [bundle]
     assert ok.artifact_ids == [hashlib.sha256(payload).hexdigest()]
     pd.DataFrame(qa_rows("o", 5, 10)).to_parquet(data)  # changed after the pull
     with pytest.raises(VerificationError, match="differs from the signed subject"):
-        load_training_data([str(bundle)])
+        load_training_data([str(bundle)], verify_bundle=verified.append)
     with pytest.raises(TrainingDataError, match="declares no training data"):
         load_training_data([])
     with pytest.raises(TrainingDataError, match="does not exist"):

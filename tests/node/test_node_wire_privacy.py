@@ -1,6 +1,9 @@
 """Nothing private leaves a node: every byte the node sends to the coordinator is recorded (a
 TCP proxy on 127.0.0.1) through enrol, publish, list, show, pull, audit, derive and retract,
-and none of it is seed text, a seed salt, or private key material (PEM or raw, hex, base64)."""
+DECODED (HTTP bodies, multipart parts, Parquet cell values after decompression, JSON strings,
+base64 DSSE payloads; see wire_decoding.py) and none of it is seed text, a seed salt, or private
+key material (PEM or raw, hex, base64). A positive control publishes a planted seed copy with the
+gates relaxed and shows the same search finds it."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import pytest
 
 from tests.node.conftest import SEEDS, Coordinator, auditor_for, cli, generate_run, make_node
 from tests.node.recording_proxy import RecordingProxy
+from tests.node.wire_decoding import connection_layers, find_leaks
 
 pytestmark = pytest.mark.slow
 
@@ -119,9 +123,63 @@ def test_no_seed_salt_or_private_key_byte_reaches_the_coordinator(
 
     assert public_key_pem(alpha.artifact_key()).splitlines()[1].encode() in wire
 
-    leaks = []
+    # The decoder really reaches inside: the published records' cell values and the signed
+    # statement inside the base64 DSSE payload are among the decoded layers.
+    layers = [layer for conn in sent for layer in connection_layers(conn)]
+    labels = {layer.label for layer in layers}
+    assert any("parquet cell" in label for label in labels), sorted(labels)[:20]
+    assert any(b'"predicateType"' in layer.data and "base64" in layer.label for layer in layers)
+
+    needles: dict[str, bytes] = {}
     for home in (alpha, beta):
-        needles = {**private_key_needles(home), **(salt_needles(home) if home is alpha else {})}
-        leaks += [name for name, needle in needles.items() if any(needle in conn for conn in sent)]
-    leaks += [name for name, needle in seed_needles().items() if any(needle in conn for conn in sent)]
+        needles.update({f"{home.config().org} {k}": v for k, v in private_key_needles(home).items()})
+    needles.update(salt_needles(alpha))
+    needles.update(seed_needles())
+    leaks = find_leaks(sent, needles)
     assert leaks == [], f"private bytes on the wire: {leaks}"
+
+
+def test_positive_control_a_planted_seed_copy_published_with_relaxed_gates_is_caught(
+    tmp_path: Path, coordinator: Coordinator
+) -> None:
+    """Seed text hidden where a raw byte search cannot see it - a zstd-compressed Parquet cell and
+    the description inside the base64 DSSE payload - is found by the decoded search."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from synthspace.lineage import GateResult, LineagePredicate, Producer, Times
+    from synthspace.node.publishing import publish_file
+
+    seeds = [json.loads(line) for line in SEEDS.read_text().splitlines()]
+    text_fields = sorted(((k, v) for k, v in seeds[0].items() if isinstance(v, str) and len(v) >= 16), key=lambda kv: -len(kv[1]))
+    assert len(text_fields) >= 2
+    (cell_field, cell_seed), (desc_field, desc_seed) = text_fields[0], text_fields[1]
+    proxy = RecordingProxy("127.0.0.1", coordinator.port).start()
+    try:
+        leaky = make_node(tmp_path, coordinator, "leaky", url=proxy.url)
+        data = tmp_path / "planted.parquet"
+        rows = [{"question": f"filler question {i} " * 8, "answer": f"filler answer {i} " * 8} for i in range(40)]
+        rows[17]["answer"] = cell_seed  # a verbatim seed copy among the records
+        pd.DataFrame(rows).to_parquet(data, index=False, compression="zstd")
+        now = datetime.now(UTC)
+        relaxed = GateResult(  # the gate "passed" only because its threshold was relaxed to allow anything
+            name="seed_leakage", blocking=True, passed=True, metrics={"max_overlap": 1.0}, thresholds={"max_overlap": 1.0}
+        )
+        predicate = LineagePredicate(
+            kind="dataset", title="positive control", description=f"planted: {desc_seed}", record_count=40,
+            gates=[relaxed], producer=Producer(org=leaky.config().org, artifact_key_id="0" * 64, software="test"),
+            times=Times(started=now, finished=now, signed=now),
+        )  # fmt: skip
+        publish_file(leaky, data, predicate, bundle_dir=tmp_path / "planted-bundle", subject_name="data.parquet")
+    finally:
+        proxy.stop()
+    sent = proxy.sent_bytes()
+    planted = {f"seed 0.{cell_field} (in a Parquet cell)": cell_seed.encode(), f"seed 0.{desc_field} (in the DSSE payload)": desc_seed.encode()}
+    leaks = find_leaks(sent, planted)
+    assert len(leaks) == 2, leaks
+    cell_hit, desc_hit = sorted(leaks, key=lambda h: "DSSE" in h)
+    assert "parquet cell" in cell_hit
+    assert "base64" in desc_hit
+    # The description is invisible to a raw byte search (it only travels base64-encoded).
+    assert not any(desc_seed.encode() in conn for conn in sent)

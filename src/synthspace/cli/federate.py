@@ -120,6 +120,7 @@ def run(
     evaluate: str = typer.Option("final", "--evaluate", help="final, every or none."),
     dp_noise: float = typer.Option(0.0, "--dp-noise", help="Server-side DP noise multiplier (0 = off)."),
     dp_clip: float = typer.Option(1.0, "--dp-clip", help="Server-side DP clipping norm."),
+    dp_delta: float = typer.Option(1e-5, "--dp-delta", help="Delta of the (epsilon, delta) the accountant reports."),
     publish: bool = typer.Option(True, "--publish/--no-publish", help="Publish the adapter to the catalog."),
     title: str = typer.Option("", "--title", help="Catalog title of the adapter."),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop the run after this many seconds."),
@@ -134,7 +135,7 @@ def run(
         local_steps=local_steps, batch_size=batch_size, lr=lr, max_seq_len=max_seq_len,
         base_model=base_model, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
         round_timeout=round_timeout, start_timeout=start_timeout, evaluate=evaluate,
-        dp_noise_multiplier=dp_noise, dp_clipping_norm=dp_clip, publish=publish, title=title,
+        dp_noise_multiplier=dp_noise, dp_clipping_norm=dp_clip, dp_delta=dp_delta, publish=publish, title=title,
     )  # fmt: skip
     console = Console(stderr=True)
     status = console.status(f"submitting run ({rounds} rounds, {strategy})")
@@ -155,6 +156,21 @@ def run(
         typer.echo(f"adapter artifact {record['artifact_id']} (log index {record['log_index']})")
 
 
+def _privacy_cell(final_metrics: dict[str, Any]) -> str:
+    """`ε=… (δ=…)` when the run was accounted, `no DP` otherwise; canary exposure when measured."""
+    parts = []
+    if "privacy/epsilon" in final_metrics:
+        parts.append(f"ε={final_metrics['privacy/epsilon']:.3g} (δ={final_metrics['privacy/delta']:.0e})")
+    else:
+        parts.append("no DP")
+    if "privacy/secure-aggregation" in final_metrics:
+        parts.append("SecAgg+")
+    exposures = [v for k, v in final_metrics.items() if k.startswith("privacy/canary-exposure/")]
+    if exposures:
+        parts.append(f"canary exposure ≤ {max(exposures):.2f} bits")
+    return "; ".join(parts)
+
+
 @app.command("status")
 def status(
     home: Path = typer.Option(..., "--home", help=HOME_HELP),
@@ -171,13 +187,13 @@ def status(
     if as_json:
         typer.echo(json.dumps(runs if run_id is None else runs[0], indent=2))
         return
-    table = Table("run", "status", "strategy", "rounds", "participants", "train-loss", "eval-loss", "artifact")
+    table = Table("run", "status", "strategy", "rounds", "participants", "train-loss", "eval-loss", "privacy", "artifact")
     for r in runs:
         fm = r["final_metrics"]
         table.add_row(
             r["run_id"], r["status"], r["strategy"], f"{r['rounds_completed']}/{r['rounds_requested']}",
             ", ".join(r["participants"]), f"{fm.get('train/train-loss', float('nan')):.4f}",
-            f"{fm.get('eval/eval-loss', float('nan')):.4f}", (r["artifact_id"] or "")[:16],
+            f"{fm.get('eval/eval-loss', float('nan')):.4f}", _privacy_cell(fm), (r["artifact_id"] or "")[:16],
         )  # fmt: skip
     console = Console()
     console.print(table)

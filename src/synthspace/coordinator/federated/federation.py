@@ -175,6 +175,7 @@ class RunOptions:
     fedadam_eta_l: float = 1e-2
     dp_noise_multiplier: float = 0.0
     dp_clipping_norm: float = 1.0
+    dp_delta: float = 1e-5
     round_timeout: float = 600.0
     start_timeout: float = 120.0
     local_steps: int = 4
@@ -210,6 +211,10 @@ class RunOptions:
             raise FederationRunError("--local-steps and --batch-size must be >= 1 and --max-seq-len >= 8")
         if self.round_timeout <= 0 or self.start_timeout <= 0:
             raise FederationRunError("timeouts must be positive")
+        if self.dp_noise_multiplier < 0 or self.dp_clipping_norm <= 0 or not 0 < self.dp_delta < 1:
+            raise FederationRunError("--dp-noise must be >= 0, --dp-clip > 0 and --dp-delta in (0, 1)")
+        if self.dp_noise_multiplier > 0 and self.strategy.lower() == "fedadam":
+            raise FederationRunError("--dp-noise needs --strategy fedavg or fedprox (FedAdam's release is not accountable)")
         if self.lora_rank < 1:
             raise FederationRunError(f"--lora-rank must be >= 1, got {self.lora_rank}")
 

@@ -56,6 +56,7 @@ class ServerConfig:
     fedadam_eta_l: float = 1e-2
     dp_noise_multiplier: float = 0.0
     dp_clipping_norm: float = 1.0
+    dp_delta: float = 1e-5
     round_timeout: float = 600.0
     start_timeout: float = 120.0
     evaluate: str = "final"
@@ -80,6 +81,7 @@ class ServerConfig:
             fedadam_eta_l=float(rc.get("fedadam-eta-l", 1e-2)),
             dp_noise_multiplier=float(rc.get("dp-noise-multiplier", 0.0)),
             dp_clipping_norm=float(rc.get("dp-clipping-norm", 1.0)),
+            dp_delta=float(rc.get("dp-delta", 1e-5)),
             round_timeout=float(rc.get("round-timeout", 600.0)),
             start_timeout=float(rc.get("start-timeout", 120.0)),
             evaluate=str(rc.get("evaluate", "final")),
@@ -95,6 +97,13 @@ class ServerConfig:
             raise FederationAborted("rounds and min-nodes must be >= 1")
         if cfg.evaluate not in ("final", "every", "none"):
             raise FederationAborted(f"evaluate must be final, every or none, got {cfg.evaluate!r}")
+        if cfg.dp_noise_multiplier < 0 or cfg.dp_clipping_norm <= 0 or not 0 < cfg.dp_delta < 1:
+            raise FederationAborted("dp-noise-multiplier must be >= 0, dp-clipping-norm > 0 and dp-delta in (0, 1)")
+        if cfg.dp_noise_multiplier > 0 and cfg.strategy == "fedadam":
+            raise FederationAborted(
+                "DP accounting needs the noised release to be an equal-weight average of clipped updates; "
+                "FedAdam rescales it after the noise: use --strategy fedavg or fedprox with --dp-noise"
+            )
         return cfg
 
     @property
@@ -121,6 +130,10 @@ def make_strategy(cfg: ServerConfig) -> Any:
         "min_evaluate_nodes": cfg.min_nodes,
         "min_available_nodes": cfg.min_nodes,
     }
+    if cfg.dp_noise_multiplier > 0:
+        from synthspace.coordinator.federated.privacy import DP_WEIGHT_KEY
+
+        common["weighted_by_key"] = DP_WEIGHT_KEY  # equal weights: each org's sensitivity is clip/n
     strategy: Any
     if cfg.strategy == "fedprox":
         strategy = st.FedProx(proximal_mu=cfg.proximal_mu, **common)
@@ -261,6 +274,13 @@ class FederatedTraining:
     participants: set[str] = field(default_factory=set)
     training_artifacts: dict[str, set[str]] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ledger: Any = None  # privacy.PrivacyLedger when DP is on
+
+    def __post_init__(self) -> None:
+        if self.cfg.dp_noise_multiplier > 0:
+            from synthspace.coordinator.federated.privacy import PrivacyLedger
+
+            self.ledger = PrivacyLedger(self.cfg.dp_noise_multiplier, self.cfg.dp_clipping_norm, self.cfg.dp_delta)
 
     def _node_config(self) -> ConfigRecord:
         return ConfigRecord(dict(self.cfg.node))
@@ -325,15 +345,39 @@ class FederatedTraining:
             self.adapter_config = json.loads(first["adapter_config"])
             self.adapter_layout = json.loads(first["adapter_layout"])
             self.store.update_run(self.run_id, base_model=self.base_model, base_model_digest=self.base_digest)
+        dp_metrics: dict[str, float] = {}
+        if self.ledger is not None:
+            from synthspace.coordinator.federated.privacy import update_norm
+
+            current = arrays.to_numpy_ndarrays()
+            shapes = [a.shape for a in current]
+
+            def updates() -> list[list[Any]]:
+                out = [next(iter(m.content.array_records.values())).to_numpy_ndarrays() for m in outcome.valid]
+                for org, nd in zip(outcome.per_org, out, strict=True):
+                    if [a.shape for a in nd] != shapes:
+                        raise FederationAborted(f"round {rnd}: {org} sent an adapter of another shape than the global one")
+                return out
+
+            before = [update_norm(u, current) for u in updates()]
+            strategy.num_sampled_clients = len(outcome.valid)  # noise stddev = sigma * clip / n aggregated
         new_arrays, agg = strategy.aggregate_train(rnd, outcome.valid)
         if new_arrays is None:
             raise FederationAborted(f"round {rnd}: the strategy produced no aggregate")
+        if self.ledger is not None:
+            after = [update_norm(u, current) for u in updates()]  # the wrapper clipped the replies in place
+            self.ledger.record_round(before, after)
+            dp_metrics = {
+                "dp-update-norm-max-before": max(before), "dp-update-norm-max-after": max(after),
+                "dp-noise-stddev": self.cfg.dp_noise_multiplier * self.cfg.dp_clipping_norm / len(outcome.valid),
+                "dp-epsilon": self.ledger.epsilon, "dp-delta": self.cfg.dp_delta,
+            }  # fmt: skip
         t_agg = time.perf_counter()
         for org, entry in outcome.per_org.items():
             self.participants.add(org)
             self.training_artifacts.setdefault(org, set()).update(entry["training_digests"])
         digest = arrays_digest(new_arrays)
-        metrics = _metric_dict(agg)
+        metrics = {**_metric_dict(agg), **dp_metrics}
         self.store.record_round(
             self.run_id, rnd, "train", started_at=started, finished_at=datetime.now(UTC),
             wall_seconds=t_agg - t0, train_seconds=outcome.train_seconds, aggregate_seconds=t_agg - t_replies,
@@ -405,8 +449,9 @@ class FederatedTraining:
         from synthspace.canonical_json import file_sha256
 
         final_metrics = {
-            **{f"train/{k}": v for k, v in last_train.items()},
+            **{f"train/{k}": v for k, v in last_train.items() if not k.startswith("dp-")},
             **{f"eval/{k}": v for k, v in final_eval.items()},
+            **self.privacy_metrics(),
         }
         self.store.update_run(
             self.run_id, adapter_sha256=file_sha256(path), adapter_bytes=size, final_metrics=final_metrics
@@ -419,6 +464,25 @@ class FederatedTraining:
         self.store.update_run(self.run_id, status="completed", status_detail=detail)
         _log(f"completed: {detail}")
 
+    def privacy(self) -> Any:
+        """The run's TrainingPrivacy for the lineage (None when nothing privacy-related ran)."""
+        from synthspace.lineage import TrainingPrivacy
+
+        if self.ledger is None:
+            return None
+        return TrainingPrivacy(differential_privacy=self.ledger.lineage())
+
+    def privacy_metrics(self) -> dict[str, float]:
+        """Flat `privacy/...` entries for the run record (shown by `federate status` and the web)."""
+        if self.ledger is None:
+            return {}
+        dp = self.ledger.lineage()
+        return {
+            "privacy/epsilon": dp.epsilon, "privacy/delta": dp.delta, "privacy/noise-multiplier": dp.noise_multiplier,
+            "privacy/clipping-norm": dp.clipping_norm, "privacy/releases": float(dp.releases),
+            **{f"privacy/{k.replace('_', '-')}": v for k, v in dp.update_norms.items()},
+        }  # fmt: skip
+
     def publish(self, final_metrics: dict[str, float]) -> dict[str, Any]:
         from synthspace.coordinator.federated.adapter_publish import publish_adapter
         from synthspace.lineage import Training
@@ -430,7 +494,8 @@ class FederatedTraining:
             rounds=self.cfg.rounds,
             participants=sorted(self.participants),
             training_artifacts={k: sorted(v) for k, v in self.training_artifacts.items()},
-            metrics={**final_metrics, "lora": self.adapter_config},
+            metrics={**{k: v for k, v in final_metrics.items() if not k.startswith("privacy/")}, "lora": self.adapter_config},
+            privacy=self.privacy(),
         )
         title = self.cfg.title or f"Federated LoRA adapter ({len(self.participants)} orgs, {self.cfg.rounds} rounds)"
         description = self.cfg.description or (

@@ -29,6 +29,7 @@ from synthspace.errors import SynthspaceError
 app = ClientApp()
 
 ADAPTER_KEY = "adapter"  # the packed LoRA tensors (see lora.pack_adapter)
+DP_WEIGHT_KEY = "dp-weight"  # equal aggregation weight the coordinator uses when DP is on
 
 _STARTED = time.perf_counter()
 
@@ -110,10 +111,15 @@ def _join_config(context: Context) -> Any:
 
 
 def _training_data(context: Context) -> Any:
-    from synthspace.node.federated.training_data import load_training_data
+    from synthspace.node.federated.training_data import audit_verifier, load_training_data
 
     join = _join_config(context)
-    return load_training_data(join.data, held_out_percent=join.held_out_percent, max_examples=join.max_examples)
+    return load_training_data(
+        join.data,
+        held_out_percent=join.held_out_percent,
+        max_examples=join.max_examples,
+        verify_bundle=audit_verifier(_home(context)),
+    )
 
 
 def _org(context: Context) -> str:
@@ -183,6 +189,7 @@ def train(msg: Message, context: Context) -> Message:
             "train-seconds": result.seconds,
             "load-seconds": load_seconds,
             "process-seconds": time.perf_counter() - _STARTED,
+            DP_WEIGHT_KEY: 1.0,
         }
     )
     declared = ConfigRecord(
@@ -216,5 +223,7 @@ def evaluate(msg: Message, context: Context) -> Message:
         limit=int(cfg.get("exact-match-examples", 4)),  # type: ignore[arg-type]
         max_new_tokens=int(cfg.get("max-new-tokens", 24)),  # type: ignore[arg-type]
     )
-    metrics = MetricRecord({"num-examples": len(held), "eval-loss": loss, "exact-match": em, "exact-match-n": em_n})
+    metrics = MetricRecord(
+        {"num-examples": len(held), "eval-loss": loss, "exact-match": em, "exact-match-n": em_n, DP_WEIGHT_KEY: 1.0}
+    )
     return Message(RecordDict({"metrics": metrics, "declared": ConfigRecord({"org": _org(context)})}), reply_to=msg)

@@ -5,9 +5,12 @@ A node declares its training sources in NODE_HOME/federation/node.json (written 
 
 - a generation run directory (has manifest.json): its shard records, private `_` columns dropped;
 - an artifact bundle directory (has envelope.json): a dataset this node published or pulled
-  from the catalog. `catalog pull` verifies before it writes the bundle; here the data file is
-  re-hashed against the signed Statement's subject so a file changed after the pull is refused;
-- a Parquet file.
+  from the catalog. It is verified again every time it is read for training (the ClientApp
+  passes `audit_verifier(home)`): the DSSE signature against the publisher org's key enrolled
+  at the coordinator (from its verified log), the data file's sha256 against the signed subject,
+  the log inclusion, retraction and gates. An envelope with no signature, a bad signature, a key
+  no org enrolled or a changed data file refuses the whole round with an error naming why;
+- this node's own local data, never received from anyone: a Parquet file or a run directory.
 
 Records become training texts (chat-formatted prompt/answer pairs when the columns say which is
 which, else `field: value` lines). A stable hash of each record picks the held-out split, so the
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +36,32 @@ SKIP_COLUMNS = ("record_id", "persona_id")
 
 class TrainingDataError(SynthspaceError):
     """A declared training source is missing, unreadable, tampered with or empty."""
+
+
+class UnverifiedTrainingData(TrainingDataError, VerificationError):
+    """A bundle's envelope is unsigned, does not verify against the publisher's enrolled key, or
+    its data does not match the signed digest: the node refuses to train on it."""
+
+
+BundleVerifier = Callable[[Path], None]  # raises UnverifiedTrainingData when the bundle does not verify
+
+
+def audit_verifier(home: Path | str) -> BundleVerifier:
+    """Verify bundles with this node's auditor (keys from the coordinator's verified log)."""
+    from synthspace.node.audit import Auditor
+    from synthspace.node.home import NodeHome
+
+    auditor = Auditor.for_home(NodeHome(Path(home)))
+
+    def verify(bundle: Path) -> None:
+        report = auditor.audit_bundle(bundle, lineage=False)
+        failure = report.first_failure()
+        if failure is not None:
+            raise UnverifiedTrainingData(
+                f"{bundle}: refusing to train on it, its {failure.name.replace('_', ' ')} check failed: {failure.detail}"
+            )
+
+    return verify
 
 
 @dataclass(frozen=True)
@@ -79,8 +109,8 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read_bundle(path: Path) -> tuple[Any, SourceInfo]:
-    """A published or pulled artifact bundle: check the data against the signed subject."""
+def _read_bundle(path: Path, verify: BundleVerifier | None) -> tuple[Any, SourceInfo]:
+    """A published or pulled artifact bundle: verified by `verify`, then re-hashed here."""
     import pandas as pd
 
     from synthspace.lineage import Statement
@@ -91,6 +121,11 @@ def _read_bundle(path: Path) -> tuple[Any, SourceInfo]:
         statement = Statement.from_json_bytes(payload)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TrainingDataError(f"{path}: envelope.json is not a readable DSSE envelope: {exc}") from exc
+    if not isinstance(envelope.get("signatures"), list) or not envelope["signatures"]:
+        raise UnverifiedTrainingData(f"{path}: refusing to train on it, its envelope carries no signature")
+    if verify is None:
+        raise UnverifiedTrainingData(f"{path}: refusing to train on it, no verifier for catalog bundles was given")
+    verify(path)
     audit = path / "audit.json"
     if audit.is_file():
         try:
@@ -144,12 +179,12 @@ def _read_parquet(path: Path) -> tuple[Any, SourceInfo]:
     return frame, info
 
 
-def read_source(path: Path | str) -> tuple[Any, SourceInfo]:
+def read_source(path: Path | str, verify: BundleVerifier | None = None) -> tuple[Any, SourceInfo]:
     """(records DataFrame without private columns, SourceInfo) of one declared source."""
     p = Path(path).expanduser()
     try:
         if p.is_dir() and (p / "envelope.json").is_file():
-            frame, info = _read_bundle(p)
+            frame, info = _read_bundle(p, verify)
         elif p.is_dir() and (p / "manifest.json").is_file():
             frame, info = _read_run(p)
         elif p.is_file() and p.suffix == ".parquet":
@@ -209,9 +244,13 @@ def _held_out(example: Example, percent: int) -> bool:
 
 
 def load_training_data(
-    sources: list[str], *, held_out_percent: int = 20, max_examples: int | None = None
+    sources: list[str],
+    *,
+    held_out_percent: int = 20,
+    max_examples: int | None = None,
+    verify_bundle: BundleVerifier | None = None,
 ) -> TrainingData:
-    """Read every declared source; split off a stable held-out set."""
+    """Read every declared source (bundles verified by `verify_bundle`); split off a stable held-out set."""
     if not sources:
         raise TrainingDataError(
             "this node declares no training data: run `synthspace node join --home DIR --data RUN_DIR` "
@@ -222,7 +261,7 @@ def load_training_data(
     infos: list[SourceInfo] = []
     examples: list[Example] = []
     for src in sources:
-        frame, info = read_source(src)
+        frame, info = read_source(src, verify_bundle)
         infos.append(info)
         examples.extend(record_examples(frame))
     train = [e for e in examples if not _held_out(e, held_out_percent)]
