@@ -26,7 +26,10 @@ def classic_rdp_epsilon(sigma: float, releases: int, delta: float) -> float:
     return float(np.min(releases * alphas / (2 * sigma**2) + math.log(1 / delta) / (alphas - 1)))
 
 
-@pytest.mark.parametrize(("sigma", "releases", "delta"), [(1.0, 2, 1e-5), (0.8, 10, 1e-5), (4.0, 50, 1e-6), (1.1, 1, 1e-3)])
+@pytest.mark.parametrize(
+    ("sigma", "releases", "delta"),
+    [(1.0, 2, 1e-5), (0.8, 10, 1e-5), (4.0, 50, 1e-6), (1.1, 1, 1e-3)],
+)
 def test_epsilon_matches_dp_accounting_and_lies_between_the_exact_and_the_classic_bound(
     sigma: float, releases: int, delta: float
 ) -> None:
@@ -62,6 +65,9 @@ def test_update_norm_is_the_l2_norm_of_the_difference_over_all_arrays() -> None:
     from synthspace.coordinator.federated.privacy import update_norm
 
     current = [np.zeros((2, 2), np.float32), np.ones(3, np.float32)]
-    reply = [np.full((2, 2), 3.0, np.float32), np.ones(3, np.float32) + np.array([0, 0, 4.0], np.float32)]
+    reply = [
+        np.full((2, 2), 3.0, np.float32),
+        np.ones(3, np.float32) + np.array([0, 0, 4.0], np.float32),
+    ]
     assert update_norm(reply, current) == pytest.approx(math.sqrt(4 * 9 + 16))
     assert update_norm(reply, []) == pytest.approx(math.sqrt(36 + 1 + 1 + 25))

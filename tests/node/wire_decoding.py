@@ -89,7 +89,13 @@ def _parquet_cells(data: bytes) -> list[bytes]:
     for column in table.columns:
         for value in column.to_pylist():
             if value is not None:
-                cells.append((value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)).encode())
+                cells.append(
+                    (
+                        value
+                        if isinstance(value, str)
+                        else json.dumps(value, default=str, ensure_ascii=False)
+                    ).encode()
+                )
     cells += [str(name).encode() for name in table.column_names]
     meta = table.schema.metadata or {}
     cells += [bytes(k) + b"=" + bytes(v) for k, v in meta.items()]
@@ -133,13 +139,20 @@ def decode(data: bytes, label: str, content_type: str = "", depth: int = 0) -> I
         return
     if content_type.startswith("multipart/"):
         for name, headers, part in _multipart(data, content_type):
-            yield from decode(part, f"{label} > multipart part {name!r}", headers.get("content-type", ""), depth + 1)
+            yield from decode(
+                part,
+                f"{label} > multipart part {name!r}",
+                headers.get("content-type", ""),
+                depth + 1,
+            )
         return
     if data.startswith(b"PAR1"):
         try:
             cells = _parquet_cells(data)
         except Exception as exc:  # an undecodable Parquet body is itself a finding
-            raise AssertionError(f"{label}: a Parquet body that pyarrow cannot read: {exc}") from exc
+            raise AssertionError(
+                f"{label}: a Parquet body that pyarrow cannot read: {exc}"
+            ) from exc
         for cell in cells:
             yield from decode(cell, f"{label} > parquet cell", "", depth + 1)
         return
