@@ -215,6 +215,111 @@ def test_a_node_stopped_mid_run_ends_the_run_with_a_clear_status(federation: Fed
     assert str(flower["status"]).startswith("finished")
 
 
+def test_training_bundles_must_verify_against_the_publishers_enrolled_key(
+    federation: Federation, tmp_path: Path
+) -> None:
+    """The org's published bundle verifies; copies with no signature, a signature by a key no org
+    enrolled, or a changed payload are refused - by `join` before the SuperNode starts and by the
+    ClientApp's train handler (which is what answers a round) with an error naming the check."""
+    import base64
+    import shutil
+
+    from flwr.app import ArrayRecord, ConfigRecord, Context, Message, RecordDict
+
+    from synthspace import keys
+    from synthspace.artifact import sign_statement
+    from synthspace.lineage import Statement
+    from synthspace.node.federated.client_app import app as client_app
+    from synthspace.node.federated.supernode import JoinConfig, save_join_config
+    from synthspace.node.federated.training_data import (
+        UnverifiedTrainingData,
+        audit_verifier,
+        load_training_data,
+    )
+
+    org = sorted(federation.homes)[0]
+    home = federation.homes[org]
+    good = federation.bundles[org].bundle_dir
+    verify = audit_verifier(home.path)
+    assert len(load_training_data([str(good)], verify_bundle=verify).train) > 0
+
+    envelope = json.loads((good / "envelope.json").read_text())
+    statement = Statement.from_json_bytes(base64.b64decode(envelope["payload"]))
+
+    def variant(name: str, env: dict[str, object]) -> Path:
+        out = tmp_path / name
+        shutil.copytree(good, out)
+        (out / "envelope.json").write_text(json.dumps(env))
+        (out / "audit.json").unlink(missing_ok=True)
+        return out
+
+    unsigned = variant("unsigned", {**envelope, "signatures": []})
+    stranger = variant(
+        "stranger", json.loads(sign_statement(statement, keys.generate_private_key()).to_json())
+    )
+    edited = statement.model_copy(
+        update={"predicate": statement.predicate.model_copy(update={"title": "edited"})}
+    )
+    forged = variant(
+        "forged", {**envelope, "payload": base64.b64encode(edited.to_json_bytes()).decode()}
+    )
+    cases = {
+        unsigned: "envelope carries no signature",
+        stranger: "no org has enrolled",
+        forged: "does not verify",
+    }
+    for bundle, why in cases.items():
+        with pytest.raises(UnverifiedTrainingData, match=why):
+            load_training_data([str(bundle)], verify_bundle=verify)
+
+    # The train handler refuses the round: a node whose declared bundle lost its signature after
+    # it joined (join itself would have refused it, see below).
+    node_home = tmp_path / "node-copy"
+    shutil.copytree(home.path, node_home)
+    save_join_config(
+        node_home,
+        JoinConfig(
+            superlink=federation.link.address,
+            root_certificates=str(federation.link.ca_cert),
+            data=[str(unsigned)],
+            torch_threads=1,
+        ),
+    )
+    from flwr.supercore.task_identity import TaskIdentity
+
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 7, 0, 1
+    try:
+        msg = Message(
+            RecordDict(
+                {
+                    "arrays": ArrayRecord(),
+                    "config": ConfigRecord({"base-model": str(federation.tiny_model)}),
+                }
+            ),
+            dst_node_id=1,
+            message_type="train",
+        )
+        ctx = Context(
+            run_id=7,
+            node_id=1,
+            node_config={"home": str(node_home)},
+            state=RecordDict(),
+            run_config={},
+        )
+        with pytest.raises(
+            UnverifiedTrainingData,
+            match="refusing to train on it, its envelope carries no signature",
+        ):
+            client_app(message=msg, context=ctx)
+    finally:
+        TaskIdentity._run_id = TaskIdentity._node_id = TaskIdentity._task_id = None
+
+    from synthspace.node.federated.supernode import join
+
+    with pytest.raises(UnverifiedTrainingData, match="no org has enrolled"):
+        join(node_home, data=[str(stranger)])
+
+
 def test_federate_superlink_command_runs_until_sigterm_and_leaves_nothing_behind(tmp_path: Path) -> None:
     import signal
     import socket
