@@ -12,3 +12,11 @@ SERVER_APP = "synthspace.coordinator.federated.server_app:app"
 
 CLIENT_APP = "synthspace.node.federated.client_app:app"
 """`module:attribute` of the Flower ClientApp (runs inside each organisation's SuperNode)."""
+
+DP_WEIGHT_KEY = "dp-weight"
+"""Metric every ClientApp reply carries as 1.0: with DP on, the ServerApp aggregates by it, so the
+noised release is an equal-weight average (one org's sensitivity is clip / n)."""
+
+CANARY_EXPOSURE_KEY = "canary-exposure"
+"""Key in an evaluate reply's `declared` ConfigRecord: JSON {"candidates": |R|, "exposure": [bits...]}
+of the canaries the node planted in its own training data (the canaries themselves never leave it)."""

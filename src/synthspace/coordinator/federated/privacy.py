@@ -21,9 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthspace.node.federated.client_app import (
-    DP_WEIGHT_KEY,
-)  # every node reports 1.0 (equal weights)
+from synthspace.flower_apps import DP_WEIGHT_KEY  # every node reports 1.0 (equal weights)
 
 __all__ = ["DP_WEIGHT_KEY", "PrivacyLedger", "epsilon_for", "update_norm"]
 

@@ -25,11 +25,11 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricR
 from flwr.clientapp import ClientApp
 
 from synthspace.errors import SynthspaceError
+from synthspace.flower_apps import DP_WEIGHT_KEY
 
 app = ClientApp()
 
 ADAPTER_KEY = "adapter"  # the packed LoRA tensors (see lora.pack_adapter)
-DP_WEIGHT_KEY = "dp-weight"  # equal aggregation weight the coordinator uses when DP is on
 
 _STARTED = time.perf_counter()
 
