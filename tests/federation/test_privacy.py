@@ -4,6 +4,7 @@ and against the exact Gaussian-DP curve, and the update norm used for clipping r
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,3 +72,85 @@ def test_update_norm_is_the_l2_norm_of_the_difference_over_all_arrays() -> None:
     ]
     assert update_norm(reply, current) == pytest.approx(math.sqrt(4 * 9 + 16))
     assert update_norm(reply, []) == pytest.approx(math.sqrt(36 + 1 + 1 + 25))
+
+
+def test_exposure_is_log2_candidates_minus_log2_rank() -> None:
+    from synthspace.node.federated.canaries import exposure
+
+    others = [float(i) for i in range(1, 1024)]  # |R| = 1024
+    assert exposure(0.5, others) == pytest.approx(10.0)  # ranked first: fully exposed
+    assert exposure(2000.0, others) == pytest.approx(0.0)  # ranked last
+    assert exposure(512.5, others) == pytest.approx(10 - math.log2(513))
+    assert exposure(1.0, [1.0]) == pytest.approx(1 - math.log2(1.5))  # a tie earns half a rank
+
+
+def test_canaries_are_secret_stable_private_and_their_candidates_deterministic(
+    tmp_path: Path,
+) -> None:
+    import stat
+
+    from synthspace.node.federated.canaries import PREFIX, candidates, load_or_create
+
+    first = load_or_create(tmp_path, 3)
+    assert len(set(first)) == 3 and all(
+        c.startswith(PREFIX) and c[len(PREFIX) :].isdigit() for c in first
+    )
+    assert load_or_create(tmp_path, 3) == first and load_or_create(tmp_path, 2) == first[:2]
+    path = tmp_path / "federation" / "canaries.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    cands = candidates(first[0], 200)
+    assert cands[0] == first[0] and len(set(cands)) == 200 and cands == candidates(first[0], 200)
+    assert load_or_create(tmp_path / "other", 1) != first[:1]  # random per node
+
+
+@pytest.mark.parametrize(
+    ("report", "why"),
+    [
+        ("not json", "not a canary report"),
+        ('{"candidates": 100, "exposure": [9.0]}', r"\[0, log2"),
+        ('{"candidates": 100, "exposure": []}', r"\[0, log2"),
+        ('{"candidates": 100, "exposure": ["NaN"]}', r"\[0, log2"),
+        ('{"candidates": 1, "exposure": [0.0]}', "greater than or equal to 2"),
+        ('{"candidates": 100}', "not a canary report"),
+    ],
+)
+def test_a_malformed_canary_report_from_a_node_is_refused(report: str, why: str) -> None:
+    from synthspace.coordinator.federated.server_app import parse_canary_exposure
+
+    with pytest.raises(ValueError, match=why):
+        parse_canary_exposure(report)
+    ok = parse_canary_exposure('{"candidates": 100, "exposure": [0.5, 6.0]}')
+    assert ok["max_exposure"] == 6.0 and ok["canaries"] == 2
+
+
+def test_exposure_detects_a_memorised_canary_and_not_an_unseen_one(tiny_model: Path) -> None:
+    """Positive control of the metric on a real (tiny) model: after LoRA steps on a canary it
+    ranks near the top of 256 candidates; a canary the model never saw does not."""
+    from synthspace.node.federated.canaries import canary_text, measure
+    from synthspace.node.federated.lora import (
+        LoraSettings,
+        attach_lora,
+        load_base_model,
+        train_steps,
+    )
+    from synthspace.node.federated.training_data import Example
+
+    base = load_base_model(str(tiny_model))
+    model = attach_lora(base.model, LoraSettings(rank=4, alpha=8, seed=0))
+    planted, unseen = canary_text("274913"), canary_text("830562")
+    filler = [Example(text=f"request {i} returned status {200 + i % 5}.") for i in range(16)]
+    train_steps(
+        model,
+        base.tokenizer,
+        filler + [Example(text=planted)] * 16,
+        steps=40,
+        batch_size=8,
+        lr=2e-2,
+        max_len=32,
+        seed=1,
+    )
+    report = measure(model, base.tokenizer, [planted, unseen], 256)
+    exposed, control = report["exposure"]
+    assert report["candidates"] == 256
+    assert exposed > 6.0, report  # of at most log2(256) = 8 bits
+    assert control < exposed - 3.0, report

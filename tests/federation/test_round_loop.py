@@ -207,17 +207,21 @@ def test_dp_clips_every_update_noises_the_aggregate_and_records_the_accounted_ep
 ) -> None:
     """Server-side DP on the real ClientApp's updates: a small clipping norm bounds every update,
     the aggregate is the mean of the clipped updates plus Gaussian noise of stddev sigma*C/n, and
-    the published lineage carries the accountant's (epsilon, delta) for the rounds run."""
+    the published lineage carries the accountant's (epsilon, delta) for the rounds run. The same
+    run has org-a opt in to canaries: their exposure (and nothing of the canaries) is reported."""
     import numpy as np
 
     from synthspace.coordinator.federated.privacy import epsilon_for, update_norm
     from synthspace.lineage import Statement
+    from synthspace.node.federated.supernode import load_join_config, save_join_config
 
     sigma, clip, delta = 0.8, 1e-3, 1e-5
+    canary_home = make_node_home(tmp_path / "canary-node", "org-a", 0)
+    save_join_config(canary_home, load_join_config(canary_home).model_copy(update={"canaries": 2, "canary_candidates": 64}))
     coord = coordinator_home(tmp_path / "coord", None)
-    grid = InProcessGrid([FakeNode(11, "org-a", homes["org-a"]), FakeNode(22, "org-b", homes["org-b"])])
+    grid = InProcessGrid([FakeNode(11, "org-a", canary_home), FakeNode(22, "org-b", homes["org-b"])])
     dp = {"dp-noise-multiplier": sigma, "dp-clipping-norm": clip, "dp-delta": delta}
-    job = training(grid, coord, tiny_model, evaluate="none", publish=True, **dp)
+    job = training(grid, coord, tiny_model, evaluate="final", publish=True, **dp)
     try:
         job.run()
         run = job.store.get_run(job.run_id)
@@ -259,6 +263,16 @@ def test_dp_clips_every_update_noises_the_aggregate_and_records_the_accounted_ep
     assert privacy.epsilon == pytest.approx(epsilon_for(sigma, 2, delta), rel=1e-12)
     assert privacy.update_norms["max_after_clipping"] <= clip * (1 + 1e-5) < privacy.update_norms["max_before_clipping"]
     assert run["final_metrics"]["privacy/epsilon"] == pytest.approx(privacy.epsilon)
+
+    canaries = statement.predicate.training.privacy.canary_exposure
+    assert list(canaries) == ["org-a"]  # only the org that opted in
+    report = canaries["org-a"]
+    assert report.canaries == 2 and report.candidates == 64 and len(report.exposure) == 2
+    assert all(0.0 <= e <= 6.0 for e in report.exposure) and report.max_exposure == max(report.exposure)
+    assert run["final_metrics"]["privacy/canary-exposure/org-a"] == report.max_exposure
+    codes = json.loads((canary_home / "federation" / "canaries.json").read_text())["codes"]
+    sent = repr([(dict(r.content.config_records), dict(r.content.metric_records)) for r in grid.replies])
+    assert len(codes) == 2 and not any(code in sent for code in codes)  # the secrets stay on the node
 
 
 def test_dp_with_fedadam_is_refused_because_its_release_is_not_accountable() -> None:

@@ -215,6 +215,9 @@ def join(
     held_out_percent: int | None = typer.Option(None, "--held-out-percent", help="Share of records held out for evaluation."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Cap on examples used per round."),
     torch_threads: int | None = typer.Option(None, "--torch-threads", help="CPU threads per training process."),
+    canaries: int | None = typer.Option(
+        None, "--canaries", help="Plant N Secret Sharer canaries in this node's training data; exposure is reported after the run."
+    ),
 ) -> None:
     """Start this org's Flower SuperNode (TLS, key auth) and keep it in the federation until Ctrl-C."""
     from synthspace.node.federated.supernode import join as join_federation
@@ -223,6 +226,7 @@ def join(
         sn = join_federation(
             home, superlink=superlink, ca_cert=ca_cert, data=[str(d) for d in data] if data else None,
             held_out_percent=held_out_percent, max_examples=max_examples, torch_threads=torch_threads,
+            canaries=canaries,
         )  # fmt: skip
         supervised.proc = sn
         typer.echo(f"org {sn.org} joined as SuperNode {sn.node_id} (pid {sn.pid}); Ctrl-C leaves the federation")

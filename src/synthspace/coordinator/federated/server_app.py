@@ -29,6 +29,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.serverapp import Grid, ServerApp
 
 from synthspace.errors import SynthspaceError
+from synthspace.flower_apps import CANARY_EXPOSURE_KEY
 
 app = ServerApp()
 
@@ -238,6 +239,11 @@ def check_replies(
             continue
         metrics = {k: float(v) for k, v in next(iter(msg.content.metric_records.values())).items()}  # type: ignore[arg-type]
         entry: dict[str, Any] = {"node_id": str(src), "metrics": metrics}
+        if kind == "evaluate" and CANARY_EXPOSURE_KEY in declared:
+            try:
+                entry["canary_exposure"] = parse_canary_exposure(str(declared[CANARY_EXPOSURE_KEY]))
+            except ValueError as exc:
+                errors.append(f"{org}: canary exposure not recorded: {exc}")
         if kind == "train":
             entry["base_model"] = str(declared.get("base-model-id", ""))
             entry["base_model_digest"] = str(digest or "")
@@ -252,6 +258,30 @@ def check_replies(
         per_org[org] = entry
         valid.append(msg)
     return RoundOutcome(valid, per_org, errors, train_seconds, received)
+
+
+def parse_canary_exposure(text: str) -> dict[str, Any]:
+    """A node's canary report (JSON, untrusted) as a CanaryExposure dict; ValueError when malformed."""
+    import math
+
+    from pydantic import ValidationError
+
+    from synthspace.lineage import CanaryExposure
+
+    if len(text) > 20_000:
+        raise ValueError("the report is longer than 20000 characters")
+    try:
+        raw = json.loads(text)
+        size, values = int(raw["candidates"]), [float(v) for v in raw["exposure"]]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"not a canary report: {exc}") from None
+    if not values or any(not math.isfinite(v) or v < -1e-9 or v > math.log2(max(size, 2)) + 1e-9 for v in values):
+        raise ValueError("exposures must lie in [0, log2 |R|]")
+    try:
+        report = CanaryExposure(canaries=len(values), candidates=size, exposure=values, max_exposure=max(values))
+    except ValidationError as exc:
+        raise ValueError(str(exc.errors()[0]["msg"])) from None
+    return report.model_dump()
 
 
 def _metric_dict(record: Any) -> dict[str, float]:
@@ -275,6 +305,7 @@ class FederatedTraining:
     training_artifacts: dict[str, set[str]] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     ledger: Any = None  # privacy.PrivacyLedger when DP is on
+    canary_exposure: dict[str, Any] = field(default_factory=dict)  # org -> CanaryExposure dict (last evaluation)
 
     def __post_init__(self) -> None:
         if self.cfg.dp_noise_multiplier > 0:
@@ -403,6 +434,7 @@ class FederatedTraining:
         messages = list(strategy.configure_evaluate(rnd, arrays, self._node_config(), self.grid))
         replies = list(self.grid.send_and_receive(messages, timeout=self.cfg.round_timeout))
         outcome = check_replies(replies, orgs, self.base_digest, "evaluate")
+        self.canary_exposure = {o: e["canary_exposure"] for o, e in outcome.per_org.items() if "canary_exposure" in e}
         agg = strategy.aggregate_evaluate(rnd, outcome.valid) if outcome.valid else None
         metrics = _metric_dict(agg)
         self.store.record_round(
@@ -466,21 +498,25 @@ class FederatedTraining:
 
     def privacy(self) -> Any:
         """The run's TrainingPrivacy for the lineage (None when nothing privacy-related ran)."""
-        from synthspace.lineage import TrainingPrivacy
+        from synthspace.lineage import CanaryExposure, TrainingPrivacy
 
-        if self.ledger is None:
+        if self.ledger is None and not self.canary_exposure:
             return None
-        return TrainingPrivacy(differential_privacy=self.ledger.lineage())
+        return TrainingPrivacy(
+            differential_privacy=self.ledger.lineage() if self.ledger is not None else None,
+            canary_exposure={org: CanaryExposure.model_validate(v) for org, v in sorted(self.canary_exposure.items())},
+        )
 
     def privacy_metrics(self) -> dict[str, float]:
         """Flat `privacy/...` entries for the run record (shown by `federate status` and the web)."""
+        out = {f"privacy/canary-exposure/{org}": float(v["max_exposure"]) for org, v in self.canary_exposure.items()}
         if self.ledger is None:
-            return {}
+            return out
         dp = self.ledger.lineage()
         return {
             "privacy/epsilon": dp.epsilon, "privacy/delta": dp.delta, "privacy/noise-multiplier": dp.noise_multiplier,
             "privacy/clipping-norm": dp.clipping_norm, "privacy/releases": float(dp.releases),
-            **{f"privacy/{k.replace('_', '-')}": v for k, v in dp.update_norms.items()},
+            **{f"privacy/{k.replace('_', '-')}": v for k, v in dp.update_norms.items()}, **out,
         }  # fmt: skip
 
     def publish(self, final_metrics: dict[str, float]) -> dict[str, Any]:

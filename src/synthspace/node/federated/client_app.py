@@ -25,7 +25,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricR
 from flwr.clientapp import ClientApp
 
 from synthspace.errors import SynthspaceError
-from synthspace.flower_apps import DP_WEIGHT_KEY
+from synthspace.flower_apps import CANARY_EXPOSURE_KEY, DP_WEIGHT_KEY
 
 app = ClientApp()
 
@@ -111,15 +111,34 @@ def _join_config(context: Context) -> Any:
 
 
 def _training_data(context: Context) -> Any:
-    from synthspace.node.federated.training_data import audit_verifier, load_training_data
+    """The node's verified training data, with its opted-in canaries planted in the train split."""
+    from synthspace.node.federated import canaries
+    from synthspace.node.federated.training_data import Example, audit_verifier, load_training_data
 
     join = _join_config(context)
-    return load_training_data(
+    data = load_training_data(
         join.data,
         held_out_percent=join.held_out_percent,
         max_examples=join.max_examples,
         verify_bundle=audit_verifier(_home(context)),
     )
+    if join.canaries:
+        planted = canaries.load_or_create(_home(context), join.canaries)
+        data.train += [Example(text=c) for c in planted for _ in range(join.canary_repeats)]
+    return data
+
+
+def _canary_exposure(context: Context, peft_model: Any, tokenizer: Any) -> str | None:
+    """JSON of the exposure of this node's canaries under the global adapter (None if not opted in)."""
+    import json
+
+    from synthspace.node.federated import canaries
+
+    join = _join_config(context)
+    if not join.canaries:
+        return None
+    planted = canaries.load_or_create(_home(context), join.canaries)
+    return json.dumps(canaries.measure(peft_model, tokenizer, planted, join.canary_candidates))
 
 
 def _org(context: Context) -> str:
@@ -226,4 +245,8 @@ def evaluate(msg: Message, context: Context) -> Message:
     metrics = MetricRecord(
         {"num-examples": len(held), "eval-loss": loss, "exact-match": em, "exact-match-n": em_n, DP_WEIGHT_KEY: 1.0}
     )
-    return Message(RecordDict({"metrics": metrics, "declared": ConfigRecord({"org": _org(context)})}), reply_to=msg)
+    declared = ConfigRecord({"org": _org(context)})
+    exposure = _canary_exposure(context, peft_model, base.tokenizer)
+    if exposure is not None:
+        declared[CANARY_EXPOSURE_KEY] = exposure
+    return Message(RecordDict({"metrics": metrics, "declared": declared}), reply_to=msg)

@@ -52,6 +52,9 @@ class JoinConfig(BaseModel):
     held_out_percent: int = Field(default=20, ge=0, lt=100, description="Share of records held out for evaluation.")
     max_examples: int | None = Field(default=None, ge=1, description="Cap on train (and held-out) examples per round.")
     torch_threads: int | None = Field(default=None, ge=1, description="CPU threads per ClientApp process (None: torch's default).")
+    canaries: int = Field(default=0, ge=0, le=100, description="Secret Sharer canaries planted in this node's training data (0 = off).")
+    canary_repeats: int = Field(default=8, ge=1, le=1000, description="Times each canary is repeated among the training examples.")
+    canary_candidates: int = Field(default=1000, ge=2, le=100_000, description="Candidates |R| each canary is ranked among after training.")
 
 
 def federation_dir(home: Path) -> Path:
@@ -284,6 +287,7 @@ def join(
     held_out_percent: int | None = None,
     max_examples: int | None = None,
     torch_threads: int | None = None,
+    canaries: int | None = None,
     connect_timeout: float = 60.0,
     runtime_port: int | None = None,
     extra_env: dict[str, str] | None = None,
@@ -324,6 +328,8 @@ def join(
         update["max_examples"] = max_examples
     if torch_threads is not None:
         update["torch_threads"] = torch_threads
+    if canaries is not None:
+        update["canaries"] = canaries
     config = JoinConfig.model_validate({**current.model_dump(), **update})
     if not config.data:
         raise FederationJoinError("declare the training data this node trains on: --data RUN_DIR|BUNDLE|FILE.parquet")
