@@ -173,3 +173,48 @@ def verify(home: Path = HomeOpt) -> None:
     finally:
         coord.close()
     typer.echo(f"log verified: {size} entries, root matches, every artifact has its entry and blob")
+
+
+@app.command("add-witness")
+def add_witness(
+    home: Path = HomeOpt,
+    url: str = typer.Option(..., "--url", help="Witness base URL (POST <url>/add-checkpoint)."),
+    key: str = typer.Option(..., "--key", help="The witness key (`synthspace node witness --print-key`)."),
+) -> None:
+    """Ask a witness to cosign every new checkpoint (takes effect when the server restarts)."""
+    from pydantic import ValidationError
+
+    from synthspace.cli.errors import fail
+    from synthspace.coordinator.settings import CoordinatorSettings, WitnessEndpoint
+
+    settings = CoordinatorSettings.load(home.expanduser())
+    try:
+        endpoint = WitnessEndpoint(url=url, key=key)
+    except ValidationError as exc:
+        raise fail(f"witness: {exc.errors()[0]['msg']}", 2) from None
+    settings.witnesses = [w for w in settings.witnesses if w.key != endpoint.key] + [endpoint]
+    settings.save()
+    typer.echo(f"witness {endpoint.key.split('+', 1)[0]} at {endpoint.url} added ({len(settings.witnesses)} configured)")
+
+
+@app.command("cosign")
+def cosign(home: Path = HomeOpt) -> None:
+    """Collect witness cosignatures on the current checkpoint now (servers also do it by themselves)."""
+    from synthspace.cli.errors import fail
+    from synthspace.coordinator.runtime import Coordinator
+    from synthspace.coordinator.settings import CoordinatorSettings
+    from synthspace.coordinator.witnessing import CosignatureCollector
+
+    settings = CoordinatorSettings.load(home.expanduser())
+    if not settings.witnesses:
+        raise fail("no witnesses configured: `synthspace coordinator add-witness --url URL --key KEY`")
+    coord = Coordinator.open(settings, verify=False)
+    try:
+        res = CosignatureCollector(coord).collect()
+    finally:
+        coord.close()
+    typer.echo(f"checkpoint at size {res.size} cosigned by {', '.join(res.cosigned_by) or 'no witness'}")
+    for name, why in res.refused.items():
+        typer.echo(f"  {name}: {why}", err=True)
+    if res.refused:
+        raise typer.Exit(1)

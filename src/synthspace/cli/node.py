@@ -110,3 +110,41 @@ def rotate_key(
     typer.echo(f"rotated the {purpose} key: {old_id} (revoked) -> {new_id}")
     if purpose == "artifact":
         typer.echo("artifacts signed before now stay valid; the old key is kept in keys/retired/")
+
+
+@app.command("witness")
+def witness(
+    home: Path | None = HomeOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8700, "--port", min=0, max=65535, help="TCP port."),
+    name: str | None = typer.Option(None, "--name", help="Witness name in cosignatures (default: <org>/witness)."),
+    log: list[str] = typer.Option(
+        [], "--log", help="Verifier key of another log to witness (repeatable); the pinned coordinator log is always witnessed."
+    ),
+    print_key: bool = typer.Option(False, "--print-key", help="Print the witness key and exit (give it to the coordinator operator)."),
+) -> None:
+    """Run this node's witness: cosign coordinator checkpoints only when consistent (C2SP tlog-witness)."""
+    import uvicorn
+
+    from synthspace.checkpoint import CheckpointError, Verifier
+    from synthspace.cli.errors import fail
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.witness import load_witness
+    from synthspace.node.witness.server import witness_app
+
+    node = open_home(home)
+    config = node.config()
+    keys = ([config.log_verifier_key] if config.log_verifier_key else []) + list(log)
+    try:
+        logs = {v.name: v for v in (Verifier.from_string(k) for k in keys)}
+    except CheckpointError as exc:
+        raise fail(f"--log: {exc}", 2) from None
+    wit = load_witness(node.path, name or f"{config.org}/witness", logs)
+    if print_key:
+        typer.echo(wit.key.to_string())
+        return
+    if not logs:
+        raise fail("no log to witness: enrol this node first, or give --log VERIFIER_KEY")
+    typer.echo(f"witness key: {wit.key.to_string()}", err=True)
+    typer.echo(f"witnessing {', '.join(sorted(logs))} on http://{host}:{port}/add-checkpoint", err=True)
+    uvicorn.run(witness_app(wit), host=host, port=port, log_level="warning", timeout_keep_alive=5)

@@ -18,9 +18,10 @@ from fastapi import FastAPI
 from synthspace import __version__
 from synthspace.coordinator.api.errors import install_error_handlers
 from synthspace.coordinator.api.limits import LimitsMiddleware
-from synthspace.coordinator.api.routers import artifacts, enrolment, health, log, orgs
+from synthspace.coordinator.api.routers import artifacts, enrolment, health, log, orgs, tiles
 from synthspace.coordinator.runtime import Coordinator
 from synthspace.coordinator.settings import CoordinatorSettings
+from synthspace.coordinator.witnessing import start_collector
 
 logger = logging.getLogger("synthspace.coordinator")
 
@@ -33,7 +34,11 @@ def create_app(settings: CoordinatorSettings, coordinator: Coordinator | None = 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        collector = start_collector(coord)
         yield
+        if collector is not None:
+            collector[1].set()
+            collector[0].join(timeout=10)
         if coordinator is None:
             coord.close()
 
@@ -50,7 +55,7 @@ def create_app(settings: CoordinatorSettings, coordinator: Coordinator | None = 
         max_body_bytes=settings.max_upload_bytes,
         body_timeout_s=settings.request_timeout_s,
     )
-    for router in (health.router, log.router, enrolment.router, orgs.router, artifacts.router):
+    for router in (health.router, log.router, tiles.router, enrolment.router, orgs.router, artifacts.router):
         app.include_router(router)
     for name in PLUGIN_PACKAGES:
         try:

@@ -12,13 +12,39 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthspace.atomic_files import atomic_write_json
 from synthspace.coordinator.errors import HomeError
+from synthspace.witness import WitnessError, WitnessKey
 
 DATABASE_URL_ENV = "SYNTHSPACE_DATABASE_URL"
 CONFIG_FILE = "config.json"
+
+
+class WitnessEndpoint(BaseModel):
+    """A witness the coordinator asks to cosign each new checkpoint (C2SP tlog-witness)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="Base URL of the witness; requests go to <url>/add-checkpoint.")
+    key: str = Field(description="The witness's cosignature/v1 verifier key (<name>+<hash>+<base64>).")
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, value: str) -> str:
+        try:
+            WitnessKey.from_string(value)
+        except WitnessError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+            raise ValueError("witness URL must be an http(s) URL without spaces")
+        return value.rstrip("/")
 
 
 class CoordinatorSettings(BaseModel):
@@ -74,6 +100,14 @@ class CoordinatorSettings(BaseModel):
     accept_failed_nonblocking_gates: bool = Field(
         default=False,
         description="Accept artifacts whose non-blocking gates failed (blocking gates must always pass).",
+    )
+    witnesses: list[WitnessEndpoint] = Field(
+        default_factory=list,
+        description="Witnesses asked to cosign every new checkpoint; the cosigned note is served at "
+        "/v1/log/cosigned-checkpoint.",
+    )
+    witness_interval_s: float = Field(
+        default=1.0, gt=0, le=3600, description="How often a server checks for a new checkpoint to get cosigned."
     )
     startup_verify: Literal["full", "root", "off"] = Field(
         default="full",
