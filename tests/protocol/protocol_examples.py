@@ -27,7 +27,10 @@ from synthspace import (
     dsse,
     http_signatures,
     keys,
+    tlog_proof,
+    tlog_tiles,
     transparency_log,
+    witness,
 )
 from synthspace.lineage import (
     DigestSet,
@@ -47,6 +50,9 @@ ARTIFACT_KEY = Ed25519PrivateKey.from_private_bytes(
 REQUEST_KEY = Ed25519PrivateKey.from_private_bytes(b"\x42" * 32)
 LOG_KEY = Ed25519PrivateKey.from_private_bytes(b"\x4c" * 32)
 LOG_NAME = "coordinator.example/log"
+WITNESS_KEY = Ed25519PrivateKey.from_private_bytes(b"\x57" * 32)
+WITNESS_NAME = "acme.example/witness"
+COSIGNED_AT = 1795253460
 SEED_SALT = bytes(range(32))
 SEEDS = [
     {"question": "ＡＢＣ株式会社の定款変更に必要な決議は？", "answer": "株主総会の特別決議です。"},
@@ -144,6 +150,7 @@ def examples() -> dict[str, str]:
     note = checkpoint.sign_checkpoint(checkpoint.Checkpoint(LOG_NAME, 7, tree.root()), LOG_NAME, LOG_KEY)
     out["checkpoint"] = note.rstrip("\n")
     out["verifier"] = checkpoint.verifier_for(LOG_NAME, LOG_KEY).to_string()
+    out.update(witness_examples(tree, note))
     body = b'{"reason":"superseded"}'
     uri = "https://coordinator.example/v1/artifacts/" + artifact.artifact_id(env) + "/retract"
     signed = http_signatures.sign_request("POST", uri, body, REQUEST_KEY, created=1795253460, lifetime_s=300, nonce="k3Vq9xT0aZ1mQ7bR")
@@ -154,6 +161,27 @@ def examples() -> dict[str, str]:
     )
     out["request"] = "\n".join([f"POST {uri}", "Content-Type: application/json"] + [f"{k}: {v}" for k, v in signed.items()] + ["", body.decode()])
     out["signature_base"] = base.decode()
+    return out
+
+
+def witness_examples(tree: transparency_log.MerkleTree, note: str) -> dict[str, str]:
+    """Cosignature, witness request, tiles and proof bundle for the 7-leaf tree above."""
+    out: dict[str, str] = {}
+    out["witness_key"] = witness.WitnessKey.for_key(WITNESS_NAME, WITNESS_KEY).to_string()
+    text = note[: note.rfind("\n\n") + 1]
+    cosigned = witness.add_cosignatures(note, [witness.cosign(text, WITNESS_NAME, WITNESS_KEY, COSIGNED_AT)])
+    out["cosigned"] = cosigned.rstrip("\n")
+    out["add_checkpoint"] = witness.AddCheckpoint(3, tuple(tree.consistency_proof(3, 7)), note).to_bytes().decode().rstrip("\n")
+    tile = b"".join(tree.perfect_hash(i, i + 1) for i in range(7))
+    out["tiles"] = "\n".join([
+        f"GET /v1/log/{tlog_tiles.tile_path(0, 0, 7)}   ({len(tile)} bytes: the 7 leaf hashes, 32 bytes each)",
+        f"  first hash: {tile[:32].hex()}",
+        f"GET /v1/log/{tlog_tiles.tile_path('entries', 0, 7)}   (each leaf as uint16 length || bytes)",
+        f"  first bytes: {tlog_tiles.encode_entry_bundle([b'entry-0', b'entry-1'])[:20].hex()}",
+        f"index 1234067, full tile at level 2: /v1/log/{tlog_tiles.tile_path(2, 1234067)}",
+        "Cache-Control: public, max-age=31536000, immutable",
+    ])
+    out["proof_bundle"] = tlog_proof.ProofBundle(2, tuple(tree.inclusion_proof(2, 7)), cosigned).to_text().rstrip("\n")
     return out
 
 

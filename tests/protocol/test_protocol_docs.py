@@ -68,3 +68,30 @@ def test_documented_checkpoint_and_request_verify() -> None:
     resolve = {keys.key_id(ex.REQUEST_KEY): ex.REQUEST_KEY.public_key()}.__getitem__
     v = http_signatures.verify_request(method, uri, headers, body, resolve, now=1795253460 + 5)
     assert v.nonce == "k3Vq9xT0aZ1mQ7bR"
+
+
+def test_documented_witness_formats_verify(tmp_path: Path) -> None:
+    from synthspace import tlog_proof, witness
+    from synthspace.node.witness import Witness, WitnessConfig, WitnessState
+    from synthspace.node.witness.state import LogHead
+
+    generated = ex.examples()
+    log = checkpoint.Verifier.from_string(generated["verifier"])
+    wkey = witness.WitnessKey.from_string(generated["witness_key"])
+    cosigned = generated["cosigned"] + "\n"
+    assert witness.verify_cosignatures(cosigned, [wkey]) == {ex.WITNESS_NAME: ex.COSIGNED_AT}
+    policy = witness.WitnessPolicy.parse(f"log {generated['verifier']}\nwitness acme {generated['witness_key']}\nquorum acme\n")
+    bundle = tlog_proof.ProofBundle.from_text(generated["proof_bundle"] + "\n")
+    cp, cosigners = tlog_proof.verify_bundle(bundle, b"entry-2", log, policy)
+    assert (cp.size, cosigners) == (7, {"acme": ex.COSIGNED_AT})
+    # The documented request is what a witness that saw size 3 accepts.
+    tree = transparency_log.MerkleTree()
+    for i in range(7):
+        tree.append(b"entry-%d" % i)
+    state = WitnessState(tmp_path)
+    with state.locked() as heads:
+        heads[log.name] = LogHead(3, tree.root(3), "")
+    wit = Witness(WitnessConfig(name=ex.WITNESS_NAME, key=ex.WITNESS_KEY, logs={log.name: log}), state)
+    res = wit.add_checkpoint((generated["add_checkpoint"] + "\n").encode(), now=ex.COSIGNED_AT)
+    assert res.status == 200
+    assert witness.add_cosignatures(generated["checkpoint"] + "\n", [res.body]) == cosigned
