@@ -26,8 +26,9 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,6 +54,8 @@ class Token:
 # boolean or decimal.
 Bare = int | str | Token | bytes | bool | float
 Params = list[tuple[str, Bare]]
+# Request headers: a mapping (starlette/httpx headers keep repeated lines) or raw (name, value) pairs.
+HeaderSource = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
 def content_digest(body: bytes) -> str:
@@ -149,7 +152,9 @@ class _Parser:
             if self.peek() == "=":
                 self.i += 1
                 v = self.bare()
-            out = [(kk, vv) for kk, vv in out if kk != k] + [(k, v)]  # later duplicates win
+            if any(kk == k for kk, _ in out):
+                raise self.fail(f"parameter {k!r} repeated")
+            out.append((k, v))
         return out
 
     def member_value(self) -> tuple[Bare | list[tuple[Bare, Params]], Params]:
@@ -175,6 +180,8 @@ class _Parser:
             return out
         while True:
             k = self.key()
+            if k in out:
+                raise self.fail(f"member {k!r} repeated")
             if self.peek() == "=":
                 self.i += 1
                 out[k] = self.member_value()
@@ -258,12 +265,11 @@ def _derived(name: str, method: str, target_uri: str) -> str:
 def signature_base(
     method: str,
     target_uri: str,
-    headers: Mapping[str, str],
+    headers: HeaderSource,
     components: Sequence[str],
     params: Sequence[tuple[str, Bare]],
 ) -> bytes:
     """RFC 9421 section 2.5 signature base (without a trailing newline)."""
-    lower = {k.lower(): v for k, v in headers.items()}
     lines = []
     if len(set(components)) != len(components):
         raise HTTPSignatureError("a covered component is listed twice")
@@ -276,9 +282,10 @@ def signature_base(
             except ValueError as exc:
                 raise HTTPSignatureError(f"target URI {target_uri!r} is invalid: {exc}") from None
         else:
-            if name not in lower:
+            raw = single_header(headers, name)
+            if raw is None:
                 raise HTTPSignatureError(f"covered header {name!r} is missing from the request")
-            value = lower[name].strip(" \t")
+            value = raw.strip(" \t")
         if "\n" in value or "\r" in value:
             raise HTTPSignatureError(f"component {name!r} contains a line break")
         lines.append(f'"{name}": {value}')
@@ -368,16 +375,34 @@ class SignatureInput:
         return dict(self.params).get(name)
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for k, v in headers.items():
-        if k.lower() == name:
-            return v
-    return None
+def _field_lines(headers: HeaderSource) -> Iterable[tuple[str, str]]:
+    multi = getattr(headers, "multi_items", None)  # httpx.Headers: items() joins duplicates
+    if callable(multi):
+        return cast(Iterable[tuple[str, str]], multi())
+    if isinstance(headers, Mapping):
+        return cast(Iterable[tuple[str, str]], headers.items())  # starlette: every field line
+    return headers
 
 
-def parse_signature(headers: Mapping[str, str], label: str | None = None) -> SignatureInput:
+def single_header(headers: HeaderSource, name: str) -> str | None:
+    """The value of header field `name` (case-insensitive), or None when absent.
+
+    The one way this module (and the coordinator's auth) reads a header: a field that appears on
+    more than one line is refused, never resolved to its first or last value, so every check
+    (signature base, Content-Digest, Signature-Input) sees the same bytes.
+    """
+    name = name.lower()
+    values = [v for k, v in _field_lines(headers) if k.lower() == name]
+    if len(values) > 1:
+        raise HTTPSignatureError(
+            f"header {name!r} appears {len(values)} times; a signed request must carry it once"
+        )
+    return values[0] if values else None
+
+
+def parse_signature(headers: HeaderSource, label: str | None = None) -> SignatureInput:
     """Parse Signature-Input and Signature; pick `label`, or the only signature present."""
-    raw_input, raw_sig = _header(headers, "signature-input"), _header(headers, "signature")
+    raw_input, raw_sig = single_header(headers, "signature-input"), single_header(headers, "signature")
     if raw_input is None or raw_sig is None:
         raise HTTPSignatureError("request is not signed: Signature-Input and Signature headers are required")
     inputs = _Parser(raw_input, "Signature-Input").dictionary()
@@ -410,7 +435,7 @@ def parse_signature(headers: Mapping[str, str], label: str | None = None) -> Sig
 def verify_message_signature(
     method: str,
     target_uri: str,
-    headers: Mapping[str, str],
+    headers: HeaderSource,
     public_key: Ed25519PublicKey,
     label: str | None = None,
 ) -> SignatureInput:
@@ -431,37 +456,63 @@ def verify_message_signature(
     return sig
 
 
-def check_content_digest(headers: Mapping[str, str], body: bytes) -> None:
+class BodyDigest:
+    """The request's Content-Digest, checked incrementally while the body streams in.
+
+    Construct it from the headers (the header must be present, once, with a sha-256 member),
+    `update()` it with each chunk, then `check()`.
+    """
+
+    def __init__(self, headers: HeaderSource) -> None:
+        raw = single_header(headers, "content-digest")
+        if raw is None:
+            raise HTTPSignatureError("Content-Digest header is missing")
+        members = _Parser(raw, "Content-Digest").dictionary()
+        sha256 = members.get("sha-256")
+        if sha256 is None or not isinstance(sha256[0], bytes):
+            raise HTTPSignatureError("Content-Digest must carry a sha-256=:<base64>: member")
+        sha512 = members.get("sha-512")
+        if sha512 is not None and not isinstance(sha512[0], bytes):
+            raise HTTPSignatureError("Content-Digest sha-512 must be a byte sequence")
+        self._expected: list[tuple[str, bytes, Any]] = [("sha-256", sha256[0], hashlib.sha256())]
+        if sha512 is not None:
+            assert isinstance(sha512[0], bytes)
+            self._expected.append(("sha-512", sha512[0], hashlib.sha512()))
+        self.bytes_read = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.bytes_read += len(chunk)
+        for _, _, h in self._expected:
+            h.update(chunk)
+
+    def check(self) -> None:
+        for name, want, h in self._expected:
+            if h.digest() != want:
+                which = "" if name == "sha-256" else f" {name}"
+                raise HTTPSignatureError(f"Content-Digest{which} does not match the request body")
+
+
+def check_content_digest(headers: HeaderSource, body: bytes) -> None:
     """The Content-Digest header must carry a sha-256 digest equal to the body's."""
-    raw = _header(headers, "content-digest")
-    if raw is None:
-        raise HTTPSignatureError("Content-Digest header is missing")
-    members = _Parser(raw, "Content-Digest").dictionary()
-    sha256 = members.get("sha-256")
-    if sha256 is None or not isinstance(sha256[0], bytes):
-        raise HTTPSignatureError("Content-Digest must carry a sha-256=:<base64>: member")
-    if sha256[0] != hashlib.sha256(body).digest():
-        raise HTTPSignatureError("Content-Digest does not match the request body")
-    sha512 = members.get("sha-512")
-    if sha512 is not None and sha512[0] != hashlib.sha512(body).digest():
-        raise HTTPSignatureError("Content-Digest sha-512 does not match the request body")
+    digest = BodyDigest(headers)
+    digest.update(body)
+    digest.check()
 
 
-def verify_request(
+def verify_request_headers(
     method: str,
     target_uri: str,
-    headers: Mapping[str, str],
-    body: bytes,
+    headers: HeaderSource,
     resolve_key: Callable[[str], Ed25519PublicKey],
     now: int | None = None,
     max_age_s: int = 300,
     seen_nonce: Callable[[str, str], bool] | None = None,
-) -> VerifiedRequest:
-    """Verify a signed request; raises HTTPSignatureError (a VerificationError) naming the problem.
+) -> tuple[VerifiedRequest, BodyDigest]:
+    """Everything verify_request checks that needs no body: run it before reading the body.
 
-    `resolve_key(keyid)` returns the key or raises (unknown/revoked keys). `seen_nonce(keyid, nonce)`
-    returns True if the pair was already used (the call also records it). The Content-Digest
-    header must match `body`.
+    Returns the verified request and the BodyDigest the caller must feed the body through and
+    `check()` before acting on it. The nonce is recorded once the signature verifies, so a
+    replayed upload is refused before its body is read.
     """
     now = int(time.time()) if now is None else now
     sig = parse_signature(headers)
@@ -487,7 +538,7 @@ def verify_request(
         raise HTTPSignatureError(f"signature expired {now - expires}s ago")
     if expires is not None and expires < created:
         raise HTTPSignatureError("signature expires before it was created")
-    check_content_digest(headers, body)
+    digest = BodyDigest(headers)
     try:
         key = resolve_key(keyid)
     except LookupError:
@@ -496,4 +547,28 @@ def verify_request(
     # Only after the signature verifies: a forger must not be able to burn others' nonces.
     if seen_nonce is not None and seen_nonce(keyid, nonce):
         raise HTTPSignatureError(f"nonce {nonce!r} was already used with key {keyid}: replayed request")
-    return VerifiedRequest(keyid=keyid, created=created, expires=expires, nonce=nonce)
+    return VerifiedRequest(keyid=keyid, created=created, expires=expires, nonce=nonce), digest
+
+
+def verify_request(
+    method: str,
+    target_uri: str,
+    headers: HeaderSource,
+    body: bytes,
+    resolve_key: Callable[[str], Ed25519PublicKey],
+    now: int | None = None,
+    max_age_s: int = 300,
+    seen_nonce: Callable[[str, str], bool] | None = None,
+) -> VerifiedRequest:
+    """Verify a signed request whose body is already in memory (verify_request_headers + digest).
+
+    `resolve_key(keyid)` returns the key or raises (unknown/revoked keys). `seen_nonce(keyid, nonce)`
+    returns True if the pair was already used (the call also records it). The Content-Digest
+    header must match `body`. Raises HTTPSignatureError (a VerificationError) naming the problem.
+    """
+    verified, digest = verify_request_headers(
+        method, target_uri, headers, resolve_key, now=now, max_age_s=max_age_s, seen_nonce=seen_nonce
+    )
+    digest.update(body)
+    digest.check()
+    return verified

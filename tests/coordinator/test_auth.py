@@ -166,3 +166,57 @@ def test_key_rotation_and_revocation_over_the_api(
         f"/v1/orgs/{org.name}/keys/{org.artifact_key_id}/revoke", json={"reason": "again"}
     )
     assert r.status_code == 409 and r.json()["error"] == "already_revoked"
+
+
+# ---- issue 14 finding 1: body substitution through a repeated signed header ----------------
+
+
+def _key_add_body(pem: str) -> bytes:
+    import json
+
+    return json.dumps({"purpose": "request", "public_key_pem": pem}).encode()
+
+
+@pytest.mark.parametrize("order", ["attacker_first", "attacker_last"])
+def test_repeated_content_digest_cannot_substitute_the_body(
+    server: CoordinatorServer, org: OrgIdentity, order: str
+) -> None:
+    """A captured signed key-add request replayed with the attacker's body and a second
+    Content-Digest line (the attack from issue 14): refused, and the attacker's key never works."""
+    from synthspace.http_signatures import content_digest
+
+    url = f"{server.url}/v1/orgs/{org.name}/keys"
+    victim_body = _key_add_body(keys.public_key_pem(keys.generate_private_key()))
+    signed = sign_request("POST", url, victim_body, org.request_key)
+    attacker = keys.generate_private_key()
+    evil_body = _key_add_body(keys.public_key_pem(attacker))
+    digests = [("Content-Digest", content_digest(evil_body)), ("Content-Digest", signed["Content-Digest"])]
+    if order == "attacker_last":
+        digests.reverse()
+    headers = [
+        ("content-type", "application/json"),
+        *digests,
+        ("Signature-Input", signed["Signature-Input"]),
+        ("Signature", signed["Signature"]),
+    ]
+    r = httpx.post(url, content=evil_body, headers=headers)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"] == "invalid_signature" and "appears 2 times" in r.json()["detail"]
+    probe = sign_request("GET", f"{server.url}/v1/orgs", b"", attacker)
+    assert httpx.get(f"{server.url}/v1/orgs", headers=probe).status_code == 401
+    # positive control: the same signed request, sent as signed, is accepted
+    ok = httpx.post(
+        url, content=victim_body, headers={**signed, "content-type": "application/json"}
+    )
+    assert ok.status_code == 201, ok.text
+
+
+@pytest.mark.parametrize("header", ["Signature", "Signature-Input", "Content-Digest"])
+def test_any_repeated_signature_header_is_refused(
+    server: CoordinatorServer, org: OrgIdentity, header: str
+) -> None:
+    signed = _signed_headers(server, org.request_key)
+    pairs = [*signed.items(), (header, signed[header])]  # the same value twice is still refused
+    r = httpx.get(f"{server.url}/v1/orgs", headers=pairs)
+    assert r.status_code == 401, r.text
+    assert "appears 2 times" in r.json()["detail"]

@@ -395,3 +395,71 @@ def test_async_httpx_client_against_real_server(server: _Server, request_key: Ed
 
     assert asyncio.run(go()) == [200] * 5
     assert len(server.seen) == 5  # five distinct nonces
+
+
+# ---- issue 14: repeated and reordered header lines (one header reader) ------------------------
+
+_FUZZ_KEY = Ed25519PrivateKey.generate()
+_FUZZ_URI = "http://127.0.0.1:9/v1/orgs/acme/keys"
+_FUZZ_BODY = b'{"purpose": "request"}'
+
+
+def _fuzz_resolve(keyid: str) -> Ed25519PublicKey:
+    return _FUZZ_KEY.public_key()
+
+
+_header_line = st.tuples(
+    st.sampled_from(["Content-Digest", "content-digest", "Signature", "SIGNATURE", "Signature-Input", "X-Other"]),
+    st.one_of(
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+        st.just(hs.content_digest(b"other body")),
+        st.just('sig1=("@method");created=1;created=2'),
+        st.just("sha-256=:AAAA:, sha-256=:BBBB:"),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    extra=st.lists(_header_line, max_size=4),
+    order=st.permutations(range(3)),
+    body=st.sampled_from([_FUZZ_BODY, b"attacker body", b""]),
+)
+def test_fuzz_repeated_and_reordered_headers_only_named_errors(
+    extra: list[tuple[str, str]], order: list[int], body: bytes
+) -> None:
+    """Any mix of repeated/reordered signature header lines either verifies the signed body (and
+    only when every signature header appears exactly once) or raises HTTPSignatureError."""
+    signed = list(hs.sign_request("POST", _FUZZ_URI, _FUZZ_BODY, _FUZZ_KEY).items())
+    lines = [signed[i] for i in order]
+    for name, value in extra:
+        lines.insert(len(value) % (len(lines) + 1), (name, value))
+    try:
+        hs.verify_request("POST", _FUZZ_URI, lines, body, _fuzz_resolve)
+    except HTTPSignatureError:
+        return
+    counts = {n: sum(1 for k, _ in lines if k.lower() == n) for n in ("signature", "signature-input", "content-digest")}
+    assert counts == {"signature": 1, "signature-input": 1, "content-digest": 1}
+    assert body == _FUZZ_BODY  # a verified request always carries the signed body
+
+
+def test_repeated_header_line_is_a_named_error_in_every_reader() -> None:
+    signed = hs.sign_request("POST", _FUZZ_URI, _FUZZ_BODY, _FUZZ_KEY)
+    for name in signed:
+        lines = [*signed.items(), (name.lower(), signed[name])]
+        with pytest.raises(HTTPSignatureError, match="appears 2 times"):
+            hs.verify_request("POST", _FUZZ_URI, lines, _FUZZ_BODY, _fuzz_resolve)
+    with pytest.raises(HTTPSignatureError, match="appears 2 times"):
+        hs.check_content_digest([("content-digest", signed["Content-Digest"])] * 2, _FUZZ_BODY)
+    # positive control: the lines as signed verify
+    assert hs.verify_request("POST", _FUZZ_URI, list(signed.items()), _FUZZ_BODY, _fuzz_resolve)
+
+
+def test_repeated_structured_field_members_and_parameters_are_refused() -> None:
+    for text in ("sha-256=:AAAA:, sha-256=:BBBB:",):
+        with pytest.raises(HTTPSignatureError, match="repeated"):
+            hs.check_content_digest({"content-digest": text}, b"")
+    signed = hs.sign_request("POST", _FUZZ_URI, _FUZZ_BODY, _FUZZ_KEY)
+    doubled = signed["Signature-Input"] + ";alg=\"ed25519\""
+    with pytest.raises(HTTPSignatureError, match="repeated"):
+        hs.parse_signature({**signed, "Signature-Input": doubled})

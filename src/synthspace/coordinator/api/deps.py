@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from typing import IO, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Message
 
 from synthspace.coordinator.runtime import Coordinator
-from synthspace.coordinator.services.auth import Principal, authenticate
+from synthspace.coordinator.services.auth import Principal, authenticate_headers, check_body_digest
 
 
 def get_coordinator(request: Request) -> Coordinator:
@@ -38,19 +40,49 @@ def target_uri(request: Request, coord: Coordinator) -> str:
     return str(request.url)
 
 
-async def require_principal(request: Request, coord: CoordinatorDep) -> Principal:
-    """Authenticate the request's RFC 9421 signature; 401 otherwise."""
-    body = await request.body()
-    return await run_in_threadpool(
-        authenticate,
+SPOOL_IN_MEMORY_BYTES = 1024 * 1024
+
+
+async def require_principal(request: Request, coord: CoordinatorDep) -> AsyncIterator[Principal]:
+    """Authenticate the request's RFC 9421 signature; 401 otherwise.
+
+    The signature is checked from the headers before any body byte is read (an unsigned upload is
+    refused at once); then the body streams through the Content-Digest check into a spooled file
+    that the endpoint reads as the request body.
+    """
+    principal, digest = await run_in_threadpool(
+        authenticate_headers,
         coord.sessions,
         coord.nonces,
         method=request.method,
         target_uri=target_uri(request, coord),
         headers=request.headers,
-        body=body,
         max_age_s=coord.settings.signature_max_age_s,
     )
+    if hasattr(request, "_body"):  # FastAPI already read a declared JSON body (size-limited)
+        digest.update(request._body)
+        check_body_digest(digest)
+        yield principal
+        return
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
+        async for chunk in request.stream():
+            digest.update(chunk)
+            spool.write(chunk)
+        check_body_digest(digest)
+        spool.seek(0)
+        _replay_body(request, spool)
+        yield principal
+
+
+def _replay_body(request: Request, spool: IO[bytes]) -> None:
+    """Make the endpoint read the verified bytes from `spool` as the request body."""
+
+    async def receive() -> Message:
+        chunk = await run_in_threadpool(spool.read, 64 * 1024)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunk)}
+
+    request._receive = receive
+    request._stream_consumed = False
 
 
 PrincipalDep = Annotated[Principal, Depends(require_principal)]

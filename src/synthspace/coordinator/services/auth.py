@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from synthspace.coordinator.errors import CoordinatorError, UnauthorizedError
 from synthspace.coordinator.models import Org, RequestNonce, utcnow
 from synthspace.coordinator.services.orgs import active_request_key
 from synthspace.errors import SynthspaceError
+from synthspace.http_signatures import BodyDigest, HeaderSource
 
 PRUNE_EVERY_S = 60.0
 
@@ -70,17 +70,20 @@ class NonceStore:
         self.prune()
 
 
-def authenticate(
+def authenticate_headers(
     sessions: sessionmaker[Session],
     nonces: NonceStore,
     *,
     method: str,
     target_uri: str,
-    headers: Mapping[str, str],
-    body: bytes,
+    headers: HeaderSource,
     max_age_s: int,
-) -> Principal:
-    """Verify an RFC 9421 signature by an enrolled, unrevoked request key; raises UnauthorizedError."""
+) -> tuple[Principal, BodyDigest]:
+    """Verify an RFC 9421 signature by an enrolled, unrevoked request key from the headers alone.
+
+    Returns the principal and the BodyDigest the caller must stream the body through and
+    `check()` (see `body_digest_error`). Raises UnauthorizedError naming the problem.
+    """
     from synthspace import http_signatures, keys
 
     resolved: dict[str, str] = {}
@@ -91,18 +94,21 @@ def authenticate(
             resolved[keyid] = key.org_name
             return keys.load_public_key_pem(key.public_key_pem)
 
-    if "signature" not in headers or "signature-input" not in headers:
+    try:
+        present = [http_signatures.single_header(headers, h) for h in ("signature", "signature-input")]
+    except SynthspaceError as exc:
+        raise UnauthorizedError(str(exc), code="invalid_signature") from exc
+    if None in present:
         raise UnauthorizedError(
             "this endpoint needs an RFC 9421 signed request (Signature and Signature-Input headers) "
             "from an enrolled request key",
             code="signature_required",
         )
     try:
-        verified = http_signatures.verify_request(
+        verified, digest = http_signatures.verify_request_headers(
             method,
             target_uri,
             headers,
-            body,
             resolve_key,
             max_age_s=max_age_s,
             seen_nonce=nonces.seen,
@@ -120,10 +126,18 @@ def authenticate(
             "signed requests must carry a nonce parameter", code="nonce_required"
         )
     org = resolved.get(verified.keyid)
-    if org is None:  # verify_request resolved it, so this only happens if it did not call us
+    if org is None:  # verify_request_headers resolved it, so this only happens if it did not call us
         with sessions() as session:
             org = active_request_key(session, verified.keyid).org_name
     with sessions() as session:
         record = session.get(Org, org)
         is_operator = bool(record and record.is_operator)
-    return Principal(org=org, key_id=verified.keyid, is_operator=is_operator)
+    return Principal(org=org, key_id=verified.keyid, is_operator=is_operator), digest
+
+
+def check_body_digest(digest: BodyDigest) -> None:
+    """The streamed body must match the signed Content-Digest; UnauthorizedError otherwise."""
+    try:
+        digest.check()
+    except SynthspaceError as exc:
+        raise UnauthorizedError(str(exc), code="invalid_signature") from exc
