@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from python_multipart.exceptions import FormParserError
 from sqlalchemy.exc import DataError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -69,6 +70,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(FormParserError)
+    async def _multipart(_: Request, exc: FormParserError) -> JSONResponse:
+        # python-multipart raises these for malformed part headers (e.g. a line `[]`); starlette
+        # turns only its own MultiPartException into a 400.
+        return error_response(400, "bad_multipart", f"malformed multipart body: {exc}")
 
     @app.exception_handler(DataError)
     async def _data_error(_: Request, exc: DataError) -> JSONResponse:

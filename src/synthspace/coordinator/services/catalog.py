@@ -96,21 +96,38 @@ def _encode_cursor(sort: str, row: Artifact) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR_CHARS = 1000
+_MAX_LOG_INDEX = 2**63 - 1  # a signed 64-bit column: larger keys would overflow the database
+
+
 def _decode_cursor(sort: str, cursor: str) -> list[Any]:
+    """The key a cursor carries, checked strictly: any other shape is a 400 `invalid_cursor`."""
     try:
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError(f"longer than {MAX_CURSOR_CHARS} characters")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
+        if not isinstance(data, dict) or set(data) != {"s", "k"} or not isinstance(data["k"], list):
+            raise ValueError("not a cursor made by this server")
         key = data["k"]
         if data["s"] != sort:
             raise ValueError("cursor was made for another sort order")
+        index = key[-1] if key else None
+        ok = (
+            isinstance(index, int)
+            and not isinstance(index, bool)
+            and 0 <= index <= _MAX_LOG_INDEX
+        )
         if sort == "title":
-            ok = len(key) == 2 and isinstance(key[0], str) and isinstance(key[1], int)
+            title = key[0]
+            ok = ok and len(key) == 2 and isinstance(title, str) and len(title) <= 1000
+            ok = ok and "\x00" not in title and title.encode("utf-8", "strict") is not None
         else:
-            ok = len(key) == 1 and isinstance(key[0], int)
+            ok = ok and len(key) == 1
         if not ok:
             raise ValueError("bad cursor key")
         return list(key)
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidRequestError(
             f"invalid cursor: {exc}; start again without `cursor`", code="invalid_cursor"
         ) from exc
