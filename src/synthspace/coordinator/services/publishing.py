@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import struct
 from typing import BinaryIO
@@ -34,6 +35,7 @@ from synthspace.coordinator.models import (
     OrgKey,
     utcnow,
 )
+from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parquet_pages
 from synthspace.coordinator.services.orgs import artifact_keys_at
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
 from synthspace.lineage import Statement
@@ -95,6 +97,11 @@ def _check_data_format(
         finally:
             if not isinstance(data, bytes | bytearray | memoryview):
                 data.seek(0)
+        try:  # the pages' own sizes, not only the footer's: a page (so a cell) is bounded
+            pages = io.BytesIO(bytes(data)) if isinstance(data, bytes | bytearray | memoryview) else data
+            check_parquet_pages(pages, meta, size)
+        except ParquetBoundsError as exc:
+            raise _bad("parquet_too_large", str(exc)) from exc
         if record_count is not None and meta.num_rows != record_count:
             raise _bad(
                 "record_count_mismatch",
