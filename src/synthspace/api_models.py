@@ -6,6 +6,7 @@ standard base64 (leaf bytes). See docs/coordinator.md for the endpoints.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,6 +15,13 @@ from pydantic import Field
 from synthspace.config_model import StrictModel
 
 ORG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+def is_org_name(name: str) -> bool:
+    """THE org-name rule (ORG_PATTERN over the whole string: Python's `$` would let a trailing
+    newline through, so every Python-side check must call this)."""
+    return isinstance(name, str) and re.fullmatch(ORG_PATTERN[1:-1], name) is not None
+
 HEX64_PATTERN = r"^[0-9a-f]{64}$"
 
 KeyPurpose = Literal["artifact", "request", "supernode"]

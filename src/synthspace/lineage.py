@@ -7,10 +7,11 @@ safetensors file); the predicate records where it came from. Both are pydantic m
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from synthspace.config_model import StrictModel
 
@@ -22,9 +23,32 @@ class DigestSet(StrictModel):
     sha256: str = Field(description="Lowercase hex sha256 of the subject's bytes.", pattern=r"^[0-9a-f]{64}$")
 
 
+# A subject name becomes a file name on every node that pulls the artifact and text on the web
+# catalog: a plain ASCII file name, no path separators, no leading dot, no control characters or
+# markup. The one rule: publishing (Statement validation) and pulling (node audit) both use it.
+SUBJECT_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$"
+MAX_TAGS: Final = 32
+MAX_TAG_CHARS: Final = 64
+MAX_FACET_CHARS: Final = 200
+
+
+def check_subject_name(name: str) -> str:
+    """`name` if it is a plain file name (SUBJECT_NAME_PATTERN); ValueError naming it otherwise."""
+    if not isinstance(name, str) or not re.fullmatch(SUBJECT_NAME_PATTERN, name) or ".." in name:
+        raise ValueError(
+            f"subject name {name!r} is not a plain file name (letters, digits, '._+-', no path)"
+        )
+    return name
+
+
 class Subject(StrictModel):
-    name: str = Field(description="File name of the artifact, e.g. data.parquet.", min_length=1)
+    name: str = Field(description="File name of the artifact, e.g. data.parquet (SUBJECT_NAME_PATTERN).")
     digest: DigestSet = Field(description="Digests of the file's bytes.")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        return check_subject_name(value)
 
 
 class Producer(StrictModel):
@@ -138,10 +162,14 @@ class LineagePredicate(StrictModel):
     kind: Literal["dataset", "derived-dataset", "model-adapter"] = Field(description="What the artifact is.")
     title: str = Field(min_length=1, max_length=200, description="Human-readable title.")
     description: str = Field(default="", max_length=5000, description="Longer description.")
-    license: str = Field(default="CC-BY-4.0", description="SPDX license id of the artifact.")
-    tags: list[str] = Field(default_factory=list, description="Free tags for search.")
-    task: str | None = Field(default=None, description="Recipe task name.")
-    locale: str | None = Field(default=None, description="Locale of the content.")
+    license: str = Field(
+        default="CC-BY-4.0", min_length=1, max_length=100, description="SPDX license id of the artifact."
+    )
+    tags: list[Annotated[str, Field(min_length=1, max_length=MAX_TAG_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_TAGS, description="Free tags for search (bounded: catalog facets)."
+    )
+    task: str | None = Field(default=None, max_length=MAX_FACET_CHARS, description="Recipe task name.")
+    locale: str | None = Field(default=None, max_length=35, description="Locale of the content.")
     record_count: int | None = Field(default=None, ge=0, description="Rows in the data file.")
     producer: Producer = Field(description="Who produced and signed it.")
     generator: Generator | None = Field(default=None, description="How records were generated.")

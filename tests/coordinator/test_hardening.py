@@ -145,3 +145,114 @@ def test_malformed_multipart_part_headers_are_400(
         "/v1/artifacts", content=body, headers={"content-type": "multipart/form-data; boundary=XX"}
     )
     assert 400 <= r.status_code < 500, r.text
+
+
+# ---- finding 6 and 2c: publishing rules -----------------------------------------------------
+
+
+def _raw_envelope(ident: OrgIdentity, data: bytes, mutate: object) -> bytes:
+    """A correctly signed envelope over a Statement edited as JSON (bypassing client models)."""
+    from synthspace.canonical_json import canonicalize
+    from synthspace.dsse import INTOTO_PAYLOAD_TYPE, sign
+    from tests.coordinator.conftest import make_statement
+
+    doc = json.loads(make_statement(ident, data, record_count=3).to_json_bytes())
+    mutate(doc)  # type: ignore[operator]
+    return sign(canonicalize(doc), INTOTO_PAYLOAD_TYPE, [ident.artifact_key]).to_json()
+
+
+@pytest.mark.parametrize(
+    "name", ["../evil.parquet", "a/b.parquet", "x\r\nSet-Cookie: a=b", "<b>x</b>.parquet", ".hidden", "a..b", "é.parquet"]
+)
+def test_unsafe_subject_names_are_refused_at_publish(
+    server: CoordinatorServer, org: OrgIdentity, name: str
+) -> None:
+    from tests.coordinator.conftest import parquet_bytes, publish
+
+    data = parquet_bytes(3)
+
+    def rename(doc: dict) -> None:  # type: ignore[type-arg]
+        doc["subject"][0]["name"] = name
+
+    r = publish(org.client(), _raw_envelope(org, data, rename), data)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_statement", r.text
+    assert "plain file name" in r.json()["detail"]
+
+
+def test_subject_name_rule_is_shared_with_pull() -> None:
+    from synthspace.lineage import check_subject_name
+    from synthspace.node.audit import BundleError, _safe_name
+
+    for bad in ("../x", "a\nb", "<i>", ".x"):
+        with pytest.raises(ValueError):
+            check_subject_name(bad)
+        with pytest.raises(BundleError):
+            _safe_name(bad)
+    assert _safe_name("data.parquet") == check_subject_name("data.parquet") == "data.parquet"
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("tags", [f"t{i}" for i in range(5000)]), ("tags", ["x" * 100_000]), ("task", "x" * 100_000),
+     ("license", "x" * 100_000), ("locale", "x" * 1000)],
+)
+def test_oversized_tags_and_facets_are_refused(
+    server: CoordinatorServer, org: OrgIdentity, field: str, value: object
+) -> None:
+    from tests.coordinator.conftest import parquet_bytes, publish
+
+    data = parquet_bytes(3)
+
+    def inflate(doc: dict) -> None:  # type: ignore[type-arg]
+        doc["predicate"][field] = value
+
+    r = publish(org.client(), _raw_envelope(org, data, inflate), data)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_statement", r.text[:300]
+
+
+def test_retracted_parent_is_refused_at_publish(server: CoordinatorServer, org: OrgIdentity) -> None:
+    from tests.coordinator.conftest import build_artifact, publish
+
+    client = org.client()
+    envelope, data = build_artifact(org)
+    parent = publish(client, envelope, data).json()["artifact_id"]
+    import hashlib
+
+    link = {"artifact_id": parent, "digest": {"sha256": hashlib.sha256(data).hexdigest()}, "role": "source"}
+    child_env, child_data = build_artifact(org, kind="derived-dataset", parents=[link])
+    r = client.post(f"/v1/artifacts/{parent}/retract", json={"reason": "leaked seed text"})
+    assert r.status_code == 200, r.text
+    r = publish(client, child_env, child_data)
+    assert r.status_code == 422 and r.json()["error"] == "parent_retracted", r.text
+    # positive control: with an active parent the same kind of child publishes
+    envelope, data = build_artifact(org)
+    other = publish(client, envelope, data).json()["artifact_id"]
+    link = {"artifact_id": other, "digest": {"sha256": hashlib.sha256(data).hexdigest()}, "role": "source"}
+    assert publish(client, *build_artifact(org, kind="derived-dataset", parents=[link])).status_code == 201
+
+
+@pytest.mark.parametrize("name", ["evil\n", "evil\r\n", "Evil", "-evil", "e" * 64, ""])
+def test_invalid_org_names_get_no_invite(server: CoordinatorServer, name: str) -> None:
+    import subprocess
+    import sys
+
+    from synthspace.api_models import is_org_name
+
+    assert not is_org_name(name)
+    run = subprocess.run(
+        [sys.executable, "-m", "synthspace.cli.main", "coordinator", "invite", name, "--home", str(server.home)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode != 0 and "sst_" not in run.stdout, run.stdout
+    assert is_org_name("evil") and is_org_name("e" * 63)
+
+
+def test_valid_org_name_gets_an_invite_positive_control(server: CoordinatorServer) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "synthspace.cli.main", "coordinator", "invite", "good-org", "--home", str(server.home)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0 and run.stdout.startswith("sst_"), run.stderr

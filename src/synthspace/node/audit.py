@@ -160,10 +160,12 @@ def _sha256_bytes(data: bytes) -> str:
 
 def _safe_name(name: str) -> str:
     """A subject name usable as a file name inside a bundle (no paths, no hidden files)."""
-    base = Path(name).name
-    if not base or base != name or base.startswith(".") or "\\" in name:
-        raise BundleError(f"artifact subject name {name!r} is not a plain file name")
-    return base
+    from synthspace.lineage import check_subject_name
+
+    try:
+        return check_subject_name(name)  # the same rule publishing applies
+    except ValueError:
+        raise BundleError(f"artifact subject name {name!r} is not a plain file name") from None
 
 
 def _to_utc(value: datetime) -> datetime:

@@ -145,12 +145,10 @@ class NodeHome:
         from synthspace import keys
 
         home = cls(path)
-        import re
-
-        from synthspace.api_models import ORG_PATTERN
+        from synthspace.api_models import is_org_name
 
         org = org.strip()
-        if not re.match(ORG_PATTERN, org):
+        if not is_org_name(org):
             raise NodeHomeError(
                 f"invalid org name {org!r}: use 1-63 lowercase letters, digits and '-', starting with a letter or digit"
             )

@@ -7,14 +7,13 @@ as the database change, so an auditor can replay which keys an org held at any l
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from synthspace.api_models import ORG_PATTERN, KeyPurpose, OrgRecord
+from synthspace.api_models import KeyPurpose, OrgRecord, is_org_name
 from synthspace.api_models import OrgKey as OrgKeyOut
 from synthspace.coordinator.errors import (
     ConflictError,
@@ -30,7 +29,6 @@ from synthspace.errors import SynthspaceError
 from synthspace.log_entries import KeyEntry
 
 TOKEN_PREFIX = "sst_"
-_ORG_RE = re.compile(ORG_PATTERN)
 
 
 class InvalidKeyError(InvalidArtifactError):
@@ -38,7 +36,7 @@ class InvalidKeyError(InvalidArtifactError):
 
 
 def check_org_name(org: str) -> str:
-    if not _ORG_RE.match(org):
+    if not is_org_name(org):
         raise InvalidRequestError(
             f"invalid org name {org!r}: use 1-63 lowercase letters, digits and '-', starting with a letter or digit",
             code="invalid_org",

@@ -259,6 +259,12 @@ def publish_artifact(
                 "parent_digest_mismatch",
                 f"parent {parent.artifact_id} has data sha256 {row.subject_sha256}, not {parent.digest.sha256}",
             )
+        if row.retracted_at is not None:
+            raise _bad(
+                "parent_retracted",
+                f"parent {parent.artifact_id} was retracted ({row.retraction_reason or 'no reason given'}); "
+                "it cannot be built upon",
+            )
 
     existing = session.get(Artifact, artifact_id)
     if existing is not None:

@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from synthspace import __version__
+from synthspace.api_models import is_org_name
 from synthspace.coordinator.api.deps import CoordinatorDep, SessionDep
 from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
 from synthspace.coordinator.models import Artifact
@@ -44,8 +45,7 @@ PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 LOG_PAGE_SIZE = 50
 PREVIEW_ROWS = 10
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-ORG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 FILTERS = ("q", "org", "task", "locale", "license", "tag", "kind")
 KINDS = ("dataset", "derived-dataset", "model-adapter")
 STATUSES = ("all", "active", "retracted")
@@ -317,7 +317,7 @@ def orgs_page(request: Request, session: SessionDep) -> HTMLResponse:
 
 @router.get("/orgs/{org}", response_class=HTMLResponse)
 def org_page(org: str, request: Request, session: SessionDep) -> HTMLResponse:
-    if not ORG_NAME.match(org):
+    if not is_org_name(org):
         return _error(request, 404, "No such organisation", f"{org[:80]!r} is not an organisation name")
     try:
         record = orgs.org_record(session, org)
