@@ -138,6 +138,65 @@ SCHEMA: dict[str, Any] = {
 
 RunFactory = Callable[..., Path]
 
+# Older gate tests were written before the usefulness and diversity gates and record-level
+# filtering: their corpora mix English into Japanese and repeat template sentences on purpose,
+# and they check each gate's own verdict. They run all-or-nothing with those gates off unless a
+# test passes its own `gates`; tests/gates/test_filtering.py and test_usefulness*.py cover the rest.
+LEGACY_GATES: dict[str, Any] = {
+    "usefulness": {"enabled": False},
+    "diversity": {"enabled": False},
+    "filtering": {"drop_records": False},
+}
+
+
+def make_manifest(
+    seeds: list[dict[str, Any]],
+    seeds_path: Path,
+    personas_path: Path | None,
+    count: int,
+    *,
+    gates: dict[str, Any] | None = None,
+    seed_fields: list[str] | None = None,
+    locale: str | None = "ja_JP",
+    schema: dict[str, Any] | None = None,
+    prompt: dict[str, Any] | None = None,
+    status: str = "complete",
+) -> Any:
+    """A RunManifest as generation writes it (typed recipe summary, seed commitment)."""
+    from datetime import UTC, datetime
+
+    from synthspace.lineage import Generator, PersonaSource, SeedCommitment
+    from synthspace.node.generate.manifest import RecipeSummary, RunManifest
+    from synthspace.node.recipes.gates import gates_config_from_mapping
+    from synthspace.node.recipes.models import Prompt, SeedField
+
+    schema = SCHEMA if schema is None else schema
+    names = seed_fields or sorted({k for s in seeds for k in s})
+    now = datetime.now(UTC)
+    return RunManifest(
+        status=status,  # type: ignore[arg-type]
+        recipe=RecipeSummary(
+            task="ja_legal_qa",
+            license="CC-BY-4.0",
+            locale=locale,
+            output_fields=list(schema["properties"]),
+            output_schema=schema,
+            seed_fields=[SeedField(name=n, required=False) for n in names],
+            prompt=Prompt(**prompt) if prompt else None,
+            gates=gates_config_from_mapping(LEGACY_GATES if gates is None else gates),
+        ),
+        recipe_digest="sha256:" + "0" * 64,
+        generator=Generator(backend="transformers", model_id="SmolLM2-135M-Instruct"),
+        persona_source=PersonaSource(kind="spec", locale="ja_JP", count=30),
+        personas_path=str(personas_path) if personas_path else None,
+        seed_commitment=SeedCommitment(root="ab" * 32, count=len(seeds)),
+        seeds_path=str(seeds_path),
+        requested=count,
+        completed=count,
+        started=now,
+        updated=now,
+    )
+
 
 def build_run(
     base: Path,
@@ -148,6 +207,10 @@ def build_run(
     gates: dict[str, Any] | None = None,
     shard_size: int = 1000,
     seed_indices: list[int] | None = None,
+    seed_fields: list[str] | None = None,
+    locale: str | None = "ja_JP",
+    schema: dict[str, Any] | None = None,
+    prompt: dict[str, Any] | None = None,
 ) -> Path:
     """Write a run directory under `base` from answers (or full record dicts) and seeds."""
     run = base / name
@@ -172,25 +235,16 @@ def build_run(
         df.iloc[start : start + shard_size].to_parquet(
             run / "shards" / f"part-{k:05d}.parquet", index=False
         )
-    recipe: dict[str, Any] = {
-        "task": "ja_legal_qa",
-        "locale": "ja_JP",
-        "license": "CC-BY-4.0",
-        "output_fields": [
-            {"name": "question", "type": "string"},
-            {"name": "answer", "type": "string"},
-        ],
-        "output_json_schema": SCHEMA,
-    }
-    if gates is not None:
-        recipe["gates"] = gates
-    manifest = {
-        "recipe": recipe,
-        "recipe_digest": "sha256:" + "0" * 64,
-        "seeds_path": str(seeds_path),
-        "personas_path": str(personas_path),
-        "requested": len(records),
-        "completed": len(records),
-    }
-    (run / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    manifest = make_manifest(
+        seeds,
+        seeds_path,
+        personas_path,
+        len(records),
+        gates=gates,
+        seed_fields=seed_fields,
+        locale=locale,
+        schema=schema,
+        prompt=prompt,
+    )
+    (run / "manifest.json").write_text(manifest.model_dump_json(), encoding="utf-8")
     return run

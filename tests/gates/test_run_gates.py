@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from gates_helpers import RunFactory, clean_corpus, make_personas, make_seeds
+from gates_helpers import (
+    LEGACY_GATES,
+    SCHEMA,
+    RunFactory,
+    clean_corpus,
+    make_personas,
+    make_seeds,
+)
 
 from synthspace.errors import ConfigError, SynthspaceError
 from synthspace.node.gates import (
@@ -139,7 +146,9 @@ def test_duplicates_exact_removed_and_near_rate_blocks(make_run: RunFactory) -> 
     assert report.exclude_record_ids == [f"r{i:06d}" for i in range(300, 320)]
     assert nd.metrics["near_duplicate_records"] >= 70
     assert not nd.passed and "near_duplicates" in report.failed_blocking
-    relaxed = run_gates(run, GatesConfig.model_validate({"near_duplicates": {"max_rate": 0.5}}))
+    relaxed = run_gates(
+        run, GatesConfig.model_validate({**LEGACY_GATES, "near_duplicates": {"max_rate": 0.5}})
+    )
     assert relaxed.gate("near_duplicates").passed and relaxed.passed
 
 
@@ -162,7 +171,7 @@ def test_membership_auc_detects_memorised_seeds(make_run: RunFactory) -> None:
         s = seeds[i]["answer"]
         records.append("要約:" + s[: 20 + (k % 7)] + "。" + clean_corpus(1, seed=k)[0])
         seed_idx.append(i)
-    cfg = {"leakage": {"lcs_fail_chars": 200}, "membership": {"max_auc": 0.7}}
+    cfg = {**LEGACY_GATES, "leakage": {"lcs_fail_chars": 200}, "membership": {"max_auc": 0.7}}
     report = run_gates(
         make_run(records, seeds=seeds, seed_indices=seed_idx), gates_config_from_mapping(cfg)
     )
@@ -185,7 +194,9 @@ def test_config_from_recipe_yaml_and_errors(make_run: RunFactory, tmp_path: Path
     }
     gates_yaml = tmp_path / "gates.yaml"
     gates_yaml.write_text(
-        "pii:\n  max_record_rate: 0.0\nleakage:\n  allowlist_file: allow.txt\n", encoding="utf-8"
+        "pii:\n  max_record_rate: 0.0\nleakage:\n  allowlist_file: allow.txt\n"
+        "filtering:\n  drop_records: false\n",
+        encoding="utf-8",
     )
     (tmp_path / "allow.txt").write_text("# statutes\n民法第709条\n", encoding="utf-8")
     cfg = load_gates_config(gates_yaml)
@@ -215,7 +226,7 @@ def test_bad_run_directories_raise_named_errors(make_run: RunFactory, tmp_path: 
         load_report(run)
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     Path(manifest["seeds_path"]).unlink()
-    with pytest.raises(RunDirError, match="seed file .* not found"):
+    with pytest.raises(RunDirError, match="seed file not found"):
         run_gates(run)
     for shard in (run / "shards").glob("*.parquet"):
         shard.rename(shard.with_suffix(".tmp"))
@@ -235,11 +246,14 @@ def test_gates_read_string_list_fields_and_skip_private_columns(make_run: RunFac
         }
         for k in range(5)
     ]
-    run = make_run(records, personas=personas)
-    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    manifest["recipe"].pop("output_json_schema")
-    manifest["recipe"]["output_fields"].append({"name": "turns", "type": "string_list"})
-    (run / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    schema = {
+        **SCHEMA,
+        "properties": {
+            **SCHEMA["properties"],
+            "turns": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    run = make_run(records, personas=personas, schema=schema)
     report = run_gates(run, write=False)
     assert report.gate("pii").metrics["records_with_pii"] == 5
     assert report.gate("pii").metrics["findings_by_type"] == {"phone": 5}
@@ -277,7 +291,7 @@ def test_coverage_gate_flags_a_missing_population_segment(make_run: RunFactory) 
         for i, t in enumerate(clean_corpus(60))
     ]
     cfg = gates_config_from_mapping(
-        {"persona_coverage": {"min_value_coverage": 1.0, "blocking": True}}
+        {**LEGACY_GATES, "persona_coverage": {"min_value_coverage": 1.0, "blocking": True}}
     )
     report = run_gates(make_run(records, personas=personas), cfg)
     cov = report.gate("persona_coverage")
@@ -287,50 +301,22 @@ def test_coverage_gate_flags_a_missing_population_segment(make_run: RunFactory) 
     assert pref["total_variation"] == round(1 - pref["persona_share"]["東京都"], 4)
 
 
-def test_reads_a_manifest_written_by_the_generation_model(
+def test_thresholds_come_from_the_manifest_and_running_runs_are_refused(
     make_run: RunFactory, tmp_path: Path
 ) -> None:
-    """Compatibility with the real RunManifest (recipe summary with output_schema, a recipe
-    path whose YAML carries `gates:`, status)."""
-    from datetime import UTC, datetime
-
-    from synthspace.lineage import Generator, PersonaSource, SeedCommitment
-    from synthspace.node.generate.manifest import RecipeSummary, RunManifest
+    """The recipe's `gates:` travel in the typed manifest; moving or deleting the recipe file
+    changes nothing, and a run still generating is refused."""
+    from synthspace.node.generate.manifest import load_manifest
 
     records = clean_corpus(50)
     records[4] = "問い合わせはinfo@acme-corp.co.jpへ"
-    run = make_run(records)
-    old = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
-    recipe_file = tmp_path / "recipe.yaml"
-    recipe_file.write_text(
-        "task: ja_legal_qa\ngates:\n  pii:\n    blocking_types: [phone]\n", encoding="utf-8"
-    )
-    now = datetime.now(UTC)
-    manifest = RunManifest(
-        status="complete",
-        recipe=RecipeSummary(
-            task="ja_legal_qa",
-            license="CC-BY-4.0",
-            output_fields=["question", "answer"],
-            output_schema=old["recipe"]["output_json_schema"],
-            path=str(recipe_file),
-        ),
-        recipe_digest="sha256:" + "1" * 64,
-        generator=Generator(backend="transformers", model_id="SmolLM2-135M-Instruct"),
-        persona_source=PersonaSource(kind="spec", locale="ja_JP", count=30),
-        personas_path=old["personas_path"],
-        seed_commitment=SeedCommitment(root="ab" * 32, count=40),
-        seeds_path=old["seeds_path"],
-        requested=50,
-        completed=50,
-        started=now,
-        updated=now,
-    )
-    (run / "manifest.json").write_text(manifest.model_dump_json(), encoding="utf-8")
+    run = make_run(records, gates={**LEGACY_GATES, "pii": {"blocking_types": ["phone"]}})
+    manifest = load_manifest(run)
+    assert manifest.recipe.gates is not None and manifest.recipe.path is None
     report = run_gates(run)
     assert report.gate("schema_validity").metrics["checked"] is True
     pii = report.gate("pii")
-    assert pii.passed and pii.thresholds["blocking_types"] == ["phone"]  # from the recipe file
+    assert pii.passed and pii.thresholds["blocking_types"] == ["phone"]
     assert pii.metrics["findings_by_type"] == {"email": 1}
     manifest.status = "running"
     (run / "manifest.json").write_text(manifest.model_dump_json(), encoding="utf-8")

@@ -1,11 +1,12 @@
-"""Errors of the gate runner."""
+"""Errors of the gate runner. A bad run directory is the generation module's `RunDirError`:
+one class for every reader of the run-directory contract (docs/run-directory.md)."""
 
 from synthspace.errors import SynthspaceError
-
-
-class RunDirError(SynthspaceError):
-    """A run directory is missing, incomplete or unreadable."""
+from synthspace.node.generate.run_dir import RunDirError
 
 
 class GateReportError(SynthspaceError):
     """A gate report is missing or malformed."""
+
+
+__all__ = ["GateReportError", "RunDirError"]

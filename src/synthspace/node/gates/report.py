@@ -29,7 +29,7 @@ class GateReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: int = Field(default=1, description="Report format version.")
+    format: int = Field(default=2, description="Report format version.")
     passed: bool = Field(description="True when every blocking gate passed.")
     gates: list[GateResult] = Field(description="One result per gate that ran, in run order.")
     skipped: dict[str, str] = Field(
@@ -38,7 +38,18 @@ class GateReport(BaseModel):
     records: int = Field(ge=0, description="Records in the run's shards.")
     exclude_record_ids: list[str] = Field(
         default_factory=list,
-        description="Exact duplicates (later copies) that publishing must drop.",
+        description="Ids of every dropped record: publishing leaves them out.",
+    )
+    kept: int | None = Field(
+        default=None, ge=0, description="Records kept after record-level filtering."
+    )
+    dropped_by_reason: dict[str, int] = Field(
+        default_factory=dict,
+        description="Dropped records per reason (a record may have several reasons).",
+    )
+    dropped_positions: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="0-based positions (shard order) of the dropped records, per reason.",
     )
     config_digest: str = Field(
         description="Digest of the canonical JSON of the gate configuration applied."

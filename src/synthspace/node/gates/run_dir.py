@@ -1,53 +1,110 @@
-"""Reading what the gates need from a run directory (format: docs/CONTRACTS, run directory).
+"""What the gates read: a generation run directory, or a records file with its recipe.
 
-The manifest is read as plain JSON so the gates depend only on the documented fields:
-`seeds_path`, `personas_path`, `recipe` (output fields and JSON schema). Shards are the
-fully written `shards/part-*.parquet` files; temp files under other names are ignored.
+A run directory is read through the generation module's contract (docs/run-directory.md):
+the manifest with `load_manifest` (typed: recipe output schema, seed fields, prompt, gate
+thresholds), the complete shards with `shard_paths`, the seeds with `node/seeds.load_seeds`
+against the recipe's seed fields, checked against the manifest's seed commitment. Every
+problem is one `RunDirError` (the generation module's class).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from synthspace.node.gates.errors import RunDirError
-
-_RESERVED_COLUMNS = {"record_id", "persona_id"}
+from synthspace.errors import SynthspaceError
+from synthspace.node.generate.manifest import RunManifest, load_manifest
+from synthspace.node.generate.run_dir import RunDirError, shard_paths
+from synthspace.node.private_store import PrivateStore
+from synthspace.node.recipes.gates import GatesConfig
+from synthspace.node.recipes.models import Prompt, Recipe, SeedField
+from synthspace.node.seeds import commit_records, load_seeds, salt_key
 
 
 @dataclass
 class RunData:
-    run_dir: Path
-    manifest: dict[str, Any]
+    """Records to gate and what they are judged against."""
+
+    source: Path  # the run directory, or the records file
+    run_dir: Path | None  # None for `gate --records`
     records: pd.DataFrame
     output_fields: list[str]
     schema: dict[str, Any] | None
+    locale: str | None
+    prompt: Prompt | None
+    gates: GatesConfig | None  # the recipe's thresholds (None = defaults)
     seeds: list[dict[str, Any]]
     personas: pd.DataFrame | None
+    facts: dict[str, Any] = field(default_factory=dict)  # how the inputs were verified
 
+    @property
+    def text_fields(self) -> list[str]:
+        """Free-text output fields (strings without an enum, lists of strings)."""
+        props = (self.schema or {}).get("properties", {})
+        out = []
+        for name in self.output_fields:
+            spec = props.get(name, {})
+            if spec.get("type") == "string" and "enum" not in spec:
+                out.append(name)
+            elif spec.get("type") == "array" and spec.get("items", {}).get("type") == "string":
+                out.append(name)
+        return out
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "manifest.json"
-    if not path.is_file():
-        raise RunDirError(f"{run_dir} is not a run directory: manifest.json is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunDirError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RunDirError(f"{path} must hold a JSON object")
-    return data
+    @property
+    def prose_fields(self) -> list[str]:
+        """Text fields long enough to hold sentences (max length of 100+ characters)."""
+        props = (self.schema or {}).get("properties", {})
+        out = []
+        for name in self.text_fields:
+            spec = props.get(name, {})
+            limit = (
+                spec.get("items", {}).get("maxLength")
+                if spec.get("type") == "array"
+                else spec.get("maxLength")
+            )
+            if limit is None or limit >= 100:
+                out.append(name)
+        return out
+
+    @property
+    def list_fields(self) -> list[str]:
+        props = (self.schema or {}).get("properties", {})
+        return [n for n in self.output_fields if props.get(n, {}).get("type") == "array"]
+
+    @property
+    def enum_fields(self) -> dict[str, list[str]]:
+        props = (self.schema or {}).get("properties", {})
+        return {
+            n: list(props[n]["enum"])
+            for n in self.output_fields
+            if isinstance(props.get(n), dict) and isinstance(props[n].get("enum"), list)
+        }
+
+    @property
+    def seed_index(self) -> list[int | None]:
+        """Per record, the index of the seed it was generated from (node-private column)."""
+        if "_seed_index" not in self.records.columns:
+            return [None] * len(self.records)
+        return [
+            None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+            for v in self.records["_seed_index"].tolist()
+        ]
+
+    def prompt_texts(self) -> list[str]:
+        if self.prompt is None:
+            return []
+        return [t for t in (self.prompt.system, self.prompt.template) if t]
 
 
 def read_shards(run_dir: Path) -> pd.DataFrame:
-    """All records of the run, shards in name order."""
-    files = sorted((run_dir / "shards").glob("part-*.parquet"))
+    """All records of the run, complete shards in write order."""
+    files = shard_paths(run_dir)
     if not files:
         raise RunDirError(f"{run_dir / 'shards'} holds no part-*.parquet shard: nothing to gate")
     try:
@@ -57,111 +114,144 @@ def read_shards(run_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def _resolve(run_dir: Path, value: Any, what: str) -> Path:
-    if not isinstance(value, str) or not value:
-        raise RunDirError(f"manifest.json of {run_dir} has no {what}")
-    p = Path(value).expanduser()
-    if not p.is_absolute():
-        p = run_dir / p
-    return p
-
-
-def read_seeds(path: Path) -> list[dict[str, Any]]:
-    """Seed records from JSONL, JSON (a list), CSV or Parquet."""
-    if not path.is_file():
-        raise RunDirError(
-            f"seed file {path} not found: the gates compare outputs with the seeds, which must "
-            "stay readable on this node"
-        )
-    suffix = path.suffix.lower()
+def read_seeds(path: Path, fields: list[SeedField]) -> list[dict[str, Any]]:
     try:
-        if suffix in (".jsonl", ".ndjson"):
-            rows = [
-                json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()
-            ]
-        elif suffix == ".json":
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        elif suffix == ".csv":
-            rows = pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
-        elif suffix in (".parquet", ".pq"):
-            rows = pd.read_parquet(path).to_dict("records")
-        else:
-            raise RunDirError(
-                f"seed file {path}: unsupported format {suffix!r} (use .jsonl, .json, .csv or .parquet)"
-            )
-    except RunDirError:
-        raise
-    except Exception as exc:
-        raise RunDirError(f"cannot read seed file {path}: {exc}") from exc
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise RunDirError(f"seed file {path} must hold one object per record")
-    return rows
+        return load_seeds(path, fields).records
+    except SynthspaceError as exc:
+        raise RunDirError(
+            f"{exc} (the gates compare outputs with the seeds, which must stay readable on this node)"
+        ) from None
 
 
-def _schema_and_fields(
-    manifest: dict[str, Any], df: pd.DataFrame
-) -> tuple[list[str], dict[str, Any] | None]:
-    recipe = manifest.get("recipe") if isinstance(manifest.get("recipe"), dict) else {}
-    assert isinstance(recipe, dict)
-    schema: Any = None
-    for holder in (recipe, manifest):
-        for key in ("output_json_schema", "output_schema", "json_schema", "schema"):
-            if isinstance(holder.get(key), dict) and "properties" in holder[key]:
-                schema = holder[key]
-                break
-        if schema is not None:
-            break
-    fields: list[str] = []
-    raw = (
-        recipe.get("output_fields")
-        or recipe.get("output_field_names")
-        or manifest.get("output_fields")
-    )
-    if isinstance(raw, list):
-        for f in raw:
-            if isinstance(f, str):
-                fields.append(f)
-            elif isinstance(f, dict) and isinstance(f.get("name"), str):
-                fields.append(f["name"])
-    if schema is None and isinstance(raw, list) and raw and all(isinstance(f, dict) for f in raw):
-        try:
-            from synthspace.node.recipes.models import Recipe
-
-            schema = Recipe.model_validate(recipe).output_json_schema()
-        except Exception:
-            schema = None
-    if not fields and schema is not None:
-        fields = list(schema["properties"])
-    if not fields:
-        fields = [
-            c for c in df.columns if c not in _RESERVED_COLUMNS and not str(c).startswith("_")
-        ]
-    return fields, schema
+def _verify_seeds(
+    manifest: RunManifest, seeds: list[dict[str, Any]], home: str | Path | None
+) -> str:
+    """Check the seeds are those the run committed to; returns how far that was verified."""
+    commitment = manifest.seed_commitment
+    if commitment.count != len(seeds):
+        raise RunDirError(
+            f"the seed file {manifest.seeds_path} holds {len(seeds)} records, the run committed to "
+            f"{commitment.count}: the seeds changed since generation"
+        )
+    store = PrivateStore.for_home(home)
+    salt_file = store.directory / "salts" / salt_key(seeds)
+    if not salt_file.is_file():
+        # The salt is keyed by the seeds' content: no salt means other seeds, or another home.
+        return "count"
+    root = commit_records(seeds, store.seed_salt(salt_key(seeds))).root
+    if root != commitment.root:
+        raise RunDirError(
+            f"the seeds in {manifest.seeds_path} do not match the run's seed commitment: "
+            "they changed since generation"
+        )
+    return "root"
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Everything the gates read, validated; raises RunDirError with an actionable message."""
+def _path(run_dir: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else run_dir / p
+
+
+def load_run(run_dir: str | Path, home: str | Path | None = None) -> RunData:
+    """Everything the gates read from a run directory; RunDirError with an actionable message."""
     rd = Path(run_dir)
     if not rd.is_dir():
         raise RunDirError(f"run directory {rd} does not exist")
-    manifest = read_manifest(rd)
-    if manifest.get("status") == "running":
+    manifest = load_manifest(rd)
+    if manifest.status == "running":
         raise RunDirError(
             f"run {rd} is still running (manifest status 'running'): gate it once generation has "
             "completed, or resume it with `synthspace generate` if it was interrupted"
         )
+    recipe = manifest.recipe
+    if not recipe.seed_fields:
+        raise RunDirError(
+            f"the manifest of {rd} records no seed fields (written by an older synthspace): "
+            "generate the run again"
+        )
     records = read_shards(rd)
-    fields, schema = _schema_and_fields(manifest, records)
-    seeds = read_seeds(_resolve(rd, manifest.get("seeds_path"), "seeds_path"))
+    seeds = read_seeds(_path(rd, manifest.seeds_path), recipe.seed_fields)
+    verified = _verify_seeds(manifest, seeds, home)
     personas = None
-    if manifest.get("personas_path"):
-        ppath = _resolve(rd, manifest["personas_path"], "personas_path")
+    if manifest.personas_path:
+        ppath = _path(rd, manifest.personas_path)
         if ppath.is_file():
             try:
                 personas = pd.read_parquet(ppath)
             except Exception as exc:
                 raise RunDirError(f"cannot read persona file {ppath}: {exc}") from exc
-    return RunData(rd, manifest, records, fields, schema, seeds, personas)
+    gates = recipe.gates
+    if gates is not None and recipe.path:
+        gates = gates.resolve_paths(Path(recipe.path).parent)
+    return RunData(
+        source=rd,
+        run_dir=rd,
+        records=records,
+        output_fields=list(recipe.output_fields),
+        schema=recipe.output_schema,
+        locale=recipe.locale,
+        prompt=recipe.prompt,
+        gates=gates,
+        seeds=seeds,
+        personas=personas,
+        facts={"seed_commitment": verified},
+    )
+
+
+def read_records_file(path: Path) -> pd.DataFrame:
+    """Records from JSONL (one object per line) or Parquet; RunDirError when malformed."""
+    if not path.is_file():
+        raise RunDirError(f"records file {path} not found")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:
+            raise RunDirError(f"{path}: not a readable Parquet file: {exc}") from None
+    if suffix not in (".jsonl", ".ndjson"):
+        raise RunDirError(f"{path}: unsupported records file {suffix!r} (use .jsonl or .parquet)")
+    rows: list[dict[str, Any]] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    raise RunDirError(f"{path}:{lineno}: empty line (one JSON object per line)")
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RunDirError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+                if not isinstance(obj, dict):
+                    raise RunDirError(f"{path}:{lineno}: expected a JSON object")
+                rows.append(obj)
+    except UnicodeDecodeError as exc:
+        raise RunDirError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    if not rows:
+        raise RunDirError(f"{path}: holds no records")
+    return pd.DataFrame(rows)
+
+
+def records_data(records_path: Path, recipe: Recipe, seeds_path: Path | None = None) -> RunData:
+    """RunData for `gate --records`: a records file judged by a recipe (and its seeds)."""
+    records = read_records_file(records_path)
+    missing = [f for f in recipe.output_field_names if f not in records.columns]
+    if missing:
+        raise RunDirError(
+            f"{records_path}: records lack the recipe's output field(s) {', '.join(missing)}"
+        )
+    seeds = read_seeds(seeds_path, list(recipe.seed_fields)) if seeds_path is not None else []
+    return RunData(
+        source=records_path,
+        run_dir=None,
+        records=records.drop(columns=[c for c in records.columns if str(c).startswith("_")]),
+        output_fields=recipe.output_field_names,
+        schema=recipe.output_json_schema(),
+        locale=recipe.locale,
+        prompt=recipe.prompt,
+        gates=recipe.gates,
+        seeds=seeds,
+        personas=None,
+        facts={"seed_commitment": "not applicable"},
+    )
 
 
 def value_texts(value: Any) -> list[str]:

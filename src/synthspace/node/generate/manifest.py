@@ -16,6 +16,8 @@ from pydantic import Field
 from synthspace.atomic_files import atomic_write_bytes
 from synthspace.config_model import StrictModel
 from synthspace.lineage import Generator, PersonaSource, SeedCommitment
+from synthspace.node.recipes.gates import GatesConfig
+from synthspace.node.recipes.models import Prompt, SeedField
 
 MANIFEST_NAME = "manifest.json"
 
@@ -37,6 +39,15 @@ class RecipeSummary(ManifestModel):
     output_fields: list[str] = Field(description="Output column names, in order.")
     output_schema: dict[str, Any] = Field(description="JSON schema of one output record.")
     path: str | None = Field(default=None, description="Local path of the recipe file (node-only).")
+    seed_fields: list[SeedField] = Field(
+        default_factory=list, description="The recipe's seed fields: how the gates read the seeds."
+    )
+    prompt: Prompt | None = Field(
+        default=None, description="The recipe's prompt: the gates spot its instructions copied back."
+    )
+    gates: GatesConfig | None = Field(
+        default=None, description="The recipe's gate thresholds (None = the defaults)."
+    )
 
 
 class ShardInfo(ManifestModel):

@@ -90,6 +90,13 @@ def _check_value_column(col: pd.Series, spec: dict[str, Any]) -> np.ndarray:
 
 def schema_validity(df: pd.DataFrame, schema: dict[str, Any] | None) -> dict[str, Any]:
     """Valid-record count and rate, and per-field invalid counts."""
+    return schema_check(df, schema)[0]
+
+
+def schema_check(
+    df: pd.DataFrame, schema: dict[str, Any] | None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """(metrics of `schema_validity`, per-record validity mask)."""
     n = len(df)
     if not schema or not isinstance(schema.get("properties"), dict):
         return {
@@ -98,7 +105,7 @@ def schema_validity(df: pd.DataFrame, schema: dict[str, Any] | None) -> dict[str
             "rate": 1.0 if n else 0.0,
             "checked": False,
             "invalid_by_field": {},
-        }
+        }, np.ones(n, dtype=bool)
     props: dict[str, Any] = schema["properties"]
     required = set(schema.get("required", []))
     valid = np.ones(n, dtype=bool)
@@ -135,7 +142,7 @@ def schema_validity(df: pd.DataFrame, schema: dict[str, Any] | None) -> dict[str
         "rate": good / n if n else 0.0,
         "checked": True,
         "invalid_by_field": invalid_by_field,
-    }
+    }, valid
 
 
 def _plain(v: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from synthspace.config_model import FrozenModel
+from synthspace.node.recipes.gates import GatesConfig
 
 _NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
@@ -282,25 +283,11 @@ class Recipe(RecipeModel):
     )
     sampling: Sampling = Field(default_factory=Sampling, description="Sampling parameters.")
     backend: BackendDefaults = Field(default_factory=BackendDefaults, description="Default backend and model.")
-    gates: dict[str, Any] | None = Field(
+    gates: GatesConfig | None = Field(
         default=None,
-        description="Privacy and quality gate thresholds for runs of this recipe (docs/gates.md); "
-        "validated by the gates' own config model so the two never drift apart.",
+        description="Privacy, quality and usefulness gate thresholds for runs of this recipe "
+        "(docs/gates.md); carried into the run manifest, so the gates never re-read this file.",
     )
-
-    @field_validator("gates")
-    @classmethod
-    def _gates(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            # Imported here: the gates package is heavy and most recipe loads never need it.
-            from synthspace.errors import SynthspaceError
-            from synthspace.node.gates.config import gates_config_from_mapping
-
-            try:
-                gates_config_from_mapping(value, source="recipe gates")
-            except SynthspaceError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
 
     @model_validator(mode="after")
     def _names(self) -> Recipe:

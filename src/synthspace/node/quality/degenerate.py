@@ -1,0 +1,134 @@
+"""Degenerate generated text: number/hex/base64 noise, template placeholders, the prompt's own
+instructions copied back, sentences or list items repeated inside one record, near-empty fields.
+
+Every check takes NFKC-normalised text and returns the name of the defect or None; the
+thresholds come from `UsefulnessConfig` (node/gates/config.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+_DIGIT_RUN = re.compile(r"\d{10,}")
+# Digits with the separators numbers are written with; a record made mostly of these is noise.
+_NUMERIC_CHARS = re.compile(r"[\d.:,\-/+T]")
+_HEX_RUN = re.compile(r"(?<![0-9A-Za-z])(?:0x)?[0-9A-Fa-f]{12,}(?![0-9A-Za-z])")
+_B64_RUN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/_\-]{24,}={0,2}")
+_PLACEHOLDER = re.compile(
+    r"\{\{.*?\}\}|\{%.*?%\}|\{\s*\d+\s*\}|\{\s*[A-Za-z_][\w.]*\s*\}|\$\{\s*\w+\s*\}|\[\[\s*\w+\s*\]\]"
+    r"|<\s*(?:placeholder|insert|your|name|answer|question)[^>]{0,30}>|\[(?:INSERT|YOUR|NAME|PLACEHOLDER)[^\]]{0,30}\]",
+    re.IGNORECASE,
+)
+_SENTENCE_SPLIT = re.compile(r"(?<=[。！？!?.])\s*|\n+")
+_CJK = re.compile("[\u3041-\u30ff\u4e00-\u9fff]")
+_CLAUSE_SPLIT = re.compile(r"[、,;:：（）()「」]")
+_MEANINGFUL = re.compile(r"[^\W\d_]")
+_SQUASH = re.compile(r"[\W_]+")
+
+
+def squash(text: str) -> str:
+    """Case-folded text without punctuation or spaces: what repeat and echo checks compare."""
+    return _SQUASH.sub("", text.casefold())
+
+
+def numeric_noise(text: str, max_digit_run: int, max_numeric_share: float) -> str | None:
+    """Long digit runs, or a field made mostly of digits and number punctuation."""
+    for m in _DIGIT_RUN.finditer(text):
+        if len(m.group()) > max_digit_run:
+            return "digit_run"
+    compact = "".join(text.split())
+    if len(compact) >= 8:
+        share = len(_NUMERIC_CHARS.findall(compact)) / len(compact)
+        if share > max_numeric_share:
+            return "numeric_noise"
+    return None
+
+
+def encoded_blob(text: str, min_hex: int, min_b64: int) -> str | None:
+    """A hexadecimal or base64-looking run (mixed letters and digits, no spaces)."""
+    for m in _HEX_RUN.finditer(text):
+        run = m.group()
+        if len(run) >= min_hex and any(c.isdigit() for c in run) and any(c.isalpha() for c in run):
+            return "hex_run"
+    for m in _B64_RUN.finditer(text):
+        run = m.group()
+        if len(run) < min_b64:
+            continue
+        digits = sum(c.isdigit() for c in run)
+        upper = sum(c.isupper() for c in run)
+        lower = sum(c.islower() for c in run)
+        # Real long words/URLs are mostly lower-case letters; base64 mixes all three classes.
+        if digits >= 2 and upper >= 2 and lower >= 2:
+            return "base64_run"
+    return None
+
+
+def placeholder(text: str) -> str | None:
+    return "placeholder" if _PLACEHOLDER.search(text) else None
+
+
+def sentences(text: str) -> list[str]:
+    return [s for s in (p.strip() for p in _SENTENCE_SPLIT.split(text)) if s]
+
+
+def repeated_sentence(texts: Iterable[str], min_chars: int) -> str | None:
+    """A sentence of at least `min_chars` (squashed) that occurs twice in one record."""
+    seen: Counter[str] = Counter()
+    for t in texts:
+        for s in sentences(t):
+            key = squash(s)
+            if len(key) >= min_chars:
+                seen[key] += 1
+                if seen[key] >= 2:
+                    return "repeated_sentence"
+    return None
+
+
+def repeated_items(items: Sequence[str]) -> str | None:
+    """A list field whose items repeat (after squashing)."""
+    keys = [squash(i) for i in items]
+    keys = [k for k in keys if k]
+    return "repeated_items" if len(keys) != len(set(keys)) else None
+
+
+def self_repetition(squashed: str, n: int, max_share: float) -> str | None:
+    """Text looping on itself: the share of its character n-grams that occur earlier in it."""
+    total = len(squashed) - n + 1
+    if total < 4 * n:
+        return None
+    distinct = len({squashed[i : i + n] for i in range(total)})
+    return "repetitive" if 1 - distinct / total > max_share else None
+
+
+def near_empty(text: str, min_meaningful: int) -> str | None:
+    """Fewer than `min_meaningful` letters (any script)."""
+    return "near_empty" if len(_MEANINGFUL.findall(text)) < min_meaningful else None
+
+
+class InstructionEcho:
+    """The prompt's fixed instruction text (template outside Jinja tags, and the system
+    message) split into sentences; a record that contains one of them copied it back."""
+
+    def __init__(self, prompt_texts: Sequence[str], min_chars: int) -> None:
+        literal: list[str] = []
+        for t in prompt_texts:
+            # Drop Jinja expressions/statements/comments: what is left is the fixed text.
+            fixed = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", "\n", t, flags=re.S)
+            for sentence in sentences(fixed):
+                literal.append(sentence)
+                literal.extend(_CLAUSE_SPLIT.split(sentence))
+        keys = {squash(s) for s in literal}
+        # CJK packs a word into one or two characters: half the length is as specific.
+        self.phrases = sorted(
+            k for k in keys if len(k) >= (min_chars + 1) // 2 * (1 if _CJK.search(k) else 2)
+        )
+        self._pattern = (
+            re.compile("|".join(re.escape(p) for p in self.phrases)) if self.phrases else None
+        )
+
+    def __call__(self, squashed_record: str) -> str | None:
+        if self._pattern is not None and self._pattern.search(squashed_record):
+            return "instruction_echo"
+        return None

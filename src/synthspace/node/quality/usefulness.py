@@ -1,0 +1,145 @@
+"""Per-record usefulness: language integrity, degenerate output and grounding validators.
+
+`UsefulnessChecker.reasons(record)` returns why a record is not usable data (empty = keep).
+Reasons are `usefulness:<check>` (`usefulness:unknown_words`, `usefulness:placeholder`, ...)
+or `grounding:<field>`. Thresholds: `UsefulnessConfig` (node/recipes/gates.py); docs/gates.md.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from synthspace.node.quality import degenerate as dg
+from synthspace.node.quality.language import analyzer_for
+from synthspace.node.recipes.gates import UsefulnessConfig
+
+_MIN_LANGUAGE_LETTERS = 4  # shorter fields are too short to judge their language
+_IDENTIFIER = re.compile(
+    r"[A-Za-z]+_[A-Za-z0-9_]+|[a-z]+[A-Z][a-z]+[A-Z]?\w*|(?<![\w.])[A-Za-z]{4,}\d+(?![\w.])"
+)
+_MARKUP = re.compile(r"[{}\[\]<>#*|\\^~=_@$/]")
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_JA = re.compile("[\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff\u3005]")
+# A sentence ends with one of these (optionally followed by closing quotes/brackets).
+_FRAGMENT_START = re.compile(r"\s*[,.;:)}\]、。）」]")
+_END = re.compile(r"[.!?。！？…:：)）」』\]\"'”’]\s*$")
+_URL = re.compile(r"https?://\S+|www\.\S+")
+
+
+def _texts(value: Any) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [t for v in value for t in _texts(v)]
+    return [unicodedata.normalize("NFKC", str(value))]
+
+
+class UsefulnessChecker:
+    """The per-record checks of one recipe: locale, text fields, prompt text, thresholds."""
+
+    def __init__(
+        self,
+        cfg: UsefulnessConfig,
+        locale: str | None,
+        text_fields: Sequence[str],
+        list_fields: Sequence[str],
+        prompt_texts: Sequence[str],
+        prose_fields: Sequence[str] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.text_fields = list(text_fields)
+        self.prose_fields = set(self.text_fields if prose_fields is None else prose_fields)
+        self.list_fields = set(list_fields)
+        self.analyzer = analyzer_for(locale) if cfg.language else None
+        self.echo = dg.InstructionEcho(prompt_texts, cfg.instruction_min_chars)
+
+    def field_defects(self, text: str, prose: bool = True) -> str | None:
+        c = self.cfg
+        return (
+            dg.placeholder(text)
+            or dg.numeric_noise(text, c.max_digit_run, c.max_numeric_share)
+            or dg.encoded_blob(text, c.min_hex_run, c.min_base64_run)
+            or _markup(text)
+            or dg.near_empty(text, c.min_meaningful_chars)
+            or (self._shape(text) if prose else None)
+        )
+
+    def _shape(self, text: str) -> str | None:
+        """Prose fields: too few words, a fragment, or cut off mid-sentence."""
+        if _FRAGMENT_START.match(text):
+            return "fragment"
+        language = self.analyzer.language if self.analyzer is not None else ""
+        if language == "en":
+            words = len(_WORD.findall(text))
+            if words < self.cfg.min_words:
+                return "too_short"
+            long_enough = words >= self.cfg.truncation_min_words
+        elif language == "ja":
+            chars = len(_JA.findall(text))
+            if chars < self.cfg.min_words:
+                return "too_short"
+            long_enough = chars >= 4 * self.cfg.truncation_min_words
+        else:
+            return None
+        if self.cfg.require_sentence_end and long_enough and not _END.search(text):
+            return "truncated"
+        return None
+
+    def reasons(self, record: dict[str, Any]) -> list[str]:
+        """Why `record` is not usable (sorted, distinct); [] to keep it."""
+        found: set[str] = set()
+        all_texts: list[str] = []
+        target = unknown = 0
+        for name in self.text_fields:
+            texts = _texts(record.get(name))
+            if name in self.list_fields:
+                if rep := dg.repeated_items(texts):
+                    found.add(rep)
+                if not texts:
+                    found.add("near_empty")
+            elif not texts:
+                found.add("near_empty")
+            for t in texts:
+                if defect := self.field_defects(t, name in self.prose_fields):
+                    found.add(defect)
+                if self.analyzer is not None:
+                    score = self.analyzer.score(t)
+                    if (
+                        score.letters >= _MIN_LANGUAGE_LETTERS
+                        and score.target_share < self.cfg.min_target_share
+                    ):
+                        found.add("wrong_language")
+                    target += score.target_letters
+                    unknown += score.unknown_letters
+            all_texts.extend(texts)
+        if target and unknown / target > self.cfg.max_unknown_share:
+            found.add("unknown_words")
+        if rep := dg.repeated_sentence(all_texts, self.cfg.repeat_min_chars):
+            found.add(rep)
+        squashed = dg.squash("\n".join(all_texts))
+        if echo := self.echo(squashed):
+            found.add(echo)
+        if rep := dg.self_repetition(squashed, self.cfg.repetition_ngram, self.cfg.max_repetition):
+            found.add(rep)
+        return sorted(f"usefulness:{r}" for r in found)
+
+
+def _markup(text: str) -> str | None:
+    """Code, JSON, URLs or identifiers where prose belongs."""
+    compact = "".join(text.split())
+    if not compact:
+        return None
+    if len(_MARKUP.findall(compact)) / len(compact) > 0.08:
+        return "markup"
+    if _IDENTIFIER.search(text):
+        return "identifier"
+    urls = sum(len(m) for m in _URL.findall(text))
+    if urls and urls / len(compact) > 0.3:
+        return "url"
+    return None
