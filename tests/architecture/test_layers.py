@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "src" / "synthspace"
 LINT = Path(sys.executable).with_name("lint-imports")
 # Top-level names that are not protocol: the two sides, the CLI and the demo (which may import both).
-NOT_PROTOCOL = {"node", "coordinator", "cli", "demo", "demo_flow", "__init__", "__main__"}
+NOT_PROTOCOL = {"node", "coordinator", "cli", "demo", "__init__", "__main__"}
 
 
 def _contracts() -> list[dict]:

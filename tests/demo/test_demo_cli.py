@@ -50,7 +50,8 @@ def test_stop_with_nothing_running(tmp_path: Path) -> None:
 
 
 def test_stop_ends_recorded_processes_but_never_a_reused_pid(tmp_path: Path) -> None:
-    from synthspace.demo_flow import PROCESS_FILE, ProcessInfo, _proc_start_time, stop_demo
+    from synthspace.demo.options import PROCESS_FILE
+    from synthspace.demo.processes import ProcessInfo, _proc_start_time, stop_demo
 
     ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
@@ -77,7 +78,8 @@ def test_stop_ends_recorded_processes_but_never_a_reused_pid(tmp_path: Path) -> 
 
 
 def test_wipes_only_its_own_workdir_at_start(tmp_path: Path) -> None:
-    from synthspace.demo_flow import MARKER_FILE, WorkdirError, prepare_workdir
+    from synthspace.demo.options import MARKER_FILE, WorkdirError
+    from synthspace.demo.workdir import prepare_workdir
 
     work = tmp_path / "w"
     made = prepare_workdir(work, keep=False)

@@ -1,5 +1,5 @@
 """`synthspace demo`: the whole data space end to end on one machine (options and output only;
-the steps are in `synthspace.demo_flow`)."""
+the steps are in `synthspace.demo`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from synthspace.demo_flow import DemoSummary
+    from synthspace.demo import DemoSummary
 
 
 def _short(value: str, n: int = 16) -> str:
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         whose adapter is published and audited. CPU only, a few minutes."""
         from rich.console import Console
 
-        from synthspace.demo_flow import DemoOptions, run_demo, stop_demo
+        from synthspace.demo import DemoOptions, run_demo, stop_demo
 
         if stop:
             stopped = stop_demo(workdir)

@@ -1,0 +1,92 @@
+"""Every claim the demo makes about what it did (printed at the end, written with --json-summary)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from synthspace.demo.processes import ProcessInfo
+
+
+@dataclass
+class OrgResult:
+    org: str
+    home: str
+    recipe: str
+    personas_path: str
+    personas: int
+    run_dir: str
+    records: int
+    dropped: dict[str, int]
+    gates_passed: bool
+    gates: dict[str, str]  # gate name -> pass | FAIL | warn
+    artifact_id: str
+    log_index: int
+    bundle_dir: str
+    data_path: str
+    envelope_path: str
+    subject_sha256: str
+    blocked_runs: list[dict[str, Any]] = field(default_factory=list)  # runs a blocking gate kept home
+
+
+@dataclass
+class PullResult:
+    by: str  # the org that pulled
+    artifact_id: str
+    publisher: str
+    bundle_dir: str
+    data_path: str
+    audit_ok: bool
+    first_failure: str | None
+    checks: dict[str, str]
+
+
+@dataclass
+class FederationResult:
+    run_id: str
+    status: str
+    rounds: int
+    participants: list[str]
+    final_metrics: dict[str, float]
+    artifact_id: str
+    log_index: int
+    adapter_path: str
+    envelope_path: str
+    subject_sha256: str
+    parents: list[str]
+    audit_ok: bool
+    audit_first_failure: str | None
+    audit_checks: dict[str, str]
+    parent_audits: dict[str, bool]
+    superlink: str
+
+
+@dataclass
+class DemoSummary:
+    """Every claim the demo makes about what it did; written with --json-summary."""
+
+    workdir: str
+    started_at: str
+    finished_at: str = ""
+    wall_seconds: float = 0.0
+    small: bool = False
+    records_per_org: int = 0
+    coordinator_url: str = ""
+    coordinator_home: str = ""
+    coordinator_port: int = 0
+    web_catalog_url: str = ""
+    database_url: str = ""
+    log_verifier_key: str = ""
+    log_size: int = 0
+    checkpoint_path: str = ""
+    catalog: list[dict[str, Any]] = field(default_factory=list)
+    orgs: list[OrgResult] = field(default_factory=list)
+    pulls: list[PullResult] = field(default_factory=list)
+    federation: FederationResult | None = None
+    processes: list[ProcessInfo] = field(default_factory=list)
+    kept_running: bool = False
+    stop_command: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
