@@ -220,3 +220,28 @@ def test_any_repeated_signature_header_is_refused(
     r = httpx.get(f"{server.url}/v1/orgs", headers=pairs)
     assert r.status_code == 401, r.text
     assert "appears 2 times" in r.json()["detail"]
+
+
+# ---- issue 14 finding 6: the signed URI never comes from the Host header ---------------------
+
+
+def test_signature_for_another_host_is_refused(server: CoordinatorServer, org: OrgIdentity) -> None:
+    forged_host = f"evil.example:{server.port}"
+    headers = sign_request("GET", f"http://{forged_host}/v1/orgs", b"", org.request_key)
+    r = httpx.get(f"{server.url}/v1/orgs", headers={**headers, "Host": forged_host})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_signature", r.text
+    # positive control: signed for the address the server listens on, with the same Host header
+    ok = sign_request("GET", f"{server.url}/v1/orgs", b"", org.request_key)
+    assert httpx.get(f"{server.url}/v1/orgs", headers={**ok, "Host": forged_host}).status_code == 200
+
+
+def test_serving_on_every_interface_needs_public_url(server: CoordinatorServer) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", str(server.home),
+         "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode != 0 and "public_url" in run.stderr, run.stderr[-2000:]

@@ -256,3 +256,55 @@ def test_valid_org_name_gets_an_invite_positive_control(server: CoordinatorServe
         capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0 and run.stdout.startswith("sst_"), run.stderr
+
+
+# ---- finding 6: partial uploads of a killed server are swept at start-up -------------------
+
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from synthspace.coordinator.blobs import BlobStore
+
+def chunks():
+    yield b"partial upload " * 1000
+    if sys.argv[2] == "die":
+        os.kill(os.getpid(), signal.SIGKILL)  # killed mid-upload: the temp file stays behind
+    print("writing", flush=True)
+    sys.stdin.readline()  # a live writer: holds its temp file until told to finish
+    yield b"rest"
+
+BlobStore(Path(sys.argv[1])).put_chunks(chunks())
+"""
+
+
+def test_startup_sweeps_partial_uploads_of_a_killed_writer_but_not_a_live_one(
+    tmp_path_factory: pytest.TempPathFactory, pg_databases: PgDatabases
+) -> None:
+    import subprocess
+    import sys
+
+    srv = make_server(tmp_path_factory, pg_databases, "sqlite")
+    blobs = srv.settings().blobs_dir
+    srv.stop()
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(blobs), "die"])
+    assert killed.returncode == -9
+    orphans = list((blobs / "tmp").iterdir())
+    assert len(orphans) == 1  # what the killed writer left (fresh: an age rule would keep it)
+    live = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(blobs), "live"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert live.stdout is not None and live.stdout.readline().strip() == "writing"
+        srv.start()  # start-up sweeps blobs/tmp
+        left = list((blobs / "tmp").iterdir())
+        assert orphans[0] not in left and len(left) == 1  # the live writer's file stays
+        assert live.stdin is not None
+        live.stdin.write("\n")
+        live.stdin.flush()
+        assert live.wait(timeout=60) == 0
+        assert list((blobs / "tmp").iterdir()) == []  # renamed into place by its writer
+    finally:
+        if live.poll() is None:
+            live.kill()
+        srv.stop()

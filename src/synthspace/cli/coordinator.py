@@ -72,8 +72,17 @@ def serve(
     from synthspace.coordinator.settings import CoordinatorSettings
 
     settings = CoordinatorSettings.load(home.expanduser())
+    bind_url = None
+    if host not in ("0.0.0.0", "::", "") and port != 0:  # a definite address clients can sign for
+        bind_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    if settings.public_url is None and bind_url is None:
+        raise typer.BadParameter(
+            "listening on every interface (or port 0) needs public_url in config.json "
+            "(coordinator init --public-url): signatures cover the URL clients use",
+            param_hint="--host/--port",
+        )
     typer.echo(f"verifying the transparency log ({settings.startup_verify}) ...", err=True)
-    application = create_app(settings)
+    application = create_app(settings, bind_url=bind_url)
     typer.echo(f"serving on http://{host}:{port} (home {settings.home})", err=True)
     uvicorn.run(
         application,

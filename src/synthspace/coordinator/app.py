@@ -1,6 +1,6 @@
 """FastAPI application factory of the coordinator.
 
-    app = create_app(CoordinatorSettings.load(home))
+    app = create_app(CoordinatorSettings.load(home), bind_url="http://127.0.0.1:8600")
 
 Other parts of synthspace.coordinator (web pages, federation) add routes through a
 `register_routes(app, coordinator)` function in their package, called here when present.
@@ -22,14 +22,28 @@ from synthspace.coordinator.api.routers import artifacts, enrolment, health, log
 from synthspace.coordinator.runtime import Coordinator
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.coordinator.witnessing import start_collector
+from synthspace.errors import ConfigError
 
 logger = logging.getLogger("synthspace.coordinator")
 
 PLUGIN_PACKAGES = ("synthspace.coordinator.web", "synthspace.coordinator.federated")
 
 
-def create_app(settings: CoordinatorSettings, coordinator: Coordinator | None = None) -> FastAPI:
-    """Open the coordinator (migrate + verify the log unless one is given) and build the app."""
+def create_app(
+    settings: CoordinatorSettings, coordinator: Coordinator | None = None, bind_url: str | None = None
+) -> FastAPI:
+    """Open the coordinator (migrate + verify the log unless one is given) and build the app.
+
+    Signed requests are checked against `settings.public_url`, else `bind_url` (the
+    http://host:port the server listens on, for a loopback/LAN server); never against the
+    request's own Host header. One of the two is required.
+    """
+    base_url = settings.public_url or bind_url
+    if not base_url:
+        raise ConfigError(
+            "the coordinator needs public_url (coordinator init --public-url) or the address it "
+            "listens on: request signatures cover the URL, which must not come from the Host header"
+        )
     coord = coordinator or Coordinator.open(settings)
 
     @asynccontextmanager
@@ -49,6 +63,7 @@ def create_app(settings: CoordinatorSettings, coordinator: Coordinator | None = 
         lifespan=lifespan,
     )
     app.state.coordinator = coord
+    app.state.base_url = base_url.rstrip("/")
     install_error_handlers(app)
     app.add_middleware(
         LimitsMiddleware,

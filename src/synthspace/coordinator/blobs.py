@@ -8,6 +8,7 @@ same bytes published again reuse it).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -48,27 +49,36 @@ class BlobStore:
 
         return self.put_chunks(chunks())
 
-    def put_chunks(self, chunks: Iterable[bytes]) -> str:
+    def _locked_tmp(self) -> tuple[int, str]:
+        """A new temp file, flock-ed for as long as this process writes it (see sweep_tmp)."""
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink > 0:  # not swept between mkstemp and flock
+                return fd, tmp_name
+            os.close(fd)
+
+    def put_chunks(self, chunks: Iterable[bytes]) -> str:
         h = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+        fd, tmp_name = self._locked_tmp()
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb") as out:  # closing it releases the lock, after the rename
                 for chunk in chunks:
                     h.update(chunk)
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            digest = h.hexdigest()
-            final = self.path_for(digest)
-            if final.is_file():
-                os.unlink(tmp_name)
+                digest = h.hexdigest()
+                final = self.path_for(digest)
+                if final.is_file():
+                    os.unlink(tmp_name)
+                    return digest
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_name, final)
+                _fsync_dir(final.parent)
                 return digest
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, final)
-            _fsync_dir(final.parent)
-            return digest
         except OSError as exc:
             try:
                 os.unlink(tmp_name)
@@ -83,24 +93,34 @@ class BlobStore:
         except FileNotFoundError as exc:
             raise NotFoundError(f"blob {sha256_hex} is missing from the blob store") from exc
 
-    def sweep_tmp(self, older_than_s: float = 3600.0) -> int:
-        """Remove temp files left by a crash mid-upload; returns how many.
+    def sweep_tmp(self) -> int:
+        """Remove temp files left by a killed writer; returns how many.
 
-        Only files older than `older_than_s`: another worker may be writing a fresh one.
+        A writer holds an flock on its temp file until it is renamed into place or removed, and
+        the kernel drops the lock when the process dies: a file whose lock can be taken has no
+        live writer, whatever its age. Files another live worker is writing are left alone.
         """
-        import time
-
         tmp_dir = self.root / "tmp"
         removed = 0
-        if tmp_dir.is_dir():
-            for p in tmp_dir.iterdir():
-                try:
-                    if time.time() - p.stat().st_mtime < older_than_s:
-                        continue
-                    p.unlink()
-                    removed += 1
-                except OSError:
-                    pass
+        if not tmp_dir.is_dir():
+            return 0
+        for p in tmp_dir.iterdir():
+            try:
+                fd = os.open(p, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a live writer holds it
+                os.close(fd)
+                continue
+            try:
+                p.unlink()
+                removed += 1
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
         return removed
 
 

@@ -31,13 +31,20 @@ def get_session(coord: CoordinatorDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def public_base_url(request: Request) -> str:
+    """The coordinator's own base URL: `public_url`, else the address it listens on.
+
+    Never taken from the request's Host header, so a signature made for another host never
+    verifies here and links the server writes cannot be steered by a client.
+    """
+    base: str = request.app.state.base_url
+    return base
+
+
 def target_uri(request: Request, coord: Coordinator) -> str:
-    """The URI the client signed: the public base URL when configured (behind a proxy)."""
-    if coord.settings.public_url:
-        base = coord.settings.public_url.rstrip("/")
-        query = f"?{request.url.query}" if request.url.query else ""
-        return f"{base}{request.url.path}{query}"
-    return str(request.url)
+    """The URI the client signed: the coordinator's base URL plus the request's path and query."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{public_base_url(request)}{request.url.path}{query}"
 
 
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024

@@ -22,7 +22,12 @@ from synthspace.api_models import (
     RetractRequest,
     SortOrder,
 )
-from synthspace.coordinator.api.deps import CoordinatorDep, PrincipalDep, SessionDep
+from synthspace.coordinator.api.deps import (
+    CoordinatorDep,
+    PrincipalDep,
+    SessionDep,
+    public_base_url,
+)
 from synthspace.coordinator.croissant import croissant_for
 from synthspace.coordinator.errors import InvalidRequestError
 from synthspace.coordinator.services import catalog
@@ -240,7 +245,7 @@ def get_croissant(
     session: SessionDep,
 ) -> JSONResponse:
     row = catalog.get_artifact(session, artifact_id)
-    base = (coord.settings.public_url or str(request.base_url)).rstrip("/")
+    base = public_base_url(request)
     doc = croissant_for(
         coord.blobs,
         row,
