@@ -13,6 +13,9 @@ SERVER_APP = "synthspace.coordinator.federated.server_app:app"
 CLIENT_APP = "synthspace.node.federated.client_app:app"
 """`module:attribute` of the Flower ClientApp (runs inside each organisation's SuperNode)."""
 
+SECAGG_CLIENT_APP = "synthspace.node.federated.client_app:secagg_app"
+"""The same ClientApp behind Flower's `secaggplus_mod`: train replies are masked (SecAgg+)."""
+
 DP_WEIGHT_KEY = "dp-weight"
 """Metric every ClientApp reply carries as 1.0: with DP on, the ServerApp aggregates by it, so the
 noised release is an equal-weight average (one org's sensitivity is clip / n)."""

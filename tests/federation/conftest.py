@@ -131,6 +131,11 @@ def start_coordinator(home: Path) -> CoordinatorServer:
     from synthspace.coordinator.home import init_home
 
     init_home(home, log_origin="test.federation/log")
+    return serve_coordinator(home)
+
+
+def serve_coordinator(home: Path) -> CoordinatorServer:
+    """`coordinator serve` on an initialised home, on a free port of 127.0.0.1."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
     log = open(home / "server.log", "ab")

@@ -5,6 +5,7 @@ FedAdam's initial-adapter wave, DP clipping, impostor orgs, error replies, waiti
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import uuid
@@ -81,10 +82,12 @@ class FakeNode:
 class InProcessGrid(Grid):
     """Delivers each message to the real ClientApp of the addressed node, in this process."""
 
-    def __init__(self, nodes: list[FakeNode]) -> None:
+    def __init__(self, nodes: list[FakeNode], client_app: str = "app") -> None:
         self.nodes = {n.node_id: n for n in nodes}
         self.sent: list[Message] = []
         self.replies: list[Message] = []
+        self.client_app = client_app  # attribute of synthspace.node.federated.client_app
+        self.states: dict[int, RecordDict] = {}  # each node's Context.state lives across messages, as in a SuperNode
 
     def set_run(self, run: Any) -> None:  # pragma: no cover - not used by the loop
         pass
@@ -93,8 +96,10 @@ class InProcessGrid(Grid):
     def run(self) -> Any:  # pragma: no cover
         raise NotImplementedError
 
-    def create_message(self, *args: Any, **kwargs: Any) -> Message:  # pragma: no cover
-        raise NotImplementedError
+    def create_message(
+        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
+    ) -> Message:
+        return Message(content, dst_node_id=dst_node_id, message_type=message_type, group_id=group_id)
 
     def get_node_ids(self) -> Iterable[int]:
         return list(self.nodes)
@@ -109,8 +114,9 @@ class InProcessGrid(Grid):
         raise NotImplementedError
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
-        from synthspace.node.federated.client_app import app
+        from synthspace.node.federated import client_app
 
+        app = getattr(client_app, self.client_app)
         replies = []
         for msg in messages:
             self.sent.append(msg)
@@ -118,7 +124,9 @@ class InProcessGrid(Grid):
             if node.fail:
                 replies.append(Message(Error(code=0, reason="node went away"), reply_to=msg))
                 continue
-            ctx = Context(run_id=7, node_id=node.node_id, node_config={"home": str(node.home)}, state=RecordDict(), run_config={})
+            msg = copy.deepcopy(msg)  # each node gets its own copy, as after deserialisation
+            state = self.states.setdefault(node.node_id, RecordDict())
+            ctx = Context(run_id=7, node_id=node.node_id, node_config={"home": str(node.home)}, state=state, run_config={})
             replies.append(app(message=msg, context=ctx))
         self.replies.extend(replies)
         return replies
@@ -270,9 +278,83 @@ def test_dp_clips_every_update_noises_the_aggregate_and_records_the_accounted_ep
     assert report.canaries == 2 and report.candidates == 64 and len(report.exposure) == 2
     assert all(0.0 <= e <= 6.0 for e in report.exposure) and report.max_exposure == max(report.exposure)
     assert run["final_metrics"]["privacy/canary-exposure/org-a"] == report.max_exposure
+    # The web catalog's adapter page shows the accounted epsilon and the canary exposure.
+    import httpx
+
+    from tests.federation.conftest import serve_coordinator
+
+    server = serve_coordinator(coord)
+    try:
+        page = httpx.get(f"{server.url}/catalog/artifacts/{run['artifact_id']}", timeout=30).text
+    finally:
+        server.stop()
+    row = page.split('id="training-privacy"', 1)[1].split("</tr>", 1)[0]
+    assert f"ε = {privacy.epsilon:.3g}" in row and "δ = 1e-05" in row and "RDP" in row
+    assert f"canary exposure (org-a): max {report.max_exposure:.2f} bits over 64 candidates" in row
     codes = json.loads((canary_home / "federation" / "canaries.json").read_text())["codes"]
     sent = repr([(dict(r.content.config_records), dict(r.content.metric_records)) for r in grid.replies])
     assert len(codes) == 2 and not any(code in sent for code in codes)  # the secrets stay on the node
+
+
+def test_secagg_plus_aggregate_is_the_average_of_updates_no_reply_carries(
+    homes: dict[str, Path], tiny_model: Path, tmp_path: Path
+) -> None:
+    """Flower's SecAgg+ over the real ClientApp: the replies carry masked vectors, never an org's
+    adapter; the unmasked aggregate equals (to quantisation) the plain average of the adapters the
+    same nodes train without it (training is deterministic); lineage names the protocol."""
+    import numpy as np
+
+    from synthspace.lineage import Statement
+
+    nodes = [FakeNode(11, "org-a", homes["org-a"]), FakeNode(22, "org-b", homes["org-b"])]
+    coord = coordinator_home(tmp_path / "coord", None)
+    secure = InProcessGrid(nodes, client_app="secagg_app")
+    # max-seq-len 160: long enough to reach past the chat template into each org's own records
+    job = training(secure, coord, tiny_model, rounds=1, evaluate="final", publish=True, **{"secure-aggregation": True, "max-seq-len": 160})
+    try:
+        job.run()
+        run = job.store.get_run(job.run_id)
+    finally:
+        job.store.close()
+    assert run["status"] == "completed", run["status_detail"]
+    assert run["strategy"] == "FedAvg+SecAgg+" and run["participants"] == ["org-a", "org-b"]
+    assert run["final_metrics"]["privacy/secure-aggregation"] == 1.0
+    statement = Statement.model_validate_json((job.run_dir / "statement.json").read_text())
+    assert statement.predicate.training is not None and statement.predicate.training.privacy is not None
+    assert "SecAgg+" in (statement.predicate.training.privacy.secure_aggregation or "")
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(job.run_dir / "adapter.safetensors"))
+    aggregate = np.concatenate([tensors[name].ravel() for name, _ in job.adapter_layout])
+    init = secure.replies[0].content.array_records["arrays"]["adapter"].numpy()
+
+    # The same round without secure aggregation, from the same initial adapter: the adapters each
+    # org trains (and would have sent in the clear).
+    plain = InProcessGrid(nodes)
+    from flwr.app import Array, ArrayRecord, ConfigRecord
+
+    cfg = ConfigRecord({**job.cfg.node, "server-round": 1})
+    msgs = [Message(RecordDict({"arrays": ArrayRecord({"adapter": Array(init)}), "config": cfg}), dst_node_id=n.node_id, message_type="train") for n in nodes]
+    adapters = [r.content.array_records["arrays"]["adapter"].numpy() for r in plain.send_and_receive(msgs)]
+    spread = np.abs(adapters[0] - adapters[1])
+    assert spread.max() > 1e-3  # the orgs' updates differ
+    assert np.max(np.abs(aggregate - np.mean(adapters, axis=0))) < 1e-4  # quantisation: 16 / 2^22 per value
+    assert min(np.max(np.abs(aggregate - a)) for a in adapters) > 1e-3  # and it is neither org's adapter
+    # No reply of the secure run holds either org's adapter: the mod empties the arrays and sends
+    # only masked integer vectors; no run of 16 trained values of either adapter is in any reply.
+    train_replies = [r for r in secure.replies if r.metadata.message_type == "train"]
+    assert len(train_replies) == 8  # 4 SecAgg+ stages x 2 nodes
+    i = int(np.argmax(spread))
+    window = slice(max(0, i - 8), max(0, i - 8) + 16)
+    chunks = [a[window].astype(np.float32).tobytes() for a in adapters]
+    for reply in train_replies:
+        assert all(len(record) == 0 for record in reply.content.array_records.values())
+        blob = b"".join(
+            v if isinstance(v, bytes) else b"".join(x for x in v if isinstance(x, bytes)) if isinstance(v, list) else repr(v).encode()
+            for record in reply.content.config_records.values()
+            for v in record.values()
+        )
+        assert all(chunk not in blob for chunk in chunks)
 
 
 def test_dp_with_fedadam_is_refused_because_its_release_is_not_accountable() -> None:

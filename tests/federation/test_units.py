@@ -184,3 +184,14 @@ def test_cli_reports_bad_input_on_one_line_without_a_traceback(tmp_path: Path) -
     not_pem.write_text("hello")
     res = _cli("node", "join", "--home", str(home.path), "--superlink", "127.0.0.1:9", "--ca-cert", str(not_pem), "--data", str(tmp_path))
     assert res.returncode == 1 and "not a PEM certificate" in res.stderr
+
+
+def test_federate_status_privacy_column_states_epsilon_secagg_and_canaries() -> None:
+    from synthspace.cli.federate import _privacy_cell
+
+    assert _privacy_cell({}) == "no DP"
+    cell = _privacy_cell(
+        {"privacy/epsilon": 7.0772, "privacy/delta": 1e-5, "privacy/canary-exposure/org-a": 2.5, "privacy/canary-exposure/org-b": 0.25}
+    )
+    assert cell == "ε=7.08 (δ=1e-05); canary exposure ≤ 2.50 bits"
+    assert _privacy_cell({"privacy/secure-aggregation": 1.0}) == "no DP; SecAgg+"

@@ -121,6 +121,9 @@ def run(
     dp_noise: float = typer.Option(0.0, "--dp-noise", help="Server-side DP noise multiplier (0 = off)."),
     dp_clip: float = typer.Option(1.0, "--dp-clip", help="Server-side DP clipping norm."),
     dp_delta: float = typer.Option(1e-5, "--dp-delta", help="Delta of the (epsilon, delta) the accountant reports."),
+    secure_aggregation: bool = typer.Option(
+        False, "--secure-aggregation", help="Flower SecAgg+: the coordinator learns only the average of the updates."
+    ),
     publish: bool = typer.Option(True, "--publish/--no-publish", help="Publish the adapter to the catalog."),
     title: str = typer.Option("", "--title", help="Catalog title of the adapter."),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop the run after this many seconds."),
@@ -135,7 +138,7 @@ def run(
         local_steps=local_steps, batch_size=batch_size, lr=lr, max_seq_len=max_seq_len,
         base_model=base_model, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
         round_timeout=round_timeout, start_timeout=start_timeout, evaluate=evaluate,
-        dp_noise_multiplier=dp_noise, dp_clipping_norm=dp_clip, dp_delta=dp_delta, publish=publish, title=title,
+        dp_noise_multiplier=dp_noise, dp_clipping_norm=dp_clip, dp_delta=dp_delta, secure_aggregation=secure_aggregation, publish=publish, title=title,
     )  # fmt: skip
     console = Console(stderr=True)
     status = console.status(f"submitting run ({rounds} rounds, {strategy})")

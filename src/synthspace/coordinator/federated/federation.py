@@ -27,7 +27,7 @@ from synthspace.coordinator.federated.superlink import (
 )
 from synthspace.coordinator.federated.superlink import start_superlink as _start_superlink
 from synthspace.errors import SynthspaceError
-from synthspace.flower_apps import CLIENT_APP, SERVER_APP
+from synthspace.flower_apps import CLIENT_APP, SECAGG_CLIENT_APP, SERVER_APP
 
 APP_NAME = "synthspace-lora"
 APP_VERSION = "1.0.0"
@@ -176,6 +176,7 @@ class RunOptions:
     dp_noise_multiplier: float = 0.0
     dp_clipping_norm: float = 1.0
     dp_delta: float = 1e-5
+    secure_aggregation: bool = False
     round_timeout: float = 600.0
     start_timeout: float = 120.0
     local_steps: int = 4
@@ -211,12 +212,14 @@ class RunOptions:
             raise FederationRunError("--local-steps and --batch-size must be >= 1 and --max-seq-len >= 8")
         if self.round_timeout <= 0 or self.start_timeout <= 0:
             raise FederationRunError("timeouts must be positive")
-        if self.dp_noise_multiplier < 0 or self.dp_clipping_norm <= 0 or not 0 < self.dp_delta < 1:
-            raise FederationRunError("--dp-noise must be >= 0, --dp-clip > 0 and --dp-delta in (0, 1)")
-        if self.dp_noise_multiplier > 0 and self.strategy.lower() == "fedadam":
-            raise FederationRunError("--dp-noise needs --strategy fedavg or fedprox (FedAdam's release is not accountable)")
         if self.lora_rank < 1:
             raise FederationRunError(f"--lora-rank must be >= 1, got {self.lora_rank}")
+        from synthspace.coordinator.federated.server_app import FederationAborted, ServerConfig
+
+        try:  # the ServerApp's own rules (DP, secure aggregation), checked before anything starts
+            ServerConfig.from_run_config(self.run_config(Path(".")))
+        except FederationAborted as exc:
+            raise FederationRunError(str(exc)) from None
 
     def run_config(self, home: Path) -> dict[str, Any]:
         cfg = {k.replace("_", "-"): v for k, v in asdict(self).items()}
@@ -250,7 +253,7 @@ def write_app(home: Path | str, options: RunOptions) -> Path:
                     "publisher": "synthspace",
                     "components": {
                         "serverapp": SERVER_APP,
-                        "clientapp": CLIENT_APP,
+                        "clientapp": SECAGG_CLIENT_APP if options.secure_aggregation else CLIENT_APP,
                     },
                     "config": options.run_config(home),
                 }

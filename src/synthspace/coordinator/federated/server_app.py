@@ -40,6 +40,12 @@ NODE_CONFIG_KEYS = (
 )  # fmt: skip
 
 
+SECAGG_LABEL = (
+    "SecAgg+ (Flower 1.41 SecAggPlusWorkflow + secaggplus_mod): the coordinator unmasks only the "
+    "equal-weight average of the nodes' adapters; all sampled nodes must complete each round"
+)
+
+
 class FederationAborted(SynthspaceError):
     """The run stopped before completing: too few nodes, a timeout, or an inconsistent reply."""
 
@@ -58,6 +64,7 @@ class ServerConfig:
     dp_noise_multiplier: float = 0.0
     dp_clipping_norm: float = 1.0
     dp_delta: float = 1e-5
+    secure_aggregation: bool = False
     round_timeout: float = 600.0
     start_timeout: float = 120.0
     evaluate: str = "final"
@@ -83,6 +90,7 @@ class ServerConfig:
             dp_noise_multiplier=float(rc.get("dp-noise-multiplier", 0.0)),
             dp_clipping_norm=float(rc.get("dp-clipping-norm", 1.0)),
             dp_delta=float(rc.get("dp-delta", 1e-5)),
+            secure_aggregation=bool(rc.get("secure-aggregation", False)),
             round_timeout=float(rc.get("round-timeout", 600.0)),
             start_timeout=float(rc.get("start-timeout", 120.0)),
             evaluate=str(rc.get("evaluate", "final")),
@@ -105,16 +113,28 @@ class ServerConfig:
                 "DP accounting needs the noised release to be an equal-weight average of clipped updates; "
                 "FedAdam rescales it after the noise: use --strategy fedavg or fedprox with --dp-noise"
             )
+        if cfg.secure_aggregation:
+            if cfg.dp_noise_multiplier > 0:
+                raise FederationAborted(
+                    "secure aggregation with DP is not supported: the coordinator could no longer clip each "
+                    "org's update (client-side clipping is not wired in); choose one"
+                )
+            if cfg.strategy != "fedavg":
+                raise FederationAborted("secure aggregation averages the masked updates: use --strategy fedavg")
+            if cfg.min_nodes < 2:
+                raise FederationAborted("secure aggregation needs --min-nodes >= 2 (a sum of one update is that update)")
         return cfg
 
     @property
     def needs_initial_arrays(self) -> bool:
-        """FedAdam and DP clipping work on deltas from a server-held model; FedAvg/FedProx do not,
+        """FedAdam, DP clipping and SecAgg+ work from a server-held model; FedAvg/FedProx do not,
         so their nodes build the seeded initial adapter themselves (saves one message wave)."""
-        return self.strategy == "fedadam" or self.dp_noise_multiplier > 0
+        return self.strategy == "fedadam" or self.dp_noise_multiplier > 0 or self.secure_aggregation
 
     def strategy_label(self) -> str:
         name = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedadam": "FedAdam"}[self.strategy]
+        if self.secure_aggregation:
+            name += "+SecAgg+"
         if self.dp_noise_multiplier > 0:
             name += f"+DPServerSideFixedClipping(noise={self.dp_noise_multiplier},clip={self.dp_clipping_norm})"
         return name
@@ -427,6 +447,105 @@ class FederatedTraining:
         )
         return new_arrays
 
+    def secagg_train_round(self, rnd: int, arrays: ArrayRecord) -> ArrayRecord:
+        """One round under Flower's SecAgg+ (legacy workflow API): the coordinator learns only the
+        average of the nodes' adapters. A reply that fails a check aborts the round, because a
+        masked update cannot be taken out of the sum afterwards."""
+        from flwr.app import Array
+        from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
+        from flwr.compat.common import recorddict_compat as compat
+        from flwr.server.client_manager import SimpleClientManager
+        from flwr.server.compat.grid_client_proxy import GridClientProxy
+        from flwr.server.compat.legacy_context import LegacyContext
+        from flwr.server.server_config import ServerConfig as LegacyServerConfig
+        from flwr.server.strategy import FedAvg as LegacyFedAvg
+        from flwr.server.workflow import SecAggPlusWorkflow
+        from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
+
+        timeout = self.cfg.start_timeout if rnd == 1 else self.cfg.round_timeout
+        orgs = wait_for_nodes(self.grid, self.cfg.min_nodes, timeout)
+        t0 = time.perf_counter()
+        started = datetime.now(UTC)
+        job = self
+        checked: dict[str, Any] = {}
+
+        class CheckedFedAvg(LegacyFedAvg):  # type: ignore[misc]
+            def aggregate_fit(self, server_round: int, results: list[Any], failures: list[Any]) -> Any:
+                errors = [f"{orgs.get(int(p.node_id), p.cid)}: {r.status.message}" for p, r in results if r.status.code.value]
+                errors += [f"failure: {f if isinstance(f, BaseException) else f[1].status.message}" for f in failures]
+                per_org: dict[str, Any] = {}
+                for proxy, res in results:
+                    org = orgs.get(int(proxy.node_id), f"node-{proxy.node_id}")
+                    meta = {k: v for k, v in res.metrics.items()}
+                    claimed = str(meta.get("declared/org", ""))
+                    digest = str(meta.get("declared/base-model-digest", ""))
+                    if claimed != org:
+                        errors.append(f"{org}: reply declares org {claimed!r}, not the org registered for its SuperNode key")
+                    elif job.base_digest is not None and digest != job.base_digest:
+                        errors.append(f"{org}: trained on base model {digest}, the run uses {job.base_digest}")
+                    per_org[org] = {
+                        "node_id": str(proxy.node_id),
+                        "metrics": {k: float(v) for k, v in meta.items() if not k.startswith("declared/")},
+                        "training_digests": [d for d in str(meta.get("declared/training-digests", "")).split(",") if d],
+                        "training_artifact_ids": [d for d in str(meta.get("declared/training-artifact-ids", "")).split(",") if d],
+                    }
+                checked.update(per_org=per_org, errors=errors, replies=len(results))
+                if errors or len(results) < job.cfg.min_nodes:
+                    raise FederationAborted(
+                        f"round {server_round}: secure aggregation over {len(results)} masked updates "
+                        f"(minimum {job.cfg.min_nodes}) cannot drop a bad one: {'; '.join(errors) or 'too few updates'}"
+                    )
+                return super().aggregate_fit(server_round, results, failures)
+
+        node_cfg = dict(self.cfg.node)
+        strategy = CheckedFedAvg(
+            fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=self.cfg.min_nodes,
+            min_evaluate_clients=0, min_available_clients=self.cfg.min_nodes, accept_failures=False,
+            on_fit_config_fn=lambda r: {**node_cfg, "server-round": r},
+        )  # fmt: skip
+        manager = SimpleClientManager()
+        run_id = int(self.run_id) if self.run_id.isdigit() else 0
+        for node_id in sorted(orgs):
+            manager.register(GridClientProxy(node_id=node_id, grid=self.grid, run_id=run_id))
+        base = Context(run_id=run_id, node_id=0, node_config={}, state=RecordDict(), run_config={})
+        legacy = LegacyContext(base, config=LegacyServerConfig(num_rounds=self.cfg.rounds), strategy=strategy, client_manager=manager)
+        legacy.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord({Key.CURRENT_ROUND: rnd})
+        params = ndarrays_to_parameters([a.numpy() for a in arrays.values()])
+        legacy.state.array_records[MAIN_PARAMS_RECORD] = compat.parameters_to_arrayrecord(params, keep_input=True)
+        # max_weight 1: every node sends weight 1, so values are quantised at full resolution (16 / 2^22)
+        workflow = SecAggPlusWorkflow(num_shares=1.0, reconstruction_threshold=1.0, max_weight=1.0, timeout=self.cfg.round_timeout)
+        workflow(self.grid, legacy)
+        t_agg = time.perf_counter()
+        if "per_org" not in checked:
+            self.store.record_round(
+                self.run_id, rnd, "train", started_at=started, finished_at=datetime.now(UTC), wall_seconds=t_agg - t0,
+                replies=0, failures=len(orgs), errors=["secure aggregation halted before unmasking"],
+            )  # fmt: skip
+            raise FederationAborted(
+                f"round {rnd}: secure aggregation halted before unmasking (a node failed or did not answer one of the "
+                f"SecAgg+ stages within {self.cfg.round_timeout:.0f} s; see the SuperLink log)"
+            )
+        aggregate = parameters_to_ndarrays(compat.arrayrecord_to_parameters(legacy.state.array_records[MAIN_PARAMS_RECORD], keep_input=True))
+        new_arrays = ArrayRecord({"adapter": Array(aggregate[0].astype(arrays[next(iter(arrays.keys()))].numpy().dtype))})
+        per_org = checked["per_org"]
+        for org, entry in per_org.items():
+            self.participants.add(org)
+            self.training_artifacts.setdefault(org, set()).update(entry["training_digests"])
+        names = sorted({k for e in per_org.values() for k in e["metrics"]})
+        metrics = {k: sum(e["metrics"].get(k, 0.0) for e in per_org.values()) / len(per_org) for k in names}
+        self.store.record_round(
+            self.run_id, rnd, "train", started_at=started, finished_at=datetime.now(UTC), wall_seconds=t_agg - t0,
+            train_seconds=max((e["metrics"].get("train-seconds", 0.0) for e in per_org.values()), default=0.0),
+            replies=checked["replies"], bytes_sent=arrays.count_bytes() * len(orgs), metrics=metrics, per_org=per_org,
+            adapter_sha256=arrays_digest(new_arrays),
+        )  # fmt: skip
+        self.store.update_run(
+            self.run_id, rounds_completed=rnd, status="running", participants=sorted(self.participants),
+            training_artifacts={k: sorted(v) for k, v in self.training_artifacts.items()},
+        )  # fmt: skip
+        _log(f"round {rnd}/{self.cfg.rounds} (SecAgg+): {checked['replies']} masked updates, train-loss {metrics.get('train-loss', float('nan')):.4f}")
+        return new_arrays
+
     def evaluate_round(self, strategy: Any, rnd: int, arrays: ArrayRecord) -> dict[str, float]:
         orgs = wait_for_nodes(self.grid, self.cfg.min_nodes, self.cfg.round_timeout)
         t0 = time.perf_counter()
@@ -472,7 +591,10 @@ class FederatedTraining:
         final_eval: dict[str, float] = {}
         last_train: dict[str, float] = {}
         for rnd in range(1, cfg.rounds + 1):
-            arrays = self.train_round(strategy, rnd, arrays)
+            if cfg.secure_aggregation:
+                arrays = self.secagg_train_round(rnd, arrays)
+            else:
+                arrays = self.train_round(strategy, rnd, arrays)
             last_train = self.store.get_run(self.run_id)["rounds"][-1]["metrics"]
             if cfg.evaluate == "every" or (cfg.evaluate == "final" and rnd == cfg.rounds):
                 final_eval = self.evaluate_round(strategy, rnd, arrays)
@@ -500,16 +622,19 @@ class FederatedTraining:
         """The run's TrainingPrivacy for the lineage (None when nothing privacy-related ran)."""
         from synthspace.lineage import CanaryExposure, TrainingPrivacy
 
-        if self.ledger is None and not self.canary_exposure:
+        if self.ledger is None and not self.canary_exposure and not self.cfg.secure_aggregation:
             return None
         return TrainingPrivacy(
             differential_privacy=self.ledger.lineage() if self.ledger is not None else None,
+            secure_aggregation=SECAGG_LABEL if self.cfg.secure_aggregation else None,
             canary_exposure={org: CanaryExposure.model_validate(v) for org, v in sorted(self.canary_exposure.items())},
         )
 
     def privacy_metrics(self) -> dict[str, float]:
         """Flat `privacy/...` entries for the run record (shown by `federate status` and the web)."""
         out = {f"privacy/canary-exposure/{org}": float(v["max_exposure"]) for org, v in self.canary_exposure.items()}
+        if self.cfg.secure_aggregation:
+            out["privacy/secure-aggregation"] = 1.0
         if self.ledger is None:
             return out
         dp = self.ledger.lineage()

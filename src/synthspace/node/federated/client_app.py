@@ -66,6 +66,13 @@ def _lora_settings(cfg: ConfigRecord) -> Any:
 
 def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
     """(base model info, peft model, config) with the message's global adapter loaded."""
+    array_records = msg.content.array_records
+    arrays = array_records["arrays"] if "arrays" in array_records else ArrayRecord()
+    return _load_model(_cfg(msg), arrays)
+
+
+def _load_model(cfg: ConfigRecord, arrays: ArrayRecord) -> tuple[Any, Any, Any]:
+    """(base model info, peft model, config) with `arrays` (the packed global adapter) loaded."""
     from synthspace.node.federated.lora import (
         adapter_state,
         attach_lora,
@@ -75,11 +82,8 @@ def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
         unpack_adapter,
     )
 
-    cfg = _cfg(msg)
     base = load_base_model(str(cfg.get("base-model", "embedded")))
     peft_model = attach_lora(base.model, _lora_settings(cfg))
-    array_records = msg.content.array_records
-    arrays = array_records["arrays"] if "arrays" in array_records else ArrayRecord()
     if len(arrays) > 0:
         if ADAPTER_KEY not in arrays:
             raise ClientAppConfigError(f"the global adapter must come as one packed array {ADAPTER_KEY!r}")
@@ -180,11 +184,18 @@ def train(msg: Message, context: Context) -> Message:
     An empty ArrayRecord (first FedAvg/FedProx round) means: start from the seeded initial adapter,
     which every node builds identically from `lora-seed`.
     """
+    array_records = msg.content.array_records
+    arrays, metrics, declared = _train(_cfg(msg), array_records["arrays"] if "arrays" in array_records else ArrayRecord(), context)
+    return Message(RecordDict({"arrays": arrays, "metrics": metrics, "declared": declared}), reply_to=msg)
+
+
+def _train(cfg: ConfigRecord, global_arrays: ArrayRecord, context: Context) -> tuple[ArrayRecord, MetricRecord, ConfigRecord]:
+    """(packed adapter, train metrics, declarations) after local steps from `global_arrays`."""
     from synthspace.node.federated.lora import train_steps
 
     t_load = time.perf_counter()
     data = _training_data(context)
-    base, peft_model, cfg = _model_with_adapter(msg)
+    base, peft_model, cfg = _load_model(cfg, global_arrays)
     load_seconds = time.perf_counter() - t_load
     server_round = int(cfg.get("server-round", 1))  # type: ignore[arg-type]
     result = train_steps(
@@ -222,7 +233,7 @@ def train(msg: Message, context: Context) -> Message:
             "adapter-layout": layout,
         }
     )
-    return Message(RecordDict({"arrays": arrays, "metrics": metrics, "declared": declared}), reply_to=msg)
+    return arrays, metrics, declared
 
 
 @app.evaluate()
@@ -250,3 +261,39 @@ def evaluate(msg: Message, context: Context) -> Message:
     if exposure is not None:
         declared[CANARY_EXPOSURE_KEY] = exposure
     return Message(RecordDict({"metrics": metrics, "declared": declared}), reply_to=msg)
+
+
+def _secagg_train(msg: Message, context: Context) -> Message:
+    """Train under SecAgg+: the mod hands over Flower's legacy FitIns and masks the FitRes we return.
+
+    The packed adapter goes into the masked vector with weight 1 (an equal-weight average, as with
+    DP); the declarations and metrics travel unmasked in the FitRes metrics.
+    """
+    from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+    from flwr.compat.common import recorddict_compat as compat
+
+    fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
+    ndarrays = parameters_to_ndarrays(fitins.parameters)
+    global_arrays = ArrayRecord({ADAPTER_KEY: Array(ndarrays[0])}) if ndarrays else ArrayRecord()
+    arrays, metrics, declared = _train(ConfigRecord(dict(fitins.config)), global_arrays, context)
+    fitres = FitRes(
+        status=Status(code=Code.OK, message="ok"),
+        parameters=ndarrays_to_parameters([arrays[ADAPTER_KEY].numpy()]),
+        num_examples=1,
+        metrics={**{k: float(v) for k, v in metrics.items()}, **{f"declared/{k}": str(v) for k, v in declared.items()}},  # type: ignore[arg-type]
+    )
+    return Message(compat.fitres_to_recorddict(fitres, keep_input=True), reply_to=msg)
+
+
+def _secagg_app() -> ClientApp:
+    from flwr.client.mod import secaggplus_mod
+
+    secure = ClientApp(mods=[secaggplus_mod])
+    secure.query("init")(initial_adapter)
+    secure.train()(_secagg_train)
+    secure.evaluate()(evaluate)
+    return secure
+
+
+secagg_app = _secagg_app()
+"""The ClientApp of runs with secure aggregation (synthspace.flower_apps.SECAGG_CLIENT_APP)."""
