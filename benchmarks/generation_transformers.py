@@ -7,6 +7,12 @@ processor), its grammar-constrained JSON path (xgrammar mask every step), and a 
 bare loop's generated tokens per second.
 
     python benchmarks/generation_transformers.py [--batch 8] [--max-tokens 64] [--rounds 4]
+
+Benchmark 3 (`--batching`): static vs continuous batching on the demo's recipes: a full
+`run_generation` of the same plan (same seeds, personas, sampling, seed per record) with each
+schedule, alternating, reporting records/s, generated tokens/s and schema-valid records.
+
+    python benchmarks/generation_transformers.py --batching [--records 16] [--batch 8] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -30,7 +36,12 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for every path (1 avoids OpenMP oversubscription on a shared CPU)")
+    ap.add_argument("--batching", action="store_true", help="compare static and continuous batching on the demo recipes")
+    ap.add_argument("--records", type=int, default=16, help="--batching: records per run and recipe")
     a = ap.parse_args()
+    if a.batching:
+        batching_benchmark(a)
+        return
 
     import torch
 
@@ -96,6 +107,49 @@ def main() -> None:
     print("| path | tokens/s | fraction of bare generate |\n|---|---|---|")
     for k, v in results.items():
         print(f"| {k} | {v:.1f} | {v / base:.2f} |")
+
+
+def batching_benchmark(a: argparse.Namespace) -> None:
+    """Static vs continuous batching, full runs of the demo's two recipes, alternating."""
+    import torch
+
+    from synthspace.node.generate import get_backend, run_generation
+    from synthspace.node.personas.persona_sets import create_persona_set
+
+    torch.set_num_threads(a.threads)
+    examples = ROOT / "src" / "synthspace" / "node" / "examples"
+    recipes = {"en_support": ("en_support", "en_US"), "ja_legal_qa": ("ja_legal_qa", "ja_JP")}
+    backends = {b: get_backend("transformers", device="cpu", batch_size=a.batch, threads=a.threads, batching=b)
+                for b in ("static", "continuous")}
+    backends["static"].load()
+    backends["continuous"]._model, backends["continuous"]._tok = backends["static"].load()  # one copy of the weights
+    tmpd = tempfile.TemporaryDirectory()
+    tmp = Path(tmpd.name)
+    rows: dict[tuple[str, str], list[tuple[float, float, int, int]]] = {}
+    for name, (stem, locale) in recipes.items():
+        personas = tmp / f"{locale}.parquet"
+        create_persona_set(locale, 50, personas, seed=7)
+        for r in range(a.rounds):
+            for b in (("static", "continuous") if r % 2 == 0 else ("continuous", "static")):
+                out = tmp / f"{name}-{b}-{r}"
+                t0 = time.perf_counter()
+                m = run_generation(examples / f"{stem}.yaml", examples / f"{stem}_seeds.jsonl", out, personas=personas,
+                                   backend=backends[b], limit=a.records, home=tmp / "home")
+                dt = time.perf_counter() - t0
+                rows.setdefault((name, b), []).append((m.completed / dt, m.completion_tokens / dt, m.completed, m.dropped_total))
+                print(f"{name} {b} round {r}: {dt:.1f} s, {m.completed} records, {m.dropped_total} dropped", file=sys.stderr)
+    tmpd.cleanup()
+    print(f"\nrecords per run {a.records}, slots/batch {a.batch}, torch threads {a.threads}, median of {a.rounds} alternating runs")
+    print("| recipe | batching | records/s | tokens/s | valid records | dropped | continuous / static |\n|---|---|---|---|---|---|---|")
+    for name in recipes:
+        med = {}
+        for b in ("static", "continuous"):
+            vals = sorted(rows[(name, b)])
+            med[b] = vals[len(vals) // 2]
+        for b in ("static", "continuous"):
+            rps, tps, done, dropped = med[b]
+            ratio = f"{med['continuous'][0] / med['static'][0]:.2f}x" if b == "continuous" else ""
+            print(f"| {name} | {b} | {rps:.3f} | {tps:.1f} | {done} | {dropped} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -65,3 +65,35 @@ def test_missing_local_model_folder_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(BackendUnavailableError, match="not a local folder"):
         get_backend("transformers", model="HuggingFaceTB/SmolLM2-360M")
+
+
+def test_static_batching_still_yields_valid_records() -> None:
+    be = get_backend("transformers", device="cpu", batch_size=2, threads=1, batching="static")
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}},
+              "required": ["n"], "additionalProperties": False}
+    reqs = [GenerationRequest(key=str(i), messages=[{"role": "user", "content": "Pick a number."}], temperature=0.7,
+                              max_tokens=16, seed=i) for i in range(3)]
+    out = be.generate(reqs, schema)
+    assert [1 <= json.loads(c.text)["n"] <= 9 for c in out] == [True] * 3
+    assert be.info().parameters["batching"] == "static"
+
+
+def test_a_finished_row_frees_its_slot_at_once(backend) -> None:  # type: ignore[no-untyped-def]
+    """Two slots, one long request and three short ones: the short ones run one after another
+    beside the long one, so the loop takes max(long, sum of short) steps, not long + short."""
+    from synthspace.node.generate.backends.continuous import ContinuousScheduler
+
+    model, tok = backend.load()
+    sched = ContinuousScheduler(model, tok, "cpu", 2, None, 1, autostart=False)
+    long = GenerationRequest(key="long", messages=[{"role": "user", "content": "Tell a long story about a lighthouse."}],
+                             temperature=0.0, max_tokens=20)
+    short = [GenerationRequest(key=f"s{i}", messages=[{"role": "user", "content": f"Say {i}."}], temperature=0.7,
+                               max_tokens=3, seed=i) for i in range(3)]
+    futures = [sched.submit(r, None) for r in [long, *short]]
+    sched.start()
+    out = [f.result(timeout=300) for f in futures]
+    sched.close()
+    steps = [c.completion_tokens for c in out]  # one decode step per generated (or stop) token
+    assert sched.slot_steps == sum(steps)
+    assert sched.steps == max(steps[0], sum(steps[1:]))
+    assert all(c.text for c in out)

@@ -28,6 +28,9 @@ def register(app: typer.Typer) -> None:
         batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="transformers/vllm: prompts per batch."),
         device: str | None = typer.Option(None, "--device", help="transformers: auto | cpu | cuda."),
         threads: int | None = typer.Option(None, "--threads", min=1, help="transformers: CPU threads for torch (default: torch's choice)."),
+        batching: str | None = typer.Option(
+            None, "--batching", help="transformers: continuous (default; a finished row frees its slot at once) | static."
+        ),
         shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Records per Parquet shard."),
         flush_interval: float = typer.Option(30.0, "--flush-interval", help="Seconds between shard flushes (bounds work lost to a crash)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -43,7 +46,7 @@ def register(app: typer.Typer) -> None:
             name = name or "openai"
             options.update(base_url=base_url, concurrency=concurrency, timeout=timeout, structured_output=structured_output)
         elif name in (None, "transformers"):
-            options.update(batch_size=batch_size, device=device, threads=threads)
+            options.update(batch_size=batch_size, device=device, threads=threads, batching=batching)
         elif name == "vllm":
             options.update(batch_size=batch_size)
         console = Console(stderr=True)

@@ -6,6 +6,10 @@ a grammar whose token mask is applied to the logits at every step, so even the e
 model can only emit JSON that parses and fits the schema's types, enums and lengths.
 Per-row temperature and top-p are applied by our own logits processor so one batch can mix
 sampling parameters drawn per record.
+
+Two schedules (`batching`): `continuous` (default; see continuous.py) frees a finished row's
+slot at once and lets the next prompt take it; `static` runs `model.generate` over whole
+batches, each held until its longest row ends.
 """
 
 from __future__ import annotations
@@ -111,9 +115,12 @@ class TransformersBackend(Backend):
         dtype: str | None = None,
         grammar: bool = True,
         threads: int | None = None,
+        batching: str = "continuous",
     ) -> None:
         if batch_size < 1:
             raise BackendUnavailableError("batch_size must be >= 1")
+        if batching not in ("static", "continuous"):
+            raise BackendUnavailableError(f"batching must be 'static' or 'continuous', not {batching!r}")
         import torch
 
         if threads is not None:
@@ -134,8 +141,15 @@ class TransformersBackend(Backend):
         self.threads = threads
         self.model_path = model
         self.device = device
-        self.max_batch_size = batch_size
-        self.max_concurrency = 1
+        self.batching = batching
+        self.slots = batch_size
+        if batching == "continuous":
+            # The runner hands over one request at a time from up to 2x slots workers, so a
+            # waiting prompt is always queued when a row finishes.
+            self.max_batch_size, self.max_concurrency = 1, 2 * batch_size
+        else:
+            self.max_batch_size, self.max_concurrency = batch_size, 1
+        self._scheduler: Any = None
         self.dtype = dtype
         self.grammar = grammar
         self._model: Any = None
@@ -147,7 +161,12 @@ class TransformersBackend(Backend):
 
     def info(self) -> GeneratorInfo:
         if self._info is None:
-            params = {"device": self.device, "batch_size": self.max_batch_size, "grammar": "xgrammar" if self.grammar else None}
+            params = {
+                "device": self.device,
+                "batch_size": self.slots,
+                "batching": self.batching,
+                "grammar": "xgrammar" if self.grammar else None,
+            }
             if self.model_path is None:
                 from synthspace.node.models.embedded import EMBEDDED_MODEL_ID, model_digest
 
@@ -183,6 +202,9 @@ class TransformersBackend(Backend):
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
         key = json.dumps(schema, sort_keys=True)
+        return self._grammar_by_key(key)
+
+    def _grammar_by_key(self, key: str) -> Any:
         if key not in self._grammars:
             import xgrammar as xgr
 
@@ -264,6 +286,32 @@ class TransformersBackend(Backend):
     async def agenerate(
         self, requests: Sequence[GenerationRequest], json_schema: dict[str, Any] | None
     ) -> list[Completion]:
-        # The forward passes hold the GIL only briefly; a thread keeps the event loop (progress,
-        # shard flushing) responsive.
-        return await asyncio.to_thread(self.generate_batch, requests, json_schema)
+        if self.batching == "static":
+            # The forward passes hold the GIL only briefly; a thread keeps the event loop
+            # (progress, shard flushing) responsive.
+            return await asyncio.to_thread(self.generate_batch, requests, json_schema)
+        key = None
+        if json_schema is not None and self.grammar:
+            key = json.dumps(json_schema, sort_keys=True)
+            await asyncio.to_thread(self._grammar_by_key, key)  # compile off the event loop, once
+        scheduler = await asyncio.to_thread(self._continuous)
+        futures = [asyncio.wrap_future(scheduler.submit(r, key)) for r in requests]
+        return list(await asyncio.gather(*futures))
+
+    def _continuous(self) -> Any:
+        with self._lock:
+            if self._scheduler is not None:
+                return self._scheduler
+        model, tok = self.load()
+        from synthspace.node.generate.backends.continuous import ContinuousScheduler
+
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = ContinuousScheduler(model, tok, self.device, self.slots, self._grammar_by_key, self.threads)
+            return self._scheduler
+
+    async def aclose(self) -> None:
+        if self._scheduler is not None:
+            await asyncio.to_thread(self._scheduler.close)
+            self._scheduler = None
+        await super().aclose()
