@@ -261,6 +261,7 @@ def check_consistency(
     client: CoordinatorClient, earlier: Checkpoint, later: Checkpoint
 ) -> None:
     """Raise LogCheckFailed('checkpoint_consistency') unless `earlier` is a prefix of `later`."""
+    from synthspace.node.coordinator_client import CoordinatorError
     from synthspace.transparency_log import verify_consistency
 
     if later.size < earlier.size:
@@ -279,6 +280,16 @@ def check_consistency(
         return
     try:
         proof = client.consistency_proof(earlier.size, later.size)
+    except CoordinatorError as exc:
+        if exc.status >= 500:
+            raise
+        # The coordinator refuses to prove a size it once signed: its log was rolled back.
+        raise LogCheckFailed(
+            "checkpoint_consistency",
+            f"the coordinator cannot prove that its checkpoint of size {later.size} extends the one of "
+            f"size {earlier.size} (it answered {exc.status} {exc.code}): a rolled-back or forked log",
+        ) from exc
+    try:
         verify_consistency(earlier.size, later.size, earlier.root, later.root, proof)
     except VerificationError as exc:
         raise LogCheckFailed(
