@@ -114,6 +114,11 @@ def _page(request: Request, template: str, http_status: int = 200, **context: An
     )
 
 
+def _whole_number(text: str, max_digits: int) -> int | None:
+    """ASCII digits only: str.isdigit() also accepts '²' or '١٢', which int() refuses or reads."""
+    return int(text) if re.fullmatch(rf"[0-9]{{1,{max_digits}}}", text) else None
+
+
 def _error(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
     return _page(request, "error.html", http_status=status, title=title, detail=detail)
 
@@ -133,7 +138,8 @@ def artifact_list(request: Request, coord: CoordinatorDep, session: SessionDep) 
     cursor = params.get("cursor") or None
     per_page_raw = params.get("per_page") or str(PAGE_SIZE)
     problems = []
-    per_page = int(per_page_raw) if per_page_raw.isdigit() and len(per_page_raw) < 4 else 0
+    per_page = _whole_number(per_page_raw, 3)
+    per_page = per_page if per_page is not None else 0
     if not 1 <= per_page <= min(MAX_PAGE_SIZE, coord.settings.max_page_size):
         problems.append(f"per_page must be a number from 1 to {min(MAX_PAGE_SIZE, coord.settings.max_page_size)}")
     if status not in STATUSES:
@@ -256,9 +262,9 @@ def log_page(request: Request, coord: CoordinatorDep, session: SessionDep) -> HT
     before_raw = request.query_params.get("before")
     before = None
     if before_raw:
-        if not before_raw.isdigit() or len(before_raw) > 18:
+        before = _whole_number(before_raw, 18)
+        if before is None:
             return _error(request, 400, "Bad page", "before must be a log index (a whole number)")
-        before = int(before_raw)
     checkpoint = current_checkpoint(session, coord.log)
     heads: list[queries.TreeHead] = []
     current_root = bytes.fromhex(checkpoint.root_hex) if checkpoint.verified else None
