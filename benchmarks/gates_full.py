@@ -2,8 +2,9 @@
 
 Builds a run directory (manifest, 14 Parquet shards, JSONL seeds, 500 personas) with
 ~240-character mixed Japanese/English records, plants seed spans, PII, canaries and
-duplicates, then times `run_gates` end to end (reading shards, every gate, writing the
-report). The reference is the straightforward way to do the same checks: per-record Python
+duplicates, then times `run_gates` end to end (reading shards, every gate including the
+per-record usefulness gate with SudachiPy and wordfreq, record-level filtering, writing the
+report; the LLM judge is not part of it). The reference is the straightforward way to do the same checks: per-record Python
 n-gram sets against a seed n-gram set, difflib longest-match against every seed for records
 sharing an n-gram, per-record regex scans, and datasketch MinHash + MinHashLSH for near
 duplicates. By default it runs on a 10% sample and is scaled to the full size (stated in the
@@ -173,21 +174,52 @@ def build(base: Path, n_records: int, n_seeds: int) -> tuple[Path, list[dict[str
         df.iloc[start : start + 10_000].to_parquet(
             run / "shards" / f"part-{k:05d}.parquet", index=False
         )
-    manifest: dict[str, Any] = {
-        "recipe": {
-            "task": "ja_legal_qa",
-            "output_fields": [{"name": "answer", "type": "string"}],
-            "output_json_schema": {
+    (run / "manifest.json").write_text(
+        _manifest(seeds_path, base / "personas.parquet", n_records, n_seeds).model_dump_json(),
+        encoding="utf-8",
+    )
+    return run, seeds, answers
+
+
+def _manifest(seeds_path: Path, personas_path: Path, n_records: int, n_seeds: int) -> Any:
+    """The run manifest generation would write (typed: the gates read it with load_manifest)."""
+    from datetime import UTC, datetime
+
+    from synthspace.lineage import Generator, PersonaSource, SeedCommitment
+    from synthspace.node.generate.manifest import RecipeSummary, RunManifest
+    from synthspace.node.recipes.models import Prompt, SeedField
+
+    now = datetime.now(UTC)
+    return RunManifest(
+        status="complete",
+        recipe=RecipeSummary(
+            task="ja_legal_qa",
+            license="CC-BY-4.0",
+            locale="ja_JP",
+            output_fields=["answer"],
+            output_schema={
                 "type": "object",
                 "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": 2000}},
                 "required": ["answer"],
             },
-        },
-        "seeds_path": str(seeds_path),
-        "personas_path": str(base / "personas.parquet"),
-    }
-    (run / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    return run, seeds, answers
+            seed_fields=[SeedField(name="question"), SeedField(name="answer")],
+            prompt=Prompt(
+                system="あなたは架空の法律に詳しい法律相談員です。",
+                template="次の条文を読んでください。{{ seed.question }}\n"
+                "例とは異なる新しい質問を一つ作り、条文に基づいて回答してください。",
+            ),
+        ),
+        recipe_digest="sha256:" + "0" * 64,
+        generator=Generator(backend="transformers", model_id="benchmark"),
+        persona_source=PersonaSource(kind="spec", locale="ja_JP", count=500),
+        personas_path=str(personas_path),
+        seed_commitment=SeedCommitment(root="ab" * 32, count=n_seeds),
+        seeds_path=str(seeds_path),
+        requested=n_records,
+        completed=n_records,
+        started=now,
+        updated=now,
+    )
 
 
 def reference(answers: list[str], seeds: list[dict[str, str]]) -> dict[str, float]:
@@ -308,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
             "pii_records": report.gate("pii").metrics["records_with_pii"],
             "replay_records": report.gate("pii_replay").metrics["records_with_replay"],
             "exact_dups": report.gate("near_duplicates").metrics["exact_duplicates_removed"],
+            "kept": report.kept,
+            "dropped_by_reason_top": dict(
+                sorted(report.dropped_by_reason.items(), key=lambda kv: -kv[1])[:8]
+            ),
             "reference_sample": n_ref,
             "reference_wall_s_on_sample": round(ref_wall, 1),
             "reference_cpu_s_scaled": {k: round(v, 1) for k, v in ref_full.items()},

@@ -153,7 +153,13 @@ def usefulness(run: GateRun) -> None:
     run.progress("usefulness")
     data = run.data
     checker = UsefulnessChecker(
-        c, data.locale, data.text_fields, data.list_fields, data.prompt_texts(), data.prose_fields
+        c,
+        data.locale,
+        data.text_fields,
+        data.list_fields,
+        data.prompt_texts(),
+        data.prose_fields,
+        [t for fields in run.seed_fields for t in fields],
     )
     checks = build_checks(c.validators, data.seeds)
     cols = [f for f in data.output_fields if f in data.records.columns]

@@ -6,17 +6,17 @@ in out-of-vocabulary tokens, numerals excepted, and katakana runs that are not d
 (Sudachi groups an unknown katakana run into one OOV token). English uses the `wordfreq` list:
 the share of letters in words absent from it.
 
-Analysis is cached per script run (a maximal run of katakana, of kanji+hiragana, of Latin
-letters), so the cost over a large corpus grows with its vocabulary, not its length.
+Japanese analysis is cached per script run (a maximal run of katakana, or of kanji), so the
+cost over a large corpus grows with its vocabulary, not its length.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Protocol
 
 # Scripts, after NFKC.
 _KATAKANA = "\u30a1-\u30fa\u30fc\u30fd\u30fe"
@@ -24,11 +24,15 @@ _HIRAGANA = "\u3041-\u3096\u309d\u309e"
 _KANJI = "\u3005\u3007\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff"
 _JA_CHARS = re.compile(f"[{_KATAKANA}{_HIRAGANA}{_KANJI}]")
 _LATIN = re.compile(r"[A-Za-z]")
-_LETTER = re.compile(f"[A-Za-z{_KATAKANA}{_HIRAGANA}{_KANJI}]|[^\\W\\d_]")
-# Japanese analysis unit: a run of Japanese characters (punctuation, digits and Latin split it).
-_JA_RUN = re.compile(f"[{_KATAKANA}{_HIRAGANA}{_KANJI}]+")
+_LETTER = re.compile(r"[^\W\d_]")  # letters of every script (kana and kanji included)
+# Japanese analysis unit: a run of one script. Katakana and kanji runs are analysed (and
+# cached: a corpus repeats its vocabulary, not its clauses); hiragana runs (particles,
+# endings) are counted as Japanese but never analysed, Sudachi finds no unknown word in them.
+_ANALYSED_RUN = re.compile(f"[{_KATAKANA}]+|[{_KANJI}]+")
 _KATA_RUN = re.compile(f"[{_KATAKANA}]{{2,}}")
 _EN_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_CLITICS = frozenset({"s", "t", "re", "ve", "ll", "d", "m"})
+_SUFFIXES = ("ers", "er", "ing", "ed", "s", "es", "ly", "able", "ness", "ment")
 _NUMERAL = re.compile("^[〇一二三四五六七八九十百千万億兆]+$")
 
 
@@ -54,7 +58,9 @@ class LanguageScore:
 class Analyzer(Protocol):
     language: str
 
-    def score(self, text: str) -> LanguageScore: ...
+    def vocabulary(self, texts: Sequence[str]) -> frozenset[str]: ...
+
+    def score(self, text: str, vocabulary: frozenset[str] = ...) -> LanguageScore: ...
 
 
 class JapaneseAnalyzer:
@@ -68,31 +74,36 @@ class JapaneseAnalyzer:
         self._tok = dictionary.Dictionary(dict="core").create(tokenizer.Tokenizer.SplitMode.C)
         self.run_unknown = lru_cache(maxsize=500_000)(self._run_unknown)
 
-    def _run_unknown(self, run: str) -> tuple[int, int, int]:
-        """(unknown chars, unknown tokens, tokens) of one Japanese-script run."""
-        if len(run.encode("utf-8")) > 40_000:  # Sudachi's input limit is ~48 KiB
-            parts = [run[i : i + 10_000] for i in range(0, len(run), 10_000)]
-            sums = [self.run_unknown(p) for p in parts]
-            return (sum(s[0] for s in sums), sum(s[1] for s in sums), sum(s[2] for s in sums))
-        unknown_chars = unknown = tokens = 0
-        for m in self._tok.tokenize(run):
-            surface = m.surface()
-            tokens += 1
-            if m.is_oov() and not _NUMERAL.match(surface):
-                unknown += 1
-                unknown_chars += len(surface)
-        return unknown_chars, unknown, tokens
+    def vocabulary(self, texts: Sequence[str]) -> frozenset[str]:
+        """Out-of-dictionary words that the recipe's own texts (seeds, prompt) use."""
+        found: set[str] = set()
+        for text in texts:
+            for run in _ANALYSED_RUN.findall(text):
+                found.update(self.run_unknown(run))
+        return frozenset(found)
 
-    def score(self, text: str) -> LanguageScore:
+    def _run_unknown(self, run: str) -> tuple[str, ...]:
+        """The unknown words (OOV tokens, numerals excepted) of one katakana or kanji run."""
+        if len(run) > 10_000:  # Sudachi's input limit is ~48 KiB
+            return tuple(
+                w for i in range(0, len(run), 10_000) for w in self.run_unknown(run[i : i + 10_000])
+            )
+        return tuple(
+            m.surface()
+            for m in self._tok.tokenize(run)
+            if m.is_oov() and not _NUMERAL.match(m.surface())
+        )
+
+    def score(self, text: str, vocabulary: frozenset[str] = frozenset()) -> LanguageScore:
         letters = len(_LETTER.findall(text))
-        unknown_chars = unknown = tokens = target = 0
-        for run in _JA_RUN.findall(text):
-            target += len(run)
-            c, u, t = self.run_unknown(run)
-            unknown_chars += c
-            unknown += u
-            tokens += t
-        return LanguageScore(letters, target, unknown_chars, unknown, tokens)
+        target = len(_JA_CHARS.findall(text))
+        unknown_chars = unknown = 0
+        for run in _ANALYSED_RUN.findall(text):
+            for w in self.run_unknown(run):
+                if w not in vocabulary:
+                    unknown += 1
+                    unknown_chars += len(w)
+        return LanguageScore(letters, target, unknown_chars, unknown, 0)
 
 
 class EnglishAnalyzer:
@@ -110,22 +121,44 @@ class EnglishAnalyzer:
         if w in self._words:
             return True
         if "'" in w:
-            return all(
-                p in self._words or p in ("s", "t", "re", "ve", "ll", "d", "m")
-                for p in w.split("'")
-            )
-        return False
+            return all(p in self._words or p in _CLITICS for p in w.split("'"))
+        # Regular derivations of a listed word (descaler, restocking, unboxed).
+        for suffix in _SUFFIXES:
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                stem = w[: -len(suffix)]
+                if stem in self._words or stem + "e" in self._words:
+                    return True
+        return w.startswith(("re", "un", "pre")) and w[2:] in self._words
 
-    def score(self, text: str) -> LanguageScore:
+    def vocabulary(self, texts: Sequence[str]) -> frozenset[str]:
+        """Words the recipe's own texts (seeds, prompt) use: domain terms count as known."""
+        return frozenset(w.lower() for t in texts for w in _EN_WORD.findall(t))
+
+    def score(self, text: str, vocabulary: frozenset[str] = frozenset()) -> LanguageScore:
         letters = len(_LETTER.findall(text))
         target = unknown_chars = unknown = words = 0
-        for w in _EN_WORD.findall(text):
+        for m in _EN_WORD.finditer(text):
+            w = m.group()
             words += 1
             target += len(w)
-            if not self.known(w):
+            # A capitalised word inside a sentence is a name (AuroraBoil, Nimbus): not judged.
+            before = text[: m.start()].rstrip()
+            if w[0].isupper() and before and before[-1] not in ".!?:\"'\n":
+                continue
+            if not self.known(w) and not _in(w.lower(), vocabulary):
                 unknown += 1
                 unknown_chars += len(w)
         return LanguageScore(letters, target, unknown_chars, unknown, words)
+
+
+def _in(word: str, vocabulary: frozenset[str]) -> bool:
+    """`word`, or it without a regular suffix, occurs in `vocabulary`."""
+    if word in vocabulary:
+        return True
+    return any(
+        word.endswith(x) and (word[: -len(x)] in vocabulary or word[: -len(x)] + "e" in vocabulary)
+        for x in _SUFFIXES
+    )
 
 
 class GenericAnalyzer:
@@ -134,13 +167,16 @@ class GenericAnalyzer:
     def __init__(self, language: str) -> None:
         self.language = language
 
-    def score(self, text: str) -> LanguageScore:
+    def vocabulary(self, texts: Sequence[str]) -> frozenset[str]:
+        return frozenset()
+
+    def score(self, text: str, vocabulary: frozenset[str] = frozenset()) -> LanguageScore:
         letters = len(_LETTER.findall(text))
         return LanguageScore(letters, letters, 0, 0, 0)
 
 
 @lru_cache(maxsize=8)
-def analyzer_for(locale: str | None) -> Any:
+def analyzer_for(locale: str | None) -> Analyzer:
     """The analyzer of a recipe locale (`ja_JP` -> Japanese); None/unknown -> generic."""
     language = (locale or "").split("_")[0].lower()
     if language == "ja":
@@ -148,19 +184,3 @@ def analyzer_for(locale: str | None) -> Any:
     if language == "en":
         return EnglishAnalyzer()
     return GenericAnalyzer(language or "und")
-
-
-def katakana_runs(text: str) -> list[str]:
-    return _KATA_RUN.findall(text)
-
-
-def is_japanese_char(ch: str) -> bool:
-    return bool(_JA_CHARS.match(ch))
-
-
-def latin_letters(text: str) -> int:
-    return len(_LATIN.findall(text))
-
-
-def nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)

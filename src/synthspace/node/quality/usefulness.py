@@ -16,17 +16,24 @@ from typing import Any
 import numpy as np
 
 from synthspace.node.quality import degenerate as dg
-from synthspace.node.quality.language import analyzer_for
+from synthspace.node.quality.language import LanguageScore, analyzer_for
 from synthspace.node.recipes.gates import UsefulnessConfig
 
+# Unknown words a record needs before its unknown share counts: Sudachi's dictionary is large
+# and splits unknown katakana into one token, so two are telling; English prose carries more
+# rare-but-real words (brands, trade terms) than any list holds.
+_MIN_UNKNOWN = {"ja": 2, "en": 3}
 _MIN_LANGUAGE_LETTERS = 4  # shorter fields are too short to judge their language
 _IDENTIFIER = re.compile(
-    r"[A-Za-z]+_[A-Za-z0-9_]+|[a-z]+[A-Z][a-z]+[A-Z]?\w*|(?<![\w.])[A-Za-z]{4,}\d+(?![\w.])"
+    r"[A-Za-z]+_[A-Za-z0-9_]+"  # snake_case
+    r"|(?<![A-Za-z])[a-z]{2,}(?:[A-Z][a-z]+)+\d*(?![A-Za-z])"  # camelCase (not iPhone, AuroraBoil)
+    r"|(?<![\w.])[A-Za-z]{4,}\d+(?![\w.])"  # word glued to a number: example1, Combo11
 )
-_MARKUP = re.compile(r"[{}\[\]<>#*|\\^~=_@$/]")
+_MARKUP_CHARS = "{}[]<>#*|\\^~=_@$/"
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _JA = re.compile("[\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff\u3005]")
 # A sentence ends with one of these (optionally followed by closing quotes/brackets).
+_JA_CUT = re.compile("[、,\u30a1-\u30fa\u30fcA-Za-z{}\\[<>|#*_=]\\s*$")
 _FRAGMENT_START = re.compile(r"\s*[,.;:)}\]、。）」]")
 _END = re.compile(r"[.!?。！？…:：)）」』\]\"'”’]\s*$")
 _URL = re.compile(r"https?://\S+|www\.\S+")
@@ -51,26 +58,41 @@ class UsefulnessChecker:
         list_fields: Sequence[str],
         prompt_texts: Sequence[str],
         prose_fields: Sequence[str] | None = None,
+        domain_texts: Sequence[str] = (),
     ) -> None:
         self.cfg = cfg
         self.text_fields = list(text_fields)
         self.prose_fields = set(self.text_fields if prose_fields is None else prose_fields)
         self.list_fields = set(list_fields)
         self.analyzer = analyzer_for(locale) if cfg.language else None
+        language = self.analyzer.language if self.analyzer is not None else ""
+        self.min_unknown = cfg.min_unknown_words or _MIN_UNKNOWN.get(language, 3)
         self.echo = dg.InstructionEcho(prompt_texts, cfg.instruction_min_chars)
+        # Words of the seeds and prompt (product names, domain terms) count as known.
+        self.vocabulary = (
+            self.analyzer.vocabulary([*prompt_texts, *domain_texts])
+            if self.analyzer is not None
+            else frozenset()
+        )
 
-    def field_defects(self, text: str, prose: bool = True) -> str | None:
+    def field_defects(
+        self, text: str, prose: bool = True, score: LanguageScore | None = None
+    ) -> str | None:
         c = self.cfg
         return (
             dg.placeholder(text)
             or dg.numeric_noise(text, c.max_digit_run, c.max_numeric_share)
             or dg.encoded_blob(text, c.min_hex_run, c.min_base64_run)
             or _markup(text)
-            or dg.near_empty(text, c.min_meaningful_chars)
-            or (self._shape(text) if prose else None)
+            or (
+                dg.near_empty(text, c.min_meaningful_chars)
+                if score is None
+                else ("near_empty" if score.letters < c.min_meaningful_chars else None)
+            )
+            or (self._shape(text, score) if prose else None)
         )
 
-    def _shape(self, text: str) -> str | None:
+    def _shape(self, text: str, score: LanguageScore | None = None) -> str | None:
         """Prose fields: too few words, a fragment, or cut off mid-sentence."""
         if _FRAGMENT_START.match(text):
             return "fragment"
@@ -79,23 +101,23 @@ class UsefulnessChecker:
             words = len(_WORD.findall(text))
             if words < self.cfg.min_words:
                 return "too_short"
-            long_enough = words >= self.cfg.truncation_min_words
+            cut = words >= self.cfg.truncation_min_words and not _END.search(text)
         elif language == "ja":
-            chars = len(_JA.findall(text))
+            chars = score.target_letters if score is not None else len(_JA.findall(text))
             if chars < self.cfg.min_words:
                 return "too_short"
-            long_enough = chars >= 4 * self.cfg.truncation_min_words
+            # Japanese sentences may end without punctuation, but not on a comma, a
+            # katakana/Latin fragment or a dangling particle-less noun run.
+            cut = chars >= 4 * self.cfg.truncation_min_words and bool(_JA_CUT.search(text))
         else:
             return None
-        if self.cfg.require_sentence_end and long_enough and not _END.search(text):
-            return "truncated"
-        return None
+        return "truncated" if self.cfg.require_sentence_end and cut else None
 
     def reasons(self, record: dict[str, Any]) -> list[str]:
         """Why `record` is not usable (sorted, distinct); [] to keep it."""
         found: set[str] = set()
         all_texts: list[str] = []
-        target = unknown = 0
+        target = unknown = unknown_words = 0
         for name in self.text_fields:
             texts = _texts(record.get(name))
             if name in self.list_fields:
@@ -106,10 +128,10 @@ class UsefulnessChecker:
             elif not texts:
                 found.add("near_empty")
             for t in texts:
-                if defect := self.field_defects(t, name in self.prose_fields):
+                score = self.analyzer.score(t, self.vocabulary) if self.analyzer else None
+                if defect := self.field_defects(t, name in self.prose_fields, score):
                     found.add(defect)
-                if self.analyzer is not None:
-                    score = self.analyzer.score(t)
+                if score is not None:
                     if (
                         score.letters >= _MIN_LANGUAGE_LETTERS
                         and score.target_share < self.cfg.min_target_share
@@ -117,8 +139,13 @@ class UsefulnessChecker:
                         found.add("wrong_language")
                     target += score.target_letters
                     unknown += score.unknown_letters
+                    unknown_words += score.unknown_words
             all_texts.extend(texts)
-        if target and unknown / target > self.cfg.max_unknown_share:
+        if (
+            target
+            and unknown / target > self.cfg.max_unknown_share
+            and unknown_words >= self.min_unknown
+        ):
             found.add("unknown_words")
         if rep := dg.repeated_sentence(all_texts, self.cfg.repeat_min_chars):
             found.add(rep)
@@ -135,7 +162,7 @@ def _markup(text: str) -> str | None:
     compact = "".join(text.split())
     if not compact:
         return None
-    if len(_MARKUP.findall(compact)) / len(compact) > 0.08:
+    if sum(compact.count(ch) for ch in _MARKUP_CHARS) / len(compact) > 0.08:
         return "markup"
     if _IDENTIFIER.search(text):
         return "identifier"

@@ -287,16 +287,23 @@ class UsefulnessConfig(GateModel):
         description="Smallest share of a field's letters written in the locale's scripts.",
     )
     max_unknown_share: float = Field(
-        default=0.15,
+        default=0.1,
         ge=0.0,
         le=1.0,
         description="Largest share of a record's locale letters inside unknown (non-dictionary) words.",
+    )
+    min_unknown_words: int | None = Field(
+        default=None,
+        ge=1,
+        description="...and only when it holds at least this many unknown words, so one rare "
+        "domain term never sinks a record (null = the language's default: 2 Japanese tokens, "
+        "3 English words).",
     )
     max_digit_run: int = Field(
         default=13, ge=4, description="Longest tolerated run of consecutive digits."
     )
     max_numeric_share: float = Field(
-        default=0.5,
+        default=0.7,
         ge=0.0,
         le=1.0,
         description="Largest share of digits and number punctuation in a field of 8+ characters.",
@@ -326,7 +333,7 @@ class UsefulnessConfig(GateModel):
         default=2, ge=0, description="A text field needs at least this many letters."
     )
     min_words: int = Field(
-        default=2,
+        default=1,
         ge=0,
         description="A text field needs this many words (English) or Japanese characters (Japanese).",
     )
@@ -336,7 +343,7 @@ class UsefulnessConfig(GateModel):
         "end like a sentence, not mid-word.",
     )
     truncation_min_words: int = Field(
-        default=3,
+        default=1,
         ge=1,
         description="Fields with at least this many words (x4 Japanese characters) count as prose.",
     )
