@@ -65,7 +65,7 @@ def value_for(schema: dict[str, Any], seed: str) -> Any:
 class Stub:
     def __init__(self, latency: float) -> None:
         self.config: dict[str, Any] = {"latency": latency, "fail_first": 0, "fail_status": 503, "retry_after": None,
-                                        "hang_first": 0, "invalid_every": 0, "truncate_every": 0}
+                                        "hang_first": 0, "invalid_every": 0, "truncate_every": 0, "capacity": 0}
         self.reset()
 
     def reset(self) -> None:
@@ -97,6 +97,10 @@ class Stub:
             cfg = self.config
             if n <= cfg["hang_first"]:
                 await asyncio.sleep(3600)
+            if cfg.get("capacity") and self.in_flight > cfg["capacity"]:
+                # An overloaded server: refuse what is above its capacity, as vLLM's queue limit does.
+                self._status(429)
+                return web.json_response({"error": {"message": "overloaded"}}, status=429, headers={"Retry-After": "0"})
             await asyncio.sleep(cfg["latency"])
             if n <= cfg["fail_first"]:
                 self._status(cfg["fail_status"])

@@ -19,10 +19,17 @@ def register(app: typer.Typer) -> None:
         personas: Path | None = typer.Option(None, "--personas", help="Persona Parquet file; omit to run without personas."),
         backend: str | None = typer.Option(None, "--backend", help="transformers | openai | vllm (default: the recipe's)."),
         model: str | None = typer.Option(None, "--model", help="Model name (openai/vllm) or local folder (transformers)."),
-        base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL)."),
+        base_url: list[str] | None = typer.Option(
+            None, "--base-url",
+            help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1; repeat it for several replicas "
+            "(balanced by load, with failover). Default $OPENAI_BASE_URL (comma-separated).",
+        ),
         limit: int | None = typer.Option(None, "--limit", min=1, help="Generate at most N records."),
         home: Path | None = typer.Option(None, "--home", help="Node home (default $SYNTHSPACE_HOME or ~/.synthspace/node); its private/ keeps the seed salt."),
-        concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="openai: requests in flight (default 16)."),
+        concurrency: int | None = typer.Option(
+            None, "--concurrency", min=1,
+            help="openai: a fixed number of requests in flight (default: adaptive, grows while latency holds).",
+        ),
         timeout: float | None = typer.Option(None, "--timeout", help="openai: seconds per request (default 120)."),
         structured_output: str | None = typer.Option(None, "--structured-output", help="openai: response_format | guided_json | both | none."),
         batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="transformers/vllm: prompts per batch."),
@@ -44,7 +51,7 @@ def register(app: typer.Typer) -> None:
         options: dict[str, Any] = {}
         if name == "openai" or (name is None and base_url):
             name = name or "openai"
-            options.update(base_url=base_url, concurrency=concurrency, timeout=timeout, structured_output=structured_output)
+            options.update(base_url=base_url or None, concurrency=concurrency, timeout=timeout, structured_output=structured_output)
         elif name in (None, "transformers"):
             options.update(batch_size=batch_size, device=device, threads=threads, batching=batching)
         elif name == "vllm":

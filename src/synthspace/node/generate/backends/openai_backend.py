@@ -7,6 +7,9 @@ Two HTTP clients, httpx and aiohttp. Measured against a 50 ms endpoint on this p
 machines (docs/benchmarks.md), httpx's AsyncClient reached 0.17 of ideal throughput at 16
 requests in flight and 0.06 at 64, aiohttp 0.49 and 0.66; so `client="auto"` uses aiohttp
 whenever more than one request may be in flight, and httpx for strictly sequential use.
+
+Several base URLs (one per vLLM replica) are balanced by load with failover, and without a fixed
+`concurrency` the number of requests in flight adapts to the endpoints (see endpoints.py).
 """
 
 from __future__ import annotations
@@ -28,11 +31,15 @@ from synthspace.node.generate.backends.base import (
     GenerationRequest,
     GeneratorInfo,
 )
+from synthspace.node.generate.backends.endpoints import AdaptiveLimit, Endpoint, EndpointPool
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 StructuredMode = Literal["response_format", "guided_json", "both", "none"]
 ClientKind = Literal["auto", "httpx", "aiohttp"]
 AUTO_AIOHTTP_ABOVE = 1
+ADAPTIVE_START = 16
+ADAPTIVE_MAX = 512
+OVERLOAD_STATUS = frozenset({429, 503})
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -110,9 +117,9 @@ class OpenAIBackend(Backend):
     def __init__(
         self,
         model: str | None = None,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
-        concurrency: int = 16,
+        concurrency: int | None = None,
         timeout: float = 120.0,
         max_attempts: int = 6,
         backoff_base: float = 0.5,
@@ -121,13 +128,19 @@ class OpenAIBackend(Backend):
         client: ClientKind = "auto",
         extra_body: dict[str, Any] | None = None,
     ) -> None:
-        base = base_url or os.environ.get("OPENAI_BASE_URL")
-        if not base:
+        given = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        if not given and os.environ.get("OPENAI_BASE_URL"):
+            given = [u for u in os.environ["OPENAI_BASE_URL"].split(",") if u.strip()]
+        if not given:
             raise BackendUnavailableError(
-                "the openai backend needs an endpoint: pass --base-url http://HOST:PORT/v1 or set OPENAI_BASE_URL"
+                "the openai backend needs an endpoint: pass --base-url http://HOST:PORT/v1 (repeat it for "
+                "several replicas) or set OPENAI_BASE_URL"
             )
-        if not base.startswith(("http://", "https://")):
-            raise BackendUnavailableError(f"base URL {base!r} must start with http:// or https://")
+        for base in given:
+            if not base.startswith(("http://", "https://")):
+                raise BackendUnavailableError(f"base URL {base!r} must start with http:// or https://")
+        if len(set(given)) != len(given):
+            raise BackendUnavailableError("the same base URL is given twice")
         if not model:
             raise BackendUnavailableError("the openai backend needs --model (the model name the endpoint serves)")
         if structured_output not in ("response_format", "guided_json", "both", "none"):
@@ -136,9 +149,14 @@ class OpenAIBackend(Backend):
             )
         if client not in ("auto", "httpx", "aiohttp"):
             raise BackendUnavailableError(f"client {client!r} is not one of auto, httpx, aiohttp")
-        if concurrency < 1 or max_attempts < 1 or timeout <= 0:
+        if (concurrency is not None and concurrency < 1) or max_attempts < 1 or timeout <= 0:
             raise BackendUnavailableError("concurrency and max_attempts must be >= 1 and timeout > 0")
-        self.base_url = base.rstrip("/")
+        self.pool = EndpointPool([u.rstrip("/") for u in given])
+        self.base_url = self.pool.endpoints[0].url
+        self.adaptive = concurrency is None
+        self.limiter = AdaptiveLimit(ADAPTIVE_START if concurrency is None else concurrency,
+                                     ADAPTIVE_MAX if concurrency is None else concurrency, adaptive=concurrency is None)
+        concurrency = ADAPTIVE_MAX if concurrency is None else concurrency
         self.model = model
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.max_concurrency = concurrency
@@ -154,7 +172,6 @@ class OpenAIBackend(Backend):
         self.extra_body = dict(extra_body or {})
         self._transport: _Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sem: asyncio.Semaphore | None = None
         self.stats = {"requests": 0, "retries": 0}
 
     def info(self) -> GeneratorInfo:
@@ -163,19 +180,22 @@ class OpenAIBackend(Backend):
             backend="openai",
             model_id=self.model,
             model_digest=None,
-            parameters={"concurrency": self.max_concurrency, "structured_output": self.structured_output},
+            parameters={
+                "concurrency": "adaptive" if self.adaptive else self.max_concurrency,
+                "endpoints": len(self.pool.endpoints),
+                "structured_output": self.structured_output,
+            },
         )
 
-    def _ensure(self) -> tuple[_Transport, asyncio.Semaphore]:
+    def _ensure(self) -> tuple[_Transport, AdaptiveLimit]:
         loop = asyncio.get_running_loop()
         if self._transport is None or self._loop is not loop:
             self._transport = (
                 _AiohttpTransport(self.max_concurrency) if self.client_kind == "aiohttp" else _HttpxTransport(self.max_concurrency)
             )
-            self._sem = asyncio.Semaphore(self.max_concurrency)
+            self.limiter.reset_loop()
             self._loop = loop
-        assert self._sem is not None
-        return self._transport, self._sem
+        return self._transport, self.limiter
 
     async def aclose(self) -> None:
         if self._transport is not None:
@@ -211,37 +231,62 @@ class OpenAIBackend(Backend):
         return random.uniform(cap / 2, cap)
 
     async def _one(self, req: GenerationRequest, json_schema: dict[str, Any] | None) -> Completion:
-        transport, sem = self._ensure()
-        url = self.base_url + "/chat/completions"
+        transport, limit = self._ensure()
         payload = json.dumps(self._body(req, json_schema), ensure_ascii=False).encode()
         headers = {"content-type": "application/json"}
         if self._api_key:
             headers["authorization"] = f"Bearer {self._api_key}"
         errors = _transport_errors()
-        last = ""
-        for attempt in range(1, self.max_attempts + 1):
+        last, last_url = "", self.base_url
+        budget = self.max_attempts * len(self.pool.endpoints)  # every replica gets its tries
+        failed_on: Endpoint | None = None
+        attempt = 0
+        while attempt < budget:
+            endpoint, wait = self.pool.pick(avoid=failed_on)
+            if endpoint is None:  # every replica is cooling down: wait for the first to return
+                await asyncio.sleep(wait)
+                continue
+            attempt += 1
+            url = last_url = endpoint.url + "/chat/completions"
             retry_after: float | None = None
+            overloaded, latency = False, None
+            await limit.acquire()
+            endpoint.in_flight += 1
+            endpoint.requests += 1
+            t0 = time.monotonic()
             try:
-                async with sem:
-                    self.stats["requests"] += 1
-                    status, rheaders, data = await transport.post(url, payload, headers, self.timeout)
+                self.stats["requests"] += 1
+                status, rheaders, data = await transport.post(url, payload, headers, self.timeout)
             except errors as exc:
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 if isinstance(exc, asyncio.TimeoutError) or "Timeout" in type(exc).__name__:
                     last = f"timed out after {self.timeout:g} s"
+                self.pool.failed(endpoint)
+                failed_on = endpoint
             else:
+                latency = time.monotonic() - t0
                 if status == 200:
+                    self.pool.succeeded(endpoint)
                     return self._parse(data)
                 detail = data[:300].decode("utf-8", "replace")
                 if status not in RETRY_STATUS:
                     raise BackendRequestError(f"{url} answered HTTP {status}: {detail}")
                 last = f"HTTP {status}: {detail}"
                 retry_after = parse_retry_after(rheaders.get("retry-after"))
-            if attempt == self.max_attempts:
+                overloaded = status in OVERLOAD_STATUS
+                if status >= 500:
+                    self.pool.failed(endpoint)
+                    failed_on = endpoint
+            finally:
+                endpoint.in_flight -= 1
+                await limit.release(latency, overloaded)
+            if attempt >= budget:
                 break
             self.stats["retries"] += 1
-            await asyncio.sleep(self._delay(attempt, retry_after))
-        raise BackendUnavailableError(f"{url} failed {self.max_attempts} times; last error: {last}")
+            if failed_on is endpoint and self.pool.others_healthy(endpoint):
+                continue  # fail over at once; the failed replica cools down
+            await asyncio.sleep(self._delay(min(attempt, self.max_attempts), retry_after))
+        raise BackendUnavailableError(f"{last_url} failed {self.max_attempts} times; last error: {last}")
 
     @staticmethod
     def _parse(data: bytes) -> Completion:
