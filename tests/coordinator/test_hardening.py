@@ -89,6 +89,27 @@ def test_forged_signature_upload_is_refused_from_the_headers(
     assert status == 401 and "does not verify" in body["detail"], body
 
 
+def test_unsigned_oversized_json_body_is_refused_before_parsing(roomy_server: CoordinatorServer) -> None:
+    """FastAPI reads a declared JSON body before the signature dependency: only publish may be
+    large, every other body is capped at 1 MiB (from Content-Length, or while a chunked body
+    streams)."""
+    head = (
+        b"POST /v1/orgs/victim/keys HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % UPLOAD_DECLARED
+    )
+    status, body = _answer_after_partial_body(roomy_server, head)
+    assert status == 413 and body["error"] == "payload_too_large", body
+    chunk = b"[" + b" " * (256 * 1024 - 1)
+    chunked = (
+        b"POST /v1/orgs/victim/keys HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 5
+    )
+    with socket.create_connection(("127.0.0.1", roomy_server.port), timeout=10) as sock:
+        sock.sendall(chunked)  # 1.25 MiB sent, never finished: the server must answer anyway
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
 def _cursor(obj: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 

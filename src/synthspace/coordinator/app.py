@@ -69,6 +69,7 @@ def create_app(
         LimitsMiddleware,
         max_body_bytes=settings.max_upload_bytes,
         body_timeout_s=settings.request_timeout_s,
+        upload_routes=frozenset({("POST", "/v1/artifacts")}),  # publish: the one large body
     )
     for router in (health.router, log.router, tiles.router, enrolment.router, orgs.router, artifacts.router):
         app.include_router(router)

@@ -1,7 +1,9 @@
 """ASGI middleware enforcing the body size limit (413) and a body-receive timeout (408).
 
 It runs before routing, so oversize bodies are refused from Content-Length without reading
-them, and chunked bodies are cut off as soon as they pass the limit.
+them, and chunked bodies are cut off as soon as they pass the limit. Only the upload routes
+(publish) may carry `max_body_bytes`; every other body is capped at MAX_SMALL_BODY_BYTES,
+because FastAPI reads (and parses) a declared JSON body before the signature dependency runs.
 """
 
 from __future__ import annotations
@@ -13,11 +15,21 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+MAX_SMALL_BODY_BYTES = 1024 * 1024
+
 
 class LimitsMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        body_timeout_s: float,
+        upload_routes: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self.app = app
-        self.max_body = max_body_bytes
+        self.max_upload = max_body_bytes
+        self.max_small = min(max_body_bytes, MAX_SMALL_BODY_BYTES)
+        self.upload_routes = upload_routes
         self.timeout = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -25,6 +37,8 @@ class LimitsMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        route = (scope.get("method", ""), scope.get("path", ""))
+        max_body = self.max_upload if route in self.upload_routes else self.max_small
         length = headers.get(b"content-length")
         if length is not None:
             try:
@@ -32,12 +46,12 @@ class LimitsMiddleware:
             except ValueError:
                 await _send_error(send, 400, "bad_request", "Content-Length is not a number")
                 return
-            if declared > self.max_body:
+            if declared > max_body:
                 await _send_error(
                     send,
                     413,
                     "payload_too_large",
-                    f"request body of {declared} bytes exceeds the limit of {self.max_body} bytes",
+                    f"request body of {declared} bytes exceeds the limit of {max_body} bytes",
                 )
                 return
         received = 0
@@ -54,9 +68,9 @@ class LimitsMiddleware:
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise HTTPException(
-                        413, f"request body exceeds the limit of {self.max_body} bytes"
+                        413, f"request body exceeds the limit of {max_body} bytes"
                     )
             return message
 
