@@ -161,6 +161,7 @@ def make_manifest(
     schema: dict[str, Any] | None = None,
     prompt: dict[str, Any] | None = None,
     status: str = "complete",
+    target: int | None = None,
 ) -> Any:
     """A RunManifest as generation writes it (typed recipe summary, seed commitment)."""
     from datetime import UTC, datetime
@@ -192,6 +193,7 @@ def make_manifest(
         seed_commitment=SeedCommitment(root="ab" * 32, count=len(seeds)),
         seeds_path=str(seeds_path),
         requested=count,
+        target=target,
         completed=count,
         started=now,
         updated=now,
@@ -211,6 +213,7 @@ def build_run(
     locale: str | None = "ja_JP",
     schema: dict[str, Any] | None = None,
     prompt: dict[str, Any] | None = None,
+    target: int | None = None,
 ) -> Path:
     """Write a run directory under `base` from answers (or full record dicts) and seeds."""
     run = base / name
@@ -245,6 +248,7 @@ def build_run(
         locale=locale,
         schema=schema,
         prompt=prompt,
+        target=target,
     )
     (run / "manifest.json").write_text(manifest.model_dump_json(), encoding="utf-8")
     return run

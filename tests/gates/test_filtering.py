@@ -37,9 +37,12 @@ BAD = {
 }
 
 
-def _run(make_run: RunFactory, records: list[dict[str, Any]], **gates: Any) -> Path:
+def _run(
+    make_run: RunFactory, records: list[dict[str, Any]], target: int | None = None, **gates: Any
+) -> Path:
     return make_run(
         records,
+        target=target,
         schema=RECIPE.output_json_schema(),
         locale="en_US",
         gates=gates,
@@ -124,3 +127,26 @@ def test_a_collapsed_enum_fails_the_diversity_gate(make_run: RunFactory) -> None
     assert any("category" in p for p in div.metrics["problems"])
     varied = run_gates(_run(make_run, good_en()))
     assert varied.gate("diversity").passed, varied.gate("diversity").metrics
+
+
+def test_overgenerated_run_keeps_its_target_and_drops_the_surplus(
+    make_run: RunFactory, tmp_path: Path
+) -> None:
+    from synthspace.node.generate.planning import plan_size
+
+    recipe = RECIPE.model_copy(
+        update={"generation": RECIPE.generation.model_copy(update={"overgenerate": 1.5})}
+    )
+    assert plan_size(recipe, 12, 20) == (20, 30) and plan_size(RECIPE, 12, 20) == (20, 20)
+    good = good_en()
+    records = good[:6] + [{**good[6], "dialogue": BAD["placeholder"]}] + good[6:]
+    report = run_gates(_run(make_run, records, target=30))
+    flt = report.gate("record_filter")
+    assert report.passed and report.kept == 30 and flt.metrics["surplus"] == len(good) - 30
+    assert report.dropped_by_reason["surplus"] == len(good) - 30
+    assert max(report.dropped_positions["surplus"]) == len(records) - 1  # the last ones go
+    assert flt.metrics["kept_share"] == round(len(good) / len(records), 6)
+    out = tmp_path / "data.parquet"
+    assert (
+        package_run_data(_run(make_run, records, target=30), out, report.exclude_record_ids) == 30
+    )

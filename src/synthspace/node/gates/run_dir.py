@@ -42,6 +42,7 @@ class RunData:
     seeds: list[dict[str, Any]]
     personas: pd.DataFrame | None
     facts: dict[str, Any] = field(default_factory=dict)  # how the inputs were verified
+    target: int | None = None  # records wanted after gating (overgenerating runs)
 
     @property
     def text_fields(self) -> list[str]:
@@ -195,6 +196,7 @@ def load_run(run_dir: str | Path, home: str | Path | None = None) -> RunData:
         seeds=seeds,
         personas=personas,
         facts={"seed_commitment": verified},
+        target=manifest.target,
     )
 
 

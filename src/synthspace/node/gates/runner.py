@@ -44,6 +44,12 @@ def _record_filter(run: GateRun) -> None:
     c = run.cfg.filtering
     kept = int(run.kept_mask().sum())
     share = kept / run.n if run.n else 0.0
+    # min_kept judges the share kept before an overgenerating run's surplus is dropped.
+    target = run.data.target
+    surplus = 0
+    if target is not None and kept > target:
+        # An overgenerating run keeps its first `target` good records; the rest is surplus.
+        surplus = run.blame(np.flatnonzero(run.kept_mask())[target:].tolist(), "surplus")
     by_reason: Counter[str] = Counter()
     positions: dict[str, list[int]] = {}
     for p in sorted(run.blamed):
@@ -57,8 +63,10 @@ def _record_filter(run: GateRun) -> None:
         run.n > 0 and kept >= max(1, run.cfg.quality.min_records) and share >= c.min_kept,
         {
             "records": run.n,
-            "kept": kept,
-            "dropped": run.n - kept,
+            "kept": kept - surplus,
+            "dropped": run.n - kept + surplus,
+            "target": target,
+            "surplus": surplus,
             "kept_share": round(share, 6),
             "dropped_by_reason": dict(sorted(by_reason.items())),
             "dropped_positions": {r: v[:_LINEAGE_POSITIONS] for r, v in sorted(positions.items())},

@@ -67,6 +67,12 @@ class RunManifest(ManifestModel):
     seed_commitment: SeedCommitment = Field(description="Salted Merkle commitment to the seed records.")
     seeds_path: str = Field(description="Local path of the seed file (node-only; the seeds are never copied here).")
     requested: int = Field(ge=0, description="Records this run was asked for (after --limit).")
+    target: int | None = Field(
+        default=None,
+        ge=0,
+        description="Records wanted after gating when the recipe overgenerates (None = requested); "
+        "the gates drop kept records beyond it as surplus.",
+    )
     completed: int = Field(ge=0, description="Records written to shards.")
     dropped: dict[str, int] = Field(default_factory=dict, description="Records given up after retries, by reason.")
     dropped_record_ids: list[str] = Field(default_factory=list, description="Ids of dropped records (not retried on resume).")

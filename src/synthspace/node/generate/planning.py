@@ -9,6 +9,7 @@ and persona assignment and sampling draws never depend on `--limit`.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,6 +95,13 @@ def _draw(spec: Any, *key: object) -> float:
     return random.Random(_u64(*key)).uniform(spec.low, spec.high)
 
 
+def plan_size(recipe: Recipe, n_seeds: int, limit: int | None = None) -> tuple[int, int]:
+    """(target records, records to generate): the target times `generation.overgenerate`."""
+    total = n_seeds * recipe.generation.outputs_per_seed
+    target = total if limit is None else min(limit, total)
+    return target, math.ceil(target * recipe.generation.overgenerate - 1e-9)
+
+
 def build_plan(
     recipe: Recipe,
     recipe_digest: str,
@@ -102,9 +110,9 @@ def build_plan(
     personas: Sequence[dict[str, Any]],
     limit: int | None = None,
 ) -> list[Task]:
-    """The first `limit` tasks (all when None) of the run's deterministic plan."""
-    total = n_seeds * recipe.generation.outputs_per_seed
-    count = total if limit is None else min(limit, total)
+    """The first `limit` tasks (all when None) of the run's deterministic plan, times
+    `generation.overgenerate`."""
+    count = plan_size(recipe, n_seeds, limit)[1]
     assign = recipe.persona_assignment
     strata: list[list[int]] = []
     if personas and not isinstance(assign, RandomAssignment):

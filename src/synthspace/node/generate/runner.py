@@ -25,7 +25,14 @@ from synthspace.node.generate.manifest import (
     utcnow,
     write_manifest,
 )
-from synthspace.node.generate.planning import PersonaSet, Task, _u64, build_plan, load_personas
+from synthspace.node.generate.planning import (
+    PersonaSet,
+    Task,
+    _u64,
+    build_plan,
+    load_personas,
+    plan_size,
+)
 from synthspace.node.generate.run_dir import (
     RunDirError,
     RunLock,
@@ -305,6 +312,7 @@ def run_generation(
             seed_commitment=commitment,
             seeds_path=str(seed_set.path),
             requested=len(plan),
+            target=_target(recipe, len(seed_set), limit),
             completed=0,
             started=now,
             updated=now,
@@ -314,6 +322,7 @@ def run_generation(
             _check_compatible(manifest, fresh, out_dir)
             manifest.resumes += 1
             manifest.requested = len(plan)
+            manifest.target = fresh.target
             manifest.status = "running"
             manifest.finished = None
             manifest.generator = fresh.generator
@@ -357,3 +366,10 @@ def run_generation(
         manifest.finished = manifest.finished or utcnow()
         write_manifest(out_dir, manifest)
         return manifest
+
+
+def _target(recipe: Recipe, n_seeds: int, limit: int | None) -> int | None:
+    """The run's target after gating, recorded only when the recipe overgenerates."""
+    target, planned = plan_size(recipe, n_seeds, limit)
+    return target if planned > target else None
+

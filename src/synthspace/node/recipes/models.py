@@ -257,6 +257,13 @@ class Prompt(RecipeModel):
 class Generation(RecipeModel):
     outputs_per_seed: int = Field(default=1, ge=1, le=100_000, description="How many outputs to generate from each seed.")
     max_retries: int = Field(default=2, ge=0, le=20, description="Retries of an output that fails validation before it is dropped.")
+    overgenerate: float = Field(
+        default=1.0,
+        ge=1.0,
+        le=5.0,
+        description="Generate this many times the target count (e.g. 1.5) so that the run still "
+        "reaches its target after the gates drop records; the surplus beyond the target is dropped.",
+    )
 
 
 class BackendDefaults(RecipeModel):
