@@ -12,7 +12,7 @@ from vllm.outputs import CompletionOutput, RequestOutput
 from vllm.sampling_params import SamplingParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from openai_stub_server import value_for  # noqa: E402  (the same filler as the HTTP stub)
+from openai_stub_server import value_for
 
 
 def complete(request_id: str, messages: list[dict[str, Any]], params: SamplingParams) -> RequestOutput:
