@@ -365,3 +365,33 @@ def test_public_web_pages_never_answer_5xx(server: CoordinatorServer) -> None:
                 if r.status_code >= 500:
                     bad.append((template, value[:20], r.status_code))
     assert sent > 800 and not bad, bad[:10]
+
+
+def test_catalog_page_stays_small_with_rows_stored_before_the_bounds(
+    server: CoordinatorServer, org: OrgIdentity
+) -> None:
+    """5,000 long tags and a 100 KB task on a row stored before publishing bounded them (written
+    straight into the database): the public list and artifact pages stay small."""
+    from sqlalchemy import update
+
+    from synthspace.coordinator.models import Artifact, ArtifactTag
+    from tests.coordinator.conftest import build_artifact, publish
+
+    envelope, data = build_artifact(org)
+    artifact_id = publish(org.client(), envelope, data).json()["artifact_id"]
+    coord = server.coordinator()
+    try:
+        with coord.session() as session:
+            # PostgreSQL's columns cap these (task 200, tag 100 characters); SQLite stores anything
+            task = "t" * (100_000 if server.backend == "sqlite" else 200)
+            session.execute(update(Artifact).where(Artifact.artifact_id == artifact_id).values(task=task))
+            session.add_all(ArtifactTag(artifact_id=artifact_id, tag=f"bulk-{i:05d}-" + "x" * 80) for i in range(5000))
+            session.commit()
+    finally:
+        coord.close()
+    for path in ("/catalog", f"/catalog/artifacts/{artifact_id}"):
+        r = httpx.get(f"{server.url}{path}", params={"org": org.name} if path == "/catalog" else None)
+        assert r.status_code == 200
+        at = r.text.find("t" * 1000)
+        assert at < 0 and "bulk-00000" not in r.text, (path, r.text[max(0, at - 300):at])
+        assert len(r.content) < 256 * 1024, (path, len(r.content))

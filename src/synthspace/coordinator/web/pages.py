@@ -38,6 +38,7 @@ from synthspace.coordinator.web.lineage_graph import render_lineage_svg
 from synthspace.coordinator.web.preview import DataPreview, preview_parquet
 from synthspace.coordinator.web.verification import current_checkpoint, verify_artifact
 from synthspace.errors import SynthspaceError
+from synthspace.lineage import MAX_FACET_CHARS, MAX_TAG_CHARS, MAX_TAGS
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/catalog"
@@ -95,6 +96,8 @@ def _human_bytes(n: int | None) -> str:
 
 
 templates = Jinja2Templates(env=_environment())
+# Display bounds = the publishing bounds (rows stored before them are clipped, not re-validated).
+templates.env.globals.update(MAX_TAGS=MAX_TAGS, MAX_TAG_CHARS=MAX_TAG_CHARS, MAX_FACET_CHARS=MAX_FACET_CHARS)
 
 
 # The pages run no script at all; forbidding it makes any markup that slipped through inert.

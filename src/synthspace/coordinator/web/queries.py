@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from synthspace.coordinator.models import Artifact, ArtifactParent, ArtifactTag, LogLeaf, Org
 from synthspace.coordinator.web.lineage_graph import LineageGraph, LineageNode, build_lineage_graph
+from synthspace.lineage import MAX_FACET_CHARS, MAX_TAG_CHARS
 
 FACET_LIMIT = 200
 
@@ -33,8 +34,16 @@ class Facets:
 def facets(session: Session) -> Facets:
     """Distinct values for the filter drop-downs (bounded, sorted)."""
 
-    def values(column: Any) -> list[str]:
-        stmt = select(column).distinct().where(column.is_not(None)).order_by(column).limit(FACET_LIMIT)
+    # Publishing bounds tags and facets (lineage); values of rows stored before those bounds are
+    # left out of the drop-downs rather than inflating every catalog page.
+    def values(column: Any, max_chars: int = MAX_FACET_CHARS) -> list[str]:
+        stmt = (
+            select(column)
+            .distinct()
+            .where(column.is_not(None), func.length(column) <= max_chars)
+            .order_by(column)
+            .limit(FACET_LIMIT)
+        )
         return [str(v) for v in session.execute(stmt).scalars() if v != ""]
 
     return Facets(
@@ -42,7 +51,7 @@ def facets(session: Session) -> Facets:
         tasks=values(Artifact.task),
         locales=values(Artifact.locale),
         licenses=values(Artifact.license),
-        tags=values(ArtifactTag.tag),
+        tags=values(ArtifactTag.tag, MAX_TAG_CHARS),
         kinds=values(Artifact.kind),
     )
 
