@@ -176,3 +176,11 @@ def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("mode", ["response_format", "guided_json", "both", "none"])
+def test_spliced_payload_equals_the_plain_body(mode: str) -> None:
+    be = get_backend("openai", base_url="http://127.0.0.1:1/v1", model="m", structured_output=mode, extra_body={"x": 1})
+    for req in _reqs(3):
+        for schema in (SCHEMA, None):
+            assert json.loads(be._payload(req, schema)) == be._body(req, schema)  # type: ignore[attr-defined]

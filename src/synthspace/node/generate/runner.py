@@ -95,6 +95,9 @@ def _check_compatible(old: RunManifest, new: RunManifest, out: Path) -> None:
     differs("model", old.generator.model_id, new.generator.model_id)
 
 
+RENDER_CACHE = 4096  # rendered prompts kept (seed x persona pairs)
+
+
 class _Writer:
     """Buffers validated rows and turns them into shards + manifest updates."""
 
@@ -168,11 +171,25 @@ async def _execute(ctx: _Context, pending: list[Task]) -> None:
                 )
             )
 
+    # Every output of one seed x persona pair (and every retry) has the same prompt: render it
+    # once. Bounded, since a plan's pairs can number in the hundreds of thousands.
+    rendered: dict[tuple[int, int | None], list[dict[str, str]]] = {}
+
+    def messages(task: Task) -> list[dict[str, str]]:
+        key = (task.seed_index, task.persona_index)
+        hit = rendered.get(key)
+        if hit is None:
+            persona = ctx.personas.personas[task.persona_index] if task.persona_index is not None else None
+            hit = ctx.renderer.render(ctx.seeds.records[task.seed_index], persona)
+            if len(rendered) >= RENDER_CACHE:
+                rendered.pop(next(iter(rendered)))
+            rendered[key] = hit
+        return hit
+
     def request(task: Task, attempt: int) -> GenerationRequest:
-        persona = ctx.personas.personas[task.persona_index] if task.persona_index is not None else None
         return GenerationRequest(
             key=task.record_id,
-            messages=ctx.renderer.render(ctx.seeds.records[task.seed_index], persona),
+            messages=messages(task),
             temperature=task.temperature,
             top_p=task.top_p,
             max_tokens=recipe.sampling.max_tokens,
