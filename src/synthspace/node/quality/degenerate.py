@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 _DIGIT_RUN = re.compile(r"\d{10,}")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+_ALNUM_RUN = re.compile(r"[0-9A-Za-z+/_\-]{12,}")
 # Digits with the separators numbers are written with; a record made mostly of these is noise.
 _NUMERIC_CHARS = "0123456789.:,-/+T"
 _HEX_RUN = re.compile(r"(?<![0-9A-Za-z])(?:0x)?[0-9A-Fa-f]{12,}(?![0-9A-Za-z])")
@@ -35,6 +37,9 @@ def squash(text: str) -> str:
 
 def numeric_noise(text: str, max_digit_run: int, max_numeric_share: float) -> str | None:
     """Long digit runs, or a field made mostly of digits and number punctuation."""
+    digits = len(text) - len(text.translate(_NO_DIGITS))
+    if digits < 4:  # neither check can fire on so few digits: skip the scans (most prose)
+        return None
     for m in _DIGIT_RUN.finditer(text):
         if len(m.group()) > max_digit_run:
             return "digit_run"
@@ -48,6 +53,8 @@ def numeric_noise(text: str, max_digit_run: int, max_numeric_share: float) -> st
 
 def encoded_blob(text: str, min_hex: int, min_b64: int) -> str | None:
     """A hexadecimal or base64-looking run (mixed letters and digits, no spaces)."""
+    if not _ALNUM_RUN.search(text):  # no run of 12+ ASCII word characters: nothing to look at
+        return None
     for m in _HEX_RUN.finditer(text):
         run = m.group()
         if len(run) >= min_hex and any(c.isdigit() for c in run) and any(c.isalpha() for c in run):
@@ -66,6 +73,8 @@ def encoded_blob(text: str, min_hex: int, min_b64: int) -> str | None:
 
 
 def placeholder(text: str) -> str | None:
+    if not any(ch in text for ch in "{[<$"):
+        return None
     return "placeholder" if _PLACEHOLDER.search(text) else None
 
 

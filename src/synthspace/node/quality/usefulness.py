@@ -166,6 +166,8 @@ def _markup(text: str) -> str | None:
         return "markup"
     if _IDENTIFIER.search(text):
         return "identifier"
+    if "http" not in text and "www." not in text:
+        return None
     urls = sum(len(m) for m in _URL.findall(text))
     if urls and urls / len(compact) > 0.3:
         return "url"
