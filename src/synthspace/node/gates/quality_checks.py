@@ -8,12 +8,14 @@ Duplicates, schema-invalid and unusable records are blamed (dropped when
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import numpy as np
 
 from synthspace.node.gates.context import LIST_CAP, GateRun
 from synthspace.node.quality.coverage import persona_coverage
 from synthspace.node.quality.grounding import build_checks
+from synthspace.node.quality.judge import judge_records
 from synthspace.node.quality.near_duplicates import exact_duplicates, near_duplicates
 from synthspace.node.quality.schema import schema_check
 from synthspace.node.quality.stats import (
@@ -206,6 +208,56 @@ def usefulness(run: GateRun) -> None:
             "min_meaningful_chars": c.min_meaningful_chars,
         },
     )
+
+
+def judge(run: GateRun) -> None:
+    """LLM-as-judge over the records no other gate dropped; scores kept in the private detail."""
+    c = run.cfg.judge
+    run.progress("LLM judge")
+    data = run.data
+    cols = [f for f in data.output_fields if f in data.records.columns]
+    columns = {f: data.records[f].tolist() for f in cols}
+    kept = run.kept_mask()
+    records = [{f: _plain(columns[f][i]) for f in cols} if kept[i] else None for i in range(run.n)]
+    verdicts = judge_records(c, data.task, records)
+    failing = [i for i, why in enumerate(verdicts.reasons) if why]
+    by_reason: Counter[str] = Counter(r for why in verdicts.reasons for r in why)
+    if run.drop:
+        for i in failing:
+            for reason in verdicts.reasons[i]:
+                run.blame([i], reason)
+    judged = [s for s in verdicts.scores if s is not None]
+    run.detail["judge"] = [
+        {"position": i, "scores": s} for i, s in enumerate(verdicts.scores) if s is not None
+    ]
+    run.add(
+        "judge",
+        c.blocking,
+        run.drop_ok(len(failing)) if run.drop else not failing,
+        {
+            "judged_records": sum(r is not None for r in records),
+            "scored_records": len(judged),
+            "failing_records": len(failing),
+            "failing_by_reason": dict(sorted(by_reason.items())),
+            "mean_scores": {
+                k.name: round(sum(s[k.name] for s in judged) / len(judged), 4) if judged else None
+                for k in c.criteria
+            },
+            "judge_backend": verdicts.info.backend,
+            "judge_model_id": verdicts.info.model_id,
+            "judge_model_digest": verdicts.info.model_digest,
+            "positions": failing[:LIST_CAP],
+        },
+        {"criteria": {k.name: k.min_score for k in c.criteria}},
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def diversity(run: GateRun) -> None:

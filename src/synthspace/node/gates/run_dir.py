@@ -43,6 +43,7 @@ class RunData:
     personas: pd.DataFrame | None
     facts: dict[str, Any] = field(default_factory=dict)  # how the inputs were verified
     target: int | None = None  # records wanted after gating (overgenerating runs)
+    task: str = ""  # the recipe's task name (shown to an LLM judge)
 
     @property
     def text_fields(self) -> list[str]:
@@ -197,6 +198,7 @@ def load_run(run_dir: str | Path, home: str | Path | None = None) -> RunData:
         personas=personas,
         facts={"seed_commitment": verified},
         target=manifest.target,
+        task=recipe.task,
     )
 
 
@@ -253,6 +255,7 @@ def records_data(records_path: Path, recipe: Recipe, seeds_path: Path | None = N
         seeds=seeds,
         personas=None,
         facts={"seed_commitment": "not applicable"},
+        task=recipe.task,
     )
 
 

@@ -352,6 +352,48 @@ class UsefulnessConfig(GateModel):
     )
 
 
+class JudgeCriterion(GateModel):
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,40}$", description="Criterion name, e.g. faithfulness."
+    )
+    description: str = Field(min_length=1, description="What a 5 and a 1 mean, shown to the judge.")
+    min_score: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description="A record scoring below this on the criterion is dropped.",
+    )
+
+
+class JudgeConfig(GateModel):
+    enabled: bool = Field(default=False, description="Score each record with an LLM judge.")
+    blocking: bool = Field(
+        default=True, description="A failure (kept share below min_kept) blocks publishing."
+    )
+    backend: Literal["openai", "vllm", "transformers"] = Field(
+        default="openai", description="Judge backend (node/generate/backends)."
+    )
+    model: str | None = Field(
+        default=None, description="Judge model id (openai/vllm) or local folder (transformers)."
+    )
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL (openai backend)."
+    )
+    criteria: list[JudgeCriterion] = Field(
+        default_factory=list, description="The rubric: named criteria scored 1-5."
+    )
+    max_tokens: int = Field(default=128, ge=16, le=4096, description="Tokens per verdict.")
+
+    @model_validator(mode="after")
+    def _rubric(self) -> JudgeConfig:
+        if self.enabled and not self.criteria:
+            raise ValueError("an enabled judge needs at least one criterion")
+        names = [c.name for c in self.criteria]
+        if len(set(names)) != len(names):
+            raise ValueError("judge criteria must have distinct names")
+        return self
+
+
 class DiversityConfig(GateModel):
     enabled: bool = Field(default=True, description="Run the run-level diversity checks.")
     blocking: bool = Field(default=True, description="A failure blocks publishing.")
@@ -412,6 +454,7 @@ class GatesConfig(GateModel):
     diversity: DiversityConfig = Field(
         default_factory=DiversityConfig, description="Run-level diversity."
     )
+    judge: JudgeConfig = Field(default_factory=JudgeConfig, description="LLM-as-judge rubric.")
     filtering: FilteringConfig = Field(
         default_factory=FilteringConfig, description="Record-level filtering."
     )
