@@ -305,9 +305,9 @@ def passing_gates() -> list[Any]:
 
     return [
         GateResult(
-            name="seed_leakage", blocking=True, passed=True, metrics={"max_containment": 0.01}
+            name="seed_leakage", blocking=True, passed=True, metrics={"max_containment": 0.01, "failing_records": 0}
         ),
-        GateResult(name="pii", blocking=True, passed=True, metrics={"hits": 0}),
+        GateResult(name="pii", blocking=True, passed=True, metrics={"hits": 0, "records_with_pii": 0}),
     ]
 
 

@@ -87,7 +87,7 @@ def publish_dataset(home: Any, base: Path, org: str, offset: int) -> Any:
         title=f"{org} synthetic status-code Q&A",
         record_count=16,
         task="status-qa",
-        gates=[gate],
+        gates=[gate, GateResult(name="pii", blocking=True, passed=True, metrics={"records_with_pii": 0})],
         producer=Producer(org=org, artifact_key_id="0" * 64, software="test"),
         times=Times(started=now, finished=now, signed=now),
     )

@@ -164,11 +164,13 @@ def test_positive_control_a_planted_seed_copy_published_with_relaxed_gates_is_ca
         pd.DataFrame(rows).to_parquet(data, index=False, compression="zstd")
         now = datetime.now(UTC)
         relaxed = GateResult(  # the gate "passed" only because its threshold was relaxed to allow anything
-            name="seed_leakage", blocking=True, passed=True, metrics={"max_overlap": 1.0}, thresholds={"max_overlap": 1.0}
+            name="seed_leakage", blocking=True, passed=True, metrics={"max_overlap": 1.0, "failing_records": 0},
+            thresholds={"max_overlap": 1.0},
         )
+        no_pii = GateResult(name="pii", blocking=True, passed=True, metrics={"records_with_pii": 0})
         predicate = LineagePredicate(
             kind="dataset", title="positive control", description=f"planted: {desc_seed}", record_count=40,
-            gates=[relaxed], producer=Producer(org=leaky.config().org, artifact_key_id="0" * 64, software="test"),
+            gates=[relaxed, no_pii], producer=Producer(org=leaky.config().org, artifact_key_id="0" * 64, software="test"),
             times=Times(started=now, finished=now, signed=now),
         )  # fmt: skip
         publish_file(leaky, data, predicate, bundle_dir=tmp_path / "planted-bundle", subject_name="data.parquet")

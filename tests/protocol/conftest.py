@@ -40,7 +40,7 @@ def make_statement(key: Ed25519PrivateKey, data_sha256: str = "ab" * 32) -> Stat
             persona_source=PersonaSource(kind="spec", locale="ja_JP", spec_digest="sha256:" + "cd" * 32, count=500),
             seed_commitment=SeedCommitment(root="ef" * 32, count=450),
             recipe_digest="sha256:" + "01" * 32,
-            gates=[GateResult(name="seed_leakage", blocking=True, passed=True, metrics={"exact": 0})],
+            gates=[GateResult(name="seed_leakage", blocking=True, passed=True, metrics={"exact": 0, "failing_records": 0})],
             times=Times(started=t, finished=t, signed=t),
         ),
     )

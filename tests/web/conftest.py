@@ -106,8 +106,8 @@ def _gates() -> list[Any]:
 
     return [
         GateResult(name="seed_leakage", blocking=True, passed=True,
-                   metrics={"max_ngram_containment": 0.02}, thresholds={"max_ngram_containment": 0.3}),
-        GateResult(name="pii", blocking=True, passed=True, metrics={"hits": 0}, thresholds={"max_hits": 0}),
+                   metrics={"max_ngram_containment": 0.02, "failing_records": 0}, thresholds={"max_ngram_containment": 0.3}),
+        GateResult(name="pii", blocking=True, passed=True, metrics={"hits": 0, "records_with_pii": 0}, thresholds={"max_hits": 0}),
         GateResult(name="quality", blocking=False, passed=True, metrics={"distinct_2": 0.81}),
     ]
 

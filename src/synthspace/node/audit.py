@@ -10,7 +10,9 @@ bundle directory (envelope.json, the data file, receipt.json as written by publi
                             under the current signed checkpoint (RFC 9162 inclusion proof)
     checkpoint_consistency  the current checkpoint extends the last one this auditor saw
     retraction              no retract entry for the artifact in the (verified) log
-    gates                   every blocking gate recorded in the lineage passed
+    gates                   the Statement's gates meet `synthspace.acceptance` (the coordinator's
+                            rule): required blocking gates present and passed, known names,
+                            metrics consistent with `passed`; the detail names each problem code
     lineage                 every parent audits clean and has the digest the child names
 
 The report names the first failing check; `AuditReport.ok` is True only if none failed.
@@ -29,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from synthspace.acceptance import statement_problems
 from synthspace.errors import SynthspaceError, VerificationError
 from synthspace.node.key_directory import KeyDirectory, KeyRecord
 from synthspace.node.log_monitor import (
@@ -522,11 +525,9 @@ class Auditor:
 
         # -- gates -------------------------------------------------------------------------
         gates = statement.predicate.gates
-        failed = statement.failed_blocking_gates()
-        if failed:
-            report.add("gates", "fail", f"blocking gate(s) failed: {', '.join(failed)}")
-        elif not gates and statement.predicate.kind == "dataset":
-            report.add("gates", "fail", "a dataset with no gate results recorded")
+        problems = statement_problems(statement)
+        if problems:
+            report.add("gates", "fail", "; ".join(str(p) for p in problems))
         else:
             names = ", ".join(f"{g.name}{'' if g.passed else ' (failed, non-blocking)'}" for g in gates)
             report.add("gates", "pass", f"{len(gates)} gate(s) recorded: {names}" if gates else "no gates recorded")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from synthspace.acceptance import statement_problems
 from synthspace.api_models import InclusionProof, Receipt
 from synthspace.coordinator.blobs import BlobStore
 from synthspace.coordinator.errors import (
@@ -234,20 +235,11 @@ def publish_artifact(
             f"the uploaded data has sha256 {data_sha256}, the Statement subject says {subject.digest.sha256}",
         )
     _check_data_format(pred.kind, data_bytes, size, pred.record_count)
-    failed_blocking = [g.name for g in pred.gates if g.blocking and not g.passed]
-    if failed_blocking:
-        raise _bad("gates_failed", f"blocking gates failed: {', '.join(failed_blocking)}")
-    failed_other = [g.name for g in pred.gates if not g.blocking and not g.passed]
-    if failed_other and not accept_failed_nonblocking_gates:
-        raise _bad(
-            "gates_failed",
-            f"gates failed: {', '.join(failed_other)} (this coordinator requires every recorded gate to pass)",
-        )
-    if pred.kind in DATASET_KINDS and not pred.gates:
-        raise _bad(
-            "gates_missing",
-            "a dataset must carry its gate results; run `synthspace gate` before publishing",
-        )
+    problems = statement_problems(
+        statement, accept_failed_nonblocking_gates=accept_failed_nonblocking_gates
+    )
+    if problems:
+        raise _bad(problems[0].code, "; ".join(p.message for p in problems))
     for parent in pred.parents:
         row = session.get(Artifact, parent.artifact_id)
         if row is None:

@@ -1,0 +1,136 @@
+"""The acceptance rules of a Statement (synthspace.acceptance): one rule, coded problems."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from synthspace.acceptance import KIND_RULES, KNOWN_GATES, statement_problems
+from synthspace.lineage import (
+    DigestSet,
+    GateResult,
+    LineagePredicate,
+    Producer,
+    SeedCommitment,
+    Statement,
+    Subject,
+    Times,
+)
+
+
+def _statement(kind: str = "dataset", gates: list[GateResult] | None = None, **pred: Any) -> Statement:
+    now = datetime.now(UTC)
+    return Statement(
+        subject=[Subject(name="data.parquet", digest=DigestSet(sha256="0" * 64))],
+        predicate=LineagePredicate(
+            kind=kind,  # type: ignore[arg-type]
+            title="t",
+            producer=Producer(org="o", artifact_key_id="0" * 64, software="test"),
+            times=Times(started=now, finished=now, signed=now),
+            gates=gates if gates is not None else [],
+            **pred,
+        ),
+    )
+
+
+def _pii(**metrics: Any) -> GateResult:
+    return GateResult(name="pii", blocking=True, passed=True, metrics={"records": 100, "records_with_pii": 0, **metrics})
+
+
+def _codes(st: Statement) -> list[str]:
+    return [p.code for p in statement_problems(st)]
+
+
+def test_clean_dataset_is_accepted() -> None:
+    assert _codes(_statement(gates=[_pii()])) == []
+
+
+def test_every_kind_has_rules() -> None:
+    kinds = LineagePredicate.model_fields["kind"].annotation.__args__  # type: ignore[union-attr]
+    assert set(kinds) <= set(KIND_RULES)
+
+
+@pytest.mark.parametrize("kind", ["dataset", "derived-dataset"])
+def test_datasets_need_gates(kind: str) -> None:
+    # one rule for both dataset kinds (the coordinator and the auditor used to disagree here)
+    assert _codes(_statement(kind, gates=[]))[0] == "gates_missing"
+
+
+def test_invented_gate_name_is_refused() -> None:
+    fake = GateResult(name="totally_safe", blocking=True, passed=True)
+    assert "gate_unknown" in _codes(_statement(gates=[_pii(), fake]))
+    # a dataset whose only gate is invented: also misses the required pii gate
+    assert set(_codes(_statement(gates=[fake]))) == {"gate_unknown", "gate_required_missing"}
+
+
+def test_required_gate_must_be_blocking() -> None:
+    soft = GateResult(name="pii", blocking=False, passed=True, metrics={"records": 1, "records_with_pii": 0})
+    assert _codes(_statement(gates=[soft])) == ["gate_not_blocking"]
+
+
+def test_seed_leakage_required_when_seeds_committed() -> None:
+    seeds = SeedCommitment(root="0" * 64, count=3)
+    assert _codes(_statement(gates=[_pii()], seed_commitment=seeds)) == ["gate_required_missing"]
+    leak = GateResult(name="seed_leakage", blocking=True, passed=True, metrics={"failing_records": 0})
+    assert _codes(_statement(gates=[_pii(), leak], seed_commitment=seeds)) == []
+
+
+def test_failed_blocking_gate() -> None:
+    failed = GateResult(name="pii", blocking=True, passed=False, metrics={"records_with_pii": 3})
+    assert _codes(_statement(gates=[failed])) == ["gates_failed"]
+
+
+def test_pii_found_but_passed_is_inconsistent() -> None:
+    assert _codes(_statement(gates=[_pii(records_with_pii=2)])) == ["gate_inconsistent"]
+    # positive control: the same count, dropped by the record filter, is consistent
+    rf = GateResult(
+        name="record_filter", blocking=True, passed=True,
+        metrics={"records": 100, "kept": 98, "dropped": 2, "dropped_by_reason": {"pii:email": 2}},
+    )  # fmt: skip
+    assert _codes(_statement(gates=[_pii(records_with_pii=2, dropped_records=2), rf])) == []
+    # dropped claimed by the gate alone, with no record_filter to show it: inconsistent
+    assert _codes(_statement(gates=[_pii(records_with_pii=2, dropped_records=2)])) == ["gate_inconsistent"]
+
+
+def test_pii_without_metrics_is_inconsistent() -> None:
+    bare = GateResult(name="pii", blocking=True, passed=True)
+    assert _codes(_statement(gates=[bare])) == ["gate_inconsistent"]
+
+
+@pytest.mark.parametrize(
+    ("name", "metrics", "thresholds"),
+    [
+        ("seed_leakage", {"failing_records": 4}, {}),
+        ("canaries", {"records_with_canary": 1}, {}),
+        ("pii_replay", {"records_with_replay": 1}, {}),
+        ("membership", {"auc": 0.9}, {"max_auc": 0.6}),
+        ("record_filter", {"records": 10, "kept": 0, "dropped": 10}, {}),
+        ("record_filter", {"records": 10, "kept": 9, "dropped": 0}, {}),
+    ],
+)
+def test_contradicting_metrics(name: str, metrics: dict[str, Any], thresholds: dict[str, Any]) -> None:
+    g = GateResult(name=name, blocking=True, passed=True, metrics=metrics, thresholds=thresholds)
+    assert _codes(_statement(gates=[_pii(), g])) == ["gate_inconsistent"]
+
+
+def test_duplicate_gate() -> None:
+    assert _codes(_statement(gates=[_pii(), _pii()])) == ["gate_duplicate"]
+
+
+def test_adapter_needs_no_gates() -> None:
+    assert _codes(_statement("model-adapter", gates=[])) == []
+
+
+def test_gates_package_names_are_known() -> None:
+    """Every gate name the node's gates package records is in the acceptance registry."""
+    import re
+    from pathlib import Path
+
+    import synthspace.node.gates as gates_pkg
+
+    src = "".join(p.read_text() for p in Path(gates_pkg.__file__).parent.glob("*.py"))
+    names = set(re.findall(r'run\.add\(\s*"([a-z_]+)"', src))
+    assert names, "positive control: the pattern finds the gates"
+    assert names <= KNOWN_GATES, names - KNOWN_GATES
