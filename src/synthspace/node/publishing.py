@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synthspace.acceptance import statement_problems
 from synthspace.errors import SynthspaceError
 
 if TYPE_CHECKING:
@@ -144,9 +145,19 @@ def package_run_data(run_dir: Path, out_path: Path, exclude_record_ids: Sequence
     return int(table.num_rows)
 
 
-def ensure_gate_report(run_dir: Path, gates_config: Path | None = None, progress: Progress = _noop) -> GateReport:
-    """The run's gate report; runs the gates when there is none, when it is older than the
-    newest shard or covers another record count, or when `gates_config` is given."""
+def ensure_gate_report(
+    run_dir: Path,
+    gates_config: Path | None = None,
+    progress: Progress = _noop,
+    *,
+    home: NodeHome | None = None,
+) -> GateReport:
+    """The run's gate report. With `home` (as `publish` calls it) the report on disk is used
+    only when its signed binding (node/gate_binding.py) ties its exact bytes to these shards and
+    this gate code; otherwise the gates run again and the new report is bound. Without `home`
+    the gates run when there is no report, when it is older than the newest shard or covers
+    another record count, or when `gates_config` is given."""
+    from synthspace.node.gate_binding import bind_report, binding_problem
     from synthspace.node.gates import load_gates_config, load_report, run_gates
     from synthspace.node.generate.run_dir import shard_paths
 
@@ -160,10 +171,15 @@ def ensure_gate_report(run_dir: Path, gates_config: Path | None = None, progress
         if report.records != rows:
             progress(f"the gate report covers {report.records} records, the run has {rows}: gating again")
             report = None
+        elif home is not None and (why := binding_problem(home, run_dir, report_path, shards)):
+            progress(f"{why}: gating again")
+            report = None
     if report is None:
         progress("running the privacy and quality gates")
         config = load_gates_config(gates_config) if gates_config is not None else None
-        report = run_gates(run_dir, config, progress=progress)
+        report = run_gates(run_dir, config, progress=progress, home=home.path if home is not None else None)
+        if home is not None:
+            bind_report(home, run_dir, report_path, shards)
     if not report.gates:
         raise PublishError(f"{report_path} records no gate results; run `synthspace gate {run_dir}`")
     return report
@@ -248,9 +264,9 @@ def publish_run(
         return publish_bundle(home, bundle, client=client, progress=progress)
 
     _require_complete(run_dir)
-    report = ensure_gate_report(run_dir, gates_config, progress)
+    report = ensure_gate_report(run_dir, gates_config, progress, home=home)
     gates = list(report.gates)
-    failed = [g.name for g in gates if g.blocking and not g.passed]
+    failed = report.failed_blocking
     if failed:
         raise GatesFailedError(run_dir, failed)
     progress("packaging the shards into data.parquet (dropping node-private columns and duplicates)")
@@ -328,6 +344,9 @@ def publish_file(
     times = predicate.times.model_copy(update={"signed": _now()})
     predicate = predicate.model_copy(update={"producer": producer_for(home), "times": times})
     statement = build_statement(target, predicate, name)
+    problems = statement_problems(statement)
+    if problems:  # the coordinator's and the auditor's rule: refuse before signing, not after
+        raise PublishError(f"refusing to sign {path}: " + "; ".join(str(p) for p in problems))
     progress(f"signing the lineage Statement with artifact key {config.artifact_key_id[:16]}…")
     envelope = artifact.sign_statement(statement, home.artifact_key())
     _atomic_write(bundle / ENVELOPE_FILE, envelope.to_json())
