@@ -215,6 +215,39 @@ def test_a_node_stopped_mid_run_ends_the_run_with_a_clear_status(federation: Fed
     assert str(flower["status"]).startswith("finished")
 
 
+def test_a_secure_aggregation_run_on_the_superlink_publishes_an_adapter_whose_lineage_names_secagg(
+    federation: Federation,
+) -> None:
+    """SecAgg+ across real SuperNode processes: the four protocol stages run through the SuperLink,
+    the coordinator unmasks only the average, and the adapter's lineage and the run say so."""
+    from synthspace.coordinator.federated.federation import federation_status, start_run, watch_run
+    from synthspace.lineage import Statement
+
+    for org in federation.homes:
+        if org not in federation.supernodes or not federation.supernodes[org].running():
+            federation.join(org)
+    opts = federation.run_options(rounds=1, secure_aggregation=True, title="SecAgg+ adapter")
+    run_id = start_run(federation.coord_home, opts)
+    end = None
+    for event in watch_run(federation.coord_home, run_id, timeout=600):
+        if event.kind == "end":
+            end = event
+    record = federation_status(federation.coord_home, run_id)[0]
+    assert end is not None and record["status"] == "completed", record["status_detail"]
+    assert record["strategy"] == "FedAvg+SecAgg+" and record["participants"] == sorted(federation.homes)
+    train = [r for r in record["rounds"] if r["kind"] == "train"]
+    assert len(train) == 1 and set(train[0]["per_org"]) == set(federation.homes)
+    assert record["final_metrics"]["privacy/secure-aggregation"] == 1.0
+    run_dir = federation.coord_home / "federation" / "runs" / str(run_id)
+    statement = Statement.model_validate_json((run_dir / "statement.json").read_text())
+    assert statement.predicate.training is not None and statement.predicate.training.privacy is not None
+    assert (statement.predicate.training.privacy.secure_aggregation or "").startswith("SecAgg+")
+    # The catalog's adapter page states the privacy the run gave.
+    page = httpx.get(f"{federation.coord.url}/catalog/artifacts/{record['artifact_id']}", timeout=30).text
+    row = page.split('id="training-privacy"', 1)[1].split("</tr>", 1)[0]
+    assert "SecAgg+" in row and "no differential privacy" in row
+
+
 def test_training_bundles_must_verify_against_the_publishers_enrolled_key(
     federation: Federation, tmp_path: Path
 ) -> None:
