@@ -93,6 +93,7 @@ KNOWN_GATES: Final[frozenset[str]] = frozenset(
         "quality",
         "diversity",
         "persona_coverage",
+        "judge",
         # node/derive
         "parents_verified",
         "exact_duplicates",
