@@ -139,6 +139,12 @@ def register(app: typer.Typer) -> None:
             help="gates.yaml (or a recipe with a gates: section); overrides the recipe's.",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the verdict line."),
+        home: Path | None = typer.Option(
+            None,
+            "--home",
+            help="Node home that generated the run: its seed salt verifies the seed commitment's "
+            "root (without it, the seed count is checked).",
+        ),
     ) -> None:
         """Run every privacy, quality and usefulness gate; drop the records they blame.
 
@@ -158,7 +164,9 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         cfg = load_gates_config(config) if config is not None else None
         with console.status("gates: starting", spinner="dots") as status:
-            report = run_gates(run_dir, cfg, progress=lambda msg: status.update(f"gates: {msg}"))
+            report = run_gates(
+                run_dir, cfg, progress=lambda msg: status.update(f"gates: {msg}"), home=home
+            )
         if not quiet:
             title = f"gates for {run_dir} ({report.records} records, {report.duration_s:.1f}s)"
             Console().print(_table(title, report))

@@ -165,8 +165,8 @@ def run_gates(
     detail under RUN_DIR/private/) unless `write` is False.
 
     `config` overrides the recipe's `gates:` section (carried in the manifest), which
-    overrides the defaults. `home` is the node home whose private store holds the seed salt
-    (default: $SYNTHSPACE_HOME); with it the seeds are checked against the run's commitment.
+    overrides the defaults. The seeds are always checked against the run's commitment count;
+    given `home`, the node home that generated the run, also against its Merkle root.
     """
     say: Progress = progress or (lambda _msg: None)
     say("reading run directory")
