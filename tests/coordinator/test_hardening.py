@@ -395,3 +395,30 @@ def test_catalog_page_stays_small_with_rows_stored_before_the_bounds(
         at = r.text.find("t" * 1000)
         assert at < 0 and "bulk-00000" not in r.text, (path, r.text[max(0, at - 300):at])
         assert len(r.content) < 256 * 1024, (path, len(r.content))
+
+
+def test_signed_upload_larger_than_the_in_memory_spool_publishes(
+    server: CoordinatorServer, org: OrgIdentity
+) -> None:
+    """The body streams through the Content-Digest check into a spooled file (1 MiB in memory,
+    the rest on disk) and is replayed to the endpoint: a 1.5 MiB upload still publishes."""
+    import io
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synthspace.coordinator.api.deps import SPOOL_IN_MEMORY_BYTES
+    from tests.coordinator.conftest import build_artifact, publish
+
+    rows = 1500
+    table = pa.table({"record_id": [f"r{i}" for i in range(rows)], "text": [os.urandom(512).hex() for _ in range(rows)]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="none")
+    data = buf.getvalue()
+    assert SPOOL_IN_MEMORY_BYTES < len(data) < 2 * 1024 * 1024
+    envelope, data = build_artifact(org, rows=rows, data=data)
+    r = publish(org.client(), envelope, data)
+    assert r.status_code == 201, r.text
+    fetched = org.client().get(f"/v1/artifacts/{r.json()['artifact_id']}/data")
+    assert fetched.status_code == 200 and fetched.content == data
