@@ -16,7 +16,7 @@ from typing import Any
 
 from synthspace.errors import ConfigError
 from synthspace.node.quality.degenerate import squash
-from synthspace.node.recipes.gates import (
+from synthspace.node.recipes.gate_rules import (
     CallableValidator,
     EnumValidator,
     RangeValidator,

@@ -14,7 +14,7 @@ from typing import Any
 
 from synthspace.node.generate.backends import get_backend
 from synthspace.node.generate.backends.base import Backend, GenerationRequest, GeneratorInfo
-from synthspace.node.recipes.gates import JudgeConfig
+from synthspace.node.recipes.gate_rules import JudgeConfig
 
 _SYSTEM = (
     "You are a strict data-quality judge. Score the record on each criterion from 1 (worst) "

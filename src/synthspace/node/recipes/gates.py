@@ -9,21 +9,16 @@ the gates package, so loading a recipe does not load the gate runner.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from synthspace.config_model import StrictModel
 from synthspace.errors import ConfigError
 from synthspace.node.privacy.canaries import DEFAULT_CANARY_PATTERN
 from synthspace.node.privacy.pii import PII_TYPES, PiiType
-
-
-class GateModel(StrictModel):
-    """Base of every gate configuration model: unknown keys are rejected."""
+from synthspace.node.recipes.gate_rules import GateModel, JudgeConfig, Validator
 
 
 class LeakageConfig(GateModel):
@@ -210,68 +205,6 @@ class MembershipConfig(GateModel):
     )
 
 
-class SeedMatchValidator(GateModel):
-    kind: Literal["seed_equals", "seed_contains"] = Field(
-        description="seed_equals: the field equals the seed field's value; seed_contains: the "
-        "field contains it (compared NFKC, case-folded, without spaces)."
-    )
-    field: str = Field(min_length=1, description="Output field checked.")
-    seed_field: str = Field(min_length=1, description="Seed field whose value must appear.")
-    scope: Literal["own", "any"] = Field(
-        default="own",
-        description="own: the record's own seed (falls back to any seed when the record carries "
-        "no seed index, e.g. `gate --records`); any: some seed.",
-    )
-
-
-class RegexValidator(GateModel):
-    kind: Literal["regex"] = Field(description="The field must match a regular expression.")
-    field: str = Field(min_length=1, description="Output field checked.")
-    pattern: str = Field(min_length=1, description="Python regular expression (re.search).")
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"pattern does not compile: {exc}") from exc
-        return v
-
-
-class EnumValidator(GateModel):
-    kind: Literal["enum"] = Field(description="The field must be one of the listed values.")
-    field: str = Field(min_length=1, description="Output field checked.")
-    values: list[str] = Field(min_length=1, description="Allowed values.")
-
-
-class RangeValidator(GateModel):
-    kind: Literal["range"] = Field(description="The field must be a number within bounds.")
-    field: str = Field(min_length=1, description="Output field checked.")
-    minimum: float | None = Field(default=None, description="Smallest allowed value (inclusive).")
-    maximum: float | None = Field(default=None, description="Largest allowed value (inclusive).")
-
-
-class CallableValidator(GateModel):
-    kind: Literal["callable"] = Field(
-        description="A Python function `f(record: dict, seed: dict | None) -> bool | str | None`; "
-        "False or a string (the reason) fails the record."
-    )
-    target: str = Field(
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-        description="Import path 'package.module:function' (node-local code the operator trusts).",
-    )
-    name: str = Field(
-        default="custom", pattern=r"^[a-z][a-z0-9_]{0,40}$", description="Reason name."
-    )
-
-
-Validator = Annotated[
-    SeedMatchValidator | RegexValidator | EnumValidator | RangeValidator | CallableValidator,
-    Field(discriminator="kind"),
-]
-
-
 class UsefulnessConfig(GateModel):
     enabled: bool = Field(default=True, description="Run the per-record usefulness checks.")
     blocking: bool = Field(
@@ -350,48 +283,6 @@ class UsefulnessConfig(GateModel):
     validators: list[Validator] = Field(
         default_factory=list, description="Grounding validators over output fields."
     )
-
-
-class JudgeCriterion(GateModel):
-    name: str = Field(
-        pattern=r"^[a-z][a-z0-9_]{0,40}$", description="Criterion name, e.g. faithfulness."
-    )
-    description: str = Field(min_length=1, description="What a 5 and a 1 mean, shown to the judge.")
-    min_score: int = Field(
-        default=3,
-        ge=1,
-        le=5,
-        description="A record scoring below this on the criterion is dropped.",
-    )
-
-
-class JudgeConfig(GateModel):
-    enabled: bool = Field(default=False, description="Score each record with an LLM judge.")
-    blocking: bool = Field(
-        default=True, description="A failure (kept share below min_kept) blocks publishing."
-    )
-    backend: Literal["openai", "vllm", "transformers"] = Field(
-        default="openai", description="Judge backend (node/generate/backends)."
-    )
-    model: str | None = Field(
-        default=None, description="Judge model id (openai/vllm) or local folder (transformers)."
-    )
-    base_url: str | None = Field(
-        default=None, description="OpenAI-compatible base URL (openai backend)."
-    )
-    criteria: list[JudgeCriterion] = Field(
-        default_factory=list, description="The rubric: named criteria scored 1-5."
-    )
-    max_tokens: int = Field(default=128, ge=16, le=4096, description="Tokens per verdict.")
-
-    @model_validator(mode="after")
-    def _rubric(self) -> JudgeConfig:
-        if self.enabled and not self.criteria:
-            raise ValueError("an enabled judge needs at least one criterion")
-        names = [c.name for c in self.criteria]
-        if len(set(names)) != len(names):
-            raise ValueError("judge criteria must have distinct names")
-        return self
 
 
 class DiversityConfig(GateModel):
