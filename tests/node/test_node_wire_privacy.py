@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,32 @@ from tests.node.recording_proxy import RecordingProxy
 from tests.node.wire_decoding import connection_layers, find_leaks
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[tuple[Coordinator, RecordingProxy]]:
+    """A coordinator reached only through a recording proxy, whose URL is its public_url (the
+    coordinator checks request signatures against that URL, not the address it listens on)."""
+    import os
+
+    from synthspace.coordinator.home import init_home
+    from tests.node.conftest import free_port
+
+    port = free_port()
+    proxy = RecordingProxy("127.0.0.1", port).start()
+    home = tmp_path / "coordinator"
+    env_before = os.environ.pop("SYNTHSPACE_DATABASE_URL", None)
+    try:
+        init_home(home, log_origin="test.node/log", public_url=proxy.url)
+    finally:
+        if env_before is not None:
+            os.environ["SYNTHSPACE_DATABASE_URL"] = env_before
+    coord = Coordinator(home=home, port=port).start()
+    try:
+        yield coord, proxy
+    finally:
+        coord.stop()
+        proxy.stop()
 
 
 def encodings(raw: bytes) -> list[bytes]:
@@ -89,13 +116,13 @@ def seed_needles() -> dict[str, bytes]:
 
 
 def test_no_seed_salt_or_private_key_byte_reaches_the_coordinator(
-    tmp_path: Path, coordinator: Coordinator, fake_llm: Any
+    tmp_path: Path, proxied: tuple[Coordinator, RecordingProxy], fake_llm: Any
 ) -> None:
     from synthspace.node.catalog import pull
     from synthspace.node.derive import Operations, derive_dataset, publish_derived
     from synthspace.node.publishing import publish_run, retract
 
-    proxy = RecordingProxy("127.0.0.1", coordinator.port).start()
+    coordinator, proxy = proxied
     try:
         alpha = make_node(tmp_path, coordinator, "wire-a", url=proxy.url)
         beta = make_node(tmp_path, coordinator, "wire-b", url=proxy.url)
@@ -140,7 +167,7 @@ def test_no_seed_salt_or_private_key_byte_reaches_the_coordinator(
 
 
 def test_positive_control_a_planted_seed_copy_published_with_relaxed_gates_is_caught(
-    tmp_path: Path, coordinator: Coordinator
+    tmp_path: Path, proxied: tuple[Coordinator, RecordingProxy]
 ) -> None:
     """Seed text hidden where a raw byte search cannot see it - a zstd-compressed Parquet cell and
     the description inside the base64 DSSE payload - is found by the decoded search."""
@@ -155,7 +182,7 @@ def test_positive_control_a_planted_seed_copy_published_with_relaxed_gates_is_ca
     text_fields = sorted(((k, v) for k, v in seeds[0].items() if isinstance(v, str) and len(v) >= 16), key=lambda kv: -len(kv[1]))
     assert len(text_fields) >= 2
     (cell_field, cell_seed), (desc_field, desc_seed) = text_fields[0], text_fields[1]
-    proxy = RecordingProxy("127.0.0.1", coordinator.port).start()
+    coordinator, proxy = proxied
     try:
         leaky = make_node(tmp_path, coordinator, "leaky", url=proxy.url)
         data = tmp_path / "planted.parquet"
