@@ -154,3 +154,33 @@ def test_exposure_detects_a_memorised_canary_and_not_an_unseen_one(tiny_model: P
     assert report["candidates"] == 256
     assert exposed > 6.0, report  # of at most log2(256) = 8 bits
     assert control < exposed - 3.0, report
+
+
+def test_superlink_decoder_finds_text_in_a_flower_array_pushed_over_rest() -> None:
+    """Positive control of the SuperLink wire decoder on Flower's own serialisation: a record put
+    into a NumPy unicode Array, deflated into its ArrayChunk object and wrapped in a PushObject
+    request (what a SuperNode POSTs to /v1/fleet/push-object) is found; a raw byte search is not."""
+    from flwr.app import Array
+    from flwr.proto.message_pb2 import PushObjectRequest
+
+    from tests.federation.superlink_wire import decoded_leaves
+
+    secret = "What is the status code for request 103?"
+    array = Array(np.array([secret]))
+    chunks = [chunk.deflate() for chunk in array.children.values()] if array.children else []
+    assert chunks, "Flower stores the array's bytes in ArrayChunk children"
+    body = PushObjectRequest(run_id=7, object_id="x", object_content=chunks[0]).SerializeToString()
+    request = b"POST /v1/fleet/push-object HTTP/1.1\r\nContent-Type: application/protobuf\r\n"
+    request += b"Content-Length: %d\r\n\r\n" % len(body) + body
+    assert secret.encode() not in request  # NumPy stores it as UTF-32
+    assert any(secret.encode() in leaf for leaf in decoded_leaves([request]))
+    clean = PushObjectRequest(
+        run_id=7, object_id="x", object_content=Array(np.zeros(8, np.float32)).deflate()
+    )
+    clean_request = (
+        b"POST /v1/fleet/push-object HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % clean.ByteSize()
+    )
+    assert not any(
+        secret.encode() in leaf
+        for leaf in decoded_leaves([clean_request + clean.SerializeToString()])
+    )
