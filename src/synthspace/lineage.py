@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from synthspace.config_model import StrictModel
+from synthspace.policy import UsagePolicy
 
 STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE: Final = "https://synthspace.dev/lineage/v1"
@@ -180,6 +181,18 @@ class LineagePredicate(StrictModel):
     parents: list[Parent] = Field(default_factory=list, description="Artifacts this one was built from.")
     training: Training | None = Field(default=None, description="Federated training record, for adapters.")
     times: Times = Field(description="Run and signing times.")
+    policy: UsagePolicy | None = Field(
+        default=None,
+        description="Usage policy (synthspace ODRL 2.2 profile, synthspace.policy); signed with the "
+        "lineage so it cannot change after publication. None: the space default "
+        "(members may use, train, evaluate; no redistribution).",
+    )
+
+    def effective_policy(self) -> UsagePolicy:
+        """The signed policy, or the space default when the statement carries none."""
+        from synthspace.policy import default_policy
+
+        return self.policy if self.policy is not None else default_policy()
 
 
 class Statement(StrictModel):

@@ -41,16 +41,26 @@ class KeyEntry(_Entry):
     public_key_pem: str = Field(description="PEM SubjectPublicKeyInfo of the key.")
 
 
-LogEntry = Annotated[PublishEntry | RetractEntry | KeyEntry, Field(discriminator="type")]
-LOG_ENTRY_ADAPTER: TypeAdapter[PublishEntry | RetractEntry | KeyEntry] = TypeAdapter(LogEntry)
+class PolicyEntry(_Entry):
+    """A publisher's new policy version for its artifact; only ever restricts (policy.restriction_violations)."""
+
+    type: Literal["policy"] = "policy"
+    artifact_id: str = Field(description="The artifact whose policy is restricted.")
+    policy_sha256: str = Field(description="Digest of the new policy ('sha256:<hex>'); the body is served to assignees only.")
+    previous_policy_sha256: str = Field(description="Digest of the policy it restricts.")
+    withdrawn: bool = Field(default=False, description="True when the new policy permits nothing (policy withdrawal).")
 
 
-def entry_bytes(entry: PublishEntry | RetractEntry | KeyEntry) -> bytes:
+LogEntry = Annotated[PublishEntry | RetractEntry | KeyEntry | PolicyEntry, Field(discriminator="type")]
+LOG_ENTRY_ADAPTER: TypeAdapter[PublishEntry | RetractEntry | KeyEntry | PolicyEntry] = TypeAdapter(LogEntry)
+
+
+def entry_bytes(entry: PublishEntry | RetractEntry | KeyEntry | PolicyEntry) -> bytes:
     """Canonical leaf bytes of an entry."""
     from synthspace.canonical_json import canonicalize
 
     return canonicalize(entry.model_dump(mode="json"))
 
 
-def parse_entry(leaf: bytes) -> PublishEntry | RetractEntry | KeyEntry:
+def parse_entry(leaf: bytes) -> PublishEntry | RetractEntry | KeyEntry | PolicyEntry:
     return LOG_ENTRY_ADAPTER.validate_json(leaf)
