@@ -41,8 +41,12 @@ def open_auditor(
     (default ~/.synthspace/auditor/<coordinator>). With `offline`, no network at all: the log
     as this auditor last verified it answers every log read."""
     from synthspace.node.audit import Auditor
+    from synthspace.node.audit.log_monitor import (
+        DEFAULT_AUDITOR_STATE,
+        AuditorState,
+        offline_client,
+    )
     from synthspace.node.coordinator_client import CoordinatorClient
-    from synthspace.node.log_monitor import DEFAULT_AUDITOR_STATE, AuditorState, offline_client
 
     if offline:
         if state is None:

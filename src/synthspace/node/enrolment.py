@@ -37,8 +37,8 @@ def enroll(
     pinned. Returns the coordinator's org record.
     """
     from synthspace.keys import public_key_pem
+    from synthspace.node.audit.log_monitor import AuditorState, advance_checkpoint, resolve_verifier
     from synthspace.node.coordinator_client import CoordinatorClient
-    from synthspace.node.log_monitor import AuditorState, advance_checkpoint, resolve_verifier
 
     config = home.config()
     if config.enrolled:

@@ -1,7 +1,7 @@
 """Which org held which key, and when: built from the verified log, cross-checked with the API.
 
 The coordinator records every key it enrols, rotates in or revokes as a `key-add` /
-`key-revoke` log entry; an auditor who verified the log (synthspace.node.log_monitor) can
+`key-revoke` log entry; an auditor who verified the log (synthspace.node.audit.log_monitor) can
 therefore answer "was key K an artifact key of org O at time T" without trusting the
 coordinator's database. `GET /v1/orgs/{org}` states the same validity periods; a disagreement
 between the two is itself a finding.

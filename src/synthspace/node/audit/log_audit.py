@@ -10,17 +10,17 @@ comes from the operator), and the org directory the API serves agrees with the l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from synthspace.errors import SynthspaceError
-from synthspace.node.audit import CheckResult, LogAuditReport
-
-if TYPE_CHECKING:
-    from synthspace.node.audit import Auditor
-    from synthspace.node.log_monitor import LogCheckFailed, LogView
+from synthspace.node.audit.log_monitor import LogCheckFailed, LogView
+from synthspace.node.audit.report import CheckResult, LogAuditReport
 
 
-def audit_entries(auditor: Auditor, view: LogView | None, failure: LogCheckFailed | None) -> LogAuditReport:
+def audit_entries(
+    view: LogView | None, failure: LogCheckFailed | None, key_disagreements: Callable[[], list[str]]
+) -> LogAuditReport:
+    """Replay the verified log's entries; `key_disagreements` compares the org API with it."""
     from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry
 
     report = LogAuditReport()
@@ -125,7 +125,7 @@ def audit_entries(auditor: Auditor, view: LogView | None, failure: LogCheckFaile
     add("publish_entries", publish_problems, f"{len(published)} artifact(s), each by a key valid at the time")
     add("retractions", retract_problems, f"{counts.get('retract', 0)} retraction(s), each of an earlier artifact")
     try:
-        api = auditor.key_disagreements()
+        api = key_disagreements()
     except SynthspaceError as exc:  # an unsigned auditor may not read the org directory
         checks.append(CheckResult("org_directory", "skip", f"org directory not readable: {exc}"))
     else:

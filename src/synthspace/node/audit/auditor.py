@@ -1,0 +1,294 @@
+"""The auditor's orchestration: fetch once, run the named checks (node/audit/checks.py) in
+order, skip what cannot be checked after a failure, walk the lineage, write pulled bundles."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synthspace.node.audit import checks
+from synthspace.node.audit.context import AuditContext, safe_name
+from synthspace.node.audit.key_directory import KeyDirectory
+from synthspace.node.audit.log_audit import audit_entries
+from synthspace.node.audit.log_monitor import (
+    AuditorState,
+    LogCheckFailed,
+    LogView,
+    resolve_verifier,
+    sync_log,
+)
+from synthspace.node.audit.receipts import verify_receipt
+from synthspace.node.audit.report import (
+    AUDIT_FILE,
+    CHECKS,
+    ENVELOPE_FILE,
+    PULL_CHECKS,
+    RECEIPT_FILE,
+    STATEMENT_FILE,
+    AuditReport,
+    BundleError,
+    LogAuditReport,
+)
+from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
+
+if TYPE_CHECKING:
+    from synthspace.checkpoint import Checkpoint, Verifier
+    from synthspace.node.home import NodeHome
+
+
+class Auditor:
+    """Audits artifacts against one coordinator, remembering its log in `state`.
+
+    `pinned_verifier_key` is the coordinator's log verifier key if known (a node pins it at
+    enrolment); otherwise the state's pin is used, and on first use the key the coordinator
+    presents is pinned (trust on first use; `trust_on_first_use=False` refuses instead).
+    """
+
+    def __init__(
+        self,
+        client: CoordinatorClient,
+        state: AuditorState,
+        *,
+        pinned_verifier_key: str | None = None,
+        trust_on_first_use: bool = True,
+        use_org_api: bool = True,
+        offline: bool = False,
+    ) -> None:
+        self.client = client
+        self.offline = offline
+        self.state = state
+        self._pinned = pinned_verifier_key
+        self._tofu = trust_on_first_use
+        self._use_org_api = use_org_api and not offline
+        self._verifier: Verifier | None = None
+        self.first_use = False
+        self._ctx: AuditContext | None = None
+
+    @classmethod
+    def for_home(cls, home: NodeHome, client: CoordinatorClient | None = None) -> Auditor:
+        config = home.config()
+        return cls(
+            client or CoordinatorClient.for_home(home),
+            AuditorState(home.auditor_state_dir),
+            pinned_verifier_key=config.log_verifier_key,
+        )
+
+    # ---- the log --------------------------------------------------------------------------
+    def verifier(self) -> Verifier:
+        if self._verifier is None:
+            self._verifier, self.first_use = resolve_verifier(
+                self.client, self.state, self._pinned, trust_on_first_use=self._tofu
+            )
+        return self._verifier
+
+    def refresh(self) -> None:
+        """Forget what this run fetched (the next audit syncs the log again)."""
+        self._ctx = None
+
+    def _context(self) -> AuditContext:
+        if self._ctx is not None:
+            return self._ctx
+        ctx = AuditContext()
+        try:
+            ctx.view = sync_log(self.client, self.state, self.verifier(), first_use=self.first_use)
+            ctx.checkpoint = ctx.view.checkpoint
+        except LogCheckFailed as exc:
+            ctx.log_failure = exc
+            ctx.checkpoint = exc.current
+        ctx.keys, ctx.key_source = self._key_directory(ctx.view)
+        self._ctx = ctx
+        return ctx
+
+    def _key_directory(self, view: LogView | None) -> tuple[KeyDirectory, str]:
+        """Key history from the verified log; the org API only when the log is unusable."""
+        log_keys = KeyDirectory.from_log(view.key_entries()) if view is not None else None
+        if log_keys is not None and len(log_keys):
+            return log_keys, "log"
+        if self._use_org_api:
+            try:
+                return KeyDirectory.from_org_records(self.client.orgs()), "api"
+            except CoordinatorError:
+                pass  # unsigned auditors may not read the org directory
+        return KeyDirectory(), "none"
+
+    def key_disagreements(self) -> list[str]:
+        """Where GET /v1/orgs disagrees with the key history in the verified log."""
+        ctx = self._context()
+        if ctx.view is None or not self._use_org_api:
+            return []
+        log_keys = KeyDirectory.from_log(ctx.view.key_entries())
+        return log_keys.disagreements(KeyDirectory.from_org_records(self.client.orgs()))
+
+    # ---- entry points ---------------------------------------------------------------------
+    def audit_artifact(
+        self,
+        artifact_id: str,
+        *,
+        lineage: bool = True,
+        workdir: Path | None = None,
+        keep_dir: Path | None = None,
+    ) -> AuditReport:
+        """Fetch envelope and data of `artifact_id` from the catalog and audit them.
+
+        With `keep_dir`, the verified files are moved there as a bundle (what `pull` does);
+        nothing is written there unless every pull check passed.
+        """
+        return self._audit_id(artifact_id, lineage=lineage, workdir=workdir, keep_dir=keep_dir, seen=())
+
+    def audit_bundle(self, bundle: Path, *, lineage: bool = True) -> AuditReport:
+        """Audit a local bundle directory (from publish's RUN_DIR/publish or from pull)."""
+        bundle = Path(bundle)
+        env_path = bundle / ENVELOPE_FILE
+        if not env_path.is_file():
+            raise BundleError(f"{bundle} holds no {ENVELOPE_FILE}: pass a directory written by publish or pull")
+        receipt: dict[str, Any] | None = None
+        if (bundle / RECEIPT_FILE).is_file():
+            try:
+                receipt = json.loads((bundle / RECEIPT_FILE).read_text())
+            except ValueError as exc:
+                raise BundleError(f"{bundle / RECEIPT_FILE} is not JSON: {exc}") from exc
+        hint = receipt.get("log_index") if isinstance(receipt, dict) else None
+        return self._audit(
+            str(bundle),
+            env_path.read_bytes(),
+            data_dir=bundle,
+            expected_id=None,
+            log_index_hint=hint if isinstance(hint, int) else None,
+            lineage=lineage,
+            seen=(),
+        )
+
+    def audit_log(self) -> LogAuditReport:
+        ctx = self._context()
+        return audit_entries(ctx.view, ctx.log_failure, self.key_disagreements)
+
+    # ---- core -----------------------------------------------------------------------------
+    def _audit_id(
+        self,
+        artifact_id: str,
+        *,
+        lineage: bool,
+        workdir: Path | None,
+        keep_dir: Path | None,
+        seen: tuple[str, ...],
+    ) -> AuditReport:
+        record = self.client.artifact(artifact_id)
+        envelope_bytes = self.client.envelope(artifact_id)
+        if keep_dir is not None:
+            # Stage beside the target (same file system): verified files are then renamed in,
+            # never copied, and nothing lands in the target before every check passed.
+            keep_dir.parent.mkdir(parents=True, exist_ok=True)
+            workdir = keep_dir.parent
+        tmp = Path(tempfile.mkdtemp(prefix=".synthspace-pull-", dir=workdir))
+        try:
+            name = safe_name(record.subject_name)
+            downloaded_sha256 = self.client.download_data(artifact_id, tmp / name)
+            report = self._audit(
+                artifact_id,
+                envelope_bytes,
+                data_dir=tmp,
+                expected_id=artifact_id,
+                log_index_hint=record.log_index,
+                lineage=lineage,
+                seen=seen,
+                downloaded_name=name,
+                downloaded_sha256=downloaded_sha256,
+            )
+            if keep_dir is not None and report.ok:
+                self._write_bundle(report, envelope_bytes, tmp / name, keep_dir)
+            return report
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _write_bundle(self, report: AuditReport, envelope_bytes: bytes, data: Path, out: Path) -> None:
+        assert report.statement is not None
+        out.mkdir(parents=True, exist_ok=True)
+        name = safe_name(report.statement.subject[0].name)
+        staging = Path(tempfile.mkdtemp(prefix=".pull-", dir=out))
+        try:
+            try:
+                os.replace(data, staging / name)
+            except OSError:  # another file system
+                shutil.copyfile(data, staging / name)
+            (staging / ENVELOPE_FILE).write_bytes(envelope_bytes)
+            (staging / RECEIPT_FILE).write_text(json.dumps(report.receipt, indent=2) + "\n")
+            (staging / STATEMENT_FILE).write_text(
+                json.dumps(report.statement.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False)
+                + "\n"
+            )
+            (staging / AUDIT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            for item in staging.iterdir():
+                item.replace(out / item.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _audit(
+        self,
+        target: str,
+        envelope_bytes: bytes,
+        *,
+        data_dir: Path | None,
+        expected_id: str | None,
+        log_index_hint: int | None,
+        lineage: bool,
+        seen: tuple[str, ...],
+        downloaded_name: str | None = None,
+        downloaded_sha256: str | None = None,
+    ) -> AuditReport:
+        report = AuditReport(target=target)
+        ctx = self._context()
+
+        signed = checks.check_envelope_signature(report, ctx, envelope_bytes, expected_id)
+        if isinstance(signed, str):  # nothing after the signature can be checked
+            names = CHECKS if lineage else PULL_CHECKS
+            for name in names[1:]:
+                if name == "checkpoint_consistency":  # about the log, not this artifact
+                    checks.check_checkpoint_consistency(report, ctx)
+                else:
+                    report.add(name, "skip", signed)
+            return report
+        signer, statement, record = signed
+        aid = report.artifact_id
+        assert aid is not None
+        index, entry, entry_problem = checks.find_publish_entry(self.client, ctx, aid, log_index_hint)
+        org_api = self.client if self._use_org_api else None
+        checks.check_publisher_key(report, ctx, statement, signer, record, entry, org_api)
+        checks.check_data_digest(report, statement, data_dir, downloaded_name, downloaded_sha256)
+        checks.check_log_inclusion(
+            report, ctx, self.client, envelope_bytes, statement, signer, index, entry, entry_problem
+        )
+        checks.check_checkpoint_consistency(report, ctx)
+        checks.check_retraction(report, ctx, aid)
+        checks.check_gates(report, statement)
+        if lineage:
+            checks.check_lineage(report, statement, aid, seen, None if self.offline else self._audit_parent)
+        return report
+
+    def _audit_parent(self, artifact_id: str, chain: tuple[str, ...]) -> AuditReport:
+        return self._audit_id(artifact_id, lineage=True, workdir=None, keep_dir=None, seen=chain)
+
+    # ---- receipts (publishing) ------------------------------------------------------------
+    def verify_receipt(
+        self,
+        receipt: dict[str, Any],
+        *,
+        envelope_bytes: bytes,
+        subject_sha256: str,
+        org: str,
+        key_id: str,
+    ) -> Checkpoint:
+        """Check a publish receipt (node/audit/receipts.py). Raises ReceiptError."""
+        return verify_receipt(
+            self.client,
+            self.state,
+            self.verifier(),
+            receipt,
+            envelope_bytes=envelope_bytes,
+            subject_sha256=subject_sha256,
+            org=org,
+            key_id=key_id,
+        )
