@@ -94,8 +94,9 @@ def pii(run: GateRun) -> tuple[list[PiiFinding], list[PiiFinding]]:
     run.progress("PII detection")
     # Replay compares every PII type, whatever the PII gate itself is told to count.
     types = list(PII_TYPES) if run.cfg.pii_replay.enabled else list(c.types)
-    findings = find_pii(run.pii_texts, types, already_normalised=True)
-    seed_findings = find_pii(["\n".join(v) for v in run.seed_fields], types)
+    locale = run.data.locale  # recognisers and phone region follow the recipe's locale
+    findings = find_pii(run.pii_texts, types, already_normalised=True, locale=locale)
+    seed_findings = find_pii(["\n".join(v) for v in run.seed_fields], types, locale=locale)
     if not c.enabled:
         return findings, seed_findings
     seen = [f for f in findings if f.type in c.types and not (c.ignore_reserved and f.reserved)]

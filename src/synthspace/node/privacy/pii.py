@@ -18,14 +18,25 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
+from synthspace.node.privacy.pii_names import find_names_addresses
 from synthspace.node.privacy.text import blocks, pii_form
 
 PiiType = Literal[
-    "email", "phone", "my_number", "corporate_number", "payment_card", "postal_code", "ip_address"
+    "email",
+    "phone",
+    "my_number",
+    "corporate_number",
+    "payment_card",
+    "postal_code",
+    "ip_address",
+    "ssn",
+    "iban",
+    "person_name",
+    "street_address",
 ]
 PII_TYPES: tuple[PiiType, ...] = (
     "email",
@@ -35,6 +46,10 @@ PII_TYPES: tuple[PiiType, ...] = (
     "payment_card",
     "postal_code",
     "ip_address",
+    "ssn",
+    "iban",
+    "person_name",
+    "street_address",
 )
 
 # Hyphen-like characters left after NFKC (U+2010 hyphen, dashes, minus, katakana long vowel
@@ -76,6 +91,47 @@ _IPV4 = re.compile(rf"(?<![0-9.]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9]|\.[0-9])")
 _IPV6 = re.compile(
     r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)(?![0-9A-Za-z:])"
 )
+
+# North American numbers: (415) 555-2671, 212-736-5000, 646.555.0199, +1 415 555 2671.
+# A bare 10-digit run is not taken (article and order numbers look the same).
+_PHONE_NANP = re.compile(
+    r"(?<![0-9+])(?:(?:\+1|1)[ .\-]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}([ .\-]))"
+    r"[2-9][0-9]{2}(?(1)\1|[ .\-])[0-9]{4}(?![0-9]|[.\-][0-9])"
+)
+_SSN = re.compile(r"(?<![0-9\-])([0-9]{3})([- ])([0-9]{2})\2([0-9]{4})(?![0-9]|-[0-9])")
+_SSN_BARE = re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])")
+_ZIP = re.compile(
+    r"(?<![A-Za-z])(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]"
+    r"|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[TA]|W[AVIY]|PR),? ([0-9]{5})(?:-([0-9]{4}))?(?![0-9])"
+)
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])"
+)
+
+# Context words that must stand before a number whose format alone is too weak (a random
+# 13-digit run passes the corporate-number check digit one time in nine, a 12-digit run the
+# individual-number check one time in eleven, and dotted number runs parse as IPv4).
+_CTX_CORPORATE = re.compile(
+    r"(?:法人番号|法人|会社番号|登録番号|corporate|company (?:no|number))", re.I
+)
+_CTX_MY_NUMBER = re.compile(r"(?:マイナンバー|個人番号|my ?number|individual number)", re.I)
+_CTX_SSN = re.compile(r"(?:ssn|social security|ss#|社会保障)", re.I)
+_CTX_IP = re.compile(
+    r"(?:\bip\b|ipv[46]|address|addr|host|server|client|connect|login|logged|access|from|via"
+    r"|gateway|router|firewall|アドレス|接続|サーバ|ホスト|端末|アクセス|ログ)",
+    re.I,
+)
+_CTX_PHONE = re.compile(
+    r"(?:電話|携帯|連絡|番号|tel|phone|fax|call|mobile|cell|ファックス|ファクス)", re.I
+)
+_VERSIONISH = re.compile(r"(?:v|ver|version|バージョン|release|build)[ .:]*$", re.I)
+_IBAN_LENGTHS = {
+    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18,
+    "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22,
+    "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18,
+    "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TR": 26,
+    "AE": 23, "SA": 24, "IL": 23, "BR": 29, "QA": 29, "KW": 30, "JO": 30, "MU": 30,
+}  # fmt: skip
 
 _RESERVED_EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "example.jp")
 _RESERVED_EMAIL_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
@@ -193,6 +249,9 @@ def _phone_jp(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
     d = _digits(m.group(0))
     if len(d) not in (10, 11):
         return None
+    # Bare 10/11-digit runs starting with 0 are common in model noise: they need a label.
+    if not (_separated(m) or _context(m, _CTX_PHONE, 24)):
+        return None
     e164 = _phone_e164(d, "JP")
     return ("phone", e164, False) if e164 else None
 
@@ -205,14 +264,88 @@ def _phone_intl(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
     return ("phone", e164, False) if e164 else None
 
 
+def _context(m: re.Match[str], pattern: re.Pattern[str], before: int = 32, after: int = 0) -> bool:
+    """Does `pattern` occur within `before` characters ahead of the match (same document)?"""
+    s = m.string
+    lo = max(0, m.start() - before)
+    head = s[lo : m.start()].rsplit("\x00", 1)[-1]
+    tail = s[m.end() : m.end() + after].split("\x00", 1)[0] if after else ""
+    return bool(pattern.search(head) or (tail and pattern.search(tail)))
+
+
+def _separated(m: re.Match[str]) -> bool:
+    return not m.group(0).isdigit()
+
+
 def _my_number(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
     d = _digits(m.group(0))
-    return ("my_number", d, False) if my_number_valid(d) else None
+    if not my_number_valid(d):
+        return None
+    # A bare 12-digit run needs a label: random digit strings pass the check one time in 11.
+    if not (_separated(m) or _context(m, _CTX_MY_NUMBER)):
+        return None
+    return "my_number", d, False
 
 
 def _corporate(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
     d = _digits(m.group(0))
-    return ("corporate_number", d, False) if corporate_number_valid(d) else None
+    if not corporate_number_valid(d):
+        return None
+    # Qualified-invoice numbers are the corporate number behind a "T"; otherwise a label.
+    s = m.string
+    if not ((m.start() > 0 and s[m.start() - 1] in "Tt") or _context(m, _CTX_CORPORATE)):
+        return None
+    return "corporate_number", d, False
+
+
+def _phone_nanp(m: re.Match[str], region: str) -> tuple[PiiType, str, bool] | None:
+    d = _digits(m.group(0))
+    if len(d) == 11:
+        d = d[1:]
+    if len(d) != 10:
+        return None
+    e164 = _phone_e164(d, region)
+    return ("phone", e164, False) if e164 else None
+
+
+def ssn_valid(area: str, group: str, serial: str) -> bool:
+    """SSA rules: area 000, 666 and 900-999, group 00 and serial 0000 are never issued."""
+    a = int(area)
+    return a != 0 and a != 666 and a < 900 and group != "00" and serial != "0000"
+
+
+def _ssn(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
+    if not ssn_valid(m.group(1), m.group(3), m.group(4)):
+        return None
+    # Space-separated 3-2-4 digits are common in other numbers: they need a label.
+    if m.group(2) == " " and not _context(m, _CTX_SSN):
+        return None
+    return "ssn", m.group(1) + m.group(3) + m.group(4), False
+
+
+def _ssn_bare(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
+    d = m.group(0)
+    if not _context(m, _CTX_SSN) or not ssn_valid(d[:3], d[3:5], d[5:]):
+        return None
+    return "ssn", d, False
+
+
+def _zip(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
+    return "postal_code", m.group(1) + (m.group(2) or ""), False
+
+
+def iban_valid(iban: str) -> bool:
+    """ISO 13616: known country length and the mod-97 check (remainder 1)."""
+    iban = iban.replace(" ", "").upper()
+    if _IBAN_LENGTHS.get(iban[:2]) != len(iban) or not iban[2:4].isdigit():
+        return False
+    moved = iban[4:] + iban[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def _iban(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
+    v = m.group(0).replace(" ", "")
+    return ("iban", v, False) if iban_valid(v) else None
 
 
 def _card(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
@@ -231,6 +364,12 @@ def _ip(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
         ip = ipaddress.ip_address(m.group(0))
     except ValueError:
         return None
+    if ip.version == 4:
+        # Dotted number runs (versions, section numbers, model gibberish) parse as IPv4:
+        # an address needs a word around it that says so, and no version marker before it.
+        head = m.string[max(0, m.start() - 12) : m.start()]
+        if _VERSIONISH.search(head) or not _context(m, _CTX_IP, 48, 24):
+            return None
     reserved = (
         ip.is_loopback
         or ip.is_unspecified
@@ -241,17 +380,50 @@ def _ip(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
 
 
 _Validator = Callable[[re.Match[str]], "tuple[PiiType, str, bool] | None"]
-_DETECTORS: tuple[tuple[PiiType, re.Pattern[str], _Validator], ...] = (
-    ("email", _EMAIL, _email),
-    ("phone", _PHONE_JP, _phone_jp),
-    ("phone", _PHONE_INTL, _phone_intl),
-    ("my_number", _MY_NUMBER, _my_number),
-    ("corporate_number", _CORPORATE, _corporate),
-    ("payment_card", _CARD, _card),
-    ("postal_code", _POSTAL, _postal),
-    ("ip_address", _IPV4, _ip),
-    ("ip_address", _IPV6, _ip),
+_Locale = Literal["universal", "ja", "en"]
+# (recogniser set, type, candidate pattern, validator); "universal" ones run in every locale.
+_DETECTORS: tuple[tuple[_Locale, PiiType, re.Pattern[str], _Validator], ...] = (
+    ("universal", "email", _EMAIL, _email),
+    ("universal", "phone", _PHONE_INTL, _phone_intl),
+    ("universal", "payment_card", _CARD, _card),
+    ("universal", "iban", _IBAN, _iban),
+    ("universal", "ip_address", _IPV4, _ip),
+    ("universal", "ip_address", _IPV6, _ip),
+    ("ja", "phone", _PHONE_JP, _phone_jp),
+    ("ja", "my_number", _MY_NUMBER, _my_number),
+    ("ja", "corporate_number", _CORPORATE, _corporate),
+    ("ja", "postal_code", _POSTAL, _postal),
+    ("en", "phone", _PHONE_JP, lambda m: _phone_jp(m) if _separated(m) else None),
+    ("en", "ssn", _SSN, _ssn),
+    ("en", "ssn", _SSN_BARE, _ssn_bare),
+    ("en", "postal_code", _POSTAL, _postal),
 )
+
+
+def locale_sets(locale: str | None) -> tuple[frozenset[str], str]:
+    """Recogniser sets and phone region for a recipe locale (``ja_JP``, ``en_US``...).
+
+    None keeps the historical behaviour: universal + Japanese, phones read as JP. Any other
+    language gets the universal set plus its own when one exists.
+    """
+    if locale is None:
+        return frozenset(("universal", "ja")), "JP"
+    lang, _, region = locale.replace("-", "_").partition("_")
+    sets = {"universal"}
+    if lang in ("ja", "en"):
+        sets.add(lang)
+    return frozenset(sets), (region.upper() or {"ja": "JP", "en": "US"}.get(lang, "ZZ"))
+
+
+def _detectors_for(
+    locale: str | None, wanted: set[PiiType]
+) -> list[tuple[PiiType, re.Pattern[str], _Validator]]:
+    sets, region = locale_sets(locale)
+    out = [(t, p, v) for s, t, p, v in _DETECTORS if s in sets and t in wanted]
+    if "en" in sets and "phone" in wanted:
+        nanp = region if region in ("US", "CA") else "US"
+        out.append(("phone", _PHONE_NANP, lambda m: _phone_nanp(m, nanp)))
+    return out
 
 
 # Locating candidate windows is done on code points with numpy: the regex engine walks a
@@ -323,6 +495,7 @@ def find_pii(
     texts: Sequence[str],
     types: Iterable[PiiType] = PII_TYPES,
     already_normalised: bool = False,
+    locale: str | None = None,
 ) -> list[PiiFinding]:
     """Validated PII findings in `texts` (document index = position in `texts`).
 
@@ -332,11 +505,35 @@ def find_pii(
     """
     wanted = set(types)
     norm = list(texts) if already_normalised else [pii_form(t) for t in texts]
-    detectors = [(t, p, v) for t, p, v in _DETECTORS if t in wanted]
+    detectors = _detectors_for(locale, wanted)
     findings: list[PiiFinding] = []
     for b0, b1 in blocks([len(t) for t in norm]):
         findings.extend(_find_block(norm[b0:b1], b0, detectors))
+    findings.extend(_find_text_level(norm, locale, wanted))
     return _dedupe_overlaps(findings)
+
+
+def _find_text_level(
+    norm: Sequence[str], locale: str | None, wanted: set[PiiType]
+) -> list[PiiFinding]:
+    """Recognisers that are not anchored on long digit runs: US ZIP codes after a state,
+    person names and street addresses (see `pii_names`)."""
+    sets, _ = locale_sets(locale)
+    en, ja = "en" in sets, "ja" in sets
+    names, addresses = "person_name" in wanted, "street_address" in wanted
+    zips = en and "postal_code" in wanted
+    out: list[PiiFinding] = []
+    if not (zips or names or addresses):
+        return out
+    for doc, text in enumerate(norm):
+        if zips:
+            for m in _ZIP.finditer(text):
+                r = _zip(m)
+                if r:
+                    out.append(PiiFinding(doc, r[0], m.start(), m.end(), r[1], r[2]))
+        for s, e, t, v in find_names_addresses(text, en, ja, names, addresses):
+            out.append(PiiFinding(doc, cast(PiiType, t), s, e, v, False))
+    return out
 
 
 def _find_block(
