@@ -260,7 +260,7 @@ def reference(answers: list[str], seeds: list[dict[str, str]]) -> dict[str, floa
     n_pii = 0
     for a in answers:
         x = unicodedata.normalize("NFKC", a)
-        for _, pattern, validate in _DETECTORS:
+        for _, _, pattern, validate in _DETECTORS:
             n_pii += sum(1 for m in pattern.finditer(x) if validate(m))
     times["pii"] = time.process_time() - t
     t = time.process_time()

@@ -8,9 +8,9 @@ import random
 import pytest
 from gates_helpers import clean_corpus
 
-from synthspace.node.privacy.pii import (
+from synthspace.node.privacy.pii import find_pii
+from synthspace.node.privacy.pii_checksums import (
     corporate_number_valid,
-    find_pii,
     luhn_valid,
     my_number_valid,
 )

@@ -11,7 +11,8 @@ import random
 
 import pytest
 
-from synthspace.node.privacy.pii import find_pii, iban_valid, locale_sets, ssn_valid
+from synthspace.node.privacy.pii import find_pii, locale_sets
+from synthspace.node.privacy.pii_checksums import iban_valid, ssn_valid
 
 
 def _types(text: str, locale: str | None) -> set[str]:

@@ -6,11 +6,9 @@ synthetic records ever leave it (see docs/gates.md).
 
 from synthspace.node.privacy.canaries import collect_canaries, find_canaries
 from synthspace.node.privacy.leakage import LeakageResult, SeedIndex, check_leakage
-from synthspace.node.privacy.pii import (
-    PII_TYPES,
-    PiiFinding,
+from synthspace.node.privacy.pii import PII_TYPES, PiiFinding, find_pii
+from synthspace.node.privacy.pii_checksums import (
     corporate_number_valid,
-    find_pii,
     luhn_valid,
     my_number_valid,
 )

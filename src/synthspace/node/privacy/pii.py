@@ -7,8 +7,8 @@ spaces, and `\\b` sees no boundary between a kanji and a digit. Boundaries are i
 explicit digit / ASCII look-arounds, so 「電話03-1234-5678まで」 and 「番号123456789018です」
 are found.
 
-Canonical values (digits only, E.164 for phones, lower-case e-mails) are what PII replay
-compares; they never leave the node.
+Canonical values (digits only, E.164 phones, lower-case e-mails and names) are what PII
+replay compares; they never leave the node. Recognisers follow the recipe's locale.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ from typing import Literal, cast
 
 import numpy as np
 
+from synthspace.node.privacy.pii_checksums import (
+    card_valid,
+    corporate_number_valid,
+    iban_valid,
+    my_number_valid,
+    ssn_valid,
+)
 from synthspace.node.privacy.pii_names import find_names_addresses
 from synthspace.node.privacy.text import blocks, pii_form
 
@@ -125,14 +132,6 @@ _CTX_PHONE = re.compile(
     r"(?:電話|携帯|連絡|番号|tel|phone|fax|call|mobile|cell|ファックス|ファクス)", re.I
 )
 _VERSIONISH = re.compile(r"(?:v|ver|version|バージョン|release|build)[ .:]*$", re.I)
-_IBAN_LENGTHS = {
-    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18,
-    "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22,
-    "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18,
-    "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TR": 26,
-    "AE": 23, "SA": 24, "IL": 23, "BR": 29, "QA": 29, "KW": 30, "JO": 30, "MU": 30,
-}  # fmt: skip
-
 _RESERVED_EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "example.jp")
 _RESERVED_EMAIL_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
 _DOC_NETS = tuple(
@@ -155,70 +154,6 @@ class PiiFinding:
 
 def _digits(s: str) -> str:
     return re.sub(r"[^0-9]", "", s)
-
-
-def my_number_valid(digits: str) -> bool:
-    """Check digit of the individual number (個人番号), 12 digits."""
-    if len(digits) != 12 or not digits.isdigit():
-        return False
-    body = digits[:11]
-    total = 0
-    for n in range(1, 12):
-        p = int(body[11 - n])
-        q = n + 1 if n <= 6 else n - 5
-        total += p * q
-    r = total % 11
-    check = 0 if r <= 1 else 11 - r
-    return check == int(digits[11])
-
-
-def corporate_number_valid(digits: str) -> bool:
-    """Check digit (the leading digit) of the corporate number (法人番号), 13 digits."""
-    if len(digits) != 13 or not digits.isdigit():
-        return False
-    base = digits[1:]
-    total = 0
-    for n in range(1, 13):
-        p = int(base[12 - n])
-        total += p * (1 if n % 2 else 2)
-    return int(digits[0]) == 9 - (total % 9)
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
-def _card_brand_ok(d: str) -> bool:
-    """Issuer prefixes and lengths of the card schemes in use; cuts Luhn's 1-in-10 chance hits."""
-    n = len(d)
-    if d[0] == "4":
-        return n in (13, 16, 19)
-    p2, p4 = int(d[:2]), int(d[:4])
-    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
-        return n == 16
-    if p2 in (34, 37):
-        return n == 15
-    if 3528 <= p4 <= 3589:  # JCB
-        return 16 <= n <= 19
-    if p2 in (36, 38, 39) or 300 <= int(d[:3]) <= 305:  # Diners
-        return 14 <= n <= 19
-    if d.startswith("6011") or p2 == 65 or 644 <= int(d[:3]) <= 649:  # Discover
-        return 16 <= n <= 19
-    if p2 == 62:  # UnionPay
-        return 16 <= n <= 19
-    return False
-
-
-def card_valid(digits: str) -> bool:
-    return 13 <= len(digits) <= 19 and _card_brand_ok(digits) and luhn_valid(digits)
 
 
 @lru_cache(maxsize=65536)
@@ -273,7 +208,7 @@ def _context(m: re.Match[str], pattern: re.Pattern[str], before: int = 32, after
     return bool(pattern.search(head) or (tail and pattern.search(tail)))
 
 
-def _separated(m: re.Match[str]) -> bool:
+def _separated(m: re.Match[str]) -> bool:  # digits with separators, not one bare run
     return not m.group(0).isdigit()
 
 
@@ -300,18 +235,11 @@ def _corporate(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
 
 def _phone_nanp(m: re.Match[str], region: str) -> tuple[PiiType, str, bool] | None:
     d = _digits(m.group(0))
-    if len(d) == 11:
-        d = d[1:]
+    d = d[1:] if len(d) == 11 else d
     if len(d) != 10:
         return None
     e164 = _phone_e164(d, region)
     return ("phone", e164, False) if e164 else None
-
-
-def ssn_valid(area: str, group: str, serial: str) -> bool:
-    """SSA rules: area 000, 666 and 900-999, group 00 and serial 0000 are never issued."""
-    a = int(area)
-    return a != 0 and a != 666 and a < 900 and group != "00" and serial != "0000"
 
 
 def _ssn(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
@@ -332,15 +260,6 @@ def _ssn_bare(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
 
 def _zip(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
     return "postal_code", m.group(1) + (m.group(2) or ""), False
-
-
-def iban_valid(iban: str) -> bool:
-    """ISO 13616: known country length and the mod-97 check (remainder 1)."""
-    iban = iban.replace(" ", "").upper()
-    if _IBAN_LENGTHS.get(iban[:2]) != len(iban) or not iban[2:4].isdigit():
-        return False
-    moved = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
 def _iban(m: re.Match[str]) -> tuple[PiiType, str, bool] | None:
@@ -564,8 +483,7 @@ def _find_block(
 
 
 def _dedupe_overlaps(findings: list[PiiFinding]) -> list[PiiFinding]:
-    """Keep one finding per overlapping span: the longest wins (a 16-digit card over a
-    12-digit prefix), then detector priority order."""
+    """One finding per overlapping span: the longest wins, then detector priority order."""
     seen: dict[int, list[tuple[int, int]]] = {}
     out: list[PiiFinding] = []
     order = sorted(
