@@ -27,9 +27,23 @@ from synthspace.coordinator.database import (
 from synthspace.coordinator.errors import HomeError, LogIntegrityError
 from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import Artifact, LogLeaf
+from synthspace.coordinator.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
 from synthspace.coordinator.services.auth import NonceStore
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
+
+
+def make_replay_cache(settings: CoordinatorSettings, sessions: sessionmaker[Session]) -> ReplayCache:
+    """The replay cache `settings.replay_cache` names (see replay_cache.py)."""
+    ttl = 2 * settings.signature_max_age_s + 60  # a signature is valid max_age, plus clock skew
+    choice = settings.replay_cache
+    if choice == "auto":
+        choice = "memory" if settings.resolved_database_url().startswith("sqlite") else "database"
+    if choice == "memory":
+        return MemoryReplayCache(ttl)
+    if choice == "database":
+        return NonceStore(sessions, retain_s=ttl)
+    return RedisReplayCache(choice, ttl)
 
 
 @dataclass
@@ -39,7 +53,7 @@ class Coordinator:
     sessions: sessionmaker[Session]
     blobs: BlobStore
     log: TransparencyLog
-    nonces: NonceStore
+    nonces: ReplayCache
     schema_revision: str = ""
 
     @classmethod
@@ -64,7 +78,7 @@ class Coordinator:
             sessions=sessions,
             blobs=BlobStore(settings.blobs_dir),
             log=TransparencyLog(settings.log_origin, log_key),
-            nonces=NonceStore(sessions, retain_s=2 * settings.signature_max_age_s + 60),
+            nonces=make_replay_cache(settings, sessions),
             schema_revision=revision,
         )
         if verify and settings.startup_verify != "off":

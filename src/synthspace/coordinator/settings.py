@@ -101,6 +101,12 @@ class CoordinatorSettings(BaseModel):
         default=False,
         description="Accept artifacts whose non-blocking gates failed (blocking gates must always pass).",
     )
+    replay_cache: str = Field(
+        default="auto",
+        description="Where request nonces are remembered: 'memory' (this process; no database write per "
+        "request), 'database', 'redis://HOST:PORT/DB' (shared by several server processes), or 'auto' "
+        "(memory on SQLite, database on PostgreSQL).",
+    )
     witnesses: list[WitnessEndpoint] = Field(
         default_factory=list,
         description="Witnesses asked to cosign every new checkpoint; the cosigned note is served at "
@@ -114,6 +120,13 @@ class CoordinatorSettings(BaseModel):
         description="On startup, 'full' rehashes every leaf and recomputes the root; 'root' recomputes the "
         "root from stored leaf hashes; 'off' skips it.",
     )
+
+    @field_validator("replay_cache")
+    @classmethod
+    def _valid_replay_cache(cls, value: str) -> str:
+        if value not in ("auto", "memory", "database") and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("replay_cache must be auto, memory, database or a redis:// URL")
+        return value
 
     @property
     def keys_dir(self) -> Path:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from synthspace.coordinator.errors import CoordinatorError, UnauthorizedError
 from synthspace.coordinator.models import Org, RequestNonce, utcnow
+from synthspace.coordinator.replay_cache import ReplayCache, check_nonce
 from synthspace.coordinator.services.orgs import active_request_key
 from synthspace.errors import SynthspaceError
 from synthspace.http_signatures import BodyDigest, HeaderSource
@@ -41,8 +42,7 @@ class NonceStore:
 
     def seen(self, key_id: str, nonce: str) -> bool:
         """Record the pair; True when it was already recorded (a replay)."""
-        if len(nonce) > 128:
-            raise UnauthorizedError("nonce longer than 128 characters", code="invalid_signature")
+        check_nonce(nonce)
         self._maybe_prune()
         with self._sessions() as session:
             session.add(
@@ -72,7 +72,7 @@ class NonceStore:
 
 def authenticate_headers(
     sessions: sessionmaker[Session],
-    nonces: NonceStore,
+    nonces: ReplayCache,
     *,
     method: str,
     target_uri: str,
