@@ -53,7 +53,7 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
             if manifest.completed == 0:
                 raise DemoError(f"{plan.org}: the model produced no valid record ({dict(manifest.dropped)}); see {run_dir}")
             with steps.step(f"{plan.org}: privacy and quality gates") as say:
-                report = run_gates(run_dir, progress=say)
+                report = run_gates(run_dir, progress=say, home=home.path)
             verdicts = {
                 g.name: "pass" if g.passed else ("FAIL" if g.blocking else "warn") for g in report.gates
             }
