@@ -115,7 +115,15 @@ WORDS = (
 def _bulk_catalog(coord: Any, n: int) -> None:
     from sqlalchemy import insert
 
-    from synthspace.coordinator.models import Artifact, ArtifactTag, LogLeaf, LogState, Org, OrgKey
+    from synthspace.coordinator.models import (
+        Artifact,
+        ArtifactAssignee,
+        ArtifactTag,
+        LogLeaf,
+        LogState,
+        Org,
+        OrgKey,
+    )
 
     rng = random.Random(42)
     now = datetime.now(UTC)
@@ -145,7 +153,7 @@ def _bulk_catalog(coord: Any, n: int) -> None:
         start = conn.execute(LogState.__table__.select()).one().size
         chunk = 10_000
         for base in range(0, n, chunk):
-            leaves, arts, tags = [], [], []
+            leaves, arts, tags, assignees = [], [], [], []
             for i in range(base, min(n, base + chunk)):
                 idx = start + i
                 aid = hashlib.sha256(f"artifact-{i}".encode()).hexdigest()
@@ -181,8 +189,14 @@ def _bulk_catalog(coord: Any, n: int) -> None:
                         "signed_at": now,
                         "published_at": now - timedelta(seconds=n - i),
                         "log_index": idx,
+                        # one in ten is shared with two named orgs only (usage policy)
+                        "visible_to_all": i % 10 != 0,
                     }
                 )
+                if i % 10 == 0:
+                    assignees += [
+                        {"artifact_id": aid, "org_name": orgs[(i + k) % len(orgs)]} for k in (1, 2)
+                    ]
                 tags += [
                     {"artifact_id": aid, "tag": rng.choice(WORDS)},
                     {"artifact_id": aid, "tag": f"batch-{i % 100}"},
@@ -193,6 +207,8 @@ def _bulk_catalog(coord: Any, n: int) -> None:
                 (t["artifact_id"], t["tag"]): t for t in tags
             }  # two draws may repeat a tag
             conn.execute(insert(ArtifactTag), list(unique_tags.values()))
+            if assignees:
+                conn.execute(insert(ArtifactAssignee), assignees)
         conn.exec_driver_sql("ANALYZE")
 
 
@@ -210,7 +226,12 @@ LIST_QUERIES: list[tuple[str, dict[str, Any]]] = [
 def bench_list(backend: str, pg: PgDatabases, n: int, samples: int) -> dict[str, Any]:
     from synthspace.coordinator.runtime import Coordinator
     from synthspace.coordinator.services import catalog
+    from synthspace.coordinator.services.auth import Principal
 
+    # Same data, same run: the operator's view has no policy filter (visible_to -> TRUE); an
+    # ordinary member's view filters in SQL (visible_to_all OR publisher OR assignee row).
+    unfiltered = Principal(org="bench-org-03", key_id="-", is_operator=True)
+    member = Principal(org="bench-org-03", key_id="-", is_operator=False)
     settings = new_home(backend, pg, startup_verify="off")
     coord = Coordinator.open(settings, verify=False)
     server = CoordinatorServer(home=settings.home, backend=backend).start()
@@ -234,21 +255,24 @@ def bench_list(backend: str, pg: PgDatabases, n: int, samples: int) -> dict[str,
                 r = client.get("/v1/artifacts", params=params)
                 http_t.append(time.perf_counter() - t)
                 assert r.status_code == 200
-            for _ in range(samples):
-                with coord.session() as session:
-                    t = time.perf_counter()
-                    svc_params = {
-                        k: (datetime.fromisoformat(v) if k == "created_after" else v)
-                        for k, v in params.items()
-                    }
-                    catalog.list_artifacts(session, limit=50, **svc_params)
-                    svc_t.append(time.perf_counter() - t)
+            svc_params = {
+                k: (datetime.fromisoformat(v) if k == "created_after" else v)
+                for k, v in params.items()
+            }
+            nofilter_t: list[float] = []
+            for _ in range(samples):  # interleaved, so drift on a shared machine hits both alike
+                for viewer, into in ((member, svc_t), (unfiltered, nofilter_t)):
+                    with coord.session() as session:
+                        t = time.perf_counter()
+                        catalog.list_artifacts(session, viewer=viewer, limit=50, **svc_params)
+                        into.append(time.perf_counter() - t)
             results["queries"][label] = {
                 "items": count,
                 "http_p50": pct(http_t, 0.5),
                 "http_p95": pct(http_t, 0.95),
                 "svc_p50": pct(svc_t, 0.5),
                 "svc_p95": pct(svc_t, 0.95),
+                "svc_nofilter_p50": pct(nofilter_t, 0.5),
             }
         # a deep page: follow the cursor 40 pages in, then time the next page
         cursor = None
@@ -267,6 +291,7 @@ def bench_list(backend: str, pg: PgDatabases, n: int, samples: int) -> dict[str,
             "http_p95": pct(deep, 0.95),
             "svc_p50": float("nan"),
             "svc_p95": float("nan"),
+            "svc_nofilter_p50": float("nan"),
         }
     finally:
         server.stop()
@@ -472,9 +497,12 @@ def report(results: dict[str, dict[str, Any]]) -> str:
             f"### Catalog list/search latency at {n:,} artifacts (ms; HTTP = signed request end to end, service = in-process query)",
             "",
             "| query | "
-            + " | ".join(f"{b} HTTP p50 / p95 | {b} service p50 / p95" for b in backends)
+            + " | ".join(
+                f"{b} HTTP p50 / p95 | {b} service p50 / p95 | {b} policy filter: unfiltered p50, ratio"
+                for b in backends
+            )
             + " |",
-            "| --- | " + " | ".join("--- | ---" for _ in backends) + " |",
+            "| --- | " + " | ".join("--- | --- | ---" for _ in backends) + " |",
         ]
         for label in results[backends[0]]["list"]["queries"]:
             cells = []
@@ -485,7 +513,9 @@ def report(results: dict[str, dict[str, Any]]) -> str:
                     if q["svc_p50"] != q["svc_p50"]
                     else f"{ms(q['svc_p50'])} / {ms(q['svc_p95'])}"
                 )
-                cells.append(f"{ms(q['http_p50'])} / {ms(q['http_p95'])} | {svc}")
+                nf = q.get("svc_nofilter_p50", float("nan"))
+                ratio = "-" if nf != nf else f"{ms(nf)}, {q['svc_p50'] / nf:.2f}x"
+                cells.append(f"{ms(q['http_p50'])} / {ms(q['http_p95'])} | {svc} | {ratio}")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append(
             "\nBulk load: "

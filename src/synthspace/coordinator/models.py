@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -134,6 +135,9 @@ class Artifact(Base):
     retraction_reason: Mapped[str | None] = mapped_column(Text, default=None)
     retracted_by: Mapped[str | None] = mapped_column(String(16), default=None)
     retract_log_index: Mapped[int | None] = mapped_column(BigInt, default=None)
+    # Visibility from the signed usage policy (synthspace.policy.visible_orgs): True when every
+    # member may see it; otherwise only the publisher and the orgs in artifact_assignees.
+    visible_to_all: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     tags: Mapped[list[ArtifactTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
@@ -151,6 +155,16 @@ class ArtifactTag(Base):
     tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
 
     __table_args__ = (Index("ix_artifact_tags_tag_artifact", "tag", "artifact_id"),)
+
+
+class ArtifactAssignee(Base):
+    """An org that may see a restricted artifact (its policy names it, directly or by group)."""
+
+    __tablename__ = "artifact_assignees"
+    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.artifact_id"), primary_key=True)
+    org_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_artifact_assignees_org_artifact", "org_name", "artifact_id"),)
 
 
 class ArtifactParent(Base):

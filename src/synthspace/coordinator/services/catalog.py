@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session, defer
 
 from synthspace.api_models import (
@@ -20,7 +20,29 @@ from synthspace.api_models import (
     SortOrder,
 )
 from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
-from synthspace.coordinator.models import Artifact, ArtifactParent, ArtifactTag
+from synthspace.coordinator.models import Artifact, ArtifactAssignee, ArtifactParent, ArtifactTag
+from synthspace.coordinator.services.auth import Principal
+
+
+def visible_to(viewer: Principal | None) -> ColumnElement[bool]:
+    """The one visibility rule, as a SQL condition on Artifact (issue 16, docs/governance.md).
+
+    An org sees an artifact when its usage policy lets every member see it, when it published
+    it, or when the policy names it (artifact_assignees); the operator sees everything; the
+    anonymous web catalog (`viewer=None`) sees only artifacts visible to every member.
+    """
+    if viewer is None:
+        return Artifact.visible_to_all.is_(True)
+    if viewer.is_operator:
+        return true()
+    return or_(
+        Artifact.visible_to_all.is_(True),
+        Artifact.org_name == viewer.org,
+        exists().where(
+            ArtifactAssignee.artifact_id == Artifact.artifact_id,
+            ArtifactAssignee.org_name == viewer.org,
+        ),
+    )
 
 
 def summary(row: Artifact) -> ArtifactSummary:
@@ -58,8 +80,11 @@ def _summary_fields(row: Artifact) -> dict[str, Any]:
     )
 
 
-def get_artifact(session: Session, artifact_id: str) -> Artifact:
-    row = session.get(Artifact, artifact_id)
+def get_artifact(session: Session, artifact_id: str, *, viewer: Principal | None) -> Artifact:
+    """The artifact if `viewer` may see it; 404 alike for unknown and not-visible (no existence leak)."""
+    row = session.scalars(
+        select(Artifact).where(Artifact.artifact_id == artifact_id, visible_to(viewer))
+    ).one_or_none()
     if row is None:
         raise NotFoundError(
             f"artifact {artifact_id} is not in the catalog", code="unknown_artifact"
@@ -67,17 +92,17 @@ def get_artifact(session: Session, artifact_id: str) -> Artifact:
     return row
 
 
-def artifact_detail(session: Session, artifact_id: str) -> ArtifactDetail:
-    row = get_artifact(session, artifact_id)
+def artifact_detail(session: Session, artifact_id: str, *, viewer: Principal | None) -> ArtifactDetail:
+    row = get_artifact(session, artifact_id, viewer=viewer)
     parents = session.execute(
         select(ArtifactParent.parent_id, ArtifactParent.role, Artifact.title)
         .join(Artifact, Artifact.artifact_id == ArtifactParent.parent_id)
-        .where(ArtifactParent.child_id == artifact_id)
+        .where(ArtifactParent.child_id == artifact_id, visible_to(viewer))
     ).all()
     children = session.execute(
         select(ArtifactParent.child_id, ArtifactParent.role, Artifact.title)
         .join(Artifact, Artifact.artifact_id == ArtifactParent.child_id)
-        .where(ArtifactParent.parent_id == artifact_id)
+        .where(ArtifactParent.parent_id == artifact_id, visible_to(viewer))
         .order_by(Artifact.log_index)
     ).all()
     statement = dict(row.statement)
@@ -136,6 +161,7 @@ def _decode_cursor(sort: str, cursor: str) -> list[Any]:
 def list_artifacts(
     session: Session,
     *,
+    viewer: Principal | None,
     limit: int,
     org: str | None = None,
     task: str | None = None,
@@ -152,7 +178,11 @@ def list_artifacts(
 ) -> ArtifactPage:
     """One page of artifacts matching every given filter; `next_cursor` continues it."""
     # Listing never needs the envelope bytes or the Statement JSON: don't load them.
-    stmt = select(Artifact).options(defer(Artifact.envelope), defer(Artifact.statement))
+    stmt = (
+        select(Artifact)
+        .options(defer(Artifact.envelope), defer(Artifact.statement))
+        .where(visible_to(viewer))
+    )
     if org:
         stmt = stmt.where(Artifact.org_name == org)
     if task:

@@ -29,6 +29,7 @@ from synthspace.coordinator.errors import (
 from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import (
     Artifact,
+    ArtifactAssignee,
     ArtifactParent,
     ArtifactTag,
     LogLeaf,
@@ -41,6 +42,7 @@ from synthspace.coordinator.services.orgs import artifact_keys_at
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
 from synthspace.lineage import Statement
 from synthspace.log_entries import PublishEntry
+from synthspace.policy import visible_orgs
 
 DATASET_KINDS = ("dataset", "derived-dataset")
 MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
@@ -235,6 +237,8 @@ def publish_artifact(
             f"the uploaded data has sha256 {data_sha256}, the Statement subject says {subject.digest.sha256}",
         )
     _check_data_format(pred.kind, data_bytes, size, pred.record_count)
+    # Visibility follows the signed usage policy (None: every member may see it).
+    assignees = visible_orgs(pred.effective_policy())
     problems = statement_problems(
         statement, accept_failed_nonblocking_gates=accept_failed_nonblocking_gates
     )
@@ -308,9 +312,12 @@ def publish_artifact(
             signed_at=pred.times.signed,
             published_at=now,
             log_index=appended.index,
+            visible_to_all=assignees is None,
         )
         session.add(row)
         session.flush()
+        for assignee in assignees or ():
+            session.add(ArtifactAssignee(artifact_id=artifact_id, org_name=assignee))
         for tag in dict.fromkeys(t.strip() for t in pred.tags if t.strip()):
             session.add(ArtifactTag(artifact_id=artifact_id, tag=tag[:100]))
         for parent in {p.artifact_id: p for p in pred.parents}.values():

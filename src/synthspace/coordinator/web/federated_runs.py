@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from synthspace.coordinator.models import Artifact
+from synthspace.coordinator.services.catalog import visible_to
 
 logger = logging.getLogger("synthspace.coordinator.web")
 
@@ -201,7 +202,9 @@ def _runs_from_federation_package(session: Session) -> list[RunView]:
 def _runs_from_adapters(session: Session) -> list[RunView]:
     views: list[RunView] = []
     adapters = session.execute(
-        select(Artifact).where(Artifact.kind == "model-adapter").order_by(Artifact.log_index.desc())
+        select(Artifact)
+        .where(Artifact.kind == "model-adapter", visible_to(None))
+        .order_by(Artifact.log_index.desc())
     ).scalars()
     for a in adapters:
         predicate = a.statement.get("predicate") or {}
@@ -265,7 +268,7 @@ def load_runs(session: Session) -> list[RunView]:
     linked = {r.adapter_id for r in stored if r.adapter_id}
     titles = {
         a.artifact_id: a.title
-        for a in session.execute(select(Artifact).where(Artifact.artifact_id.in_(linked))).scalars()
+        for a in session.execute(select(Artifact).where(Artifact.artifact_id.in_(linked), visible_to(None))).scalars()
     } if linked else {}
     for r in stored:
         if r.adapter_id:

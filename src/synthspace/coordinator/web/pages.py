@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from sqlalchemy import select
 
 from synthspace import __version__
 from synthspace.api_models import is_org_name
@@ -159,6 +160,7 @@ def artifact_list(request: Request, coord: CoordinatorDep, session: SessionDep) 
     try:
         page = catalog.list_artifacts(
             session,
+            viewer=None,
             limit=per_page,
             status=status,  # type: ignore[arg-type]
             sort=sort,  # type: ignore[arg-type]
@@ -205,7 +207,10 @@ def artifact_list(request: Request, coord: CoordinatorDep, session: SessionDep) 
 def _load(session: SessionDep, artifact_id: str) -> Artifact | None:
     if not HEX64.match(artifact_id):
         return None
-    return session.get(Artifact, artifact_id)
+    # The web catalog is anonymous: only artifacts every member may see (docs/governance.md).
+    return session.scalars(
+        select(Artifact).where(Artifact.artifact_id == artifact_id, catalog.visible_to(None))
+    ).one_or_none()
 
 
 @router.get("/artifacts/{artifact_id}", response_class=HTMLResponse)
@@ -213,7 +218,7 @@ def artifact_page(artifact_id: str, request: Request, coord: CoordinatorDep, ses
     row = _load(session, artifact_id)
     if row is None:
         return _error(request, 404, "No such artifact", f"artifact {artifact_id[:80]} is not in this catalog")
-    detail = catalog.artifact_detail(session, artifact_id)
+    detail = catalog.artifact_detail(session, artifact_id, viewer=None)
     checkpoint = current_checkpoint(session, coord.log)
     checks = verify_artifact(session, coord.log, coord.blobs, row, checkpoint)
     preview: DataPreview | None = None
@@ -332,5 +337,5 @@ def org_page(org: str, request: Request, session: SessionDep) -> HTMLResponse:
         record = orgs.org_record(session, org)
     except NotFoundError:
         return _error(request, 404, "No such organisation", f"{org!r} is not enrolled in this catalog")
-    recent = catalog.list_artifacts(session, limit=10, org=org)
+    recent = catalog.list_artifacts(session, viewer=None, limit=10, org=org)
     return _page(request, "org.html", title=record.display_name or org, active="orgs", org=record, recent=recent.items)

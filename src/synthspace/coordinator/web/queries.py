@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from synthspace.coordinator.models import Artifact, ArtifactParent, ArtifactTag, LogLeaf, Org
+from synthspace.coordinator.services.catalog import visible_to
 from synthspace.coordinator.web.lineage_graph import LineageGraph, LineageNode, build_lineage_graph
 from synthspace.lineage import MAX_FACET_CHARS, MAX_TAG_CHARS
 
@@ -44,6 +45,9 @@ def facets(session: Session) -> Facets:
             .order_by(column)
             .limit(FACET_LIMIT)
         )
+        if column.class_ is ArtifactTag:
+            stmt = stmt.join(Artifact, Artifact.artifact_id == ArtifactTag.artifact_id)
+        stmt = stmt.where(visible_to(None))  # the anonymous web catalog: public artifacts only
         return [str(v) for v in session.execute(stmt).scalars() if v != ""]
 
     return Facets(
@@ -58,9 +62,10 @@ def facets(session: Session) -> Facets:
 
 def catalog_counts(session: Session) -> tuple[int, int, int]:
     """(artifacts, retracted, organisations)."""
-    total = session.execute(select(func.count()).select_from(Artifact)).scalar_one()
+    public = visible_to(None)
+    total = session.execute(select(func.count()).select_from(Artifact).where(public)).scalar_one()
     retracted = session.execute(
-        select(func.count()).select_from(Artifact).where(Artifact.retracted_at.is_not(None))
+        select(func.count()).select_from(Artifact).where(Artifact.retracted_at.is_not(None), public)
     ).scalar_one()
     orgs = session.execute(select(func.count()).select_from(Org)).scalar_one()
     return int(total), int(retracted), int(orgs)
@@ -84,7 +89,9 @@ def trained_on(session: Session, row: Artifact) -> list[Artifact]:
     """
     found: list[Artifact] = []
     adapters = session.execute(
-        select(Artifact).where(Artifact.kind == "model-adapter").order_by(Artifact.log_index)
+        select(Artifact)
+        .where(Artifact.kind == "model-adapter", visible_to(None))
+        .order_by(Artifact.log_index)
     ).scalars()
     for adapter in adapters:
         training = (adapter.statement.get("predicate") or {}).get("training") or {}
@@ -99,12 +106,19 @@ def lineage_graph(session: Session, row: Artifact, max_depth: int = 4) -> Lineag
     """Parents (from the signed lineage, so parents missing from this catalog show too),
     children (catalog edges) and the adapters trained on each artifact in the walk."""
 
+    def public(aid: str) -> Artifact | None:
+        # Restricted artifacts are not on the anonymous web catalog: in a graph they show as
+        # ids only (like their log entries), never with their title or metadata.
+        return session.scalars(
+            select(Artifact).where(Artifact.artifact_id == aid, visible_to(None))
+        ).one_or_none()
+
     def lookup(aid: str) -> LineageNode | None:
-        found = session.get(Artifact, aid)
+        found = public(aid)
         return _node(found) if found is not None else None
 
     def parents(aid: str) -> list[tuple[str, str]]:
-        found = session.get(Artifact, aid)
+        found = public(aid)
         if found is None:
             return []
         declared = (found.statement.get("predicate") or {}).get("parents") or []
@@ -116,11 +130,11 @@ def lineage_graph(session: Session, row: Artifact, max_depth: int = 4) -> Lineag
             for c, r in session.execute(
                 select(ArtifactParent.child_id, ArtifactParent.role)
                 .join(Artifact, Artifact.artifact_id == ArtifactParent.child_id)
-                .where(ArtifactParent.parent_id == aid)
+                .where(ArtifactParent.parent_id == aid, visible_to(None))
                 .order_by(Artifact.log_index)
             ).all()
         ]
-        found = session.get(Artifact, aid)
+        found = public(aid)
         if found is not None:
             have = {c for c, _ in links}
             links += [(a.artifact_id, "training-data") for a in trained_on(session, found) if a.artifact_id not in have]

@@ -126,7 +126,7 @@ async def publish(request: Request, principal: PrincipalDep, coord: CoordinatorD
     "", response_model=ArtifactPage, summary="List and search artifacts (cursor pagination)"
 )
 def list_artifacts(
-    _: PrincipalDep,
+    principal: PrincipalDep,
     coord: CoordinatorDep,
     session: SessionDep,
     org: Annotated[str | None, Query(pattern=ORG_PATTERN, description="Publisher org.")] = None,
@@ -173,6 +173,7 @@ def list_artifacts(
         )
     return catalog.list_artifacts(
         session,
+        viewer=principal,
         limit=limit or min(coord.settings.default_page_size, max_size),
         org=org,
         task=task,
@@ -194,8 +195,10 @@ def list_artifacts(
     response_model=ArtifactDetail,
     summary="An artifact with lineage, gates, parents and children",
 )
-def get_artifact(artifact_id: ArtifactId, _: PrincipalDep, session: SessionDep) -> ArtifactDetail:
-    return catalog.artifact_detail(session, artifact_id)
+def get_artifact(
+    artifact_id: ArtifactId, principal: PrincipalDep, session: SessionDep
+) -> ArtifactDetail:
+    return catalog.artifact_detail(session, artifact_id, viewer=principal)
 
 
 @router.get(
@@ -203,8 +206,10 @@ def get_artifact(artifact_id: ArtifactId, _: PrincipalDep, session: SessionDep) 
     summary="The DSSE envelope exactly as published",
     response_class=Response,
 )
-def get_envelope(artifact_id: ArtifactId, _: PrincipalDep, session: SessionDep) -> Response:
-    row = catalog.get_artifact(session, artifact_id)
+def get_envelope(
+    artifact_id: ArtifactId, principal: PrincipalDep, session: SessionDep
+) -> Response:
+    row = catalog.get_artifact(session, artifact_id, viewer=principal)
     return Response(content=bytes(row.envelope), media_type="application/json")
 
 
@@ -212,11 +217,11 @@ def get_envelope(artifact_id: ArtifactId, _: PrincipalDep, session: SessionDep) 
     "/{artifact_id}/data", summary="The artifact's file, streamed", response_class=FileResponse
 )
 def get_data(
-    artifact_id: ArtifactId, _: PrincipalDep, coord: CoordinatorDep, session: SessionDep
+    artifact_id: ArtifactId, principal: PrincipalDep, coord: CoordinatorDep, session: SessionDep
 ) -> FileResponse:
     import base64
 
-    row = catalog.get_artifact(session, artifact_id)
+    row = catalog.get_artifact(session, artifact_id, viewer=principal)
     path = coord.blobs.path_for(row.subject_sha256)
     if not path.is_file():
         raise InvalidRequestError(
@@ -240,11 +245,11 @@ def get_data(
 def get_croissant(
     artifact_id: ArtifactId,
     request: Request,
-    _: PrincipalDep,
+    principal: PrincipalDep,
     coord: CoordinatorDep,
     session: SessionDep,
 ) -> JSONResponse:
-    row = catalog.get_artifact(session, artifact_id)
+    row = catalog.get_artifact(session, artifact_id, viewer=principal)
     base = public_base_url(request)
     doc = croissant_for(
         coord.blobs,
