@@ -64,6 +64,11 @@ def register(app: typer.Typer) -> None:
             None, "--verifier-key", help="The coordinator's log verifier key to pin (else trusted on first use)."
         ),
         no_lineage: bool = typer.Option(False, "--no-lineage", help="Do not walk the parents."),
+        witness_policy: Path | None = typer.Option(
+            None, "--witness-policy",
+            help="C2SP tlog-policy file: checkpoints must carry its quorum of witness cosignatures "
+            "(default: HOME/witness-policy when the node home has one).",
+        ),
         offline: bool = typer.Option(
             False, "--offline", help="No network: check a bundle against the log as this auditor last verified it."
         ),
@@ -82,7 +87,8 @@ def register(app: typer.Typer) -> None:
         if offline and target == "log":
             raise fail("`audit log` checks the live log; --offline applies to bundle directories")
         auditor = open_auditor(
-            home=home, coordinator=coordinator, state=state, verifier_key=verifier_key, offline=offline
+            home=home, coordinator=coordinator, state=state, verifier_key=verifier_key, offline=offline,
+            witness_policy=witness_policy,
         )
         if target == "log":
             polls = 0

@@ -35,12 +35,26 @@ def open_auditor(
     verifier_key: str | None = None,
     trust_on_first_use: bool = True,
     offline: bool = False,
+    witness_policy: Path | None = None,
 ) -> Auditor:
     """An Auditor for a node home (signed requests, the node's pinned log key), or, with
     `coordinator`, a stand-alone one keeping its state in `state`
     (default ~/.synthspace/auditor/<coordinator>). With `offline`, no network at all: the log
-    as this auditor last verified it answers every log read."""
+    as this auditor last verified it answers every log read. The witness policy is
+    `witness_policy` if given, else the node home's HOME/witness-policy if it has one."""
     from synthspace.node.audit import Auditor
+    from synthspace.node.audit.witnessing import load_policy
+    from synthspace.witness import WitnessPolicy
+
+    def policy(node_path: Path | None) -> WitnessPolicy | None:
+        if witness_policy is not None:
+            try:
+                text = Path(witness_policy).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise AuditorSetupError(f"cannot read the witness policy {witness_policy}: {exc}") from None
+            return WitnessPolicy.parse(text)
+        return load_policy(node_path) if node_path is not None else None
+
     from synthspace.node.audit.log_monitor import (
         DEFAULT_AUDITOR_STATE,
         AuditorState,
@@ -56,7 +70,11 @@ def open_auditor(
             else:
                 state = open_home(home).auditor_state_dir
         st = AuditorState(state)
-        return Auditor(offline_client(st), st, pinned_verifier_key=verifier_key, trust_on_first_use=False, offline=True)
+        node_path = open_home(home).path if coordinator is None and home is not None else None
+        return Auditor(
+            offline_client(st), st, pinned_verifier_key=verifier_key, trust_on_first_use=False, offline=True,
+            witness_policy=policy(node_path),
+        )
     if coordinator is None:
         node = open_home(home)
         if not node.exists():
@@ -71,6 +89,7 @@ def open_auditor(
             AuditorState(state if state is not None else node.auditor_state_dir),
             pinned_verifier_key=verifier_key or config.log_verifier_key,
             trust_on_first_use=trust_on_first_use,
+            witness_policy=policy(node.path),
         )
     url = coordinator.rstrip("/")
     if home is not None:  # an enrolled node may sign an outsider-style audit of another URL
@@ -80,4 +99,7 @@ def open_auditor(
         client = CoordinatorClient(url)
     if state is None:
         state = DEFAULT_AUDITOR_STATE.expanduser() / hashlib.sha256(url.encode()).hexdigest()[:16]
-    return Auditor(client, AuditorState(state), pinned_verifier_key=verifier_key, trust_on_first_use=trust_on_first_use)
+    return Auditor(
+        client, AuditorState(state), pinned_verifier_key=verifier_key, trust_on_first_use=trust_on_first_use,
+        witness_policy=policy(None),
+    )

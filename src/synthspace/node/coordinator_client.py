@@ -284,6 +284,10 @@ class CoordinatorClient:
     def verifier_key(self) -> str:
         return self._send("GET", "/v1/log/verifier-key", public=True).text.strip()
 
+    def cosigned_checkpoint(self) -> str:
+        """The latest checkpoint with witness cosignatures (verify with synthspace.witness.verify_witnessed)."""
+        return self._send("GET", "/v1/log/cosigned-checkpoint", public=True).text
+
     def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
         """Leaves [start, end) as (index, leaf bytes), paging as the coordinator allows."""
         out: list[tuple[int, bytes]] = []

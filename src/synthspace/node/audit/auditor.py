@@ -3,6 +3,7 @@ order, skip what cannot be checked after a failure, walk the lineage, write pull
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synthspace.node.audit import checks
+from synthspace.node.audit import checks, witnessing
 from synthspace.node.audit.context import AuditContext, safe_name
 from synthspace.node.audit.key_directory import KeyDirectory
 from synthspace.node.audit.log_audit import audit_entries
@@ -38,6 +39,7 @@ from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorErr
 if TYPE_CHECKING:
     from synthspace.checkpoint import Checkpoint, Verifier
     from synthspace.node.home import NodeHome
+    from synthspace.witness import WitnessPolicy
 
 
 class Auditor:
@@ -57,8 +59,10 @@ class Auditor:
         trust_on_first_use: bool = True,
         use_org_api: bool = True,
         offline: bool = False,
+        witness_policy: WitnessPolicy | None = None,
     ) -> None:
         self.client = client
+        self.witness_policy = witness_policy
         self.offline = offline
         self.state = state
         self._pinned = pinned_verifier_key
@@ -75,6 +79,7 @@ class Auditor:
             client or CoordinatorClient.for_home(home),
             AuditorState(home.auditor_state_dir),
             pinned_verifier_key=config.log_verifier_key,
+            witness_policy=witnessing.load_policy(home.path),
         )
 
     # ---- the log --------------------------------------------------------------------------
@@ -221,6 +226,8 @@ class Auditor:
                 + "\n"
             )
             (staging / AUDIT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            if report.proof_bundle is not None:
+                (staging / witnessing.PROOF_FILE).write_text(report.proof_bundle)
             for item in staging.iterdir():
                 item.replace(out / item.name)
         finally:
@@ -261,6 +268,13 @@ class Auditor:
         checks.check_log_inclusion(
             report, ctx, self.client, envelope_bytes, statement, signer, index, entry, entry_problem
         )
+        if self.offline:
+            if data_dir is not None:
+                witnessing.check_proof_bundle_offline(
+                    report, data_dir, self.witness_policy, self.verifier(), _receipt_leaf(report, data_dir)
+                )
+        elif (included := report.check("log_inclusion")) is not None and not included.failed:
+            witnessing.check_witnessed(report, ctx, self.client, self.witness_policy, self.verifier())
         checks.check_checkpoint_consistency(report, ctx)
         checks.check_retraction(report, ctx, aid)
         checks.check_gates(report, statement)
@@ -292,3 +306,17 @@ class Auditor:
             org=org,
             key_id=key_id,
         )
+
+
+def _receipt_leaf(report: AuditReport, bundle: Path) -> bytes | None:
+    """The publish entry's leaf bytes: from this audit, or from the bundle's receipt.json."""
+    receipt = report.receipt
+    if receipt is None and (bundle / RECEIPT_FILE).is_file():
+        try:
+            receipt = json.loads((bundle / RECEIPT_FILE).read_text())
+        except ValueError:
+            return None
+    try:
+        return base64.b64decode(receipt["entry_leaf"], validate=True) if isinstance(receipt, dict) else None
+    except (KeyError, ValueError, TypeError):
+        return None

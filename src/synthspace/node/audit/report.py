@@ -68,6 +68,7 @@ class AuditReport:
     checkpoint_size: int | None = None
     parents: list[AuditReport] = field(default_factory=list)
     receipt: dict[str, Any] | None = None
+    proof_bundle: str | None = None  # C2SP tlog-proof text a pull keeps as proof.tlog
 
     def add(self, name: str, status: Status, detail: str) -> CheckResult:
         result = CheckResult(name, status, detail)

@@ -1,0 +1,101 @@
+"""Witnessed checkpoints in an audit, and the offline proof bundle a pull keeps.
+
+With a witness policy (a C2SP tlog-policy file at HOME/witness-policy), an audit also fetches
+the coordinator's cosigned checkpoint, requires the policy's quorum of witness cosignatures on
+it, checks it is consistent with the checkpoint this audit verified, and checks the artifact's
+publish entry is included under it: the named check `witnessed`. Either way a pull keeps
+`proof.tlog` (C2SP tlog-proof: the entry's inclusion proof with the checkpoint it is against,
+cosigned when witnessed), which `synthspace audit DIR --offline` verifies with no network.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from synthspace import transparency_log as tlog
+from synthspace.checkpoint import Verifier
+from synthspace.errors import SynthspaceError
+from synthspace.node.audit.context import AuditContext
+from synthspace.node.audit.report import AuditReport
+from synthspace.node.coordinator_client import CoordinatorClient
+from synthspace.tlog_proof import ProofBundle, verify_bundle
+from synthspace.witness import WitnessError, WitnessPolicy, verify_witnessed
+
+POLICY_FILE = "witness-policy"
+PROOF_FILE = "proof.tlog"
+
+
+def load_policy(home: Path) -> WitnessPolicy | None:
+    """The node's witness policy, or None when it has none. Raises WitnessError naming the line."""
+    path = Path(home) / POLICY_FILE
+    if not path.is_file():
+        return None
+    return WitnessPolicy.parse(path.read_text(encoding="utf-8"))
+
+
+def _pinned(policy: WitnessPolicy, log: Verifier) -> WitnessPolicy:
+    # The log key the node pinned is the one trusted, whatever log lines the policy file holds.
+    return WitnessPolicy(logs={log.name: log}, witnesses=policy.witnesses, groups=policy.groups, quorum=policy.quorum)
+
+
+def check_witnessed(
+    report: AuditReport, ctx: AuditContext, client: CoordinatorClient, policy: WitnessPolicy | None, log: Verifier
+) -> None:
+    """Online: the `witnessed` check (with a policy) and the proof bundle for a pull."""
+    receipt = report.receipt
+    if receipt is None or ctx.checkpoint is None or ctx.view is None:
+        return  # log_inclusion failed or was skipped; it says why
+    index = int(receipt["log_index"])
+    leaf = base64.b64decode(receipt["entry_leaf"])
+    if policy is None:
+        proof = tuple(bytes.fromhex(h) for h in receipt["inclusion_proof"]["hashes"])
+        report.proof_bundle = ProofBundle(index, proof, ctx.view.note).to_text()
+        return
+    view = ctx.checkpoint
+    try:
+        note = client.cosigned_checkpoint()
+        cosigned, cosigners = verify_witnessed(note, _pinned(policy, log))
+        lo, hi = sorted([(cosigned.size, cosigned.root), (view.size, view.root)])
+        consistency = client.consistency_proof(lo[0], hi[0]) if 0 < lo[0] < hi[0] else []
+        tlog.verify_consistency(lo[0], hi[0], lo[1], hi[1], consistency)
+        if index >= cosigned.size:
+            raise WitnessError(
+                f"publish entry {index} is not covered yet by a witnessed checkpoint (cosigned size {cosigned.size}); "
+                "witnesses cosign new checkpoints within seconds: audit again shortly"
+            )
+        inclusion = client.inclusion_proof(index, cosigned.size)
+        tlog.verify_inclusion(tlog.leaf_hash(leaf), index, cosigned.size, inclusion, cosigned.root)
+    except SynthspaceError as exc:
+        report.add("witnessed", "fail", str(exc))
+        return
+    report.proof_bundle = ProofBundle(index, tuple(inclusion), note).to_text()
+    report.add(
+        "witnessed",
+        "pass",
+        f"entry {index} is in the checkpoint of size {cosigned.size} cosigned by {', '.join(sorted(cosigners))} "
+        f"(policy quorum {policy.quorum!r}), consistent with the one verified here",
+    )
+
+
+def check_proof_bundle_offline(
+    report: AuditReport, bundle_dir: Path, policy: WitnessPolicy | None, log: Verifier, entry_leaf: bytes | None
+) -> None:
+    """Offline: `proof.tlog` proves the bundle's publish entry is in a checkpoint the pinned log
+    key signed (and, with a policy, its quorum of witnesses cosigned)."""
+    path = Path(bundle_dir) / PROOF_FILE
+    if not path.is_file():
+        if policy is not None:
+            report.add("witnessed", "fail", f"{PROOF_FILE} is missing: pull the artifact again to keep its proof bundle")
+        return
+    if entry_leaf is None:
+        report.add("witnessed", "fail", "the bundle's receipt holds no log entry to check the proof bundle against")
+        return
+    try:
+        bundle = ProofBundle.from_text(path.read_text(encoding="utf-8"))
+        checkpoint, cosigners = verify_bundle(bundle, entry_leaf, log, _pinned(policy, log) if policy else None)
+    except (SynthspaceError, OSError, UnicodeDecodeError) as exc:
+        report.add("witnessed", "fail", f"{PROOF_FILE}: {exc}")
+        return
+    who = f", cosigned by {', '.join(sorted(cosigners))}" if cosigners else ""
+    report.add("witnessed", "pass", f"{PROOF_FILE}: entry {bundle.index} is in the signed checkpoint of size {checkpoint.size}{who}")
