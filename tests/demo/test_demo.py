@@ -191,6 +191,18 @@ def test_published_files_match_their_signed_subjects(demo: DemoRun) -> None:
         assert statement["predicate"]["persona_source"]["locale"] == "ja_JP"
         assert org["gates_passed"] and all(v != "FAIL" for v in org["gates"].values())
         assert org["artifact_id"] in catalog_ids
+        # Record-level filtering: only kept records are published, none the gates dropped, and the
+        # counts agree with the run's gate report; the usefulness gate ran and passed.
+        report = json.loads(Path(org["run_dir"], "gate-report.json").read_text())
+        assert report["passed"] and table.num_rows == report["kept"] <= org["generated"]
+        assert not set(table.column("record_id").to_pylist()) & set(report["exclude_record_ids"])
+        assert org["gate_dropped"] == report["dropped_by_reason"]
+        assert org["gates"].get("usefulness") == "pass"
+        # Two published records are shown, and they are rows of the published file.
+        rows = [{k: v for k, v in r.items() if k != "record_id"} for r in table.to_pylist()]
+        assert len(org["samples"]) == min(2, table.num_rows) and all(x in rows for x in org["samples"])
+        shown = " ".join(json.dumps(org["samples"][0], ensure_ascii=False).split())
+        assert shown in " ".join(demo.stderr.split())
     # Each org pulled the other's artifact: byte-identical data, same signed envelope.
     orgs = {o["org"]: o for o in demo.summary["orgs"]}
     pulls = demo.summary["pulls"]

@@ -3,6 +3,7 @@ the steps are in `synthspace.demo`)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ def _verdict(ok: bool) -> str:
 
 def _print_summary(summary: DemoSummary) -> None:
     from rich.console import Console, Group
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
 
@@ -39,6 +41,12 @@ def _print_summary(summary: DemoSummary) -> None:
         gates = "[green]all blocking gates passed[/green]" if o.gates_passed else "[red]gates FAILED[/red]"
         t.add_row("artifact", f"{o.artifact_id} (log index {o.log_index})")
         t.add_row("records", f"{o.records} from {o.recipe} + {o.personas} ja_JP personas; {gates}")
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(o.gate_dropped.items())) or "none"
+        t.add_row("filtered", f"kept {o.records} of {o.generated} generated; dropped by reason: {dropped}")
+        if o.blocked_runs:
+            t.add_row("refused runs", "; ".join(", ".join(b["failed"]) for b in o.blocked_runs) + " (kept on the node)")
+        for i, rec in enumerate(o.samples, 1):
+            t.add_row(f"sample {i}", escape(json.dumps(rec, ensure_ascii=False)))
         t.add_row("data file", o.data_path)
         t.add_row("node home", o.home)
         items.append(t)

@@ -11,7 +11,7 @@ processes it started (so they are stopped at the end, on Ctrl-C, or by a later
 It lives in the composition root (`synthspace`, next to the CLI) because it is the one place
 that wires `synthspace.node` and `synthspace.coordinator` together.
 
-Modules: `options` (what was asked, errors), `recipes` (the organisations and their recipes),
+Modules: `options` (what was asked, errors), `plans` (the organisations and their recipes; the recipe files are in `recipes/`),
 `processes` (process book, ports, the coordinator server process), `workdir`, `display` (step
 UI), `datasets` (generate, gate, publish, pull, audit), `flow` (the order, federation, signals),
 `summary` (what happened).

@@ -22,8 +22,8 @@ from synthspace.demo.options import (
     DemoError,
     DemoOptions,
 )
+from synthspace.demo.plans import ORGS
 from synthspace.demo.processes import ProcessBook, free_port, port_is_free, start_coordinator_server
-from synthspace.demo.recipes import ORGS
 from synthspace.demo.summary import DemoSummary, FederationResult
 from synthspace.demo.workdir import prepare_workdir
 

@@ -27,6 +27,9 @@ class OrgResult:
     envelope_path: str
     subject_sha256: str
     blocked_runs: list[dict[str, Any]] = field(default_factory=list)  # runs a blocking gate kept home
+    generated: int = 0  # records the model produced in the published run
+    gate_dropped: dict[str, int] = field(default_factory=dict)  # records the gates dropped, per reason
+    samples: list[dict[str, Any]] = field(default_factory=list)  # two published records
 
 
 @dataclass
