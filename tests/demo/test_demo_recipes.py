@@ -9,7 +9,6 @@ import re
 
 import pytest
 
-from synthspace.demo.datasets import overgenerated
 from synthspace.demo.plans import ORGS, demo_recipe
 from synthspace.node.generate.structured import record_model
 from synthspace.node.recipes.loading import load_recipe
@@ -68,6 +67,7 @@ def test_patterns_refuse_the_bundled_models_failure_shapes(plan: object) -> None
             assert not re.fullmatch(pattern, bad), (name, bad)
 
 
-def test_overgenerate_asks_for_more_than_wanted() -> None:
-    assert overgenerated(3) == 5 and overgenerated(8) == 12
-    assert all(overgenerated(n) > n for n in range(1, 50))
+@pytest.mark.parametrize("plan", ORGS, ids=lambda p: p.org)
+def test_demo_recipes_overgenerate(plan: object) -> None:
+    # The gates drop unusable records one by one; the run still reaches its target.
+    assert load_recipe(plan.recipe).generation.overgenerate >= 1.5  # type: ignore[attr-defined]

@@ -4,21 +4,15 @@ pulls and audits the other's."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 
 from synthspace.demo.display import Steps, _gen_progress
-from synthspace.demo.options import GENERATION_ATTEMPTS, OVERGENERATE, DemoError
+from synthspace.demo.options import GENERATION_ATTEMPTS, DemoError
 from synthspace.demo.plans import ORGS, demo_recipe
 from synthspace.demo.summary import OrgResult, PullResult
-
-
-def overgenerated(n: int) -> int:
-    """Records to ask the model for so that about `n` survive record-level filtering."""
-    return max(n + 2, math.ceil(n * OVERGENERATE))
 
 
 def _dropped_note(report: Any, generated: int) -> str:
@@ -43,7 +37,6 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
     from synthspace.node.publishing import publish_run
 
     persona_count = max(8, n)
-    target = overgenerated(n)
     personas: dict[str, Any] = {}
     with steps.step(f"sample {persona_count} ja_JP personas per organisation (census Bayesian network)"):
         for plan in ORGS:
@@ -52,7 +45,7 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
             personas[plan.org] = create_persona_set("ja_JP", persona_count, out, seed=plan.persona_seed)
     with steps.step("load the bundled model (SmolLM2-135M-Instruct, transformers, CPU)"):
         # One loaded copy serves both orgs: they share this machine in the demo.
-        backend = get_backend("transformers", device="cpu", batch_size=max(1, min(target, 8)), threads=threads)
+        backend = get_backend("transformers", device="cpu", batch_size=8, threads=threads)
         info = backend.info()
     steps.note(f"model {info.model_id} {str(getattr(info, 'model_digest', '') or '')[:23]}")
     results: list[OrgResult] = []
@@ -65,11 +58,11 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
             run_dir = work / ("run" if attempt == 1 else f"run-{attempt}")
             recipe = demo_recipe(plan, work / f"attempt-{attempt}-{plan.recipe.name}", sampling_seed_offset=attempt - 1)
             again = f" (attempt {attempt}/{GENERATION_ATTEMPTS}, new sampling seed)" if attempt > 1 else ""
-            title = f"{plan.org}: generate {target} records for {n} wanted ({plan.recipe.name}, private seeds {plan.seeds.name}){again}"
+            title = f"{plan.org}: generate {n} records, overgenerating for the gates ({plan.recipe.name}, private seeds {plan.seeds.name}){again}"
             with steps.step(title) as say:
                 manifest = run_generation(
                     recipe, plan.seeds, run_dir, personas=personas[plan.org].path,
-                    backend=backend, limit=target, home=home.path, flush_interval=5.0,
+                    backend=backend, limit=n, home=home.path, flush_interval=5.0,
                     progress=_gen_progress(say),
                 )  # fmt: skip
             steps.note(f"{manifest.completed}/{manifest.requested} records in {run_dir}" + (

@@ -14,8 +14,6 @@ SUMMARY_FILE = "summary.json"
 DATABASE_URL_ENV = "SYNTHSPACE_DATABASE_URL"
 LOG_ORIGIN = "demo.synthspace.local/log"
 GENERATION_ATTEMPTS = 3  # runs per org (each with a new sampling seed) before the demo gives up
-# Records asked of the model per record wanted: the gates drop unusable records one by one.
-OVERGENERATE = 1.5
 
 
 class DemoError(SynthspaceError):
