@@ -65,6 +65,11 @@ def test_outsider_gets_404_like_an_unknown_id(shared: dict[str, Any]) -> None:
         assert r.text.replace(shared["restricted"], unknown) == u.text  # same body but the id
         assert "Restricted" not in r.text
     assert c.get(f"/v1/artifacts/{shared['open']}").status_code == 200  # positive control
+    retract = c.post(f"/v1/artifacts/{shared['restricted']}/retract", json={"reason": "x"})
+    retract_unknown = c.post(f"/v1/artifacts/{unknown}/retract", json={"reason": "x"})
+    assert retract.status_code == 404 == retract_unknown.status_code, retract.text
+    # positive control: on a visible artifact of another org the refusal is 403, not 404
+    assert c.post(f"/v1/artifacts/{shared['open']}/retract", json={"reason": "x"}).status_code == 403
 
 
 def test_outsider_lists_and_searches_do_not_show_it(shared: dict[str, Any]) -> None:

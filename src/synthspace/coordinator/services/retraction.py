@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from synthspace.coordinator.errors import ConflictError, ForbiddenError, NotFoundError
 from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import Artifact, utcnow
+from synthspace.coordinator.services.auth import Principal
+from synthspace.coordinator.services.catalog import visible_to
 from synthspace.log_entries import RetractEntry
 
 
@@ -29,6 +32,14 @@ def retract_artifact(
     now = utcnow()
     with log.writer(session) as state:
         row = session.get(Artifact, artifact_id)
+        if row is not None and by == "publisher" and row.org_name != org:
+            # An org that may not see the artifact gets the unknown-id 404 (no existence leak).
+            viewer = Principal(org=org or "", key_id="", is_operator=False)
+            seen = select(Artifact.artifact_id).where(
+                Artifact.artifact_id == artifact_id, visible_to(viewer)
+            )
+            if session.scalar(seen) is None:
+                row = None
         if row is None:
             raise NotFoundError(
                 f"artifact {artifact_id} is not in the catalog", code="unknown_artifact"
