@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def backend():  # type: ignore[no-untyped-def]
     # One thread: on a shared CI/dev CPU two OpenMP threads can be many times slower.
-    be = get_backend("transformers", device="cpu", batch_size=4, threads=1)
+    be = get_backend("transformers", device="cpu", batch_size=4, threads=1, batching="continuous")
     be.load()
     return be
 
@@ -68,7 +68,7 @@ def test_missing_local_model_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_static_batching_still_yields_valid_records() -> None:
-    be = get_backend("transformers", device="cpu", batch_size=2, threads=1, batching="static")
+    be = get_backend("transformers", device="cpu", batch_size=2, threads=1)  # static is the default
     schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}},
               "required": ["n"], "additionalProperties": False}
     reqs = [GenerationRequest(key=str(i), messages=[{"role": "user", "content": "Pick a number."}], temperature=0.7,

@@ -7,9 +7,10 @@ model can only emit JSON that parses and fits the schema's types, enums and leng
 Per-row temperature and top-p are applied by our own logits processor so one batch can mix
 sampling parameters drawn per record.
 
-Two schedules (`batching`): `continuous` (default; see continuous.py) frees a finished row's
-slot at once and lets the next prompt take it; `static` runs `model.generate` over whole
-batches, each held until its longest row ends.
+Two schedules (`batching`): `static` (default) runs `model.generate` over whole batches, each
+held until its longest row ends; `continuous` (see continuous.py) frees a finished row's slot
+at once and lets the next prompt take it. Static stays the default because on this project's
+CPU, at demo sizes, continuous was measured slower (docs/benchmarks.md, Generation 3).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class TransformersBackend(Backend):
         dtype: str | None = None,
         grammar: bool = True,
         threads: int | None = None,
-        batching: str = "continuous",
+        batching: str = "static",
     ) -> None:
         if batch_size < 1:
             raise BackendUnavailableError("batch_size must be >= 1")
