@@ -172,7 +172,7 @@ def revoke_key(
 
 @app.command("verify")
 def verify(home: Path = HomeOpt) -> None:
-    """Rehash every log entry, recompute the root and check every artifact has its entry and blob."""
+    """Rehash the log, then recompute rows, keys, subtree hashes and blobs from it; name each inconsistency."""
     from synthspace.coordinator.runtime import Coordinator
     from synthspace.coordinator.settings import CoordinatorSettings
 
@@ -181,7 +181,10 @@ def verify(home: Path = HomeOpt) -> None:
         size = coord.verify_integrity("full")
     finally:
         coord.close()
-    typer.echo(f"log verified: {size} entries, root matches, every artifact has its entry and blob")
+    typer.echo(
+        f"log verified: {size} entries, root matches; catalog rows, keys, retractions, subtree hashes "
+        "and blobs agree with the log and the signed envelopes"
+    )
 
 
 @app.command("add-witness")

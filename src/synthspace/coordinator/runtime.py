@@ -25,6 +25,7 @@ from synthspace.coordinator.database import (
     upgrade_database,
 )
 from synthspace.coordinator.errors import HomeError, LogIntegrityError
+from synthspace.coordinator.integrity import verify_state
 from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import Artifact, LogLeaf
 from synthspace.coordinator.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
@@ -104,11 +105,13 @@ class Coordinator:
                     f"the log has {publishes} publish entries but the catalog has {rows} artifacts"
                 )
             if mode == "full":
-                for digest in session.execute(select(Artifact.subject_sha256)).scalars():
-                    if not self.blobs.exists(digest):
-                        raise LogIntegrityError(
-                            f"blob {digest} of a catalog artifact is missing from {self.blobs.root}"
-                        )
+                count, found = verify_state(session, self.blobs)
+                if count:
+                    listed = "\n".join(str(i) for i in found)
+                    raise LogIntegrityError(
+                        f"{count} inconsistenc{'y' if count == 1 else 'ies'} between the stored state "
+                        f"and the log:\n{listed}"
+                    )
         return size
 
     def publish(self, org: str, envelope_bytes: bytes, data: bytes | BinaryIO) -> Receipt:
