@@ -12,6 +12,7 @@ from synthspace.cli import (
     catalog,
     coordinator,
     demo,
+    eval,
     federate,
     gate,
     generate,
@@ -58,6 +59,7 @@ app.add_typer(catalog.app, name="catalog", help="Browse and pull artifacts from 
 audit.register(app)
 app.add_typer(federate.app, name="federate", help="Federated LoRA fine-tuning with Flower.")
 demo.register(app)
+eval.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
