@@ -13,7 +13,7 @@ PROCESS_FILE = "processes.json"
 SUMMARY_FILE = "summary.json"
 DATABASE_URL_ENV = "SYNTHSPACE_DATABASE_URL"
 LOG_ORIGIN = "demo.synthspace.local/log"
-GENERATION_ATTEMPTS = 3  # runs per org (each with a new sampling seed) before the demo gives up
+GENERATION_ATTEMPTS = 5  # runs per org (each with a new sampling seed) before the demo gives up
 
 
 class DemoError(SynthspaceError):
