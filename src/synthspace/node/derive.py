@@ -14,7 +14,6 @@ directories from `pull`), re-verifies each one, applies the operations and write
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from synthspace.atomic_files import atomic_output
 from synthspace.config_model import StrictModel
 from synthspace.errors import SynthspaceError
 from synthspace.lineage import Parent
@@ -167,9 +167,8 @@ def derive_dataset(
                 f"the parents carry different licenses {distinct_licenses}; choose one with --license"
             )
         license = distinct_licenses[0]
-    tmp = out / f".{DATA_FILE}.{os.getpid()}.tmp"
-    data.to_parquet(tmp, index=False, compression="zstd")
-    os.replace(tmp, out / DATA_FILE)
+    with atomic_output(out / DATA_FILE) as fh:
+        data.to_parquet(fh, index=False, compression="zstd")
     derivation = Derivation(
         title=title,
         description=description,

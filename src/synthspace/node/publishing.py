@@ -19,7 +19,6 @@ re-uploads the same envelope, which the coordinator answers with the same receip
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace.acceptance import statement_problems
+from synthspace.atomic_files import atomic_output, atomic_write_bytes
 from synthspace.errors import SynthspaceError
 
 if TYPE_CHECKING:
@@ -82,15 +82,6 @@ def _noop(_: str) -> None:
     return None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def producer_for(home: NodeHome) -> Producer:
     """The Producer block naming this node's org and artifact key."""
     from synthspace import __version__
@@ -137,11 +128,8 @@ def package_run_data(run_dir: Path, out_path: Path, exclude_record_ids: Sequence
         if len(set(ids)) != len(ids):
             raise PublishError(f"the shards of {run_dir} repeat record ids; the run is damaged")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, out_path)
+    with atomic_output(out_path) as fh:
+        pq.write_table(table, fh, compression="zstd")
     return int(table.num_rows)
 
 
@@ -338,9 +326,8 @@ def publish_file(
     bundle.mkdir(parents=True, exist_ok=True)
     target = bundle / name
     if path.resolve() != target.resolve():
-        tmp = target.with_name(f".{name}.tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+        with atomic_output(target) as fh, open(path, "rb") as src:
+            shutil.copyfileobj(src, fh)
     times = predicate.times.model_copy(update={"signed": _now()})
     predicate = predicate.model_copy(update={"producer": producer_for(home), "times": times})
     statement = build_statement(target, predicate, name)
@@ -349,7 +336,7 @@ def publish_file(
         raise PublishError(f"refusing to sign {path}: " + "; ".join(str(p) for p in problems))
     progress(f"signing the lineage Statement with artifact key {config.artifact_key_id[:16]}…")
     envelope = artifact.sign_statement(statement, home.artifact_key())
-    _atomic_write(bundle / ENVELOPE_FILE, envelope.to_json())
+    atomic_write_bytes(bundle / ENVELOPE_FILE, envelope.to_json())
     return publish_bundle(home, bundle, client=client, progress=progress)
 
 
@@ -408,7 +395,7 @@ def publish_bundle(
         if own_client:
             client.close()
     if not already:
-        _atomic_write(bundle / RECEIPT_FILE, (json.dumps(receipt, indent=2) + "\n").encode())
+        atomic_write_bytes(bundle / RECEIPT_FILE, (json.dumps(receipt, indent=2) + "\n").encode())
     return PublishResult(
         artifact_id=aid,
         log_index=int(receipt["log_index"]),

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synthspace.atomic_files import atomic_write_bytes
 from synthspace.errors import SynthspaceError, VerificationError
 
 if TYPE_CHECKING:
@@ -57,12 +58,7 @@ def _open_private(path: Path, mode: str) -> Any:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with _open_private(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, mode=0o600)  # auditor state is private to this node
 
 
 class AuditorState:
