@@ -353,6 +353,56 @@ def test_training_bundles_must_verify_against_the_publishers_enrolled_key(
         join(node_home, data=[str(stranger)])
 
 
+def test_nothing_private_reaches_the_superlink(federation: Federation) -> None:
+    """Both SuperNodes connect through a TLS-terminating recorder. A run: the decoded traffic
+    (HTTP requests -> protobuf fields -> Flower object bodies -> .npy / UTF-32 text) holds no
+    training record and no private key. The decoder's positive control (a record in a Flower
+    Array is found) is tests/federation/test_privacy.py::test_superlink_decoder_finds_text_in_a_flower_array_pushed_over_rest."""
+    from synthspace.coordinator.federated.federation import start_run, watch_run
+    from synthspace.node.federated.supernode import join
+    from tests.federation.conftest import qa_rows
+    from tests.federation.superlink_wire import TlsRecordingProxy, decoded_leaves
+    from tests.node.test_node_wire_privacy import private_key_needles
+
+    ca = federation.coord_home / "federation" / "ca"
+    host, port = federation.link.address.rsplit(":", 1)
+    for sn in federation.supernodes.values():
+        sn.stop()
+
+    def recorded_run() -> tuple[list[bytes], str]:
+        proxy = TlsRecordingProxy((host, int(port)), ca / "superlink.crt", ca / "superlink.key", ca / "ca.crt").start()
+        try:
+            for org in federation.homes:
+                federation.supernodes[org] = join(
+                    federation.homes[org].path, superlink=proxy.address, ca_cert=federation.link.ca_cert,
+                    data=[str(federation.bundles[org].bundle_dir)], torch_threads=1,
+                )  # fmt: skip
+            run_id = start_run(federation.coord_home, federation.run_options(rounds=1, evaluate="none", publish=False))
+            status = ""
+            for event in watch_run(federation.coord_home, run_id, timeout=600):
+                if event.kind == "end":
+                    status = str(event.status)
+        finally:
+            for sn in federation.supernodes.values():
+                sn.stop()
+            proxy.stop()
+        return proxy.sent_bytes(), status
+
+    needles: dict[str, bytes] = {}
+    for i, (org, home) in enumerate(sorted(federation.homes.items())):
+        needles.update({f"{org} {k}": v for k, v in private_key_needles(home).items()})
+        for row in qa_rows(org, 100 * i):
+            needles[f"{org} record {row['record_id']}"] = row["question"].encode()
+
+    sent, status = recorded_run()
+    assert status == "completed"
+    leaves = decoded_leaves(sent)
+    assert sum(len(s) for s in sent) > 10_000 and len(leaves) > 100, leaves[:3]  # the recording holds the run
+    assert any(b"train-loss" in leaf for leaf in leaves)  # decoding reaches the replies' metric records
+    leaks = sorted({name for name, needle in needles.items() if any(needle in leaf for leaf in leaves)})
+    assert leaks == [], f"private bytes on the way to the SuperLink: {leaks}"
+
+
 def test_federate_superlink_command_runs_until_sigterm_and_leaves_nothing_behind(tmp_path: Path) -> None:
     import signal
     import socket
