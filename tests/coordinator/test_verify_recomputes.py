@@ -178,3 +178,27 @@ def test_swapped_log_indices_are_named(server: CoordinatorServer, org: OrgIdenti
     with _tampered(server, apply):
         names = _verify_names(server)
         assert f"artifact_entry [{a}]" in names and f"artifact_entry [{b}]" in names
+
+
+def test_widened_visibility_is_named(server: CoordinatorServer, org: OrgIdentity) -> None:
+    """A restricted artifact made visible to all (or given an extra assignee) in the database."""
+    from synthspace.coordinator.models import ArtifactAssignee
+    from synthspace.policy import share_policy
+
+    envelope, data = build_artifact(org, policy=share_policy(["partner-org"], ["use", "train"]))
+    r = publish(org.client(), envelope, data)
+    assert r.status_code in (200, 201), r.text
+    aid = str(r.json()["artifact_id"])
+    _clean(server)  # positive control: the signed policy and the rows agree
+    with _tampered(server, _set(aid, visible_to_all=True)):
+        assert f"visibility [{aid}]" in _verify_names(server)
+
+    def extra(s: Any) -> Callable[[Any], None]:
+        s.add(ArtifactAssignee(artifact_id=aid, org_name="eavesdropper"))
+        return lambda s2: s2.execute(
+            ArtifactAssignee.__table__.delete().where(ArtifactAssignee.org_name == "eavesdropper")
+        )
+
+    with _tampered(server, extra):
+        assert f"visibility [{aid}]" in _verify_names(server)
+    _clean(server)

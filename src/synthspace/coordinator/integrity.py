@@ -10,6 +10,7 @@ blobs are derived from them and the signed envelopes, so an edit of any of them 
     artifact_entry     every catalog row points at the publish entry of its artifact id
     envelope_digest    the stored envelope hashes to the row's and the log entry's digest, and
                        its payload hashes to the artifact id
+    visibility         visible_to_all and the assignee rows, recomputed from the signed usage policy
     artifact_metadata  title, description, kind, license, task, locale, record count, subject
                        name and the stored Statement equal what the signed Statement says
     data_digest        the row's data digest equals the log entry's and the Statement's, and
@@ -34,10 +35,11 @@ from synthspace import artifact as artifact_mod
 from synthspace import dsse
 from synthspace import transparency_log as tlog
 from synthspace.coordinator.blobs import BlobStore
-from synthspace.coordinator.models import Artifact, LogLeaf, LogNode, OrgKey
+from synthspace.coordinator.models import Artifact, ArtifactAssignee, LogLeaf, LogNode, OrgKey
 from synthspace.errors import SynthspaceError
 from synthspace.lineage import Statement
 from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry, parse_entry
+from synthspace.policy import visible_orgs
 
 MAX_REPORTED = 1000  # inconsistencies listed (the count is always exact)
 
@@ -104,7 +106,7 @@ def _statement_fields(st: Statement) -> dict[str, Any]:
 
 
 def _check_artifact(
-    row: Artifact, entries: dict[int, Any], blobs: BlobStore | None, found: _Found
+    row: Artifact, entries: dict[int, Any], blobs: BlobStore | None, found: _Found, assignees: set[str]
 ) -> None:
     aid = row.artifact_id
     entry = entries.get(row.log_index)
@@ -130,6 +132,10 @@ def _check_artifact(
             continue
         if getattr(row, column) != value:
             found.add("artifact_metadata", aid, f"{column} in the catalog differs from the signed Statement")
+    # Who may see it follows from the signed usage policy alone: a database edit must not widen it.
+    signed_orgs = visible_orgs(statement.predicate.effective_policy())
+    if bool(row.visible_to_all) != (signed_orgs is None) or (signed_orgs is not None and assignees != set(signed_orgs)):
+        found.add("visibility", aid, "who may see it in the catalog differs from the signed usage policy")
     stored = json.loads(statement.to_json_bytes())
     if row.statement != stored:
         found.add("artifact_metadata", aid, "the stored Statement differs from the signed one")
@@ -172,8 +178,13 @@ def verify_state(session: Session, blobs: BlobStore | None) -> tuple[int, list[I
     _check_nodes(session, hashes, found)
 
     rows = {row.artifact_id: row for row in session.execute(select(Artifact)).scalars()}
+    assigned: dict[str, set[str]] = {}
+    for aid, org in session.execute(select(ArtifactAssignee.artifact_id, ArtifactAssignee.org_name)):
+        assigned.setdefault(aid, set()).add(org)
     for row in rows.values():
-        _check_artifact(row, entries, blobs, found)
+        _check_artifact(row, entries, blobs, found, assigned.get(row.artifact_id, set()))
+    for aid in sorted(set(assigned) - set(rows)):
+        found.add("visibility", aid, "assignee rows name an artifact the catalog does not hold")
     published = {e.artifact_id for e in entries.values() if isinstance(e, PublishEntry)}
     for aid in sorted(published - set(rows)):
         found.add("artifact_entry", aid, "the log publishes this artifact but the catalog has no row")
