@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from synthspace.local_servers import free_port
 
 PG_ADMIN_URL = os.environ.get(
     "SYNTHSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -78,11 +79,6 @@ def database_url_for(backend: str, pg: PgDatabases) -> str | None:
 
 # ---- servers --------------------------------------------------------------------------------
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def init_home(home: Path, database_url: str | None, **overrides: Any) -> Any:

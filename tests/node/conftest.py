@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+from synthspace.local_servers import free_port
 from tests.node.fake_llm import FakeLLM
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "synthspace" / "node" / "examples"
 RECIPE = EXAMPLES / "en_support.yaml"
 SEEDS = EXAMPLES / "en_support_seeds.jsonl"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

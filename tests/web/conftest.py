@@ -22,7 +22,6 @@ import io
 import json
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -37,14 +36,11 @@ from typing import Any
 import httpx
 import pytest
 
+from synthspace.local_servers import free_port
+
 PG_ADMIN_URL = os.environ.get("SYNTHSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 XSS = "<script>document.title='pwned'</script>"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def parquet_bytes(rows: list[dict[str, Any]]) -> bytes:

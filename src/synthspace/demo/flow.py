@@ -23,9 +23,10 @@ from synthspace.demo.options import (
     DemoOptions,
 )
 from synthspace.demo.plans import ORGS
-from synthspace.demo.processes import ProcessBook, free_port, port_is_free, start_coordinator_server
+from synthspace.demo.processes import ProcessBook, start_coordinator_server
 from synthspace.demo.summary import DemoSummary, FederationResult
 from synthspace.demo.workdir import prepare_workdir
+from synthspace.local_servers import free_port, port_is_free
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from synthspace.demo.options import PROCESS_FILE, DemoError
+from synthspace.local_servers import listening
 
 
 @dataclass
@@ -131,21 +131,6 @@ def stop_demo(workdir: Path) -> list[ProcessInfo]:
     return stopped
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 @dataclass
 class ServerProcess:
     """`synthspace coordinator serve` as a child process in its own process group."""
@@ -169,15 +154,6 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and listening(self.port):
             time.sleep(0.1)
-
-
-def listening(port: int) -> bool:
-    """Whether something accepts connections on 127.0.0.1:PORT."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 def start_coordinator_server(home: Path, port: int, timeout: float = 90.0) -> ServerProcess:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import IO
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthspace.errors import SynthspaceError
+from synthspace.local_servers import free_port
 from synthspace.process_groups import (
     child_environment,
     find_executable,
@@ -162,11 +162,6 @@ def flower_executable(name: str) -> str:
     """A Flower console script from this interpreter's environment (else PATH)."""
     return find_executable(name, "install flwr==1.41.* in this environment")
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
