@@ -26,7 +26,7 @@ _PLACEHOLDER = re.compile(
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？!?.])\s*|\n+")
 _CJK = re.compile("[\u3041-\u30ff\u4e00-\u9fff]")
 _CLAUSE_SPLIT = re.compile(r"[、,;:：（）()「」]")
-_MEANINGFUL = re.compile(r"[^\W\d_]")
+_MEANINGFUL = re.compile(r"[^\W\d_]+")  # runs: counted by summed length (fewer objects)
 _SQUASH = re.compile(r"[\W_]+")
 
 
@@ -113,7 +113,7 @@ def self_repetition(squashed: str, n: int, max_share: float) -> str | None:
 
 def near_empty(text: str, min_meaningful: int) -> str | None:
     """Fewer than `min_meaningful` letters (any script)."""
-    return "near_empty" if len(_MEANINGFUL.findall(text)) < min_meaningful else None
+    return "near_empty" if sum(map(len, _MEANINGFUL.findall(text))) < min_meaningful else None
 
 
 class InstructionEcho:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from synthspace.node.quality import degenerate as dg
-from synthspace.node.quality.language import LanguageScore, analyzer_for
+from synthspace.node.quality.language import LanguageScore, analyzer_for, count_chars
 from synthspace.node.recipes.gates import UsefulnessConfig
 
 # Unknown words a record needs before its unknown share counts: Sudachi's dictionary is large
@@ -31,7 +31,7 @@ _IDENTIFIER = re.compile(
 )
 _MARKUP_CHARS = "{}[]<>#*|\\^~=_@$/"
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-_JA = re.compile("[\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff\u3005]")
+_JA = re.compile("[\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff\u3005]+")  # runs
 # A sentence ends with one of these (optionally followed by closing quotes/brackets).
 _JA_CUT = re.compile("[、,\u30a1-\u30fa\u30fcA-Za-z{}\\[<>|#*_=]\\s*$")
 _FRAGMENT_START = re.compile(r"\s*[,.;:)}\]、。）」]")
@@ -103,7 +103,7 @@ class UsefulnessChecker:
                 return "too_short"
             cut = words >= self.cfg.truncation_min_words and not _END.search(text)
         elif language == "ja":
-            chars = score.target_letters if score is not None else len(_JA.findall(text))
+            chars = score.target_letters if score is not None else count_chars(_JA, text)
             if chars < self.cfg.min_words:
                 return "too_short"
             # Japanese sentences may end without punctuation, but not on a comma, a
