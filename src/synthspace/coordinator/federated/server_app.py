@@ -17,7 +17,6 @@ end the adapter is saved as safetensors and published to the catalog as a signed
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -28,285 +27,53 @@ from typing import Any
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from synthspace.errors import SynthspaceError
-from synthspace.flower_apps import CANARY_EXPOSURE_KEY
-
-app = ServerApp()
-
-STRATEGIES = ("fedavg", "fedprox", "fedadam")
-NODE_CONFIG_KEYS = (
-    "base-model", "lora-rank", "lora-alpha", "lora-targets", "lora-seed", "local-steps",
-    "batch-size", "lr", "max-seq-len", "seed", "exact-match-examples", "max-new-tokens",
-)  # fmt: skip
-
-
-SECAGG_LABEL = (
-    "SecAgg+ (Flower 1.41 SecAggPlusWorkflow + secaggplus_mod): the coordinator unmasks only the "
-    "equal-weight average of the nodes' adapters; all sampled nodes must complete each round"
+from synthspace.coordinator.federated.rounds import (
+    NODE_CONFIG_KEYS as NODE_CONFIG_KEYS,
+)
+from synthspace.coordinator.federated.rounds import (
+    SECAGG_LABEL as SECAGG_LABEL,
+)
+from synthspace.coordinator.federated.rounds import (
+    STRATEGIES as STRATEGIES,
+)
+from synthspace.coordinator.federated.rounds import (  # the round pieces; several are public API here
+    FederationAborted as FederationAborted,
+)
+from synthspace.coordinator.federated.rounds import (
+    RoundOutcome as RoundOutcome,
+)
+from synthspace.coordinator.federated.rounds import (
+    ServerConfig as ServerConfig,
+)
+from synthspace.coordinator.federated.rounds import (
+    _declared as _declared,
+)
+from synthspace.coordinator.federated.rounds import (
+    _log as _log,
+)
+from synthspace.coordinator.federated.rounds import (
+    _metric_dict as _metric_dict,
+)
+from synthspace.coordinator.federated.rounds import (
+    arrays_digest as arrays_digest,
+)
+from synthspace.coordinator.federated.rounds import (
+    check_replies as check_replies,
+)
+from synthspace.coordinator.federated.rounds import (
+    make_strategy as make_strategy,
+)
+from synthspace.coordinator.federated.rounds import (
+    parse_canary_exposure as parse_canary_exposure,
+)
+from synthspace.coordinator.federated.rounds import (
+    unpack_tensors as unpack_tensors,
+)
+from synthspace.coordinator.federated.rounds import (
+    wait_for_nodes as wait_for_nodes,
 )
 
-
-class FederationAborted(SynthspaceError):
-    """The run stopped before completing: too few nodes, a timeout, or an inconsistent reply."""
-
-
-@dataclass
-class ServerConfig:
-    """The run config the ServerApp reads (keys of [tool.flwr.app.config])."""
-
-    coord_home: str
-    rounds: int = 2
-    min_nodes: int = 2
-    strategy: str = "fedavg"
-    proximal_mu: float = 0.01
-    fedadam_eta: float = 1e-2
-    fedadam_eta_l: float = 1e-2
-    dp_noise_multiplier: float = 0.0
-    dp_clipping_norm: float = 1.0
-    dp_delta: float = 1e-5
-    secure_aggregation: bool = False
-    round_timeout: float = 600.0
-    start_timeout: float = 120.0
-    evaluate: str = "final"
-    publish: bool = True
-    title: str = ""
-    description: str = ""
-    license: str = "Apache-2.0"
-    node: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_run_config(cls, rc: dict[str, Any]) -> ServerConfig:
-        home = rc.get("coord-home")
-        if not isinstance(home, str) or not home:
-            raise FederationAborted("run config coord-home is missing: start runs with `synthspace federate run`")
-        cfg = cls(
-            coord_home=home,
-            rounds=int(rc.get("rounds", 2)),
-            min_nodes=int(rc.get("min-nodes", 2)),
-            strategy=str(rc.get("strategy", "fedavg")).lower(),
-            proximal_mu=float(rc.get("proximal-mu", 0.01)),
-            fedadam_eta=float(rc.get("fedadam-eta", 1e-2)),
-            fedadam_eta_l=float(rc.get("fedadam-eta-l", 1e-2)),
-            dp_noise_multiplier=float(rc.get("dp-noise-multiplier", 0.0)),
-            dp_clipping_norm=float(rc.get("dp-clipping-norm", 1.0)),
-            dp_delta=float(rc.get("dp-delta", 1e-5)),
-            secure_aggregation=bool(rc.get("secure-aggregation", False)),
-            round_timeout=float(rc.get("round-timeout", 600.0)),
-            start_timeout=float(rc.get("start-timeout", 120.0)),
-            evaluate=str(rc.get("evaluate", "final")),
-            publish=bool(rc.get("publish", True)),
-            title=str(rc.get("title", "")),
-            description=str(rc.get("description", "")),
-            license=str(rc.get("license", "Apache-2.0")),
-            node={k: rc[k] for k in NODE_CONFIG_KEYS if k in rc},
-        )
-        if cfg.strategy not in STRATEGIES:
-            raise FederationAborted(f"unknown strategy {cfg.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        if cfg.rounds < 1 or cfg.min_nodes < 1:
-            raise FederationAborted("rounds and min-nodes must be >= 1")
-        if cfg.evaluate not in ("final", "every", "none"):
-            raise FederationAborted(f"evaluate must be final, every or none, got {cfg.evaluate!r}")
-        if cfg.dp_noise_multiplier < 0 or cfg.dp_clipping_norm <= 0 or not 0 < cfg.dp_delta < 1:
-            raise FederationAborted("dp-noise-multiplier must be >= 0, dp-clipping-norm > 0 and dp-delta in (0, 1)")
-        if cfg.dp_noise_multiplier > 0 and cfg.strategy == "fedadam":
-            raise FederationAborted(
-                "DP accounting needs the noised release to be an equal-weight average of clipped updates; "
-                "FedAdam rescales it after the noise: use --strategy fedavg or fedprox with --dp-noise"
-            )
-        if cfg.secure_aggregation:
-            if cfg.dp_noise_multiplier > 0:
-                raise FederationAborted(
-                    "secure aggregation with DP is not supported: the coordinator could no longer clip each "
-                    "org's update (client-side clipping is not wired in); choose one"
-                )
-            if cfg.strategy != "fedavg":
-                raise FederationAborted("secure aggregation averages the masked updates: use --strategy fedavg")
-            if cfg.min_nodes < 2:
-                raise FederationAborted("secure aggregation needs --min-nodes >= 2 (a sum of one update is that update)")
-        return cfg
-
-    @property
-    def needs_initial_arrays(self) -> bool:
-        """FedAdam, DP clipping and SecAgg+ work from a server-held model; FedAvg/FedProx do not,
-        so their nodes build the seeded initial adapter themselves (saves one message wave)."""
-        return self.strategy == "fedadam" or self.dp_noise_multiplier > 0 or self.secure_aggregation
-
-    def strategy_label(self) -> str:
-        name = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedadam": "FedAdam"}[self.strategy]
-        if self.secure_aggregation:
-            name += "+SecAgg+"
-        if self.dp_noise_multiplier > 0:
-            name += f"+DPServerSideFixedClipping(noise={self.dp_noise_multiplier},clip={self.dp_clipping_norm})"
-        return name
-
-
-def make_strategy(cfg: ServerConfig) -> Any:
-    """The Flower strategy for `cfg`, wrapped in server-side DP clipping when asked for."""
-    from flwr.serverapp import strategy as st
-
-    common: dict[str, Any] = {
-        "fraction_train": 1.0,
-        "fraction_evaluate": 1.0,
-        "min_train_nodes": cfg.min_nodes,
-        "min_evaluate_nodes": cfg.min_nodes,
-        "min_available_nodes": cfg.min_nodes,
-    }
-    if cfg.dp_noise_multiplier > 0:
-        from synthspace.coordinator.federated.privacy import DP_WEIGHT_KEY
-
-        common["weighted_by_key"] = DP_WEIGHT_KEY  # equal weights: each org's sensitivity is clip/n
-    strategy: Any
-    if cfg.strategy == "fedprox":
-        strategy = st.FedProx(proximal_mu=cfg.proximal_mu, **common)
-    elif cfg.strategy == "fedadam":
-        strategy = st.FedAdam(eta=cfg.fedadam_eta, eta_l=cfg.fedadam_eta_l, **common)
-    else:
-        strategy = st.FedAvg(**common)
-    if cfg.dp_noise_multiplier > 0:
-        strategy = st.DifferentialPrivacyServerSideFixedClipping(
-            strategy,
-            noise_multiplier=cfg.dp_noise_multiplier,
-            clipping_norm=cfg.dp_clipping_norm,
-            num_sampled_clients=cfg.min_nodes,
-        )
-    return strategy
-
-
-def arrays_digest(arrays: ArrayRecord) -> str:
-    """sha256 over the adapter's tensor names, dtypes, shapes and bytes (order-independent)."""
-    h = hashlib.sha256()
-    for name in sorted(arrays.keys()):
-        a = arrays[name]
-        h.update(f"{name}|{a.dtype}|{list(a.shape)}\n".encode())
-        h.update(a.numpy().tobytes())
-    return h.hexdigest()
-
-
-def unpack_tensors(arrays: ArrayRecord, layout: list[tuple[str, list[int]]]) -> dict[str, Any]:
-    """The named LoRA tensors of a packed adapter (one flat array, see node lora.pack_adapter)."""
-    import math
-
-    if len(arrays) != 1 or not layout:
-        raise FederationAborted("the adapter must be one packed array with a layout declared by the nodes")
-    flat = next(iter(arrays.values())).numpy().ravel()
-    if flat.size != sum(math.prod(shape) for _, shape in layout):
-        raise FederationAborted(f"the adapter has {flat.size} values but its declared layout needs a different count")
-    out: dict[str, Any] = {}
-    offset = 0
-    for name, shape in layout:
-        n = math.prod(shape)
-        out[name] = flat[offset : offset + n].reshape(shape).copy()
-        offset += n
-    return out
-
-
-def _log(text: str) -> None:
-    print(f"[synthspace] {text}", flush=True)
-
-
-def wait_for_nodes(grid: Grid, minimum: int, timeout: float) -> dict[int, str]:
-    """{node_id: org} of online SuperNodes once at least `minimum` are online, else FederationAborted."""
-    deadline = time.monotonic() + timeout
-    while True:
-        nodes = {n.node_id: (n.name or f"node-{n.node_id}") for n in grid.get_nodes()}
-        if len(nodes) >= minimum:
-            return nodes
-        if time.monotonic() >= deadline:
-            raise FederationAborted(
-                f"only {len(nodes)} of the minimum {minimum} SuperNodes were online after waiting "
-                f"{timeout:.0f} s ({', '.join(sorted(nodes.values())) or 'none'})"
-            )
-        time.sleep(1.0)
-
-
-@dataclass
-class RoundOutcome:
-    valid: list[Message]
-    per_org: dict[str, Any]
-    errors: list[str]
-    train_seconds: float
-    bytes_received: int
-
-
-def _declared(msg: Message) -> ConfigRecord:
-    content = msg.content
-    return content.config_records["declared"] if "declared" in content.config_records else ConfigRecord()
-
-
-def check_replies(
-    replies: list[Message], orgs: dict[int, str], base_digest: str | None, kind: str
-) -> RoundOutcome:
-    """Split replies into valid ones and errors; collect per-org metrics and declarations."""
-    valid: list[Message] = []
-    errors: list[str] = []
-    per_org: dict[str, Any] = {}
-    train_seconds = 0.0
-    received = 0
-    for msg in replies:
-        src = msg.metadata.src_node_id
-        org = orgs.get(src, f"node-{src}")
-        if msg.has_error():
-            errors.append(f"{org}: {msg.error.reason}")
-            continue
-        declared = _declared(msg)
-        claimed = str(declared.get("org", ""))
-        if claimed != org:
-            errors.append(f"{org}: reply declares org {claimed!r}, not the org registered for its SuperNode key")
-            continue
-        digest = declared.get("base-model-digest")
-        if kind == "train" and base_digest is not None and digest != base_digest:
-            errors.append(f"{org}: trained on base model {digest!s}, the run uses {base_digest}")
-            continue
-        metrics = {k: float(v) for k, v in next(iter(msg.content.metric_records.values())).items()}  # type: ignore[arg-type]
-        entry: dict[str, Any] = {"node_id": str(src), "metrics": metrics}
-        if kind == "evaluate" and CANARY_EXPOSURE_KEY in declared:
-            try:
-                entry["canary_exposure"] = parse_canary_exposure(str(declared[CANARY_EXPOSURE_KEY]))
-            except ValueError as exc:
-                errors.append(f"{org}: canary exposure not recorded: {exc}")
-        if kind == "train":
-            entry["base_model"] = str(declared.get("base-model-id", ""))
-            entry["base_model_digest"] = str(digest or "")
-            entry["adapter_config"] = str(declared.get("adapter-config", "{}"))
-            entry["adapter_layout"] = str(declared.get("adapter-layout", "[]"))
-            entry["training_digests"] = [d for d in str(declared.get("training-digests", "")).split(",") if d]
-            entry["training_artifact_ids"] = [d for d in str(declared.get("training-artifact-ids", "")).split(",") if d]
-            arrays = next(iter(msg.content.array_records.values()))
-            entry["adapter_bytes"] = arrays.count_bytes()
-            received += arrays.count_bytes()
-            train_seconds = max(train_seconds, metrics.get("train-seconds", 0.0))
-        per_org[org] = entry
-        valid.append(msg)
-    return RoundOutcome(valid, per_org, errors, train_seconds, received)
-
-
-def parse_canary_exposure(text: str) -> dict[str, Any]:
-    """A node's canary report (JSON, untrusted) as a CanaryExposure dict; ValueError when malformed."""
-    import math
-
-    from pydantic import ValidationError
-
-    from synthspace.lineage import CanaryExposure
-
-    if len(text) > 20_000:
-        raise ValueError("the report is longer than 20000 characters")
-    try:
-        raw = json.loads(text)
-        size, values = int(raw["candidates"]), [float(v) for v in raw["exposure"]]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"not a canary report: {exc}") from None
-    if not values or any(not math.isfinite(v) or v < -1e-9 or v > math.log2(max(size, 2)) + 1e-9 for v in values):
-        raise ValueError("exposures must lie in [0, log2 |R|]")
-    try:
-        report = CanaryExposure(canaries=len(values), candidates=size, exposure=values, max_exposure=max(values))
-    except ValidationError as exc:
-        raise ValueError(str(exc.errors()[0]["msg"])) from None
-    return report.model_dump()
-
-
-def _metric_dict(record: Any) -> dict[str, float]:
-    return {k: float(v) for k, v in record.items()} if record is not None else {}
-
+app = ServerApp()
 
 @dataclass
 class FederatedTraining:
