@@ -23,6 +23,7 @@ from typing import Literal, cast
 import numpy as np
 
 from synthspace.node.privacy.pii_checksums import (
+    _digits,
     card_valid,
     corporate_number_valid,
     iban_valid,
@@ -152,10 +153,6 @@ class PiiFinding:
     reserved: bool  # documentation/example value (example.com, 192.0.2.x): not personal
 
 
-def _digits(s: str) -> str:
-    return re.sub(r"[^0-9]", "", s)
-
-
 @lru_cache(maxsize=65536)
 def _phone_e164(candidate: str, region: str) -> str | None:
     import phonenumbers
@@ -239,6 +236,8 @@ def _phone_nanp(m: re.Match[str], region: str) -> tuple[PiiType, str, bool] | No
     if len(d) != 10:
         return None
     e164 = _phone_e164(d, region)
+    if e164 is None and (m.group(0)[0] in "(+" or _context(m, _CTX_PHONE)):
+        e164 = "+1" + d  # NANP-shaped and written or labelled as a phone: unassigned codes too
     return ("phone", e164, False) if e164 else None
 
 

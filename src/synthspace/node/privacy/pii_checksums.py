@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _IBAN_LENGTHS = {
     "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18,
     "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22,
@@ -9,6 +11,10 @@ _IBAN_LENGTHS = {
     "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TR": 26,
     "AE": 23, "SA": 24, "IL": 23, "BR": 29, "QA": 29, "KW": 30, "JO": 30, "MU": 30,
 }  # fmt: skip
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"[^0-9]", "", s)
 
 
 def my_number_valid(digits: str) -> bool:

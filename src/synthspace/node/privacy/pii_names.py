@@ -54,7 +54,13 @@ _TITLE = r"(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Professor|Judge|Attorney|Officer|Sgt|Cap
 _CAP = r"[A-Z](?:[a-z]+(?:['\-][A-Z][a-z]+)?|'[A-Z][a-z]+)"
 _SURNAME = rf"(?:Mc|Mac|O')?{_CAP}"
 _EN_TITLED = re.compile(
-    rf"(?<![A-Za-z]){_TITLE}\.? ({_CAP}(?: [A-Z]\.)?(?: {_SURNAME})?)(?![A-Za-z])"
+    rf"(?<![A-Za-z]){_TITLE}\.? ({_SURNAME}(?: [A-Z]\.)?(?: {_SURNAME})?)(?![A-Za-z])"
+)
+# Two capitalised words right after a phrase that introduces a person ("I spoke to ...", "Dear
+# ..."): a name whatever the given name, where a list of given names would miss it.
+_EN_INTRODUCED = re.compile(
+    rf"(?i:\b(?:spoke|talked|chatted|met) (?:to|with)|\bmy name is|\bask(?:ed)? for|\bdear|\bassigned to"
+    rf"|\bhandled by|\bsigned by|\bcontact(?:ed)?|\bcc:?) +({_SURNAME} {_SURNAME})(?![A-Za-z])"
 )
 _EN_GIVEN_SURNAME = re.compile(rf"(?<![A-Za-z])([A-Z][a-z]+)( [A-Z]\.)? ({_SURNAME})(?![A-Za-z])")
 # Capitalised words that follow a given name in ordinary text without being a surname.
@@ -103,6 +109,11 @@ def _en_names(text: str) -> Iterator[tuple[int, int, str]]:
         given, surname = m.group(1), m.group(3)
         if given.lower() in _EN_GIVEN and surname.lower() not in _NOT_SURNAME:
             yield m.start(), m.end(), m.group(0).lower()
+    for m in _EN_INTRODUCED.finditer(text):
+        name = m.group(1)
+        first, last = name.split(" ", 1)
+        if first.lower() not in _NOT_SURNAME and last.lower() not in _NOT_SURNAME:
+            yield m.start(1), m.end(1), name.lower()
 
 
 def _en_addresses(text: str) -> Iterator[tuple[int, int, str]]:
