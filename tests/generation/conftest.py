@@ -33,7 +33,7 @@ class StubServer:
 
     def configure(self, **config: Any) -> None:
         defaults = {"latency": 0.0, "fail_first": 0, "fail_status": 503, "retry_after": None, "hang_first": 0,
-                    "invalid_every": 0, "truncate_every": 0, "capacity": 0}
+                    "invalid_every": 0, "truncate_every": 0, "capacity": 0, "exit_after": 0}
         self._call("POST", "/admin/config", {**defaults, **config, "reset": True})
 
     def stats(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -65,7 +66,8 @@ def value_for(schema: dict[str, Any], seed: str) -> Any:
 class Stub:
     def __init__(self, latency: float) -> None:
         self.config: dict[str, Any] = {"latency": latency, "fail_first": 0, "fail_status": 503, "retry_after": None,
-                                        "hang_first": 0, "invalid_every": 0, "truncate_every": 0, "capacity": 0}
+                                        "hang_first": 0, "invalid_every": 0, "truncate_every": 0, "capacity": 0,
+                                        "exit_after": 0}
         self.reset()
 
     def reset(self) -> None:
@@ -97,6 +99,8 @@ class Stub:
             cfg = self.config
             if n <= cfg["hang_first"]:
                 await asyncio.sleep(3600)
+            if cfg.get("exit_after") and self.requests > cfg["exit_after"]:
+                os._exit(3)  # a replica dying mid-run: no reply, open connections just break
             if cfg.get("capacity") and self.in_flight > cfg["capacity"]:
                 # An overloaded server: refuse what is above its capacity, as vLLM's queue limit does.
                 self._status(429)

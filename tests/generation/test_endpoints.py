@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,38 +25,20 @@ def many(tmp_path: Path) -> dict[str, Path]:
     return {"recipe": recipe, "seeds": seeds, "home": tmp_path / "home", "out": tmp_path / "run"}
 
 
-def _kill_after(server: StubServer, requests: int) -> threading.Thread:
-    def run() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if server.stats()["requests"] >= requests:
-                    break
-            except OSError:
-                return
-            time.sleep(0.01)
-        server.proc.kill()  # no goodbye: in-flight requests break mid-way
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
 def test_a_replica_dying_mid_run_loses_and_duplicates_nothing(many: dict[str, Path]) -> None:
     a, b = start_stub(latency=0.03), start_stub(latency=0.03)
     try:
+        a.configure(latency=0.03, exit_after=30)  # A's process exits on its 31st request
         be = get_backend("openai", base_url=[a.base_url, b.base_url], model="m", concurrency=8, backoff_base=0.01)
-        killer = _kill_after(a, 30)
         m = run_generation(many["recipe"], many["seeds"], many["out"], backend=be, home=many["home"], limit=120)
-        killer.join(timeout=10)
-        assert a.proc.poll() is not None, "replica A was not killed during the run"
+        assert a.proc.wait(timeout=10) == 3, "replica A did not die during the run"
         assert m.status == "complete" and m.completed == 120 and not m.dropped
         df = read_records(many["out"])
         assert len(df) == 120 and df["record_id"].is_unique
         served_b = b.stats()["statuses"].get("200", 0)
-        assert served_b >= 120 - 30  # B took over everything A did not finish
+        assert served_b >= 120 - 30  # A answered at most 30: B took over everything else
         ep_a, ep_b = be.pool.endpoints  # type: ignore[attr-defined]
-        assert ep_a.errors >= 1 and ep_a.requests >= 30 and ep_b.requests >= served_b
+        assert ep_a.errors >= 1 and ep_b.requests >= served_b
         assert m.generator.parameters["endpoints"] == 2
     finally:
         stop_stub(b)
@@ -79,12 +59,14 @@ def test_load_is_balanced_across_replicas(many: dict[str, Path]) -> None:
         stop_stub(b)
 
 
-def test_adaptive_concurrency_grows_while_latency_holds(many: dict[str, Path], stub: StubServer) -> None:
+def test_adaptive_concurrency_runs_a_whole_plan(many: dict[str, Path], stub: StubServer) -> None:
+    # Growth itself depends on latencies, so it is checked clock-free in test_pool_and_limit_units;
+    # here: an adaptive run completes exactly and starts with 16 requests in flight.
     stub.configure(latency=0.05)
     be = get_backend("openai", base_url=stub.base_url, model="m")  # no --concurrency: adaptive
     m = run_generation(many["recipe"], many["seeds"], many["out"], backend=be, home=many["home"], limit=200)
     assert m.completed == 200 and m.generator.parameters["concurrency"] == "adaptive"
-    assert be.limiter.limit > 16 and stub.stats()["max_in_flight"] > 16  # type: ignore[attr-defined]
+    assert stub.stats()["max_in_flight"] >= 16 and be.limiter.peak >= 16  # type: ignore[attr-defined]
 
 
 def test_adaptive_concurrency_backs_off_an_overloaded_server(many: dict[str, Path], stub: StubServer) -> None:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthspace.coordinator.federated.run_defaults import RUN_DEFAULTS
 from synthspace.coordinator.federated.superlink import (
     DEFAULT_PORT,
     FlowerControl,
@@ -167,18 +168,18 @@ def start_superlink(
 class RunOptions:
     """Options of one federated run (become [tool.flwr.app.config] of the Flower App)."""
 
-    rounds: int = 2
-    min_nodes: int = 2
-    strategy: str = "fedavg"
-    proximal_mu: float = 0.01
-    fedadam_eta: float = 1e-2
-    fedadam_eta_l: float = 1e-2
-    dp_noise_multiplier: float = 0.0
-    dp_clipping_norm: float = 1.0
-    dp_delta: float = 1e-5
-    secure_aggregation: bool = False
-    round_timeout: float = 600.0
-    start_timeout: float = 120.0
+    rounds: int = RUN_DEFAULTS["rounds"]
+    min_nodes: int = RUN_DEFAULTS["min_nodes"]
+    strategy: str = RUN_DEFAULTS["strategy"]
+    proximal_mu: float = RUN_DEFAULTS["proximal_mu"]
+    fedadam_eta: float = RUN_DEFAULTS["fedadam_eta"]
+    fedadam_eta_l: float = RUN_DEFAULTS["fedadam_eta_l"]
+    dp_noise_multiplier: float = RUN_DEFAULTS["dp_noise_multiplier"]
+    dp_clipping_norm: float = RUN_DEFAULTS["dp_clipping_norm"]
+    dp_delta: float = RUN_DEFAULTS["dp_delta"]
+    secure_aggregation: bool = RUN_DEFAULTS["secure_aggregation"]
+    round_timeout: float = RUN_DEFAULTS["round_timeout"]
+    start_timeout: float = RUN_DEFAULTS["start_timeout"]
     local_steps: int = 4
     batch_size: int = 2
     lr: float = 5e-4
@@ -189,13 +190,13 @@ class RunOptions:
     lora_targets: str = "q_proj,v_proj"
     lora_seed: int = 0
     seed: int = 0
-    evaluate: str = "final"
+    evaluate: str = RUN_DEFAULTS["evaluate"]
     exact_match_examples: int = 4
     max_new_tokens: int = 24
-    publish: bool = True
-    title: str = ""
-    description: str = ""
-    license: str = "Apache-2.0"
+    publish: bool = RUN_DEFAULTS["publish"]
+    title: str = RUN_DEFAULTS["title"]
+    description: str = RUN_DEFAULTS["description"]
+    license: str = RUN_DEFAULTS["license"]
 
     def validate(self) -> None:
         from synthspace.coordinator.federated.server_app import STRATEGIES

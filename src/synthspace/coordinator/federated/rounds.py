@@ -12,6 +12,7 @@ from typing import Any
 from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
 
+from synthspace.coordinator.federated.run_defaults import RUN_DEFAULTS
 from synthspace.errors import SynthspaceError
 from synthspace.flower_apps import CANARY_EXPOSURE_KEY
 
@@ -37,23 +38,23 @@ class ServerConfig:
     """The run config the ServerApp reads (keys of [tool.flwr.app.config])."""
 
     coord_home: str
-    rounds: int = 2
-    min_nodes: int = 2
-    strategy: str = "fedavg"
-    proximal_mu: float = 0.01
-    fedadam_eta: float = 1e-2
-    fedadam_eta_l: float = 1e-2
-    dp_noise_multiplier: float = 0.0
-    dp_clipping_norm: float = 1.0
-    dp_delta: float = 1e-5
-    secure_aggregation: bool = False
-    round_timeout: float = 600.0
-    start_timeout: float = 120.0
-    evaluate: str = "final"
-    publish: bool = True
-    title: str = ""
-    description: str = ""
-    license: str = "Apache-2.0"
+    rounds: int = RUN_DEFAULTS["rounds"]
+    min_nodes: int = RUN_DEFAULTS["min_nodes"]
+    strategy: str = RUN_DEFAULTS["strategy"]
+    proximal_mu: float = RUN_DEFAULTS["proximal_mu"]
+    fedadam_eta: float = RUN_DEFAULTS["fedadam_eta"]
+    fedadam_eta_l: float = RUN_DEFAULTS["fedadam_eta_l"]
+    dp_noise_multiplier: float = RUN_DEFAULTS["dp_noise_multiplier"]
+    dp_clipping_norm: float = RUN_DEFAULTS["dp_clipping_norm"]
+    dp_delta: float = RUN_DEFAULTS["dp_delta"]
+    secure_aggregation: bool = RUN_DEFAULTS["secure_aggregation"]
+    round_timeout: float = RUN_DEFAULTS["round_timeout"]
+    start_timeout: float = RUN_DEFAULTS["start_timeout"]
+    evaluate: str = RUN_DEFAULTS["evaluate"]
+    publish: bool = RUN_DEFAULTS["publish"]
+    title: str = RUN_DEFAULTS["title"]
+    description: str = RUN_DEFAULTS["description"]
+    license: str = RUN_DEFAULTS["license"]
     node: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -61,27 +62,16 @@ class ServerConfig:
         home = rc.get("coord-home")
         if not isinstance(home, str) or not home:
             raise FederationAborted("run config coord-home is missing: start runs with `synthspace federate run`")
+        def get(name: str) -> Any:  # the run config spells keys with '-'; defaults from RUN_DEFAULTS
+            value = rc.get(name.replace("_", "-"), RUN_DEFAULTS[name])
+            return type(RUN_DEFAULTS[name])(value)
+
         cfg = cls(
             coord_home=home,
-            rounds=int(rc.get("rounds", 2)),
-            min_nodes=int(rc.get("min-nodes", 2)),
-            strategy=str(rc.get("strategy", "fedavg")).lower(),
-            proximal_mu=float(rc.get("proximal-mu", 0.01)),
-            fedadam_eta=float(rc.get("fedadam-eta", 1e-2)),
-            fedadam_eta_l=float(rc.get("fedadam-eta-l", 1e-2)),
-            dp_noise_multiplier=float(rc.get("dp-noise-multiplier", 0.0)),
-            dp_clipping_norm=float(rc.get("dp-clipping-norm", 1.0)),
-            dp_delta=float(rc.get("dp-delta", 1e-5)),
-            secure_aggregation=bool(rc.get("secure-aggregation", False)),
-            round_timeout=float(rc.get("round-timeout", 600.0)),
-            start_timeout=float(rc.get("start-timeout", 120.0)),
-            evaluate=str(rc.get("evaluate", "final")),
-            publish=bool(rc.get("publish", True)),
-            title=str(rc.get("title", "")),
-            description=str(rc.get("description", "")),
-            license=str(rc.get("license", "Apache-2.0")),
+            **{name: get(name) for name in RUN_DEFAULTS},
             node={k: rc[k] for k in NODE_CONFIG_KEYS if k in rc},
         )
+        cfg.strategy = cfg.strategy.lower()
         if cfg.strategy not in STRATEGIES:
             raise FederationAborted(f"unknown strategy {cfg.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if cfg.rounds < 1 or cfg.min_nodes < 1:

@@ -204,8 +204,9 @@ class OpenAIBackend(Backend):
         self._transport = None
         self._loop = None
 
-    def _body(self, req: GenerationRequest, json_schema: dict[str, Any] | None) -> dict[str, Any]:
-        body: dict[str, Any] = {
+    def _head(self, req: GenerationRequest) -> dict[str, Any]:
+        """The part of a request body that differs per request."""
+        head: dict[str, Any] = {
             "model": self.model,
             "messages": req.messages,
             "max_tokens": req.max_tokens,
@@ -213,9 +214,11 @@ class OpenAIBackend(Backend):
             "top_p": req.top_p,
         }
         if req.seed is not None:
-            body["seed"] = req.seed
-        body.update(self._constant_fields(json_schema))
-        return body
+            head["seed"] = req.seed
+        return head
+
+    def _body(self, req: GenerationRequest, json_schema: dict[str, Any] | None) -> dict[str, Any]:
+        return {**self._head(req), **self._constant_fields(json_schema)}
 
     def _constant_fields(self, json_schema: dict[str, Any] | None) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -239,15 +242,7 @@ class OpenAIBackend(Backend):
             const = self._constant_fields(json_schema)
             text = json.dumps(const, ensure_ascii=False)
             tail = self._tails[key] = (json_schema, ("," + text[1:]) if const else "}")
-        head: dict[str, Any] = {
-            "model": self.model,
-            "messages": req.messages,
-            "max_tokens": req.max_tokens,
-            "temperature": req.temperature,
-            "top_p": req.top_p,
-        }
-        if req.seed is not None:
-            head["seed"] = req.seed
+        head = self._head(req)
         return (json.dumps(head, ensure_ascii=False)[:-1] + tail[1]).encode()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
