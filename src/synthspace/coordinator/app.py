@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from synthspace import __version__
 from synthspace.coordinator.api.errors import install_error_handlers
 from synthspace.coordinator.api.limits import LimitsMiddleware
-from synthspace.coordinator.api.routers import artifacts, enrolment, health, log, orgs, tiles
+from synthspace.coordinator.api.routers import artifacts, dcat, enrolment, health, log, orgs, tiles
 from synthspace.coordinator.runtime import Coordinator
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.coordinator.witnessing import start_collector
@@ -30,7 +30,9 @@ PLUGIN_PACKAGES = ("synthspace.coordinator.web", "synthspace.coordinator.federat
 
 
 def create_app(
-    settings: CoordinatorSettings, coordinator: Coordinator | None = None, bind_url: str | None = None
+    settings: CoordinatorSettings,
+    coordinator: Coordinator | None = None,
+    bind_url: str | None = None,
 ) -> FastAPI:
     """Open the coordinator (migrate + verify the log unless one is given) and build the app.
 
@@ -71,7 +73,15 @@ def create_app(
         body_timeout_s=settings.request_timeout_s,
         upload_routes=frozenset({("POST", "/v1/artifacts")}),  # publish: the one large body
     )
-    for router in (health.router, log.router, tiles.router, enrolment.router, orgs.router, artifacts.router):
+    for router in (
+        health.router,
+        log.router,
+        tiles.router,
+        enrolment.router,
+        orgs.router,
+        artifacts.router,
+        dcat.router,
+    ):
         app.include_router(router)
     for name in PLUGIN_PACKAGES:
         try:

@@ -92,7 +92,9 @@ def get_artifact(session: Session, artifact_id: str, *, viewer: Principal | None
     return row
 
 
-def artifact_detail(session: Session, artifact_id: str, *, viewer: Principal | None) -> ArtifactDetail:
+def artifact_detail(
+    session: Session, artifact_id: str, *, viewer: Principal | None
+) -> ArtifactDetail:
     row = get_artifact(session, artifact_id, viewer=viewer)
     parents = session.execute(
         select(ArtifactParent.parent_id, ArtifactParent.role, Artifact.title)
@@ -138,11 +140,7 @@ def _decode_cursor(sort: str, cursor: str) -> list[Any]:
         if data["s"] != sort:
             raise ValueError("cursor was made for another sort order")
         index = key[-1] if key else None
-        ok = (
-            isinstance(index, int)
-            and not isinstance(index, bool)
-            and 0 <= index <= _MAX_LOG_INDEX
-        )
+        ok = isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= _MAX_LOG_INDEX
         if sort == "title":
             title = key[0]
             ok = ok and len(key) == 2 and isinstance(title, str) and len(title) <= 1000
@@ -240,3 +238,27 @@ def list_artifacts(
         items=[summary(r) for r in rows],
         next_cursor=_encode_cursor(sort, rows[-1]) if more and rows else None,
     )
+
+
+def catalog_page(
+    session: Session, *, viewer: Principal | None, limit: int, cursor: str | None = None
+) -> tuple[list[Artifact], str | None]:
+    """One page of the active artifacts `viewer` may see, oldest first, for the DCAT export.
+
+    The same visibility rule and cursor format as `list_artifacts` (sort `oldest`): a crawl
+    holds at most `limit` rows (with their Statements, never the envelope bytes) at a time.
+    Retracted artifacts are not offered.
+    """
+    stmt = (
+        select(Artifact)
+        .options(defer(Artifact.envelope))
+        .where(visible_to(viewer), Artifact.retracted_at.is_(None))
+    )
+    if cursor:
+        stmt = stmt.where(Artifact.log_index > _decode_cursor("oldest", cursor)[0])
+    rows: list[Artifact] = list(
+        session.scalars(stmt.order_by(Artifact.log_index.asc()).limit(limit + 1)).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (_encode_cursor("oldest", rows[-1]) if more and rows else None)
