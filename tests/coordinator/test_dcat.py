@@ -166,6 +166,9 @@ def test_unsigned_requests_and_bad_parameters_are_refused(space: dict[str, Any])
         r = anonymous.get("/v1/dcat")
         assert r.status_code == 401, r.text
         assert "DCAT restricted" not in r.text
+        op = anonymous.get("/openapi.json").json()["paths"]["/v1/dcat"]["get"]
+        assert "application/ld+json" in op["responses"]["200"]["content"]
+        assert {p["name"] for p in op["parameters"]} == {"cursor", "limit"}
     c = space["owner"].client()
     assert c.get("/v1/dcat", params={"limit": 10**6}).json()["error"] == "limit_too_large"
     for cursor in ("not-a-cursor", "e30", "eyJzIjoibmV3ZXN0IiwiayI6WzFdfQ"):

@@ -206,9 +206,7 @@ def get_artifact(
     summary="The DSSE envelope exactly as published",
     response_class=Response,
 )
-def get_envelope(
-    artifact_id: ArtifactId, principal: PrincipalDep, session: SessionDep
-) -> Response:
+def get_envelope(artifact_id: ArtifactId, principal: PrincipalDep, session: SessionDep) -> Response:
     row = catalog.get_artifact(session, artifact_id, viewer=principal)
     return Response(content=bytes(row.envelope), media_type="application/json")
 
@@ -241,7 +239,10 @@ def get_data(
     )
 
 
-@router.get("/{artifact_id}/croissant", summary="Croissant 1.0 JSON-LD metadata")
+@router.get(
+    "/{artifact_id}/croissant",
+    summary="Croissant 1.1 JSON-LD metadata with RAI fields and the usage policy",
+)
 def get_croissant(
     artifact_id: ArtifactId,
     request: Request,
@@ -256,6 +257,7 @@ def get_croissant(
         row,
         f"{base}/v1/artifacts/{artifact_id}/data",
         f"{base}/v1/artifacts/{artifact_id}",
+        base=base,
     )
     return JSONResponse(doc, media_type="application/ld+json")
 
