@@ -85,7 +85,7 @@ def test_pull_verifies_then_writes_and_data_loads_everywhere(space: Space, tmp_p
     code, stdout, err = cli("catalog", "pull", space.published.artifact_id, "--out", str(out), "--home", str(space.beta.path))
     assert code == 0, err
     assert "verified and pulled" in stdout
-    assert {p.name for p in out.iterdir()} == {"data.parquet", "envelope.json", "receipt.json", "statement.json", "audit.json", "proof.tlog"}
+    assert {p.name for p in out.iterdir()} == {"data.parquet", "envelope.json", "receipt.json", "statement.json", "audit.json", "proof.tlog", "README.md"}
     assert (out / "envelope.json").read_bytes() == (space.run_dir / "publish" / "envelope.json").read_bytes()
     rows = space.published.statement.predicate.record_count
     assert len(pd.read_parquet(out / "data.parquet")) == rows

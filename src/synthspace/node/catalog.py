@@ -41,6 +41,9 @@ def pull(auditor: Auditor, artifact_id: str, out_dir: Path | str) -> AuditReport
     report = auditor.audit_artifact(artifact_id, lineage=False, keep_dir=out)
     if not report.ok:
         raise AuditFailed(report)
+    from synthspace.node.dataset_card import write_dataset_card
+
+    write_dataset_card(out)  # README.md: a Hugging Face dataset card from the verified Statement
     return report
 
 
