@@ -20,40 +20,21 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
-from synthspace.local_servers import free_port
+from synthspace.local_servers import CoordinatorProcess
 
 
-def start_coordinator(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_coordinator(home: Path) -> CoordinatorProcess:
     from synthspace.coordinator.home import init_home
 
     os.environ.pop("SYNTHSPACE_DATABASE_URL", None)
     init_home(home, log_origin="bench.node/log")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", str(home),
-         "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("coordinator did not start")
+    return CoordinatorProcess(home).start()
 
 
 def invite(home: Path, org: str) -> str:
@@ -96,7 +77,8 @@ def main() -> None:
     from synthspace.node.publishing import publish_file
 
     work = Path(tempfile.mkdtemp(prefix="node-bench-"))
-    proc, url = start_coordinator(work / "coordinator")
+    server = start_coordinator(work / "coordinator")
+    url = server.url
     try:
         alpha = NodeHome.init(work / "alpha", "alpha", url)
         enroll(alpha, invite(work / "coordinator", "alpha"))
@@ -136,8 +118,7 @@ def main() -> None:
             p, d, u = (statistics.median(x) for x in (publish_t, download_t, pull_t))
             print(f"{size / 1e6:>6.1f}MB {p:>10.3f} {d:>11.3f} {u:>8.3f} {u / d:>13.2f}x")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

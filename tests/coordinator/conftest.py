@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from synthspace.local_servers import free_port
+from synthspace.local_servers import CoordinatorProcess
 
 PG_ADMIN_URL = os.environ.get(
     "SYNTHSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -93,80 +89,10 @@ def init_home(home: Path, database_url: str | None, **overrides: Any) -> Any:
 
 
 @dataclass
-class CoordinatorServer:
-    """`synthspace coordinator serve` as a real subprocess on 127.0.0.1."""
+class CoordinatorServer(CoordinatorProcess):
+    """`synthspace coordinator serve` as a real subprocess on 127.0.0.1 (local_servers)."""
 
-    home: Path
-    backend: str
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> CoordinatorServer:
-        if not self.port:  # a restart keeps its port, so clients' URLs stay valid
-            self.port = free_port()
-        self.log_path = self.home / f"server-{self.port}.log"
-        env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "synthspace.cli.main",
-            "coordinator",
-            "serve",
-            "--home",
-            str(self.home),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-        ]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"coordinator exited with {self.proc.returncode}:\n{self.log_text()}"
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"coordinator did not come up:\n{self.log_text()}")
-
-    def log_text(self) -> str:
-        return (
-            self.log_path.read_text(errors="replace")
-            if self.log_path and self.log_path.exists()
-            else ""
-        )
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc = None
+    backend: str = "sqlite"
 
     def settings(self) -> Any:
         from synthspace.coordinator.settings import CoordinatorSettings

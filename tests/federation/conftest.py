@@ -7,11 +7,6 @@ Every process is started in its own group and stopped by PID at teardown; ports 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,10 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from synthspace.local_servers import free_port
+from synthspace.local_servers import CoordinatorProcess, free_port
 
 
 @pytest.fixture(scope="session")
@@ -89,15 +83,8 @@ def publish_dataset(home: Any, base: Path, org: str, offset: int) -> Any:
     return publish_file(home, path, predicate, bundle_dir=base / f"{org}-bundle", subject_name="data.parquet")
 
 
-@dataclass
-class CoordinatorServer:
-    home: Path
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class CoordinatorServer(CoordinatorProcess):
+    """`coordinator serve` on 127.0.0.1 (local_servers) plus an in-process invite."""
 
     def invite(self, org: str) -> str:
         from synthspace.coordinator.runtime import Coordinator
@@ -112,15 +99,6 @@ class CoordinatorServer:
             rt.close()
         return str(token)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
 
 def start_coordinator(home: Path) -> CoordinatorServer:
     from synthspace.coordinator.home import init_home
@@ -131,28 +109,7 @@ def start_coordinator(home: Path) -> CoordinatorServer:
 
 def serve_coordinator(home: Path) -> CoordinatorServer:
     """`coordinator serve` on an initialised home, on a free port of 127.0.0.1."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
-    log = open(home / "server.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", str(home),
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    log.close()
-    server = CoordinatorServer(home, port, proc)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"coordinator exited:\n{(home / 'server.log').read_text()}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1.0).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError("coordinator did not come up")
+    return CoordinatorServer(home).start()
 
 
 @dataclass

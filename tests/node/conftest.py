@@ -4,20 +4,17 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from synthspace.local_servers import free_port
+from synthspace.local_servers import CoordinatorProcess
 from tests.node.fake_llm import FakeLLM
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "synthspace" / "node" / "examples"
@@ -26,17 +23,8 @@ SEEDS = EXAMPLES / "en_support_seeds.jsonl"
 
 
 
-@dataclass
-class Coordinator:
-    """A coordinator home and its server process."""
-
-    home: Path
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class Coordinator(CoordinatorProcess):
+    """A coordinator home and its server process (the one server start-up, local_servers)."""
 
     @classmethod
     def create(cls, home: Path, origin: str = "test.node/log", database_url: str | None = None) -> Coordinator:
@@ -49,46 +37,6 @@ class Coordinator:
             if env_before is not None:
                 os.environ["SYNTHSPACE_DATABASE_URL"] = env_before
         return cls(home=home)
-
-    def start(self, timeout: float = 60.0) -> Coordinator:
-        self.port = self.port or free_port()
-        log = open(self.home / "server.log", "ab")
-        env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve",
-                "--home", str(self.home), "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "warning",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"coordinator exited:\n{(self.home / 'server.log').read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"coordinator did not come up:\n{(self.home / 'server.log').read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
 
     def _runtime(self) -> Any:
         from synthspace.coordinator.runtime import Coordinator as Runtime

@@ -29,7 +29,7 @@ def proxied(tmp_path: Path) -> Iterator[tuple[Coordinator, RecordingProxy]]:
     import os
 
     from synthspace.coordinator.home import init_home
-    from tests.node.conftest import free_port
+    from synthspace.local_servers import free_port
 
     port = free_port()
     proxy = RecordingProxy("127.0.0.1", port).start()

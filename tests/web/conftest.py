@@ -21,10 +21,7 @@ import hashlib
 import io
 import json
 import os
-import signal
 import struct
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from synthspace.local_servers import free_port
+from synthspace.local_servers import CoordinatorProcess
 
 PG_ADMIN_URL = os.environ.get("SYNTHSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 XSS = "<script>document.title='pwned'</script>"
@@ -75,26 +72,17 @@ class WebCatalog:
     home: Path
     backend: str
     artifacts: dict[str, Published] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
+    server: CoordinatorProcess | None = None
 
     def page(self, path: str, **params: Any) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", params=params or None, timeout=30, follow_redirects=False)
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        return self.server.log_text() if self.server else ""
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
+        if self.server is not None:
+            self.server.stop()
 
 
 def _gates() -> list[Any]:
@@ -243,26 +231,10 @@ def build_catalog(base_url: str, home: Path) -> dict[str, Published]:
 
 
 def start_server(catalog: WebCatalog, timeout: float = 120.0) -> None:
-    port = free_port()
-    catalog.url = f"http://127.0.0.1:{port}"
-    catalog.log_path = catalog.home / f"server-{port}.log"
-    env = {k: v for k, v in os.environ.items() if k not in {"SYNTHSPACE_DATABASE_URL", "SYNTHSPACE_WEB_CATALOG"}}
-    cmd = [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", str(catalog.home),
-           "--host", "127.0.0.1", "--port", str(port)]
-    with open(catalog.log_path, "ab") as log:
-        catalog.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if catalog.proc.poll() is not None:
-            raise RuntimeError(f"coordinator exited with {catalog.proc.returncode}:\n{catalog.log_text()}")
-        try:
-            if httpx.get(f"{catalog.url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    catalog.stop()
-    raise RuntimeError(f"coordinator did not come up:\n{catalog.log_text()}")
+    # The web catalog's switch comes from the home's settings here, not from this environment.
+    drop = ("SYNTHSPACE_DATABASE_URL", "SYNTHSPACE_WEB_CATALOG")
+    catalog.server = CoordinatorProcess(catalog.home, log_level=None, drop_env=drop).start(timeout)
+    catalog.url = catalog.server.url
 
 
 class PgDatabase:

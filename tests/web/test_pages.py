@@ -288,37 +288,15 @@ def test_empty_catalog_pages(empty_web: WebCatalog) -> None:
     assert '<td id="tree-size">2</td>' in log  # the operator org's two keys
 
 
-def test_pages_can_be_switched_off(empty_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-    import subprocess
-    import sys
-    import time
+def test_pages_can_be_switched_off(empty_home: Path) -> None:
+    from synthspace.local_servers import CoordinatorProcess
 
-    from .conftest import free_port
-
-    port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}, "SYNTHSPACE_WEB_CATALOG": "off"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", str(empty_home),
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    server = CoordinatorProcess(empty_home, log_level=None, extra_env={"SYNTHSPACE_WEB_CATALOG": "off"}).start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-            time.sleep(0.1)
-        assert httpx.get(f"http://127.0.0.1:{port}/catalog", timeout=10).status_code == 404
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/log/checkpoint", timeout=10).status_code == 200
+        assert httpx.get(f"{server.url}/catalog", timeout=10).status_code == 404
+        assert httpx.get(f"{server.url}/v1/log/checkpoint", timeout=10).status_code == 200
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
+        server.stop()
 
 
 def test_adapter_page_shows_its_training_record(web: WebCatalog) -> None:

@@ -148,10 +148,12 @@ def _flow(options: DemoOptions, workdir: Path, summary: DemoSummary, book: Proce
             raise DemoError(f"port {port} on 127.0.0.1 is in use; pick another with --port or leave it unset")
         say(f"starting on 127.0.0.1:{port}")
         server = start_coordinator_server(settings.home, port)
-        book.add("coordinator", server.process.pid, server.stop, port=port, log=server.log_path)
+        assert server.proc is not None  # start() returned, so the process runs
+        server_pid = server.proc.pid
+        book.add("coordinator", server_pid, server.stop, port=port, log=server.log_path)
         summary.coordinator_url, summary.coordinator_port = server.url, port
         summary.web_catalog_url = f"{server.url}/catalog"
-    steps.note(f"coordinator {server.url} (pid {server.process.pid}), database {summary.database_url}")
+    steps.note(f"coordinator {server.url} (pid {server_pid}), database {summary.database_url}")
 
     # 2. Invite and enrol two organisations; each pins the log key handed over out of band.
     homes: dict[str, NodeHome] = {}

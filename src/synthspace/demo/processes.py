@@ -1,5 +1,5 @@
 """The processes the demo starts: a book of them (mirrored to WORKDIR/processes.json so a later
-`synthspace demo --stop` finds them), ports, and the coordinator server process."""
+`synthspace demo --stop` finds them) and the coordinator server process."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from synthspace.demo.options import PROCESS_FILE, DemoError
-from synthspace.local_servers import listening
+from synthspace.local_servers import CoordinatorProcess, ServerStartError
 
 
 @dataclass
@@ -131,52 +129,10 @@ def stop_demo(workdir: Path) -> list[ProcessInfo]:
     return stopped
 
 
-@dataclass
-class ServerProcess:
-    """`synthspace coordinator serve` as a child process in its own process group."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process.poll() is None:
-            _kill_group(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and listening(self.port):
-            time.sleep(0.1)
-
-
-def start_coordinator_server(home: Path, port: int, timeout: float = 90.0) -> ServerProcess:
-    """Start `synthspace coordinator serve --home HOME` on 127.0.0.1:PORT; wait for /healthz."""
-    import httpx
-
-    log_path = home / "server.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", str(home),
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    server = ServerProcess(proc, port, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise DemoError(f"the coordinator exited with code {proc.returncode} while starting; see {log_path}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=2.0).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise DemoError(f"the coordinator did not answer on {server.url} within {timeout:.0f} s; see {log_path}")
+def start_coordinator_server(home: Path, port: int, timeout: float = 90.0) -> CoordinatorProcess:
+    """Start `synthspace coordinator serve --home HOME` on 127.0.0.1:PORT in its own process
+    group (so `demo --stop` can end it later); wait for /healthz."""
+    try:
+        return CoordinatorProcess(home, port=port, new_session=True, drop_env=()).start(timeout)
+    except ServerStartError as exc:
+        raise DemoError(str(exc).split("\n", 1)[0]) from None
