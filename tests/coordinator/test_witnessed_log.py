@@ -17,6 +17,7 @@ import pytest
 from synthspace import keys, tlog_tiles
 from synthspace import transparency_log as tlog
 from synthspace.checkpoint import Verifier, open_checkpoint
+from synthspace.local_servers import free_port
 from synthspace.log_entries import KeyEntry
 from synthspace.witness import WitnessError, WitnessKey, WitnessPolicy, verify_witnessed
 from tests.coordinator.conftest import (
@@ -26,7 +27,6 @@ from tests.coordinator.conftest import (
     build_artifact,
     database_url_for,
     enrol,
-    free_port,
     init_home,
     publish,
 )

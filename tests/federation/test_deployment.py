@@ -417,7 +417,7 @@ def test_federate_superlink_command_runs_until_sigterm_and_leaves_nothing_behind
     import socket
 
     from synthspace.coordinator.home import init_home
-    from tests.federation.conftest import free_port
+    from synthspace.local_servers import free_port
 
     home = tmp_path / "coord"
     init_home(home, log_origin="test.federation.cli/log")
