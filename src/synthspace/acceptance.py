@@ -144,7 +144,8 @@ def _pii(g: GateResult, gates: Mapping[str, GateResult]) -> str | None:
     dropped = max(_int(g.metrics, "dropped_records") or 0, _dropped_for(gates, "pii"))
     if dropped and "record_filter" not in gates and found > 0:
         return f"{found} record(s) with PII claimed dropped, but no record_filter gate records the drop"
-    left = max(found - dropped, 0)
+    redacted = _int(g.metrics, "redacted_records") or 0  # PII replaced, record kept
+    left = max(found - dropped - redacted, 0)
     records = _int(g.metrics, "records")
     limit = _num(g.thresholds, "max_record_rate") or 0.0
     if left > 0 and (records is None or records <= 0 or left / records > limit):
@@ -254,7 +255,28 @@ def gate_problems(statement: Statement, *, accept_failed_nonblocking_gates: bool
 
 # Statement-level rules beyond the gates (e.g. usage policies): each returns its problems.
 StatementRule = Callable[[Statement], list[Problem]]
-STATEMENT_RULES: Final[list[StatementRule]] = []
+
+
+def _redaction(statement: Statement) -> list[Problem]:
+    """A recorded redaction must be one the pii gate says it made."""
+    red = statement.predicate.redaction
+    if red is None:
+        return []
+    pii = next((g for g in statement.predicate.gates if g.name == "pii"), None)
+    made = _int(pii.metrics, "redacted_records") if pii is not None else None
+    if made is None or red.records > made:
+        return [
+            Problem(
+                "redaction_inconsistent",
+                f"the lineage records {red.records} redacted record(s), the pii gate {made}",
+            )
+        ]
+    if sum(red.spans_by_type.values()) < red.records:
+        return [Problem("redaction_inconsistent", "fewer redacted spans than redacted records")]
+    return []
+
+
+STATEMENT_RULES: Final[list[StatementRule]] = [_redaction]
 
 
 def statement_problems(statement: Statement, *, accept_failed_nonblocking_gates: bool = True) -> list[Problem]:

@@ -95,6 +95,16 @@ class GateResult(StrictModel):
     thresholds: dict[str, Any] = Field(default_factory=dict, description="Thresholds the gate applied.")
 
 
+class Redaction(StrictModel):
+    """PII spans replaced in the published records instead of dropping them; counts only."""
+
+    mode: Literal["placeholder", "synthetic"] = Field(
+        description="placeholder: typed markers such as [PHONE]; synthetic: fictional values of the same type."
+    )
+    records: int = Field(ge=1, description="Published records in which PII spans were replaced.")
+    spans_by_type: dict[str, int] = Field(description="Replaced spans per PII type, over the published records.")
+
+
 class Parent(StrictModel):
     artifact_id: str = Field(description="Catalog artifact id of the parent.")
     digest: DigestSet = Field(description="Subject digest of the parent artifact.")
@@ -178,6 +188,9 @@ class LineagePredicate(StrictModel):
     seed_commitment: SeedCommitment | None = Field(default=None, description="Commitment to private seeds.")
     recipe_digest: str | None = Field(default=None, description="Digest of the recipe ('sha256:<hex>').")
     gates: list[GateResult] = Field(default_factory=list, description="Every gate result.")
+    redaction: Redaction | None = Field(
+        default=None, description="PII redacted in the published records (None: nothing was redacted)."
+    )
     parents: list[Parent] = Field(default_factory=list, description="Artifacts this one was built from.")
     training: Training | None = Field(default=None, description="Federated training record, for adapters.")
     times: Times = Field(description="Run and signing times.")

@@ -94,6 +94,22 @@ def test_pii_found_but_passed_is_inconsistent() -> None:
     assert _codes(_statement(gates=[_pii(records_with_pii=2, dropped_records=2)])) == ["gate_inconsistent"]
 
 
+def test_redacted_pii_counts_as_handled_and_must_match_the_lineage() -> None:
+    from synthspace.lineage import Redaction
+
+    # Records whose PII was redacted (kept) are handled, like dropped ones.
+    assert _codes(_statement(gates=[_pii(records_with_pii=3, redacted_records=3)])) == []
+    assert _codes(_statement(gates=[_pii(records_with_pii=3, redacted_records=2)])) == ["gate_inconsistent"]
+    red = Redaction(mode="placeholder", records=2, spans_by_type={"phone": 2})
+    ok = _pii(records_with_pii=3, redacted_records=3)
+    assert _codes(_statement(gates=[ok], redaction=red)) == []
+    # The lineage may not claim more redacted records than the pii gate made, nor any when the
+    # gate recorded none.
+    too_many = red.model_copy(update={"records": 4})
+    assert _codes(_statement(gates=[ok], redaction=too_many)) == ["redaction_inconsistent"]
+    assert _codes(_statement(gates=[_pii()], redaction=red)) == ["redaction_inconsistent"]
+
+
 def test_pii_without_metrics_is_inconsistent() -> None:
     bare = GateResult(name="pii", blocking=True, passed=True)
     assert _codes(_statement(gates=[bare])) == ["gate_inconsistent"]

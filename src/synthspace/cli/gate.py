@@ -27,7 +27,7 @@ def _fmt(value: Any) -> str:
 # The few metrics worth a column in the summary table, per gate.
 _HEADLINE = {
     "seed_leakage": ("failing_records", "review_records", "max_lcs_chars", "max_containment"),
-    "pii": ("records_with_pii", "findings_by_type"),
+    "pii": ("records_with_pii", "redacted_records", "findings_by_type"),
     "pii_replay": ("records_with_replay", "replayed_by_type"),
     "canaries": ("canaries", "records_with_canary"),
     "membership": ("auc", "used_seeds", "holdout_seeds"),
@@ -61,6 +61,13 @@ def _table(title: str, report: GateReport) -> Table:
     return table
 
 
+def _echo_redaction(report: GateReport) -> None:
+    red = report.redaction
+    if red is not None:
+        spans = ", ".join(f"{t} {n}" for t, n in sorted(red.spans_by_type.items()))
+        typer.echo(f"redacted {red.records} kept record(s) ({red.mode}): {spans}")
+
+
 def _gate_records(
     records: Path,
     recipe_path: Path | None,
@@ -89,6 +96,8 @@ def _gate_records(
         doc = {
             "records": [
                 {"index": i, "kept": not why, "reasons": why}
+                # A kept record whose PII was replaced says so: types and counts, never text.
+                | ({"redacted": outcome.redacted[i]} if i in outcome.redacted else {})
                 for i, why in enumerate(outcome.reasons)
             ],
             "gates": [
@@ -101,6 +110,7 @@ def _gate_records(
         Console().print(_table(f"gates for {records} ({report.records} records)", report))
         for reason, count in sorted(report.dropped_by_reason.items()):
             typer.echo(f"dropped {count} record(s): {reason}")
+        _echo_redaction(report)
     if not report.passed:
         typer.secho(
             f"error: blocking gate(s) failed: {', '.join(report.failed_blocking)}",
@@ -172,6 +182,7 @@ def register(app: typer.Typer) -> None:
             Console().print(_table(title, report))
             for reason, count in sorted(report.dropped_by_reason.items()):
                 typer.echo(f"dropped {count} record(s): {reason}")
+            _echo_redaction(report)
         if not report.passed:
             raise fail(
                 f"blocking gate(s) failed: {', '.join(report.failed_blocking)} (see {run_dir}/gate-report.json)"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,9 +92,16 @@ def producer_for(home: NodeHome) -> Producer:
 
 
 # ---- packaging a run ------------------------------------------------------------------------
-def package_run_data(run_dir: Path, out_path: Path, exclude_record_ids: Sequence[str] = ()) -> int:
+def package_run_data(
+    run_dir: Path,
+    out_path: Path,
+    exclude_record_ids: Sequence[str] = (),
+    redacted: Mapping[str, Mapping[str, Any]] | None = None,
+) -> int:
     """Concatenate the run's shards into one Parquet file without `_`-prefixed columns, and
-    without the records the gates marked for exclusion (exact duplicates).
+    without the records the gates marked for exclusion (exact duplicates). `redacted` (record
+    id -> output field values) replaces the fields of records whose PII the gates redacted:
+    the original text never reaches the file.
 
     Returns the row count. Written to a temp name and renamed, so `out_path` is whole or absent.
     """
@@ -127,10 +134,42 @@ def package_run_data(run_dir: Path, out_path: Path, exclude_record_ids: Sequence
         ids = table.column("record_id").to_pylist()
         if len(set(ids)) != len(ids):
             raise PublishError(f"the shards of {run_dir} repeat record ids; the run is damaged")
+    if redacted:
+        table = _apply_redactions(table, redacted)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(out_path) as fh:
         pq.write_table(table, fh, compression="zstd")
     return int(table.num_rows)
+
+
+def _apply_redactions(table: Any, redacted: Mapping[str, Mapping[str, Any]]) -> Any:
+    """`table` with the redacted field values of the records in `redacted` swapped in."""
+    import pyarrow as pa
+
+    if "record_id" not in table.column_names:
+        raise PublishError("the gates redacted records but the shards have no record_id column")
+    ids = [str(v) for v in table.column("record_id").to_pylist()]
+    rows = {rid: i for i, rid in enumerate(ids) if rid in redacted}
+    if len(rows) != len(redacted):
+        raise PublishError(
+            f"{len(redacted) - len(rows)} redacted record(s) are not among the records to publish; "
+            "gate the run again"
+        )
+    names = sorted({name for fields in redacted.values() for name in fields})
+    for name in names:
+        if name not in table.column_names:
+            raise PublishError(f"redacted field {name!r} is not a column of the shards")
+        col = table.column(name)
+        values = col.to_pylist()
+        for rid, i in rows.items():
+            if name in redacted[rid]:
+                values[i] = redacted[rid][name]
+        try:
+            new = pa.array(values, type=col.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise PublishError(f"redacted values do not fit column {name!r}: {exc}") from exc
+        table = table.set_column(table.column_names.index(name), name, new)
+    return table
 
 
 def ensure_gate_report(
@@ -259,10 +298,20 @@ def publish_run(
         raise GatesFailedError(run_dir, failed)
     progress("packaging the shards into data.parquet (dropping node-private columns and duplicates)")
     data_path = bundle / DATA_FILE
-    count = package_run_data(run_dir, data_path, exclude_record_ids=report.exclude_record_ids)
+    redacted = None
+    if report.redaction is not None:
+        from synthspace.node.gates.redaction import load_redactions
+
+        progress(f"replacing the PII of {report.redaction.records} redacted record(s)")
+        redacted = load_redactions(run_dir, report.redactions_sha256 or "", report.redaction.records)
+    count = package_run_data(
+        run_dir, data_path, exclude_record_ids=report.exclude_record_ids, redacted=redacted
+    )
     predicate = predicate_for_run(
         home, run_dir, gates, count, title=title, description=description, tags=tags, license=license
     )
+    if report.redaction is not None:
+        predicate = predicate.model_copy(update={"redaction": report.redaction})
     _refuse_local_paths(run_dir, predicate)
     return publish_file(home, data_path, predicate, bundle_dir=bundle, client=client, progress=progress)
 

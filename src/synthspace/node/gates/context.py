@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from synthspace.node.gates.run_dir import RunData, record_texts, seed_texts
 from synthspace.node.privacy.leakage import LeakageResult, SeedIndex
 from synthspace.node.privacy.text import SEPARATOR, match_form, pii_form
 from synthspace.node.recipes.gates import GatesConfig
+
+if TYPE_CHECKING:
+    from synthspace.node.gates.redaction import RecordRedaction
 
 Progress = Callable[[str], None]
 _RECORD_SEP = "\ue001"
@@ -64,6 +67,9 @@ class GateRun:
         self.index: SeedIndex | None = None
         self.leak: LeakageResult | None = None
         self.filter_positions: dict[str, list[int]] = {}
+        self.redactions: dict[int, RecordRedaction] = {}  # position -> redacted record
+        # The records as generated; `data.records` holds the redacted ones once applied.
+        self.generated_records = data.records
 
     @property
     def drop(self) -> bool:

@@ -10,6 +10,7 @@ from collections import Counter
 
 import numpy as np
 
+from synthspace.node.gates import redaction
 from synthspace.node.gates.context import LIST_CAP, GateRun
 from synthspace.node.privacy.canaries import collect_canaries, find_canaries
 from synthspace.node.privacy.leakage import SeedIndex, check_leakage
@@ -103,12 +104,29 @@ def pii(run: GateRun) -> tuple[list[PiiFinding], list[PiiFinding]]:
     counted = [f for f in seen if f.type in c.blocking_types]
     by_type = Counter(f.type for f in seen)
     recs = sorted({f.doc for f in counted})
-    rate = len(recs) / run.n if run.n else 0.0
     per_record: dict[int, set[str]] = {}
     for f in counted:
         per_record.setdefault(f.doc, set()).add(f.type)
+    unredacted = dict(per_record)
+    redacted_by_type: Counter[str] = Counter()
+    if c.action == "redact":
+        # Records already blamed (seed leakage) are dropped, never redacted.
+        todo: dict[int, list[PiiFinding]] = {}
+        for f in counted:
+            if f.doc not in run.blamed:
+                todo.setdefault(f.doc, []).append(f)
+
+        def is_counted(f: PiiFinding) -> bool:
+            return f.type in c.blocking_types and not (c.ignore_reserved and f.reserved)
+
+        run.redactions, failed = redaction.redact(run, todo, is_counted)
+        for p, types_failed in failed.items():
+            per_record[p] |= types_failed
+        unredacted = {p: ts for p, ts in per_record.items() if p not in run.redactions}
+        for rec in run.redactions.values():
+            redacted_by_type.update(rec.counts)
     if run.drop:
-        for p, types_found in per_record.items():
+        for p, types_found in unredacted.items():
             run.blame([p], "pii:" + "+".join(sorted(types_found)))
     run.detail["pii"] = [
         {
@@ -120,11 +138,14 @@ def pii(run: GateRun) -> tuple[list[PiiFinding], list[PiiFinding]]:
         }
         for f in findings[:10_000]
     ]
+    left = sorted(unredacted)
+    rate = len(recs) / run.n if run.n else 0.0
+    left_rate = len(left) / run.n if run.n else 0.0
     metrics = {
         "records": run.n,
         "findings": len(counted),
         "records_with_pii": len(recs),
-        "dropped_records": len(recs) if run.drop else 0,
+        "dropped_records": len(left) if run.drop else 0,
         "record_rate": round(rate, 6),
         "findings_by_type": dict(sorted(by_type.items())),
         "records_by_type": dict(
@@ -142,19 +163,26 @@ def pii(run: GateRun) -> tuple[list[PiiFinding], list[PiiFinding]]:
             for p in recs[:LIST_CAP]
         ],
     }
+    thresholds = {
+        "types": list(c.types),
+        "blocking_types": list(c.blocking_types),
+        "max_record_rate": c.max_record_rate,
+        "ignore_reserved": c.ignore_reserved,
+    }
+    if c.action == "redact":
+        # Records redacted by this gate (some may be dropped later by other gates).
+        metrics["redacted_records"] = len(run.redactions)
+        metrics["redactions_by_type"] = dict(sorted(redacted_by_type.items()))
+        thresholds["action"] = c.action
+        thresholds["redaction"] = c.redaction
     run.add(
         "pii",
         c.blocking,
-        run.drop_ok(len(recs))
+        run.drop_ok(len(left))
         if run.drop
-        else (rate <= c.max_record_rate and (c.max_record_rate > 0 or not recs)),
+        else (left_rate <= c.max_record_rate and (c.max_record_rate > 0 or not left)),
         metrics,
-        {
-            "types": list(c.types),
-            "blocking_types": list(c.blocking_types),
-            "max_record_rate": c.max_record_rate,
-            "ignore_reserved": c.ignore_reserved,
-        },
+        thresholds,
     )
     return findings, seed_findings
 

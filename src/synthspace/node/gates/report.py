@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthspace.atomic_files import atomic_write_bytes
-from synthspace.lineage import GateResult
+from synthspace.lineage import GateResult, Redaction
 from synthspace.node.gates.errors import GateReportError
 
 REPORT_NAME = "gate-report.json"
@@ -50,6 +50,17 @@ class GateReport(BaseModel):
     dropped_positions: dict[str, list[int]] = Field(
         default_factory=dict,
         description="0-based positions (shard order) of the dropped records, per reason.",
+    )
+    redaction: Redaction | None = Field(
+        default=None,
+        description="PII spans replaced in kept records (`pii.action: redact`); counts only. "
+        "None when no kept record was redacted.",
+    )
+    redactions_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of RUN_DIR/private/redacted-records.jsonl, the redacted field values "
+        "publishing ships (None when nothing was redacted).",
     )
     config_digest: str = Field(
         description="Digest of the canonical JSON of the gate configuration applied."
@@ -86,6 +97,16 @@ def write_private_detail(run_dir: Path, detail: dict[str, Any]) -> Path:
     os.chmod(private, 0o700)
     path = run_dir / PRIVATE_DETAIL
     atomic_write(path, json.dumps(detail, ensure_ascii=False, indent=1).encode("utf-8"), mode=0o600)
+    return path
+
+
+def write_private_file(run_dir: Path, name: Path, data: bytes) -> Path:
+    """A node-private file under RUN_DIR/private/ (mode 0600)."""
+    private = run_dir / "private"
+    private.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(private, 0o700)
+    path = run_dir / name
+    atomic_write(path, data, mode=0o600)
     return path
 
 

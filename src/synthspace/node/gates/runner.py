@@ -9,20 +9,29 @@ gates, then the filter, then the run-level gates that judge the kept records (di
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from synthspace.canonical_json import digest
+from synthspace.lineage import Redaction
 from synthspace.node.gates import privacy_checks as privacy
 from synthspace.node.gates import quality_checks as quality
+from synthspace.node.gates import redaction
 from synthspace.node.gates.context import LIST_CAP, GateRun, Progress
-from synthspace.node.gates.report import GateReport, write_private_detail, write_report
+from synthspace.node.gates.errors import RunDirError
+from synthspace.node.gates.report import (
+    GateReport,
+    write_private_detail,
+    write_private_file,
+    write_report,
+)
 from synthspace.node.gates.run_dir import RunData, load_run, records_data
 from synthspace.node.privacy.pii import PiiFinding
 from synthspace.node.recipes.gates import GatesConfig
@@ -33,10 +42,12 @@ _LINEAGE_POSITIONS = 1000  # dropped positions per reason carried in the lineage
 
 @dataclass
 class GateOutcome:
-    """A report plus, per record (0-based position), why it was dropped ([] = kept)."""
+    """A report plus, per record (0-based position), why it was dropped ([] = kept) and, for
+    kept records whose PII was redacted, the replaced spans per PII type."""
 
     report: GateReport
     reasons: list[list[str]]
+    redacted: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
 def _record_filter(run: GateRun) -> None:
@@ -106,6 +117,9 @@ def _evaluate(data: RunData, cfg: GatesConfig, say: Progress) -> tuple[GateRun, 
         run.skipped["canaries"] = "disabled"
     if has_seeds:
         privacy.membership(run)
+    # The privacy evidence above judged the text as generated; the gates below judge what
+    # would be published, so they see the redacted records.
+    redaction.apply(run)
     steps: list[tuple[str, bool, Callable[[GateRun], None]]] = [
         ("near_duplicates", cfg.near_duplicates.enabled, quality.duplicates),
         ("schema_validity", cfg.schema_validity.enabled, quality.schema),
@@ -133,6 +147,7 @@ def _evaluate(data: RunData, cfg: GatesConfig, say: Progress) -> tuple[GateRun, 
         else []
     )
     positions = run.filter_positions
+    redacted, redacted_by_type = redaction.summary(run, kept)
     report = GateReport(
         passed=all(g.passed for g in run.results if g.blocking),
         gates=run.results,
@@ -142,6 +157,14 @@ def _evaluate(data: RunData, cfg: GatesConfig, say: Progress) -> tuple[GateRun, 
         kept=int(kept.sum()),
         dropped_by_reason={r: len(v) for r, v in positions.items()},
         dropped_positions=positions,
+        redaction=Redaction(
+            mode=cfg.pii.redaction, records=redacted, spans_by_type=redacted_by_type
+        )
+        if redacted
+        else None,
+        redactions_sha256=hashlib.sha256(redaction.redactions_bytes(run, kept)).hexdigest()
+        if redacted
+        else None,
         config_digest=digest(cfg.model_dump(mode="json")),
         created=datetime.now(UTC),
         duration_s=round(time.perf_counter() - started, 3),
@@ -151,6 +174,18 @@ def _evaluate(data: RunData, cfg: GatesConfig, say: Progress) -> tuple[GateRun, 
 
 def _reasons(run: GateRun) -> list[list[str]]:
     return [sorted(run.blamed.get(i, ())) for i in range(run.n)]
+
+
+def _write_redactions(run_dir: Path, run: GateRun, report: GateReport) -> None:
+    """RUN_DIR/private/redacted-records.jsonl: what publishing ships for redacted records."""
+    path = run_dir / redaction.REDACTIONS_FILE
+    if report.redaction is None:
+        path.unlink(missing_ok=True)
+        return
+    data = redaction.redactions_bytes(run, run.kept_mask())
+    if "record_id" not in run.data.records.columns:
+        raise RunDirError(f"{run_dir}: records redacted, but the shards have no record_id column")
+    write_private_file(run_dir, redaction.REDACTIONS_FILE, data)
 
 
 def run_gates(
@@ -177,6 +212,7 @@ def run_gates(
     if write and data.run_dir is not None:
         say("writing report")
         write_private_detail(data.run_dir, run.detail)
+        _write_redactions(data.run_dir, run, report)
         write_report(data.run_dir, report)
     return report
 
@@ -196,7 +232,9 @@ def gate_records(
     )
     cfg = config if config is not None else (data.gates or GatesConfig())
     run, report = _evaluate(data, cfg, say)
-    return GateOutcome(report=report, reasons=_reasons(run))
+    kept = run.kept_mask()
+    redacted = {p: dict(sorted(rec.counts.items())) for p, rec in run.redactions.items() if kept[p]}
+    return GateOutcome(report=report, reasons=_reasons(run), redacted=redacted)
 
 
 __all__ = ["LIST_CAP", "GateOutcome", "gate_records", "run_gates"]

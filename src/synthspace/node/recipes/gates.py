@@ -95,6 +95,16 @@ class PiiConfig(GateModel):
         default=True,
         description="Ignore documentation values that cannot be personal (example.com, 192.0.2.0/24, loopback).",
     )
+    action: Literal["drop", "redact"] = Field(
+        default="drop",
+        description="What happens to a record holding blocking PII: drop it, or redact: replace "
+        "each PII span and keep the record (dropped after all when PII is still found).",
+    )
+    redaction: Literal["placeholder", "synthetic"] = Field(
+        default="placeholder",
+        description="With action redact: a typed placeholder ([PHONE], [EMAIL], [PERSON]...), or "
+        "a fictional value of the same type (555-01xx phones, example.com mail).",
+    )
 
 
 class ReplayConfig(GateModel):
