@@ -74,6 +74,10 @@ KIND_RULES: Final[dict[str, KindRules]] = {
     ),
     "derived-dataset": KindRules(needs_gates=True),
     "model-adapter": KindRules(needs_gates=False),
+    # An evaluation's subject is a results file, not records: there is nothing to gate, so no
+    # gate is required (any it records must still be known and consistent). What it must carry
+    # instead is checked by `_evaluation_shape` below.
+    "evaluation": KindRules(needs_gates=False),
 }
 
 # Every gate name a node may record. Anything else is refused (an invented name proves nothing).
@@ -276,7 +280,51 @@ def _redaction(statement: Statement) -> list[Problem]:
     return []
 
 
-STATEMENT_RULES: Final[list[StatementRule]] = [_redaction]
+def _evaluation_shape(statement: Statement) -> list[Problem]:
+    """kind `evaluation` <=> an `evaluation` record; a catalog adapter it scored is its
+    `evaluated-model` parent with the same digest, and every such parent is that adapter."""
+    pred = statement.predicate
+    ev = pred.evaluation
+    if pred.kind != "evaluation":
+        if ev is not None:
+            return [Problem("evaluation_invalid", f"a {pred.kind} cannot carry an evaluation record")]
+        if any(p.role == "evaluated-model" for p in pred.parents):
+            return [Problem("evaluation_invalid", f"only an evaluation has evaluated-model parents, not a {pred.kind}")]
+        return []
+    if ev is None:
+        return [Problem("evaluation_invalid", "an evaluation must carry its evaluation record (benchmark, models, metrics)")]
+    problems: list[Problem] = []
+    for label, m in ev.metrics.items():
+        if m.items != ev.items or m.correct > m.items:
+            problems.append(
+                Problem("evaluation_invalid", f"{label}: {m.correct}/{m.items} correct does not fit {ev.items} benchmark items")
+            )
+        elif abs(m.accuracy - m.correct / m.items) > 1e-9 or not m.ci95[0] <= m.accuracy <= m.ci95[1]:
+            problems.append(
+                Problem("evaluation_invalid", f"{label}: accuracy {m.accuracy} is not {m.correct}/{m.items} within its interval")
+            )
+    if ev.delta is not None and not ev.delta.ci95[0] <= ev.delta.adapter_minus_base <= ev.delta.ci95[1]:
+        problems.append(Problem("evaluation_invalid", "the delta lies outside its own interval"))
+    if "adapter" in ev.metrics and ev.model.adapter_digest is None:
+        problems.append(Problem("evaluation_invalid", "adapter metrics without an adapter digest"))
+    evaluated = [p for p in pred.parents if p.role == "evaluated-model"]
+    aid = ev.model.adapter_artifact_id
+    if aid is None:
+        if evaluated:
+            problems.append(Problem("evaluation_invalid", "an evaluated-model parent, but the record names no catalog adapter"))
+        return problems
+    if [p.artifact_id for p in evaluated] != [aid]:
+        problems.append(
+            Problem("evaluation_invalid", f"the evaluated adapter {aid} must be the one evaluated-model parent")
+        )
+    elif ev.model.adapter_digest != f"sha256:{evaluated[0].digest.sha256}":
+        problems.append(
+            Problem("evaluation_invalid", "the adapter digest differs from the evaluated-model parent's digest")
+        )
+    return problems
+
+
+STATEMENT_RULES: Final[list[StatementRule]] = [_redaction, _evaluation_shape]
 
 
 def statement_problems(statement: Statement, *, accept_failed_nonblocking_gates: bool = True) -> list[Problem]:

@@ -25,7 +25,7 @@ def is_org_name(name: str) -> bool:
 HEX64_PATTERN = r"^[0-9a-f]{64}$"
 
 KeyPurpose = Literal["artifact", "request", "supernode"]
-ArtifactKind = Literal["dataset", "derived-dataset", "model-adapter"]
+ArtifactKind = Literal["dataset", "derived-dataset", "model-adapter", "evaluation"]
 SortOrder = Literal["newest", "oldest", "title"]
 
 

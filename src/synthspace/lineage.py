@@ -11,7 +11,13 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from synthspace.config_model import StrictModel
 from synthspace.policy import UsagePolicy
@@ -108,8 +114,8 @@ class Redaction(StrictModel):
 class Parent(StrictModel):
     artifact_id: str = Field(description="Catalog artifact id of the parent.")
     digest: DigestSet = Field(description="Subject digest of the parent artifact.")
-    role: Literal["source", "training-data", "base-model"] = Field(
-        default="source", description="How the parent was used."
+    role: Literal["source", "training-data", "base-model", "evaluated-model"] = Field(
+        default="source", description="How the parent was used (evaluated-model: the adapter an evaluation scored)."
     )
 
 
@@ -163,6 +169,53 @@ class Training(StrictModel):
     privacy: TrainingPrivacy | None = Field(default=None, description="DP accounting, secure aggregation, canaries.")
 
 
+SHA256_REF: Final = r"^sha256:[0-9a-f]{64}$"
+ARTIFACT_ID_PATTERN: Final = r"^[0-9a-f]{64}$"
+
+
+class EvaluatedModel(StrictModel):
+    """The base model an evaluation ran, and the adapter (if any) applied to it."""
+
+    model_id: str = Field(min_length=1, max_length=200, description="Base model identifier ('embedded' model id or folder name).")
+    model_digest: str | None = Field(default=None, pattern=SHA256_REF, description="sha256 of the base weights ('sha256:<hex>').")
+    model_artifact_id: str | None = Field(default=None, pattern=ARTIFACT_ID_PATTERN, description="Catalog id of the base model, when it is a catalog artifact.")
+    adapter_digest: str | None = Field(default=None, pattern=SHA256_REF, description="sha256 of adapter.safetensors ('sha256:<hex>').")
+    adapter_artifact_id: str | None = Field(default=None, pattern=ARTIFACT_ID_PATTERN, description="Catalog id of the adapter (then also a parent, role evaluated-model).")
+
+
+class EvaluationMetrics(StrictModel):
+    """Accuracy of one model variant on the benchmark, with its 95% Wilson interval."""
+
+    items: int = Field(ge=1, description="Items scored.")
+    correct: int = Field(ge=0, description="Items answered correctly.")
+    accuracy: float = Field(ge=0, le=1, description="correct / items.")
+    ci95: tuple[float, float] = Field(description="95% Wilson score interval of the accuracy [low, high].")
+
+
+class EvaluationDelta(StrictModel):
+    """Paired difference adapter - base over the same items."""
+
+    adapter_minus_base: float = Field(ge=-1, le=1, description="Mean paired difference in accuracy.")
+    ci95: tuple[float, float] = Field(description="95% interval of the paired difference [low, high].")
+
+
+class Evaluation(StrictModel):
+    """What an `evaluation` artifact measured; its subject is the per-item results file."""
+
+    benchmark_name: str = Field(min_length=1, max_length=200, description="File name of the benchmark (JSONL).")
+    benchmark_digest: str = Field(pattern=SHA256_REF, description="sha256 of the benchmark file ('sha256:<hex>').")
+    benchmark_artifact_id: str | None = Field(default=None, pattern=ARTIFACT_ID_PATTERN, description="Catalog id of the benchmark, when it is a catalog artifact.")
+    items: int = Field(ge=1, description="Items in the benchmark.")
+    model: EvaluatedModel = Field(description="Base model and adapter evaluated.")
+    metrics: dict[Literal["base", "adapter"], EvaluationMetrics] = Field(
+        min_length=1, description="Per variant (base model alone, base + adapter), accuracy with its interval."
+    )
+    delta: EvaluationDelta | None = Field(default=None, description="adapter - base, when both were scored.")
+    judge: str | None = Field(default=None, max_length=500, description="Judge model and rubric digest, for judged items; None when scoring is automatic.")
+    scoring: str = Field(max_length=500, description="How items were scored (e.g. choice: option log-likelihood; exact: normalised match).")
+    command: str = Field(max_length=2000, description="The command line that produced the results.")
+
+
 class Times(StrictModel):
     started: datetime = Field(description="When the producing run started (UTC).")
     finished: datetime = Field(description="When the producing run finished (UTC).")
@@ -170,7 +223,7 @@ class Times(StrictModel):
 
 
 class LineagePredicate(StrictModel):
-    kind: Literal["dataset", "derived-dataset", "model-adapter"] = Field(description="What the artifact is.")
+    kind: Literal["dataset", "derived-dataset", "model-adapter", "evaluation"] = Field(description="What the artifact is.")
     title: str = Field(min_length=1, max_length=200, description="Human-readable title.")
     description: str = Field(default="", max_length=5000, description="Longer description.")
     license: str = Field(
@@ -200,6 +253,19 @@ class LineagePredicate(StrictModel):
         "lineage so it cannot change after publication. None: the space default "
         "(members may use, train, evaluate; no redistribution).",
     )
+
+    evaluation: Evaluation | None = Field(
+        default=None, description="For kind evaluation: benchmark, models, metrics with intervals, command."
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_evaluation(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Added after release 1: absent (not null) on every other kind, so the statements and
+        # the catalog rows of earlier artifacts serialise exactly as they were signed.
+        data = handler(self)
+        if isinstance(data, dict) and self.evaluation is None:
+            data.pop("evaluation", None)
+        return data
 
     def effective_policy(self) -> UsagePolicy:
         """The signed policy, or the space default when the statement carries none."""

@@ -150,3 +150,83 @@ def test_gates_package_names_are_known() -> None:
     names = set(re.findall(r'run\.add\(\s*"([a-z_]+)"', src))
     assert names, "positive control: the pattern finds the gates"
     assert names <= KNOWN_GATES, names - KNOWN_GATES
+
+
+def _evaluation_record(adapter_id: str | None = "a" * 64, adapter_sha: str = "b" * 64, **over: Any) -> Any:
+    from synthspace.lineage import Evaluation
+
+    fields: dict[str, Any] = {
+        "benchmark_name": "bench.jsonl",
+        "benchmark_digest": "sha256:" + "c" * 64,
+        "items": 10,
+        "model": {"model_id": "m", "adapter_digest": f"sha256:{adapter_sha}", "adapter_artifact_id": adapter_id},
+        "metrics": {
+            "base": {"items": 10, "correct": 4, "accuracy": 0.4, "ci95": [0.17, 0.69]},
+            "adapter": {"items": 10, "correct": 7, "accuracy": 0.7, "ci95": [0.40, 0.89]},
+        },
+        "delta": {"adapter_minus_base": 0.3, "ci95": [0.02, 0.58]},
+        "scoring": "choice: log-likelihood",
+        "command": "synthspace eval --publish",
+    }
+    fields.update(over)
+    return Evaluation.model_validate(fields)
+
+
+def _evaluated(aid: str = "a" * 64, sha: str = "b" * 64) -> list[Any]:
+    from synthspace.lineage import Parent
+
+    return [Parent(artifact_id=aid, digest=DigestSet(sha256=sha), role="evaluated-model")]
+
+
+def test_evaluation_needs_no_gates_but_its_record_and_parent() -> None:
+    # No records to gate: an evaluation with no gates is acceptable (the rule says so explicitly).
+    assert KIND_RULES["evaluation"].needs_gates is False and KIND_RULES["evaluation"].required == ()
+    assert _codes(_statement("evaluation", evaluation=_evaluation_record(), parents=_evaluated())) == []
+    assert _codes(_statement("evaluation", parents=_evaluated())) == ["evaluation_invalid"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "parent_digest_differs",
+        "parent_missing",
+        "second_evaluated_parent",
+        "accuracy_not_correct_over_items",
+        "accuracy_outside_interval",
+        "items_differ",
+        "delta_outside_interval",
+    ],
+)
+def test_inconsistent_evaluations_are_refused(case: str) -> None:
+    record, parents = _evaluation_record(), _evaluated()
+    bad_metric = {"items": 10, "correct": 7, "accuracy": 0.7, "ci95": [0.40, 0.89]}
+    if case == "parent_digest_differs":
+        parents = _evaluated(sha="d" * 64)
+    elif case == "parent_missing":
+        parents = []
+    elif case == "second_evaluated_parent":
+        parents = parents + _evaluated(aid="e" * 64)
+    elif case == "accuracy_not_correct_over_items":
+        record = _evaluation_record(metrics={"adapter": {**bad_metric, "accuracy": 0.9, "ci95": [0.5, 0.95]}})
+    elif case == "accuracy_outside_interval":
+        record = _evaluation_record(metrics={"adapter": {**bad_metric, "ci95": [0.1, 0.2]}})
+    elif case == "items_differ":
+        record = _evaluation_record(metrics={"adapter": {**bad_metric, "items": 12, "accuracy": 7 / 12}})
+    elif case == "delta_outside_interval":
+        record = _evaluation_record(delta={"adapter_minus_base": 0.3, "ci95": [0.4, 0.5]})
+    assert _codes(_statement("evaluation", evaluation=record, parents=parents)) == ["evaluation_invalid"]
+
+
+def test_evaluation_records_and_roles_belong_to_evaluations_only() -> None:
+    gates = [_pii()]
+    assert _codes(_statement(gates=gates, evaluation=_evaluation_record())) == ["evaluation_invalid"]
+    assert _codes(_statement(gates=gates, parents=_evaluated())) == ["evaluation_invalid"]
+    assert _codes(_statement(gates=gates)) == []  # positive control
+
+
+def test_statements_without_an_evaluation_serialise_as_before() -> None:
+    # The field was added later: absent (not null) unless set, so earlier statements keep their bytes.
+    assert b'"evaluation"' not in _statement(gates=[_pii()]).to_json_bytes()
+    st = _statement("evaluation", evaluation=_evaluation_record(), parents=_evaluated())
+    assert Statement.from_json_bytes(st.to_json_bytes()) == st
+    assert b'"evaluation":{' in st.to_json_bytes()

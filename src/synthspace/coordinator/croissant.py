@@ -189,6 +189,8 @@ def croissant_for(
                 "contentSize": f"{row.size_bytes} B",
                 "encodingFormat": "application/x-parquet"
                 if is_parquet
+                else "application/json"
+                if row.kind == "evaluation"
                 else "application/octet-stream",
                 "sha256": row.subject_sha256,
             }

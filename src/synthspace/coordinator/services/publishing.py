@@ -46,6 +46,7 @@ from synthspace.policy import visible_orgs
 
 DATASET_KINDS = ("dataset", "derived-dataset")
 MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
+MAX_EVALUATION_BYTES = 32 * 1024 * 1024
 _CHUNK = 1 << 20
 
 
@@ -80,7 +81,8 @@ def _read_head_tail(data: bytes | BinaryIO, size: int) -> tuple[bytes, bytes]:
 def _check_data_format(
     kind: str, data: bytes | BinaryIO, size: int, record_count: int | None
 ) -> None:
-    """Datasets must be Parquet (and match record_count); adapters must be safetensors."""
+    """Datasets must be Parquet (and match record_count); adapters must be safetensors;
+    evaluations a JSON results file ({"summary": {...}, "results": [...]})."""
     head, tail = _read_head_tail(data, size)
     if kind in DATASET_KINDS:
         if size < 12 or head[:4] != b"PAR1" or tail[-4:] != b"PAR1":
@@ -110,12 +112,32 @@ def _check_data_format(
                 "record_count_mismatch",
                 f"the lineage says {record_count} records but the Parquet file has {meta.num_rows} rows",
             )
+    elif kind == "evaluation":
+        _check_results_file(data, size)
     else:
         if size < 10:
             raise _bad("invalid_data", "a model adapter must be a safetensors file (too short)")
         (header_len,) = struct.unpack("<Q", head[:8])
         if header_len <= 0 or header_len > size - 8 or head[8:9] != b"{":
             raise _bad("invalid_data", "a model adapter must be a safetensors file (bad header)")
+
+
+def _check_results_file(data: bytes | BinaryIO, size: int) -> None:
+    """An evaluation's subject: one UTF-8 JSON object with a `summary` object and a `results` list."""
+    if size > MAX_EVALUATION_BYTES:
+        raise _bad("invalid_data", f"an evaluation results file must be at most {MAX_EVALUATION_BYTES} bytes")
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+    else:
+        data.seek(0)
+        raw = data.read()
+        data.seek(0)
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _bad("invalid_data", f"an evaluation results file must be UTF-8 JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("summary"), dict) or not isinstance(doc.get("results"), list):
+        raise _bad("invalid_data", 'an evaluation results file must be a JSON object with "summary" and "results"')
 
 
 def receipt_for(session: Session, log: TransparencyLog, artifact: Artifact) -> Receipt:

@@ -120,8 +120,14 @@ KIND_FILL = {
     "dataset": "#e8f1fb",
     "derived-dataset": "#eaf6ec",
     "model-adapter": "#fbf0e3",
+    "evaluation": "#f1ebf8",
 }
-ROLE_COLOUR = {"source": "#4a6fa5", "training-data": "#c0722b", "base-model": "#6b6b6b"}
+ROLE_COLOUR = {
+    "source": "#4a6fa5",
+    "training-data": "#c0722b",
+    "base-model": "#6b6b6b",
+    "evaluated-model": "#7a4fa3",
+}
 
 
 def _clip(text: str, limit: int) -> str:

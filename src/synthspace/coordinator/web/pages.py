@@ -49,7 +49,7 @@ LOG_PAGE_SIZE = 50
 PREVIEW_ROWS = 10
 HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 FILTERS = ("q", "org", "task", "locale", "license", "tag", "kind")
-KINDS = ("dataset", "derived-dataset", "model-adapter")
+KINDS = ("dataset", "derived-dataset", "model-adapter", "evaluation")
 STATUSES = ("all", "active", "retracted")
 SORTS = ("newest", "oldest", "title")
 
@@ -246,6 +246,7 @@ def artifact_page(artifact_id: str, request: Request, coord: CoordinatorDep, ses
         lineage_svg=lineage_svg,
         graph=graph,
         trained=queries.trained_on(session, row),
+        evaluations=queries.evaluations_for(session, row),
         signatures=signatures,
         run_id=federated_runs.run_for_adapter(session, row.artifact_id) if row.kind == "model-adapter" else None,
         payload_size=len(base64.b64decode(envelope.get("payload", ""))),

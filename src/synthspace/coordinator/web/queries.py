@@ -1,5 +1,5 @@
 """Read-only queries the web pages need beyond the catalog service: facets, lineage links,
-the models trained on an artifact, and the log's tree heads.
+the models trained on an artifact, their evaluations, and the log's tree heads.
 
 Everything here reads the coordinator's own models (synthspace.coordinator.models); the list
 and detail queries themselves are the catalog service's (services/catalog.py), never a copy.
@@ -11,13 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from synthspace.coordinator.models import Artifact, ArtifactParent, ArtifactTag, LogLeaf, Org
 from synthspace.coordinator.services.catalog import visible_to
 from synthspace.coordinator.web.lineage_graph import LineageGraph, LineageNode, build_lineage_graph
-from synthspace.lineage import MAX_FACET_CHARS, MAX_TAG_CHARS
+from synthspace.lineage import (
+    MAX_FACET_CHARS,
+    MAX_TAG_CHARS,
+    Evaluation,
+    EvaluationDelta,
+    EvaluationMetrics,
+)
 
 FACET_LIMIT = 200
 
@@ -162,3 +169,85 @@ def log_leaves_page(session: Session, before: int | None, limit: int) -> list[Lo
     if before is not None:
         stmt = stmt.where(LogLeaf.idx < before)
     return list(session.execute(stmt).scalars())
+
+
+@dataclass(frozen=True)
+class EvaluationView:
+    """One published evaluation of an adapter, as the artifact pages show it."""
+
+    artifact_id: str
+    title: str
+    org: str
+    retracted: bool
+    adapter_id: str
+    adapter_title: str
+    benchmark: str
+    benchmark_digest: str
+    items: int
+    base: EvaluationMetrics | None
+    adapter: EvaluationMetrics | None
+    delta: EvaluationDelta | None
+
+
+def _adapters_of(session: Session, row: Artifact) -> list[Artifact]:
+    """Adapters trained on `row`: by their training record or as a training-data parent."""
+    found = {a.artifact_id: a for a in trained_on(session, row)}
+    children = session.execute(
+        select(Artifact)
+        .join(ArtifactParent, ArtifactParent.child_id == Artifact.artifact_id)
+        .where(ArtifactParent.parent_id == row.artifact_id, Artifact.kind == "model-adapter", visible_to(None))
+        .order_by(Artifact.log_index)
+    ).scalars()
+    for a in children:
+        found.setdefault(a.artifact_id, a)
+    return list(found.values())
+
+
+def evaluations_for(session: Session, row: Artifact) -> list[EvaluationView]:
+    """Evaluations of this adapter, or (for a dataset) of every adapter trained on it; oldest first.
+
+    Read from the signed Statements the catalog stored (validated at publish); an evaluation
+    names its adapter as its `evaluated-model` parent."""
+    if row.kind == "model-adapter":
+        adapters = [row]
+    elif row.kind in ("dataset", "derived-dataset"):
+        adapters = _adapters_of(session, row)
+    else:
+        return []
+    if not adapters:
+        return []
+    by_id = {a.artifact_id: a for a in adapters}
+    evals = session.execute(
+        select(Artifact, ArtifactParent.parent_id)
+        .join(ArtifactParent, ArtifactParent.child_id == Artifact.artifact_id)
+        .where(
+            ArtifactParent.parent_id.in_(sorted(by_id)),
+            ArtifactParent.role == "evaluated-model",
+            Artifact.kind == "evaluation",
+            visible_to(None),
+        )
+        .order_by(Artifact.log_index)
+    ).all()
+    out: list[EvaluationView] = []
+    for ev_row, adapter_id in evals:
+        try:
+            ev = Evaluation.model_validate((ev_row.statement.get("predicate") or {}).get("evaluation"))
+        except ValidationError:
+            continue
+        out.append(
+            EvaluationView(
+                artifact_id=ev_row.artifact_id,
+                title=ev_row.title,
+                org=ev_row.org_name,
+                retracted=ev_row.retracted_at is not None,
+                adapter_id=adapter_id,
+                adapter_title=by_id[adapter_id].title,
+                benchmark=ev.benchmark_name,
+                benchmark_digest=ev.benchmark_digest,
+                items=ev.items,
+                base=ev.metrics.get("base"),
+                adapter=ev.metrics.get("adapter"),
+                delta=ev.delta,
+            )
+        )
+    return out

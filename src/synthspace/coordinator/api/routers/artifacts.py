@@ -225,11 +225,10 @@ def get_data(
         raise InvalidRequestError(
             f"the data of {artifact_id} is missing from the blob store", code="blob_missing"
         )
-    media = (
-        "application/vnd.apache.parquet"
-        if row.kind != "model-adapter"
-        else "application/octet-stream"
-    )
+    media = {
+        "model-adapter": "application/octet-stream",
+        "evaluation": "application/json",
+    }.get(row.kind, "application/vnd.apache.parquet")
     digest = base64.b64encode(bytes.fromhex(row.subject_sha256)).decode()
     return FileResponse(
         path,
