@@ -1,6 +1,7 @@
 """`synthspace eval --adapter ARTIFACT_ID --publish`: a signed `evaluation` artifact in the catalog.
 
-A real coordinator on 127.0.0.1; org alpha publishes a generated dataset, then a LoRA adapter
+A real coordinator on 127.0.0.1 (SQLite, then PostgreSQL: the pages' evaluation queries run on
+both); org alpha publishes a generated dataset, then a LoRA adapter
 (for a tiny 2-layer Llama) whose lineage names that dataset as training data; the real CLI pulls
 the adapter verified, scores base and adapter on a small benchmark and publishes the results.
 The evaluation then audits clean, fails audit when its results file or its parent changes, is
@@ -11,8 +12,11 @@ the dataset's web pages.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +26,46 @@ import httpx
 import pytest
 
 from tests.federation import conftest as federation_fixtures
-from tests.node.conftest import Space, cli, cli_subprocess
+from tests.node.conftest import Coordinator, Space, cli, cli_subprocess
+from tests.node.test_node_postgres import PG_ADMIN_URL
 
 tiny_model = federation_fixtures.tiny_model  # the tiny 2-layer Llama folder (session fixture)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def coordinator(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Coordinator]:
+    """The node tests' coordinator, once per catalog backend (overrides conftest's)."""
+    from sqlalchemy import create_engine, text
+
+    if request.param == "sqlite":
+        coord = Coordinator.create(tmp_path_factory.mktemp("coordinator")).start()
+        try:
+            yield coord
+        finally:
+            coord.stop()
+        return
+    name = f"ss_eval_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    pg: Coordinator | None = None
+    try:
+        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        pg = Coordinator.create(tmp_path_factory.mktemp("pg-coordinator"), database_url=url).start()
+        yield pg
+    finally:
+        if pg is not None:
+            pg.stop()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
 
 BENCH = [
     {"id": "q1", "kind": "choice", "question": "What status code means not found?", "options": ["404", "200", "500"], "answer": 0},
