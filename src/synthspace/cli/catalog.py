@@ -25,7 +25,7 @@ def list_(
     locale: str | None = typer.Option(None, "--locale", help="Content locale, e.g. ja_JP."),
     license: str | None = typer.Option(None, "--license", help="SPDX license id."),
     tag: str | None = typer.Option(None, "--tag", help="Tag."),
-    kind: str | None = typer.Option(None, "--kind", help="dataset | derived-dataset | model-adapter."),
+    kind: str | None = typer.Option(None, "--kind", help="dataset | derived-dataset | model-adapter | evaluation."),
     q: str | None = typer.Option(None, "--q", "--search", help="Free text over title and description."),
     created_after: str | None = typer.Option(None, "--created-after", help="ISO date/time."),
     created_before: str | None = typer.Option(None, "--created-before", help="ISO date/time."),
