@@ -228,6 +228,9 @@ def test_evaluation_audits_clean_through_adapter_to_dataset(published: Published
         and checks["lineage"] == "pass"
         and checks["gates"] == "pass"
     )
+    assert checks["evaluation_results"] == "pass"
+    # evaluations only: the adapter's audit has no such check
+    assert "evaluation_results" not in {c["name"] for c in report["parents"][0]["checks"]}
     adapter_report = report["parents"][0]
     assert adapter_report["artifact_id"] == published.adapter_id
     assert (
@@ -248,6 +251,34 @@ def test_changed_results_file_fails_audit(published: Published, tmp_path: Path) 
     (bundle / "evaluation.json").write_text(json.dumps(doc, indent=2) + "\n")
     code, _, err = cli("audit", str(bundle), "--home", str(published.space.beta.path))
     assert code == 1 and "audit failed at check data_digest" in err
+
+
+def test_results_that_contradict_the_signed_record_fail_audit(
+    published: Published, tmp_path: Path
+) -> None:
+    """Signed anew over edited results (so data_digest passes): the per-item results no longer
+    add up to the signed metrics, and evaluation_results names it."""
+    from synthspace.node.audit import Auditor
+
+    results = json.loads((published.out / "publish" / "evaluation.json").read_text())
+    flipped = next(r for r in results["results"] if r["model"] == "adapter" and not r["correct"])
+    flipped["correct"] = True
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    envelope, _ = _signed_evaluation(
+        published,
+        published.adapter_id,
+        published.adapter_sha256,
+        json.dumps(results).encode(),
+        bundle,
+    )
+    (bundle / "envelope.json").write_bytes(envelope)
+    report = Auditor.for_home(published.space.beta).audit_bundle(bundle)
+    checks = {c.name: c for c in report.checks}
+    assert checks["data_digest"].status == "pass"
+    assert checks["evaluation_results"].status == "fail"
+    detail = checks["evaluation_results"].detail
+    assert "adapter: 2/5 correct in the per-item results, the signed record says 1/5" in detail
 
 
 def test_web_pages_show_the_evaluation(published: Published) -> None:
@@ -325,10 +356,16 @@ def test_coordinator_refuses_unknown_or_changed_parent_and_bad_results(
     from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
 
     results = (published.out / "publish" / "evaluation.json").read_bytes()
+    doc = json.loads(results)
+    doc["results"] = [r for r in doc["results"] if r["model"] == "base"]  # adapter rows dropped
+    forged = json.dumps(doc).encode()
+    other = json.loads(results)
+    other["summary"]["adapter"]["artifact_id"] = "ab" * 32  # results consistent with that parent
     cases = [
-        ("unknown_parent", "ab" * 32, published.adapter_sha256, results),
+        ("unknown_parent", "ab" * 32, published.adapter_sha256, json.dumps(other).encode()),
         ("parent_digest_mismatch", published.adapter_id, "cd" * 32, results),
         ("invalid_data", published.adapter_id, published.adapter_sha256, b"not json\n"),
+        ("evaluation_results_mismatch", published.adapter_id, published.adapter_sha256, forged),
     ]
     with CoordinatorClient.for_home(published.space.alpha) as client:
         for i, (code, parent_id, parent_sha, data) in enumerate(cases):

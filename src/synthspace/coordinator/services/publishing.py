@@ -40,13 +40,13 @@ from synthspace.coordinator.models import (
 from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parquet_pages
 from synthspace.coordinator.services.orgs import artifact_keys_at
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
+from synthspace.evaluation_results import MAX_RESULTS_BYTES, parse_results, results_problems
 from synthspace.lineage import Statement
 from synthspace.log_entries import PublishEntry
 from synthspace.policy import visible_orgs
 
 DATASET_KINDS = ("dataset", "derived-dataset")
 MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
-MAX_EVALUATION_BYTES = 32 * 1024 * 1024
 _CHUNK = 1 << 20
 
 
@@ -79,7 +79,7 @@ def _read_head_tail(data: bytes | BinaryIO, size: int) -> tuple[bytes, bytes]:
 
 
 def _check_data_format(
-    kind: str, data: bytes | BinaryIO, size: int, record_count: int | None
+    kind: str, data: bytes | BinaryIO, size: int, record_count: int | None, statement: Statement
 ) -> None:
     """Datasets must be Parquet (and match record_count); adapters must be safetensors;
     evaluations a JSON results file ({"summary": {...}, "results": [...]})."""
@@ -113,7 +113,7 @@ def _check_data_format(
                 f"the lineage says {record_count} records but the Parquet file has {meta.num_rows} rows",
             )
     elif kind == "evaluation":
-        _check_results_file(data, size)
+        _check_results_file(data, size, statement)
     else:
         if size < 10:
             raise _bad("invalid_data", "a model adapter must be a safetensors file (too short)")
@@ -122,22 +122,23 @@ def _check_data_format(
             raise _bad("invalid_data", "a model adapter must be a safetensors file (bad header)")
 
 
-def _check_results_file(data: bytes | BinaryIO, size: int) -> None:
-    """An evaluation's subject: one UTF-8 JSON object with a `summary` object and a `results` list."""
-    if size > MAX_EVALUATION_BYTES:
-        raise _bad("invalid_data", f"an evaluation results file must be at most {MAX_EVALUATION_BYTES} bytes")
+def _check_results_file(data: bytes | BinaryIO, size: int, statement: Statement) -> None:
+    """An evaluation's subject agrees with its signed record (`synthspace.evaluation_results`)."""
+    if size > MAX_RESULTS_BYTES:
+        raise _bad("invalid_data", f"an evaluation results file must be at most {MAX_RESULTS_BYTES} bytes")
     if isinstance(data, bytes | bytearray | memoryview):
         raw = bytes(data)
     else:
         data.seek(0)
         raw = data.read()
         data.seek(0)
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _bad("invalid_data", f"an evaluation results file must be UTF-8 JSON: {exc}") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("summary"), dict) or not isinstance(doc.get("results"), list):
-        raise _bad("invalid_data", 'an evaluation results file must be a JSON object with "summary" and "results"')
+    parsed = parse_results(raw)
+    if isinstance(parsed, str):
+        raise _bad("invalid_data", parsed)
+    if statement.predicate.evaluation is not None:  # absent: the acceptance rules refuse it
+        problems = results_problems(statement.predicate.evaluation, raw)
+        if problems:
+            raise _bad("evaluation_results_mismatch", "; ".join(problems))
 
 
 def receipt_for(session: Session, log: TransparencyLog, artifact: Artifact) -> Receipt:
@@ -258,7 +259,7 @@ def publish_artifact(
             "digest_mismatch",
             f"the uploaded data has sha256 {data_sha256}, the Statement subject says {subject.digest.sha256}",
         )
-    _check_data_format(pred.kind, data_bytes, size, pred.record_count)
+    _check_data_format(pred.kind, data_bytes, size, pred.record_count, statement)
     # Visibility follows the signed usage policy (None: every member may see it).
     assignees = visible_orgs(pred.effective_policy())
     problems = statement_problems(

@@ -19,6 +19,12 @@ bundle directory (envelope.json, the data file, receipt.json as written by publi
                             metrics consistent with `passed`; the detail names each problem code
     lineage                 every parent audits clean and has the digest the child names
 
+and, for kind `evaluation` only (after them in the report):
+
+    evaluation_results      the verified results file agrees with the signed evaluation record
+                            (per-item results count the signed items and correct answers; the
+                            summary names the same benchmark digest, adapter and counts)
+
 The report names the first failing check; `AuditReport.ok` is True only if none failed.
 Key history comes from the verified log (key-add/key-revoke entries) and is cross-checked
 with `GET /v1/orgs/{org}` when the auditor may read it.

@@ -278,6 +278,8 @@ class Auditor:
         checks.check_checkpoint_consistency(report, ctx)
         checks.check_retraction(report, ctx, aid)
         checks.check_gates(report, statement)
+        data_name = downloaded_name or statement.subject[0].name
+        checks.check_evaluation_results(report, statement, data_dir / data_name if data_dir is not None else None)
         if lineage:
             checks.check_lineage(report, statement, aid, seen, None if self.offline else self._audit_parent)
         return report

@@ -17,6 +17,7 @@ from synthspace import artifact, dsse
 from synthspace.acceptance import statement_problems
 from synthspace.canonical_json import file_sha256
 from synthspace.errors import SynthspaceError, VerificationError
+from synthspace.evaluation_results import results_problems
 from synthspace.log_entries import PublishEntry, parse_entry
 from synthspace.node.audit.context import AuditContext, safe_name, sha256_bytes, to_utc
 from synthspace.node.audit.key_directory import KeyDirectory, KeyRecord
@@ -335,6 +336,27 @@ def check_gates(report: AuditReport, statement: Statement) -> None:
         return
     names = ", ".join(f"{g.name}{'' if g.passed else ' (failed, non-blocking)'}" for g in gates)
     report.add("gates", "pass", f"{len(gates)} gate(s) recorded: {names}" if gates else "no gates recorded")
+
+
+def check_evaluation_results(report: AuditReport, statement: Statement, data_path: Path | None) -> None:
+    """evaluation_results (kind `evaluation` only): the verified results file agrees with the
+    signed record (`synthspace.evaluation_results`, the rule the coordinator applies at publish)."""
+    ev = statement.predicate.evaluation
+    if statement.predicate.kind != "evaluation" or ev is None:
+        return
+    digest = report.check("data_digest")
+    if data_path is None or digest is None or digest.status != "pass":
+        report.add("evaluation_results", "skip", "the results file was not verified (data_digest)")
+        return
+    try:
+        problems = results_problems(ev, data_path.read_bytes())
+    except OSError as exc:
+        problems = [f"the results file cannot be read: {exc}"]
+    if problems:
+        report.add("evaluation_results", "fail", "; ".join(problems))
+        return
+    counts = ", ".join(f"{k} {m.correct}/{m.items}" for k, m in ev.metrics.items())
+    report.add("evaluation_results", "pass", f"the per-item results agree with the signed record ({counts})")
 
 
 AuditParent = Callable[[str, tuple[str, ...]], AuditReport]
