@@ -403,3 +403,9 @@ def test_retracted_parent_fails_the_evaluations_audit(published: Published) -> N
     report = json.loads(out)
     lineage = next(c for c in report["checks"] if c["name"] == "lineage")
     assert lineage["status"] == "fail" and "failed retraction" in lineage["detail"]
+    # and a retracted adapter is no longer pulled for scoring: refused before any model loads
+    bench = published.out.parent / "bench.jsonl"
+    code, _, err = cli("eval", "--benchmark", str(bench), "--adapter", published.adapter_id,
+                       "--home", str(published.space.beta.path), "--out", str(published.out.parent / "again"))  # fmt: skip
+    assert code == 1 and "retraction" in err and "Traceback" not in err
+    assert not (published.out.parent / "again" / "adapter" / "adapter.safetensors").exists()
