@@ -24,7 +24,7 @@ def is_org_name(name: str) -> bool:
 
 HEX64_PATTERN = r"^[0-9a-f]{64}$"
 
-KeyPurpose = Literal["artifact", "request", "supernode"]
+KeyPurpose = Literal["artifact", "request", "supernode", "witness"]
 ArtifactKind = Literal["dataset", "derived-dataset", "model-adapter", "evaluation"]
 SortOrder = Literal["newest", "oldest", "title"]
 
@@ -72,6 +72,17 @@ class EnrolRequest(ApiModel):
     display_name: str | None = Field(
         default=None, max_length=200, description="Human-readable organisation name."
     )
+    witness_key: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Optional C2SP vkey of the node's witness (`synthspace node witness --print-key`), "
+        "named `<org>/witness`; enrolled as a key with purpose `witness`.",
+    )
+    witness_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Base URL of that witness (POST <url>/add-checkpoint); required with witness_key.",
+    )
 
 
 class OrgKey(ApiModel):
@@ -88,6 +99,12 @@ class OrgKey(ApiModel):
     added_log_index: int = Field(description="Log index of the key-add entry.")
     revoked_log_index: int | None = Field(
         default=None, description="Log index of the key-revoke entry."
+    )
+    witness_key: str | None = Field(
+        default=None, description="For a witness key: its C2SP vkey (`<org>/witness+<hash>+<key>`)."
+    )
+    witness_url: str | None = Field(
+        default=None, description="For a witness key: where the witness answers (not logged)."
     )
 
 
@@ -110,7 +127,15 @@ class OrgList(ApiModel):
 
 class KeyAddRequest(ApiModel):
     purpose: KeyPurpose = Field(description="What the new key will sign.")
-    public_key_pem: str = Field(min_length=1, max_length=4096, description="PEM public key to add.")
+    public_key_pem: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="Public key to add: PEM (artifact, request), PEM or OpenSSH (supernode), "
+        "the C2SP vkey named `<org>/witness` (witness).",
+    )
+    witness_url: str | None = Field(
+        default=None, max_length=2000, description="With purpose witness: the witness's base URL."
+    )
     revoke_previous: bool = Field(
         default=False, description="Revoke the org's other active keys of this purpose (rotation)."
     )

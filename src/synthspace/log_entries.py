@@ -37,7 +37,9 @@ class RetractEntry(_Entry):
 class KeyEntry(_Entry):
     type: Literal["key-add", "key-revoke"] = Field(description="A key enrolled/rotated in, or revoked.")
     key_id: str = Field(description="The key's id.")
-    purpose: Literal["artifact", "request", "supernode"] = Field(description="What the key signs.")
+    purpose: Literal["artifact", "request", "supernode", "witness"] = Field(
+        description="What the key signs (witness: checkpoint cosignatures, named <org>/witness)."
+    )
     public_key_pem: str = Field(description="PEM SubjectPublicKeyInfo of the key.")
 
 

@@ -105,6 +105,40 @@ class WitnessKey:
         return cls(name=name, key_hash=bytes.fromhex(hash_hex), public_key=Ed25519PublicKey.from_public_bytes(raw[1:]))
 
 
+WITNESS_NAME_SUFFIX = "/witness"
+
+
+def witness_name_for(org: str) -> str:
+    """The one name an org's enrolled witness cosigns as: `<org>/witness` (org per is_org_name)."""
+    return f"{org}{WITNESS_NAME_SUFFIX}"
+
+
+def check_witness_url(url: str) -> str:
+    """An http(s) base URL without spaces, trailing '/' removed; raises WitnessError."""
+    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url) or len(url) > 2000:
+        raise WitnessError("witness URL must be an http(s) URL without spaces")
+    return url.rstrip("/")
+
+
+def org_witness_key(org: str, text: str) -> WitnessKey:
+    """Parse the vkey an org registers for its witness; its name must be `<org>/witness`.
+
+    Raises WitnessError when the vkey is malformed, the org name breaks the org-name rule, or
+    the vkey names another witness.
+    """
+    from synthspace.api_models import is_org_name
+
+    if not is_org_name(org):
+        raise WitnessError(f"{org!r} is not a valid org name")
+    key = WitnessKey.from_string(text)
+    if key.name != witness_name_for(org):
+        raise WitnessError(
+            f"witness key is named {key.name!r}; an org's witness must be named {witness_name_for(org)!r} "
+            "(run `synthspace node witness` without --name)"
+        )
+    return key
+
+
 def cosignature_message(checkpoint_text: str, timestamp: int) -> bytes:
     """The bytes a witness signs: the cosignature/v1 header, the time, then the checkpoint."""
     return f"{COSIGNATURE_HEADER}time {timestamp}\n{checkpoint_text}".encode()

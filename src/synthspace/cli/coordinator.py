@@ -190,8 +190,11 @@ def verify(home: Path = HomeOpt) -> None:
 @app.command("add-witness")
 def add_witness(
     home: Path = HomeOpt,
-    url: str = typer.Option(..., "--url", help="Witness base URL (POST <url>/add-checkpoint)."),
-    key: str = typer.Option(..., "--key", help="The witness key (`synthspace node witness --print-key`)."),
+    url: str | None = typer.Option(
+        None, "--url", help="Witness base URL (POST <url>/add-checkpoint); with --org, default: the URL it registered."
+    ),
+    key: str | None = typer.Option(None, "--key", help="The witness key (`synthspace node witness --print-key`)."),
+    org: str | None = typer.Option(None, "--org", help="Use the witness key this enrolled org registered instead of --key."),
 ) -> None:
     """Ask a witness to cosign every new checkpoint (takes effect when the server restarts)."""
     from pydantic import ValidationError
@@ -200,6 +203,22 @@ def add_witness(
     from synthspace.coordinator.settings import CoordinatorSettings, WitnessEndpoint
 
     settings = CoordinatorSettings.load(home.expanduser())
+    if (key is None) == (org is None):
+        raise fail("give exactly one of --key KEY or --org ORG", 2)
+    if org is not None:
+        from synthspace.coordinator.runtime import Coordinator
+        from synthspace.coordinator.services import orgs as org_service
+
+        coord = Coordinator.open(settings, verify=False)
+        try:
+            with coord.session() as session:
+                row = org_service.active_witness(session, org)
+                key = org_service.witness_vkey(row.org_name, row.public_key_pem)
+                url = url or row.witness_url
+        finally:
+            coord.close()
+    if url is None:
+        raise fail("--url is needed with --key", 2)
     try:
         endpoint = WitnessEndpoint(url=url, key=key)
     except ValidationError as exc:

@@ -51,13 +51,18 @@ def enroll(
         "--verifier-key",
         help="The coordinator's log verifier key, if the operator gave it to you (pinned; else trusted on first use).",
     ),
+    witness_url: str | None = typer.Option(
+        None,
+        "--witness-url",
+        help="Also enrol this node's witness key (named <org>/witness) and the URL its `synthspace node witness` answers on.",
+    ),
 ) -> None:
     """Register this node's public keys with the coordinator and pin its log key."""
     from synthspace.node.cli_support import open_home
     from synthspace.node.enrolment import enroll as do_enroll
 
     node = open_home(home)
-    record = do_enroll(node, token, verifier_key=verifier_key)
+    record = do_enroll(node, token, verifier_key=verifier_key, witness_url=witness_url)
     config = node.config()
     typer.echo(f"enrolled {record.org!r} with {config.coordinator_url}")
     for key in record.keys:
@@ -148,3 +153,51 @@ def witness(
     typer.echo(f"witness key: {wit.key.to_string()}", err=True)
     typer.echo(f"witnessing {', '.join(sorted(logs))} on http://{host}:{port}/add-checkpoint", err=True)
     uvicorn.run(witness_app(wit), host=host, port=port, log_level="warning", timeout_keep_alive=5)
+
+
+@app.command("register-witness")
+def register_witness(
+    home: Path | None = HomeOpt,
+    url: str = typer.Option(..., "--url", help="Base URL the node's witness answers on (POST <url>/add-checkpoint)."),
+) -> None:
+    """Enrol this enrolled node's witness key (a logged key with purpose witness); replaces an earlier one."""
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.enrolment import register_witness as do_register
+
+    vkey, replaced = do_register(open_home(home), url)
+    typer.echo(f"witness key enrolled: {vkey}")
+    for kid in replaced:
+        typer.echo(f"  revoked the earlier witness key {kid}")
+
+
+@app.command("witness-policy")
+def witness_policy(
+    home: Path | None = HomeOpt,
+    from_coordinator: bool = typer.Option(
+        False, "--from-coordinator", help="List the witnesses enrolled at the coordinator, verified against its log."
+    ),
+    quorum: int = typer.Option(..., "--quorum", min=1, help="How many of them must cosign a checkpoint."),
+    exclude_self: bool = typer.Option(False, "--exclude-self", help="Leave this node's own witness out."),
+    output: Path | None = typer.Option(None, "--output", help="Where to write it (default: HOME/witness-policy)."),
+) -> None:
+    """Write a C2SP tlog-policy that audits and pulls of this node then require."""
+    from synthspace.atomic_files import atomic_write_text
+    from synthspace.cli.errors import fail
+    from synthspace.node.audit.log_monitor import AuditorState, resolve_verifier
+    from synthspace.node.audit.witnessing import POLICY_FILE, policy_from_coordinator
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.coordinator_client import CoordinatorClient
+
+    if not from_coordinator:
+        raise fail("only --from-coordinator is supported; write a policy by hand otherwise (docs/witnesses.md)", 2)
+    node = open_home(home)
+    config = node.require_enrolled()
+    state = AuditorState(node.auditor_state_dir)
+    with CoordinatorClient.for_home(node) as client:
+        verifier, _ = resolve_verifier(client, state, config.log_verifier_key)
+        text, orgs = policy_from_coordinator(
+            client, state, verifier, quorum, exclude=[config.org] if exclude_self else []
+        )
+    path = output or node.path / POLICY_FILE
+    atomic_write_text(path, text)
+    typer.echo(f"wrote {path}: {quorum} of {len(orgs)} enrolled witnesses ({', '.join(orgs)})")

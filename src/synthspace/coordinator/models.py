@@ -79,8 +79,9 @@ class OrgKey(Base):
 
     key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     org_name: Mapped[str] = mapped_column(ForeignKey("orgs.name"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # artifact | request | supernode
+    purpose: Mapped[str] = mapped_column(String(16))  # artifact | request | supernode | witness
     public_key_pem: Mapped[str] = mapped_column(Text)
+    witness_url: Mapped[str | None] = mapped_column(Text, default=None)  # witness keys only; not logged
     valid_from: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     revoke_reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from synthspace.atomic_files import atomic_write_json
 from synthspace.coordinator.errors import HomeError
-from synthspace.witness import WitnessError, WitnessKey
+from synthspace.witness import WitnessError, WitnessKey, check_witness_url
 
 DATABASE_URL_ENV = "SYNTHSPACE_DATABASE_URL"
 CONFIG_FILE = "config.json"
@@ -42,9 +42,10 @@ class WitnessEndpoint(BaseModel):
     @field_validator("url")
     @classmethod
     def _valid_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
-            raise ValueError("witness URL must be an http(s) URL without spaces")
-        return value.rstrip("/")
+        try:
+            return check_witness_url(value)
+        except WitnessError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class CoordinatorSettings(BaseModel):

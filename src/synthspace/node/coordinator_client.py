@@ -78,6 +78,8 @@ def _hex_list(values: Any, what: str) -> list[bytes]:
 class CoordinatorClient:
     """Typed access to the coordinator API. Use as a context manager, or call close()."""
 
+    reads_tiles = True  # the log monitor reads entries as C2SP tiles (sync_log); False: JSON entries API
+
     def __init__(
         self,
         base_url: str,
@@ -176,6 +178,8 @@ class CoordinatorClient:
         artifact_public_key_pem: str,
         request_public_key_pem: str,
         supernode_public_key: str | None = None,
+        witness_key: str | None = None,
+        witness_url: str | None = None,
     ) -> OrgRecord:
         """POST /v1/enrol with the one-time token; only public keys travel."""
         body: dict[str, Any] = {
@@ -186,6 +190,9 @@ class CoordinatorClient:
         }
         if supernode_public_key:
             body["supernode_public_key"] = supernode_public_key
+        if witness_key:
+            body["witness_key"] = witness_key
+            body["witness_url"] = witness_url
         return _parse(OrgRecord, self._json("POST", "/v1/enrol", json=body, public=True), "POST /v1/enrol")
 
     def orgs(self) -> list[OrgRecord]:
@@ -194,8 +201,12 @@ class CoordinatorClient:
     def org(self, org: str) -> OrgRecord:
         return _parse(OrgRecord, self._json("GET", f"/v1/orgs/{org}"), f"GET /v1/orgs/{org}")
 
-    def add_key(self, org: str, purpose: str, public_key_pem: str, *, revoke_previous: bool = False) -> Any:
-        body = {"purpose": purpose, "public_key_pem": public_key_pem, "revoke_previous": revoke_previous}
+    def add_key(
+        self, org: str, purpose: str, public_key_pem: str, *, revoke_previous: bool = False, witness_url: str | None = None
+    ) -> Any:
+        body: dict[str, Any] = {"purpose": purpose, "public_key_pem": public_key_pem, "revoke_previous": revoke_previous}
+        if witness_url is not None:
+            body["witness_url"] = witness_url
         return self._json("POST", f"/v1/orgs/{org}/keys", json=body)
 
     def revoke_key(self, org: str, key_id: str, reason: str = "") -> Any:
@@ -308,6 +319,12 @@ class CoordinatorClient:
                 if pos >= end:
                     break
         return out
+
+    def tile(self, level: int | str, index: int, width: int) -> bytes:
+        """One C2SP tlog-tiles hash tile (level 0-63) or entry bundle (level "entries"), unverified."""
+        from synthspace.tlog_tiles import tile_path
+
+        return self._send("GET", f"/v1/log/{tile_path(level, index, width)}", public=True).content
 
     def entry(self, index: int) -> bytes:
         return self.entries(index, index + 1)[0][1]

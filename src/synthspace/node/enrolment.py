@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from synthspace.api_models import OrgRecord
     from synthspace.node.home import NodeHome
+    from synthspace.witness import WitnessKey
 
 
 class EnrolmentError(SynthspaceError):
@@ -28,14 +29,18 @@ def enroll(
     token: str,
     *,
     verifier_key: str | None = None,
+    witness_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> OrgRecord:
     """Register this node's public keys with the coordinator using a one-time `token`.
 
     `verifier_key` pins the coordinator's log key out of band (recommended; the operator prints
     it with `synthspace coordinator init`); without it the key the coordinator presents now is
-    pinned. Returns the coordinator's org record.
+    pinned. With `witness_url` the node's witness key (named `<org>/witness`, the one
+    `synthspace node witness` cosigns with) is enrolled too, as a key with purpose `witness`.
+    Returns the coordinator's org record.
     """
+    from synthspace import keys
     from synthspace.keys import public_key_pem
     from synthspace.node.audit.log_monitor import AuditorState, advance_checkpoint, resolve_verifier
     from synthspace.node.coordinator_client import CoordinatorClient
@@ -62,15 +67,55 @@ def enroll(
             artifact_public_key_pem=public_key_pem(home.artifact_key()),
             request_public_key_pem=public_key_pem(home.request_key()),
             supernode_public_key=home.supernode_public_key(),
+            witness_key=node_witness_key(home).to_string() if witness_url else None,
+            witness_url=witness_url,
         )
         enrolled_ids = {k.key_id for k in record.keys}
-        if not {config.artifact_key_id, config.request_key_id} <= enrolled_ids:
+        expected = {config.artifact_key_id, config.request_key_id}
+        if witness_url:
+            expected.add(keys.key_id(node_witness_key(home).public_key))
+        if not expected <= enrolled_ids:
             raise EnrolmentError("the coordinator's answer does not list the keys this node sent")
         state = AuditorState(home.auditor_state_dir)
         verifier, _ = resolve_verifier(client, state, presented)
         advance_checkpoint(client, state, verifier, client.checkpoint())
     home.mark_enrolled(presented)
     return record
+
+
+def node_witness_key(home: NodeHome) -> WitnessKey:
+    """The node's witness key under its one enrollable name, `<org>/witness` (created on first use)."""
+    from synthspace.node.witness import load_witness
+    from synthspace.witness import witness_name_for
+
+    return load_witness(home.path, witness_name_for(home.config().org), {}).key
+
+
+def register_witness(
+    home: NodeHome, url: str, *, transport: httpx.BaseTransport | None = None
+) -> tuple[str, list[str]]:
+    """Enrol (or re-register) this enrolled node's witness key and URL at the coordinator.
+
+    A signed key-add with purpose `witness` (logged like every key) that revokes the org's
+    earlier witness keys: the rotation path. Returns (vkey, ids of the keys it replaced).
+    Registering the same key again is refused by the coordinator (409 key_exists).
+    """
+    from synthspace import keys
+    from synthspace.node.coordinator_client import CoordinatorClient
+    from synthspace.witness import WitnessError, check_witness_url
+
+    config = home.require_enrolled()
+    try:
+        url = check_witness_url(url)
+    except WitnessError as exc:
+        raise EnrolmentError(f"--url: {exc}") from None
+    wkey = node_witness_key(home)
+    with CoordinatorClient.for_home(home, transport=transport) as client:
+        before = [k.key_id for k in client.org(config.org).keys if k.purpose == "witness" and k.revoked_at is None]
+        added = client.add_key(config.org, "witness", wkey.to_string(), revoke_previous=True, witness_url=url)
+    if not isinstance(added, dict) or added.get("key_id") != keys.key_id(wkey.public_key):
+        raise EnrolmentError("the coordinator's answer does not name the witness key this node sent")
+    return wkey.to_string(), before
 
 
 @dataclass

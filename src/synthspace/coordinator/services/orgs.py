@@ -99,6 +99,40 @@ def supernode_key_id(text: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def witness_key_pem(org: str, vkey: str) -> str:
+    """PEM of the Ed25519 key inside an org's witness vkey (named `<org>/witness`).
+
+    Stored and logged as PEM like every Ed25519 key, so its key id follows the one rule; the
+    vkey is rebuilt from (org, PEM). Raises InvalidKeyError on a malformed or misnamed vkey.
+    """
+    from synthspace import keys
+    from synthspace.witness import WitnessError, org_witness_key
+
+    try:
+        return keys.public_key_pem(org_witness_key(org, vkey).public_key)
+    except WitnessError as exc:
+        raise InvalidKeyError(f"witness key: {exc}") from None
+
+
+def witness_vkey(org: str, pem: str) -> str:
+    """The C2SP vkey of an enrolled witness key (org and PEM as logged)."""
+    from synthspace import keys
+    from synthspace.witness import WitnessKey, witness_name_for
+
+    return WitnessKey.for_key(witness_name_for(org), keys.load_public_key_pem(pem)).to_string()
+
+
+def _witness_url(url: str | None) -> str:
+    from synthspace.witness import WitnessError, check_witness_url
+
+    if not url:
+        raise InvalidRequestError("a witness key needs its witness_url", code="invalid_witness_url")
+    try:
+        return check_witness_url(url)
+    except WitnessError as exc:
+        raise InvalidRequestError(str(exc), code="invalid_witness_url") from None
+
+
 def _key_id_for(purpose: str, pem: str) -> str:
     return supernode_key_id(pem) if purpose == "supernode" else ed25519_key_id(pem)
 
@@ -111,9 +145,18 @@ def _add_key(
     purpose: str,
     pem: str,
     now: datetime,
+    witness_url: str | None = None,
 ) -> OrgKey:
+    """Log and store one key; for purpose `witness`, `pem` is already the PEM of the vkey."""
     kid = _key_id_for(purpose, pem)
-    if session.get(OrgKey, kid) is not None:
+    existing = session.get(OrgKey, kid)
+    if existing is not None and existing.revoked_at is not None:
+        raise ConflictError(
+            f"key {kid} was revoked at {existing.revoked_at.isoformat()}; a revoked key is never enrolled again: "
+            "generate a new key",
+            code="key_revoked",
+        )
+    if existing is not None:
         raise ConflictError(f"key {kid} is already enrolled; generate a new key", code="key_exists")
     text = pem.strip() + "\n"
     entry = KeyEntry.model_validate(
@@ -132,6 +175,7 @@ def _add_key(
         org_name=org,
         purpose=purpose,
         public_key_pem=text,
+        witness_url=witness_url if purpose == "witness" else None,
         valid_from=now,
         added_log_index=appended.index,
     )
@@ -173,6 +217,8 @@ def enrol_org(
     request_public_key: str,
     supernode_public_key: str | None = None,
     display_name: str | None = None,
+    witness_key: str | None = None,
+    witness_url: str | None = None,
 ) -> Org:
     """Redeem an enrolment token: record the org and its keys (logged). Commits.
 
@@ -187,6 +233,14 @@ def enrol_org(
         raise InvalidKeyError("the artifact and request keys must be different keys")
     if supernode_public_key is not None:
         supernode_key_id(supernode_public_key)
+    witness_pem = None
+    if witness_key is not None:
+        witness_pem = witness_key_pem(org, witness_key)
+        witness_url = _witness_url(witness_url)
+        if ed25519_key_id(witness_pem) in (art_id, req_id):
+            raise InvalidKeyError("the witness key must differ from the artifact and request keys")
+    elif witness_url is not None:
+        raise InvalidRequestError("witness_url needs a witness_key", code="invalid_witness_url")
     now = utcnow()
     with log.writer(session) as state:
         record = session.get(EnrolmentToken, token_hash(token))
@@ -226,6 +280,8 @@ def enrol_org(
         _add_key(session, log, state, org, "request", request_public_key, now)
         if supernode_public_key is not None:
             _add_key(session, log, state, org, "supernode", supernode_public_key, now)
+        if witness_pem is not None:
+            _add_key(session, log, state, org, "witness", witness_pem, now, witness_url)
         record.used_at = now
         session.commit()
     return existing
@@ -267,15 +323,24 @@ def add_key(
     purpose: KeyPurpose,
     public_key_pem: str,
     revoke_previous: bool = False,
+    witness_url: str | None = None,
 ) -> OrgKey:
-    """Add (rotate in) a key for an enrolled org; optionally revoke its other keys of that purpose. Commits."""
+    """Add (rotate in) a key for an enrolled org; optionally revoke its other keys of that purpose. Commits.
+
+    A `witness` key arrives as its vkey (named `<org>/witness`) with the witness's URL.
+    """
+    if purpose == "witness":
+        public_key_pem = witness_key_pem(org, public_key_pem)
+        witness_url = _witness_url(witness_url)
+    elif witness_url is not None:
+        raise InvalidRequestError("witness_url only goes with purpose witness", code="invalid_witness_url")
     _key_id_for(purpose, public_key_pem)
     now = utcnow()
     with log.writer(session) as state:
         if session.get(Org, org) is None:
             raise NotFoundError(f"org {org!r} is not enrolled", code="unknown_org")
         previous = _active_keys(session, org, purpose) if revoke_previous else []
-        key = _add_key(session, log, state, org, purpose, public_key_pem, now)
+        key = _add_key(session, log, state, org, purpose, public_key_pem, now, witness_url)
         for old in previous:
             _revoke(session, log, state, old, f"rotated to {key.key_id}", now)
         session.commit()
@@ -328,6 +393,8 @@ def key_out(key: OrgKey) -> OrgKeyOut:
         revoke_reason=key.revoke_reason,
         added_log_index=key.added_log_index,
         revoked_log_index=key.revoked_log_index,
+        witness_key=witness_vkey(key.org_name, key.public_key_pem) if key.purpose == "witness" else None,
+        witness_url=key.witness_url if key.purpose == "witness" else None,
     )
 
 
@@ -366,6 +433,14 @@ def active_request_key(session: Session, key_id: str) -> OrgKey:
             f"request key {key_id} was revoked at {key.revoked_at.isoformat()}", code="key_revoked"
         )
     return key
+
+
+def active_witness(session: Session, org: str) -> OrgKey:
+    """The org's newest unrevoked witness key; NotFoundError when it has none."""
+    rows = [k for k in _active_keys(session, org, "witness")]
+    if not rows:
+        raise NotFoundError(f"org {org!r} has no active witness key enrolled", code="no_witness_key")
+    return max(rows, key=lambda k: k.added_log_index)
 
 
 def artifact_keys_at(session: Session, org: str, when: datetime) -> dict[str, OrgKey]:

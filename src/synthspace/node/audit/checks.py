@@ -242,7 +242,7 @@ def check_log_inclusion(
         why = ctx.log_failure.detail if ctx.log_failure else "no checkpoint"
         report.add("log_inclusion", "fail", f"no verified checkpoint: {why}")
         return
-    if ctx.log_failure is not None and ctx.log_failure.check == "log_root":
+    if ctx.log_failure is not None and ctx.log_failure.check in ("log_root", "log_tiles"):
         report.add("log_inclusion", "fail", ctx.log_failure.detail)
         return
     if entry is None or index is None:

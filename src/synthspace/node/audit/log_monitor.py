@@ -12,6 +12,11 @@ The auditor state directory holds:
 consistent with the last one seen (RFC 9162 consistency proof), and the served entries must
 hash to its root. Whatever fails is raised as `LogCheckFailed` naming the check, so callers
 (audit, pull, publish) can report it by name.
+
+New entries are read as C2SP tlog-tiles (`/v1/log/tile/entries/N`, immutable and cacheable)
+when the coordinator serves them: the hash tiles must recompute the signed root, and every
+entry bundle must hash to the subtree hash the tiles give for its range, else the named check
+`log_tiles` fails. A coordinator without tiles (404) is read through the JSON entries API.
 """
 
 from __future__ import annotations
@@ -45,6 +50,13 @@ class LogCheckFailed(VerificationError):
         super().__init__(f"{check}: {message}")
         self.detail = message
         self.current: Checkpoint | None = None  # the verified current checkpoint, when there is one
+
+
+class TileMismatch(LogCheckFailed):
+    """A tile the coordinator served does not agree with its signed checkpoint (check `log_tiles`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("log_tiles", message)
 
 
 class AuditorStateError(SynthspaceError):
@@ -360,13 +372,17 @@ def sync_log(
     cached = state.leaves()[: current.size]
     stored = len(cached)
     leaves = list(cached)
-    if current.size > len(leaves):
-        leaves.extend(leaf for _, leaf in client.entries(len(leaves), current.size))
-    root = root_from_leaf_hashes([leaf_hash(leaf) for leaf in leaves])
-    if root != current.root and stored:
-        stored = 0
-        leaves = [leaf for _, leaf in client.entries(0, current.size)]
+    try:
+        if current.size > len(leaves):
+            leaves.extend(fetch_leaves(client, len(leaves), current))
         root = root_from_leaf_hashes([leaf_hash(leaf) for leaf in leaves])
+        if root != current.root and stored:
+            stored = 0
+            leaves = fetch_leaves(client, 0, current)
+            root = root_from_leaf_hashes([leaf_hash(leaf) for leaf in leaves])
+    except TileMismatch as exc:
+        exc.current = current
+        raise
     if root != current.root:
         exc = LogCheckFailed(
             "log_root", f"the {current.size} entries the coordinator serves do not hash to its signed root"
@@ -376,6 +392,62 @@ def sync_log(
     if previous is None or current.size >= prev_size:
         state.save(note, leaves, stored)
     return LogView(note=note, checkpoint=current, leaves=leaves, previous_size=prev_size, first_use=first_use)
+
+
+def fetch_leaves(client: CoordinatorClient, start: int, checkpoint: Checkpoint, *, tiles: bool | None = None) -> list[bytes]:
+    """Leaves [start, checkpoint.size): from tiles, verified against the checkpoint's root, when
+    the client reads tiles (`tiles`, default `client.reads_tiles`) and the coordinator serves
+    them; else from the JSON entries API (then only sync_log's whole-log root check vouches for them)."""
+    from synthspace.node.coordinator_client import CoordinatorError
+
+    if tiles if tiles is not None else getattr(client, "reads_tiles", False):
+        try:
+            return leaves_from_tiles(client, start, checkpoint)
+        except CoordinatorError as exc:
+            if exc.status != 404 or exc.code == "tile_not_found":
+                raise
+            # no tile endpoint at all (an older coordinator): fall back to the JSON entries API
+    return [leaf for _, leaf in client.entries(start, checkpoint.size)]
+
+
+def leaves_from_tiles(client: CoordinatorClient, start: int, checkpoint: Checkpoint) -> list[bytes]:
+    """Leaves [start, size) read from entry bundles, each checked against the hash tiles, and
+    the hash tiles checked to recompute the checkpoint's root. Raises TileMismatch naming the tile."""
+    from synthspace.errors import ProofError
+    from synthspace.tlog_tiles import (
+        TILE_WIDTH,
+        TileReader,
+        decode_entry_bundle,
+        tile_path,
+        tile_width_at,
+    )
+    from synthspace.transparency_log import leaf_hash, root_from_leaf_hashes
+
+    size = checkpoint.size
+    if start >= size:
+        return []
+    reader = TileReader(size, client.tile)
+    try:
+        root = reader.root()
+    except ProofError as exc:
+        raise TileMismatch(f"hash tiles of the tree of size {size} are malformed: {exc}") from exc
+    if root != checkpoint.root:
+        raise TileMismatch(
+            f"the hash tiles recompute root {root.hex()[:16]}…, not the signed root {checkpoint.root.hex()[:16]}… of size {size}"
+        )
+    out: list[bytes] = []
+    for t in range(start // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH):
+        width = tile_width_at(size, 0, t)
+        path = tile_path("entries", t, width)
+        try:
+            bundle = decode_entry_bundle(client.tile("entries", t, width), width)
+            expected = reader.subtree(t * TILE_WIDTH, t * TILE_WIDTH + width)
+        except ProofError as exc:
+            raise TileMismatch(f"{path}: {exc}") from exc
+        if root_from_leaf_hashes([leaf_hash(leaf) for leaf in bundle]) != expected:
+            raise TileMismatch(f"{path} does not hash to the subtree hash its hash tiles give (a tampered tile)")
+        out.extend(bundle[max(0, start - t * TILE_WIDTH) :])
+    return out
 
 
 class OfflineError(SynthspaceError):
@@ -404,6 +476,8 @@ def offline_client(state: AuditorState) -> CoordinatorClient:
     key_text: str = key
 
     class _Offline(CoordinatorClient):
+        reads_tiles = False  # the mirror is the source; it answers entries() below
+
         def _send(self, method: str, path: str, *, public: bool = False, **kwargs: Any) -> Any:
             raise OfflineError(f"offline audit: {method} {path} needs the coordinator")
 

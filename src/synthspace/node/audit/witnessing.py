@@ -11,12 +11,14 @@ cosigned when witnessed), which `synthspace audit DIR --offline` verifies with n
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from pathlib import Path
 
 from synthspace import transparency_log as tlog
 from synthspace.checkpoint import Verifier
 from synthspace.errors import SynthspaceError
 from synthspace.node.audit.context import AuditContext
+from synthspace.node.audit.log_monitor import AuditorState, LogView, sync_log
 from synthspace.node.audit.report import AuditReport
 from synthspace.node.coordinator_client import CoordinatorClient
 from synthspace.tlog_proof import ProofBundle, verify_bundle
@@ -99,3 +101,94 @@ def check_proof_bundle_offline(
         return
     who = f", cosigned by {', '.join(sorted(cosigners))}" if cosigners else ""
     report.add("witnessed", "pass", f"{PROOF_FILE}: entry {bundle.index} is in the signed checkpoint of size {checkpoint.size}{who}")
+
+
+# ---- a policy built from the witnesses enrolled at the coordinator ----------------------
+
+
+class WitnessDirectoryMismatch(WitnessError):
+    """The coordinator's org directory lists other witness keys than its verified log holds."""
+
+
+def enrolled_witnesses_in_log(view: LogView) -> dict[str, tuple[str, str]]:
+    """{key id: (org, vkey)} of the witness keys the verified log holds, added and not revoked."""
+    from synthspace.keys import load_public_key_pem
+    from synthspace.witness import WitnessKey, witness_name_for
+
+    active: dict[str, tuple[str, str]] = {}
+    for _, entry in view.key_entries():
+        if entry.purpose != "witness":
+            continue
+        if entry.type == "key-add":
+            vkey = WitnessKey.for_key(witness_name_for(entry.org), load_public_key_pem(entry.public_key_pem))
+            active[entry.key_id] = (entry.org, vkey.to_string())
+        else:
+            active.pop(entry.key_id, None)
+    return active
+
+
+def _directory_witnesses(client: CoordinatorClient) -> dict[str, tuple[str, str, str]]:
+    """{key id: (org, vkey, url)} of the active witness keys GET /v1/orgs lists (unverified)."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for record in client.orgs():
+        for key in record.keys:
+            if key.purpose == "witness" and key.revoked_at is None:
+                if not key.witness_key or not key.witness_url:
+                    raise WitnessDirectoryMismatch(f"the org directory lists witness key {key.key_id[:16]}… of {record.org!r} without its vkey or URL")
+                out[key.key_id] = (record.org, key.witness_key, key.witness_url)
+    return out
+
+
+def _compare(logged: dict[str, tuple[str, str]], listed: dict[str, tuple[str, str, str]]) -> list[str]:
+    problems = []
+    for kid, (org, vkey, _) in sorted(listed.items()):
+        if kid not in logged:
+            problems.append(f"witness key {kid[:16]}… of {org!r} is listed but not an active witness key in the log")
+        elif logged[kid] != (org, vkey):
+            problems.append(f"witness key {kid[:16]}… is listed as {org!r} {vkey!r}, the log says {logged[kid][0]!r} {logged[kid][1]!r}")
+    for kid, (org, _) in sorted(logged.items()):
+        if kid not in listed:
+            problems.append(f"the log holds active witness key {kid[:16]}… of {org!r}, the org directory does not list it")
+    return problems
+
+
+def policy_from_coordinator(
+    client: CoordinatorClient, state: AuditorState, verifier: Verifier, quorum: int, *, exclude: Sequence[str] = ()
+) -> tuple[str, list[str]]:
+    """A C2SP tlog-policy listing every witness enrolled at the coordinator, quorum `quorum`.
+
+    The keys come from the verified log (sync_log: signed checkpoint, consistency with the last
+    one seen, all entries hashing to the root), and must be exactly the ones the org directory
+    lists; the URLs, which the log does not hold, come from the directory. Orgs in `exclude`
+    are left out. Returns (policy text, witness orgs). Raises WitnessDirectoryMismatch when
+    the directory and the log disagree (twice, so a key enrolled in between is not an error),
+    WitnessError when there are fewer witnesses than the quorum.
+    """
+    problems: list[str] = []
+    for _ in range(2):
+        listed = _directory_witnesses(client)
+        view = sync_log(client, state, verifier)
+        logged = enrolled_witnesses_in_log(view)
+        problems = _compare(logged, listed)
+        if not problems:
+            break
+    else:
+        raise WitnessDirectoryMismatch("the org directory disagrees with the log's witness key entries: " + "; ".join(problems))
+    chosen = sorted((org, vkey, url) for org, vkey, url in listed.values() if org not in set(exclude))
+    orgs = [org for org, _, _ in chosen]
+    if len(set(orgs)) != len(orgs):
+        raise WitnessDirectoryMismatch("an org has more than one active witness key; the coordinator should have revoked the older one")
+    if not 1 <= quorum <= len(chosen):
+        raise WitnessError(f"quorum {quorum} needs at least {quorum} enrolled witnesses; the log holds {len(chosen)}")
+    key_text = state.pinned_verifier_key()
+    assert key_text is not None  # sync_log ran with a pinned verifier
+    lines = [
+        f"# witnesses enrolled at {client.base_url}, verified against its log at size {view.size}",
+        f"log {key_text}",
+        *(f"witness {org} {vkey} {url}" for org, vkey, url in chosen),
+        f"group enrolled {quorum} {' '.join(orgs)}",
+        "quorum enrolled",
+    ]
+    text = "\n".join(lines) + "\n"
+    WitnessPolicy.parse(text)  # what is written must load
+    return text, orgs

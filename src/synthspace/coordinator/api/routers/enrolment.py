@@ -28,5 +28,7 @@ def enrol(body: EnrolRequest, coord: CoordinatorDep, session: SessionDep) -> Org
         request_public_key=body.request_public_key,
         supernode_public_key=body.supernode_public_key,
         display_name=body.display_name,
+        witness_key=body.witness_key,
+        witness_url=body.witness_url,
     )
     return org_service.org_record(session, body.org)

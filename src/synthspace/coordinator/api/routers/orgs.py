@@ -58,7 +58,7 @@ def add_key(
 ) -> OrgKey:
     _may_manage(principal, org)
     key = org_service.add_key(
-        session, coord.log, org, body.purpose, body.public_key_pem, body.revoke_previous
+        session, coord.log, org, body.purpose, body.public_key_pem, body.revoke_previous, body.witness_url
     )
     return org_service.key_out(key)
 
