@@ -217,7 +217,7 @@ def add_witness(
                 url = url or row.witness_url
         finally:
             coord.close()
-    if url is None:
+    if url is None or key is None:
         raise fail("--url is needed with --key", 2)
     try:
         endpoint = WitnessEndpoint(url=url, key=key)

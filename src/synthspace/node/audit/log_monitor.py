@@ -380,8 +380,8 @@ def sync_log(
             stored = 0
             leaves = fetch_leaves(client, 0, current)
             root = root_from_leaf_hashes([leaf_hash(leaf) for leaf in leaves])
-    except TileMismatch as exc:
-        exc.current = current
+    except TileMismatch as mismatch:
+        mismatch.current = current
         raise
     if root != current.root:
         exc = LogCheckFailed(
