@@ -138,3 +138,9 @@ def test_duplicate_revoked_and_rotated_witness_keys(server: CoordinatorServer) -
         json={"purpose": "artifact", "public_key_pem": pem, "witness_url": URL},
     )
     assert r.status_code == 400 and r.json()["error"] == "invalid_witness_url"
+    # The coordinator's own full integrity check agrees: every key row equals its key-add entry.
+    coord = server.coordinator()
+    try:
+        coord.verify_integrity("full")
+    finally:
+        coord.close()

@@ -110,7 +110,7 @@ def witness_key_pem(org: str, vkey: str) -> str:
 
     try:
         return keys.public_key_pem(org_witness_key(org, vkey).public_key)
-    except WitnessError as exc:
+    except (WitnessError, ValueError) as exc:
         raise InvalidKeyError(f"witness key: {exc}") from None
 
 
