@@ -277,22 +277,25 @@ def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, 
     assert not auditor.audit_bundle(bad, lineage=False).ok
 
 
-def test_second_run_keep_running_then_stop(demo: DemoRun, tmp_path: Path) -> None:
-    """The same workdir again (wiped, new keys and artifacts), this time left running: the web
-    catalog serves both datasets and the adapter; `demo --stop` then ends every process."""
+def test_second_run_keep_workdir_keep_running_then_stop(demo: DemoRun, tmp_path: Path) -> None:
+    """The same workdir again with --keep-workdir (its homes and finished runs are reused, so
+    generation resumes with nothing left to do and the datasets are the same artifacts), left
+    running: the web catalog serves both datasets and both adapters; `demo --stop` then ends
+    every process. (A run without --keep-workdir wipes the workdir: the last test shows it.)"""
     first = demo.summary
-    second = run_demo(demo.workdir, tmp_path / "summary2.json", "--keep-running")
+    second = run_demo(demo.workdir, tmp_path / "summary2.json", "--keep-workdir", "--keep-running")
     s = second.summary
     try:
         assert s["workdir"] == first["workdir"] and s["kept_running"]
-        assert not Path(first["checkpoint_path"]).read_text() == ""  # rewritten, not stale
-        assert {o["artifact_id"] for o in s["orgs"]}.isdisjoint({o["artifact_id"] for o in first["orgs"]})
+        assert s["coordinator_home"] == first["coordinator_home"]
+        assert [o["artifact_id"] for o in s["orgs"]] == [o["artifact_id"] for o in first["orgs"]]
+        assert s["federation"]["artifact_id"] != first["federation"]["artifact_id"]  # a new run, a new adapter
         for p in s["processes"]:
             assert alive(p["pid"]) and not p["stopped"], p
         assert f"synthspace demo --stop --workdir {s['workdir']}" in second.stdout
         page = httpx.get(s["web_catalog_url"], timeout=10)
         assert page.status_code == 200
-        for aid in [o["artifact_id"] for o in s["orgs"]] + [s["federation"]["artifact_id"]]:
+        for aid in [o["artifact_id"] for o in s["orgs"]] + [s["federation"]["artifact_id"], first["federation"]["artifact_id"]]:
             assert aid in page.text
         for o in s["orgs"]:
             detail = httpx.get(f"{s['web_catalog_url']}/artifacts/{o['artifact_id']}", timeout=10)
@@ -310,9 +313,14 @@ def test_second_run_keep_running_then_stop(demo: DemoRun, tmp_path: Path) -> Non
     assert processes_mentioning(s["workdir"]) == []
 
 
-def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
-    """SIGINT (what Ctrl-C sends) in the middle of generation: exit 130, nothing left running."""
-    workdir = tmp_path / "interrupted"
+def test_a_rerun_wipes_the_workdir_and_ctrl_c_stops_everything_it_started(demo: DemoRun) -> None:
+    """The demo's workdir once more, without --keep-workdir: it is wiped (new coordinator keys,
+    the earlier runs gone). SIGINT (what Ctrl-C sends) in the middle of generation: exit 130,
+    nothing left running. Last in this module: it leaves the workdir half-built."""
+    workdir = demo.workdir
+    first = demo.summary
+    first_log_key = Path(first["coordinator_home"], "keys", "log.pem").read_bytes()
+    old_pids = {e["pid"] for e in json.loads((workdir / "processes.json").read_text())}
     env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "synthspace.cli.main", "demo", "--small", "--workdir", str(workdir)],
@@ -321,15 +329,26 @@ def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
     book = workdir / "processes.json"
     try:
         deadline = time.monotonic() + 300
-        while not (book.is_file() and "coordinator" in book.read_text()):
+        def new_coordinator() -> bool:  # the book of the earlier runs is there until the wipe
+            try:
+                entries = json.loads(book.read_text())
+            except (OSError, ValueError):
+                return False
+            return any(e["name"] == "coordinator" and e["pid"] not in old_pids and not e["stopped"] for e in entries)
+
+        while not new_coordinator():
             assert proc.poll() is None, proc.communicate()[1].decode()[-3000:]
             assert time.monotonic() < deadline, "the demo never started its coordinator"
             time.sleep(0.2)
         while not (workdir / "nodes" / "kanagawa-legal" / "work" / "run").is_dir():
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
+        # Wiped, not reused: a new log key, and the first run's published data is gone.
+        assert Path(first["coordinator_home"], "keys", "log.pem").read_bytes() != first_log_key
+        # (The new run is still generating its first org's records, so nothing is published yet.)
+        assert not any(Path(o["data_path"]).exists() for o in first["orgs"])
         coordinator = json.loads(book.read_text())[0]
-        assert coordinator["name"] == "coordinator" and alive(coordinator["pid"])
+        assert coordinator["name"] == "coordinator" and alive(coordinator["pid"]) and coordinator["pid"] not in old_pids
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
