@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from synthspace.lineage import GateResult, LineagePredicate, Statement
@@ -332,4 +333,59 @@ def statement_problems(statement: Statement, *, accept_failed_nonblocking_gates:
     problems = gate_problems(statement, accept_failed_nonblocking_gates=accept_failed_nonblocking_gates)
     for rule in STATEMENT_RULES:
         problems.extend(rule(statement))
+    return problems
+
+
+# --- Rules that need the parents' verified Statements (usage policy, licence) ---------------
+# The coordinator applies them at publish with the parents from its catalog; the auditor's
+# `parent_policy` check with the parents it verified while walking the lineage.
+
+# What building on a parent in each role uses it for (other roles are not checked here).
+ROLE_ACTIONS: Final[dict[str, str]] = {"source": "derive", "training-data": "train"}
+
+
+def _users(statement: Statement, parent_sha256: str) -> list[str]:
+    """The orgs that used a parent: the participants whose declared training digests include
+    it (an adapter), else the child's producer."""
+    pred = statement.predicate
+    if pred.training is not None:
+        orgs = sorted(o for o, digests in pred.training.training_artifacts.items() if parent_sha256 in digests)
+        if orgs:
+            return orgs
+    return [pred.producer.org]
+
+
+def parent_problems(statement: Statement, parents: Mapping[str, Statement], *, at: datetime) -> list[Problem]:
+    """`policy_forbids`: a parent's usage policy did not permit its use for this child (derive
+    for a `source`, federated train for `training-data`, at time `at`, by the org that used it);
+    `licence_incompatible`: the child carries a more permissive licence than a parent
+    (`synthspace.licences`). `parents` maps artifact id -> that parent's verified Statement;
+    parents missing from it are not judged here (the lineage check reports them)."""
+    from synthspace.licences import incompatibility
+    from synthspace.policy import enforced_policy, permits
+
+    pred = statement.predicate
+    problems: list[Problem] = []
+    for link in pred.parents:
+        action = ROLE_ACTIONS.get(link.role)
+        parent = parents.get(link.artifact_id)
+        if action is None or parent is None:
+            continue
+        ppred = parent.predicate
+        name = f"parent {link.artifact_id[:16]}… ({ppred.title!r} of {ppred.producer.org!r})"
+        policy = enforced_policy(ppred.policy)
+        federated = action == "train" and pred.training is not None
+        rounds = pred.training.rounds if pred.training is not None else None
+        for org in _users(statement, link.digest.sha256):
+            decision = permits(
+                policy, action, org, publisher=ppred.producer.org, now=at,  # type: ignore[arg-type]
+                rounds=rounds, federated=federated,
+            )
+            if not decision.permitted:
+                problems.append(
+                    Problem("policy_forbids", f"{name} does not permit {action} by {org!r}: {decision.reason}", "parent_policy")
+                )
+        why = incompatibility(pred.license, ppred.license)
+        if why is not None:
+            problems.append(Problem("licence_incompatible", f"the child's licence vs {name}: {why}", "parent_policy"))
     return problems

@@ -206,7 +206,47 @@ def decide(policy: UsagePolicy, request: UseRequest, *, publisher: str) -> Decis
         failures.extend(failed)
     if failures:
         return Decision(False, f"permission {request.action} requires " + "; ".join(failures))
+    named = sorted({n for r in policy.permission if r.action == request.action for n in r.assignee})
+    if named:
+        return Decision(
+            False,
+            f"no permission grants {request.action!r} to {request.org!r} (assignee: {request.org!r} is not among {named})",
+        )
     return Decision(False, f"no permission grants {request.action!r} to {request.org!r}")
+
+
+def permits(
+    policy: UsagePolicy,
+    action: Action,
+    org: str,
+    *,
+    publisher: str,
+    now: datetime | None = None,
+    rounds: int | None = None,
+    federated: bool = False,
+    purpose: str | None = None,
+) -> Decision:
+    """`decide` with keyword arguments: may `org` do `action` on an artifact of `publisher`?
+
+    The refusal's `reason` names the term that failed (e.g. `prohibition: derive for members`,
+    `assignee: 'x' is not among ['a', 'b'] (permission train)`, `... (the policy expired)`,
+    `federatedRounds lteq 2 (asked: 3)`, `federatedOnly eq true ...`)."""
+    request = UseRequest(org=org, action=action, purpose=purpose, time=now, federated=federated, rounds=rounds)
+    return decide(policy, request, publisher=publisher)
+
+
+def unsigned_policy() -> UsagePolicy:
+    """The terms enforced on a Statement signed WITHOUT a policy (everything published before
+    policies, and everything the node publishes until `publish --policy` exists): the space
+    default plus `derive` for members, which release 1 allowed every member. A Statement that
+    signs a policy -- even `default_policy()` itself -- gets exactly the terms it signed."""
+    base = default_policy()
+    return base.model_copy(update={"permission": [*base.permission, Rule(action="derive")]})
+
+
+def enforced_policy(policy: UsagePolicy | None) -> UsagePolicy:
+    """The policy derive/training enforcement applies: the signed one, else `unsigned_policy()`."""
+    return policy if policy is not None else unsigned_policy()
 
 
 def may_see(policy: UsagePolicy, org: str, *, publisher: str) -> bool:

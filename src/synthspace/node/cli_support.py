@@ -90,6 +90,7 @@ def open_auditor(
             pinned_verifier_key=verifier_key or config.log_verifier_key,
             trust_on_first_use=trust_on_first_use,
             witness_policy=policy(node.path),
+            org=config.org,
         )
     url = coordinator.rstrip("/")
     if home is not None:  # an enrolled node may sign an outsider-style audit of another URL

@@ -88,8 +88,13 @@ def derive_dataset(
     license: str | None = None,
     operations: Operations | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    org: str | None = None,
 ) -> Derivation:
-    """Build OUT/data.parquet and OUT/derivation.json from verified parents."""
+    """Build OUT/data.parquet and OUT/derivation.json from verified parents.
+
+    Each parent's signed usage policy must permit `derive` for `org` (default: the auditor's
+    node org) and `license` must be no more permissive than any parent's; otherwise
+    `DerivationForbidden` names the policy term or licence, before any output is written."""
     import pandas as pd
 
     from synthspace.node.audit import PULL_CHECKS, AuditFailed
@@ -97,6 +102,9 @@ def derive_dataset(
 
     if not parents:
         raise DeriveError("name at least one parent (an artifact id or a pulled directory)")
+    org = org or auditor.org
+    if org is None:
+        raise DeriveError("derive runs on a node: its org's rights under the parents' policies are checked")
     ops = operations or Operations()
     out = Path(out_dir)
     if (out / DERIVATION_FILE).exists() or (out / "publish").exists():
@@ -129,6 +137,7 @@ def derive_dataset(
         subject = statement.subject[0]
         if statement.predicate.kind not in ("dataset", "derived-dataset"):
             raise DeriveError(f"parent {report.artifact_id} is a {statement.predicate.kind}, not a dataset")
+        _check_may_derive(statement, report.artifact_id, org, license)
         frame = pd.read_parquet(bundle / subject.name)
         frame[SOURCE_COLUMN] = report.artifact_id
         frames.append(frame)
@@ -163,8 +172,12 @@ def derive_dataset(
     distinct_licenses = sorted(set(licenses))
     if license is None:
         if len(distinct_licenses) > 1:
+            from synthspace.licences import most_restrictive
+
+            hint = most_restrictive(distinct_licenses)
             raise DeriveError(
                 f"the parents carry different licenses {distinct_licenses}; choose one with --license"
+                + (f" (e.g. {hint}, the most restrictive)" if hint else " (no licence in the table satisfies all)")
             )
         license = distinct_licenses[0]
     with atomic_output(out / DATA_FILE) as fh:
@@ -185,6 +198,28 @@ def derive_dataset(
     )
     (out / DERIVATION_FILE).write_text(derivation.model_dump_json(indent=2) + "\n")
     return derivation
+
+
+class DerivationForbidden(DeriveError):
+    """A parent's usage policy does not permit this org to derive from it, or the chosen
+    licence is more permissive than a parent's."""
+
+
+def _check_may_derive(statement: Any, artifact_id: str, org: str, license: str | None) -> None:
+    """The node's side of `acceptance.parent_problems` for one `source` parent."""
+    from synthspace.licences import incompatibility
+    from synthspace.policy import enforced_policy, permits
+
+    pred = statement.predicate
+    decision = permits(enforced_policy(pred.policy), "derive", org, publisher=pred.producer.org, now=datetime.now(UTC))
+    if not decision.permitted:
+        raise DerivationForbidden(
+            f"parent {artifact_id} ({pred.title!r} of {pred.producer.org!r}): its usage policy does not "
+            f"permit derive by {org!r}: {decision.reason}"
+        )
+    why = incompatibility(license, pred.license) if license is not None else None
+    if why is not None:
+        raise DerivationForbidden(f"--license {license} is not allowed by parent {artifact_id}: {why}")
 
 
 def _plain(value: Any) -> Any:

@@ -11,13 +11,14 @@ import hashlib
 import io
 import json
 import struct
+from datetime import datetime
 from typing import BinaryIO
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from synthspace.acceptance import statement_problems
+from synthspace.acceptance import parent_problems, statement_problems
 from synthspace.api_models import InclusionProof, Receipt
 from synthspace.coordinator.blobs import BlobStore
 from synthspace.coordinator.errors import (
@@ -284,6 +285,7 @@ def publish_artifact(
                 f"parent {parent.artifact_id} was retracted ({row.retraction_reason or 'no reason given'}); "
                 "it cannot be built upon",
             )
+    _check_parent_terms(session, statement, now)
 
     existing = session.get(Artifact, artifact_id)
     if existing is not None:
@@ -349,6 +351,19 @@ def publish_artifact(
             )
         session.commit()
     return receipt_for(session, log, row)
+
+
+def _check_parent_terms(session: Session, statement: Statement, now: datetime) -> None:
+    """Each parent's signed usage policy permits this use, and the child's licence is no more
+    permissive than a parent's (`acceptance.parent_problems`, the rule the auditor re-runs)."""
+    parents: dict[str, Statement] = {}
+    for link in statement.predicate.parents:
+        row = session.get(Artifact, link.artifact_id)
+        if row is not None and link.artifact_id not in parents:
+            parents[link.artifact_id] = Statement.model_validate(row.statement)
+    problems = parent_problems(statement, parents, at=now)
+    if problems:
+        raise _bad(problems[0].code, "; ".join(p.message for p in problems))
 
 
 def _existing_receipt(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace.node.audit import checks, witnessing
-from synthspace.node.audit.context import AuditContext, safe_name
+from synthspace.node.audit.context import AuditContext, safe_name, to_utc
 from synthspace.node.audit.key_directory import KeyDirectory
 from synthspace.node.audit.log_audit import audit_entries
 from synthspace.node.audit.log_monitor import (
@@ -60,8 +60,10 @@ class Auditor:
         use_org_api: bool = True,
         offline: bool = False,
         witness_policy: WitnessPolicy | None = None,
+        org: str | None = None,
     ) -> None:
         self.client = client
+        self.org = org  # the org whose node runs this auditor (None: an outsider)
         self.witness_policy = witness_policy
         self.offline = offline
         self.state = state
@@ -80,6 +82,7 @@ class Auditor:
             AuditorState(home.auditor_state_dir),
             pinned_verifier_key=config.log_verifier_key,
             witness_policy=witnessing.load_policy(home.path),
+            org=config.org,
         )
 
     # ---- the log --------------------------------------------------------------------------
@@ -282,6 +285,8 @@ class Auditor:
         checks.check_evaluation_results(report, statement, data_dir / data_name if data_dir is not None else None)
         if lineage:
             checks.check_lineage(report, statement, aid, seen, None if self.offline else self._audit_parent)
+            published = to_utc(entry.time) if entry is not None else to_utc(statement.predicate.times.signed)
+            checks.check_parent_policy(report, statement, published, walked=not self.offline)
         return report
 
     def _audit_parent(self, artifact_id: str, chain: tuple[str, ...]) -> AuditReport:

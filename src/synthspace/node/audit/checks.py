@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synthspace import artifact, dsse
-from synthspace.acceptance import statement_problems
+from synthspace.acceptance import parent_problems, statement_problems
 from synthspace.canonical_json import file_sha256
 from synthspace.errors import SynthspaceError, VerificationError
 from synthspace.evaluation_results import results_problems
@@ -407,3 +407,35 @@ def check_lineage(
     else:
         chain_depth = 1 + max((depth(p) for p in report.parents), default=0)
         report.add("lineage", "pass", f"{len(parents)} parent(s) verified, chain depth {chain_depth}")
+
+
+def check_parent_policy(report: AuditReport, statement: Statement, at: datetime, walked: bool) -> None:
+    """parent_policy: every parent's signed usage policy permitted this child's use of it (derive,
+    federated train) at publication time `at`, and the child's licence is no more permissive
+    than any parent's -- `acceptance.parent_problems`, the rule the coordinator applies at
+    publish. Judged on the parents the lineage check verified."""
+    parents = statement.predicate.parents
+    if not parents:
+        report.add("parent_policy", "pass", "no parents")
+        return
+    if not walked:
+        report.add("parent_policy", "skip", "offline: the parents' policies were not fetched")
+        return
+    verified = {
+        sub.artifact_id: sub.statement
+        for sub in report.parents
+        if sub.artifact_id is not None and sub.statement is not None
+    }
+    problems = parent_problems(statement, verified, at=at)
+    if problems:
+        report.add("parent_policy", "fail", "; ".join(str(p) for p in problems))
+        return
+    missing = [p.artifact_id[:16] + "…" for p in parents if p.artifact_id not in verified]
+    if missing:
+        report.add("parent_policy", "fail", f"parent(s) {', '.join(missing)} could not be verified, so their terms are unknown")
+        return
+    report.add(
+        "parent_policy",
+        "pass",
+        f"{len(parents)} parent(s) permit this use and their licences allow {statement.predicate.license}",
+    )

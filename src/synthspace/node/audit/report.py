@@ -19,8 +19,9 @@ CHECKS = (
     "retraction",
     "gates",
     "lineage",
+    "parent_policy",
 )
-PULL_CHECKS = CHECKS[:-1]  # pull checks everything but walks no parents
+PULL_CHECKS = CHECKS[:-2]  # pull checks everything but walks no parents (lineage, parent_policy)
 MAX_LINEAGE_DEPTH = 32
 
 ENVELOPE_FILE = "envelope.json"

@@ -114,10 +114,16 @@ def _join_config(context: Context) -> Any:
     return join
 
 
-def _training_data(context: Context) -> Any:
-    """The node's verified training data, with its opted-in canaries planted in the train split."""
+def _training_data(context: Context, server_round: int = 1) -> Any:
+    """The node's verified training data, with its opted-in canaries planted in the train split.
+    Each catalog bundle's policy must permit this org's federated training in `server_round`."""
     from synthspace.node.federated import canaries
-    from synthspace.node.federated.training_data import Example, audit_verifier, load_training_data
+    from synthspace.node.federated.training_data import (
+        Example,
+        TrainingUse,
+        audit_verifier,
+        load_training_data,
+    )
 
     join = _join_config(context)
     data = load_training_data(
@@ -125,6 +131,7 @@ def _training_data(context: Context) -> Any:
         held_out_percent=join.held_out_percent,
         max_examples=join.max_examples,
         verify_bundle=audit_verifier(_home(context)),
+        use=TrainingUse(org=_org(context), round=server_round),
     )
     if join.canaries:
         planted = canaries.load_or_create(_home(context), join.canaries)
@@ -194,10 +201,10 @@ def _train(cfg: ConfigRecord, global_arrays: ArrayRecord, context: Context) -> t
     from synthspace.node.federated.lora import train_steps
 
     t_load = time.perf_counter()
-    data = _training_data(context)
+    server_round = int(cfg.get("server-round", 1))  # type: ignore[arg-type]
+    data = _training_data(context, server_round)
     base, peft_model, cfg = _load_model(cfg, global_arrays)
     load_seconds = time.perf_counter() - t_load
-    server_round = int(cfg.get("server-round", 1))  # type: ignore[arg-type]
     result = train_steps(
         peft_model,
         base.tokenizer,

@@ -328,11 +328,14 @@ def join(
     config = JoinConfig.model_validate({**current.model_dump(), **update})
     if not config.data:
         raise FederationJoinError("declare the training data this node trains on: --data RUN_DIR|BUNDLE|FILE.parquet")
-    from synthspace.node.federated.training_data import audit_verifier, read_source
+    from synthspace.node.federated.training_data import TrainingUse, audit_verifier, read_source
+    from synthspace.node.home import NodeHome
 
     verify = audit_verifier(home)
+    use = TrainingUse(org=NodeHome(Path(home)).config().org)
     for source in config.data:
-        read_source(source, verify)  # fail now (unreadable or unverified data), not inside a round
+        # fail now (unreadable, unverified, or a policy that forbids this org to train), not inside a round
+        read_source(source, verify, use)
     save_join_config(home, config)
     register_supernode_key(home)
     return start_supernode(home, connect_timeout=connect_timeout, runtime_port=runtime_port, extra_env=extra_env)

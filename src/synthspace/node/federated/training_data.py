@@ -43,6 +43,39 @@ class UnverifiedTrainingData(TrainingDataError, VerificationError):
     its data does not match the signed digest: the node refuses to train on it."""
 
 
+class TrainingForbidden(TrainingDataError):
+    """A bundle's signed usage policy does not permit this org to train on it in this run
+    (not an assignee, prohibited, expired, federated-only, or past its max rounds)."""
+
+
+@dataclass(frozen=True)
+class TrainingUse:
+    """Who trains and in which federated round (rounds asked = the round about to be trained)."""
+
+    org: str
+    round: int = 1
+
+
+def check_may_train(statement: Any, where: str, use: TrainingUse) -> None:
+    """The bundle's policy permits federated `train` by `use.org` for round `use.round` now;
+    raises TrainingForbidden naming the term (the coordinator re-checks the adapter's parents
+    with the same `policy.permits`)."""
+    from datetime import UTC, datetime
+
+    from synthspace.policy import enforced_policy, permits
+
+    pred = statement.predicate
+    decision = permits(
+        enforced_policy(pred.policy), "train", use.org, publisher=pred.producer.org,
+        now=datetime.now(UTC), rounds=use.round, federated=True,
+    )
+    if not decision.permitted:
+        raise TrainingForbidden(
+            f"{where}: refusing to train on it, its usage policy ({pred.title!r} of {pred.producer.org!r}) "
+            f"does not permit train by {use.org!r} in federated round {use.round}: {decision.reason}"
+        )
+
+
 BundleVerifier = Callable[[Path], None]  # raises UnverifiedTrainingData when the bundle does not verify
 
 
@@ -109,7 +142,7 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read_bundle(path: Path, verify: BundleVerifier | None) -> tuple[Any, SourceInfo]:
+def _read_bundle(path: Path, verify: BundleVerifier | None, use: TrainingUse | None = None) -> tuple[Any, SourceInfo]:
     """A published or pulled artifact bundle: verified by `verify`, then re-hashed here."""
     import pandas as pd
 
@@ -138,6 +171,8 @@ def _read_bundle(path: Path, verify: BundleVerifier | None) -> tuple[Any, Source
             )
     if statement.predicate.kind not in ("dataset", "derived-dataset"):
         raise TrainingDataError(f"{path}: a {statement.predicate.kind} is not training data")
+    if use is not None:
+        check_may_train(statement, str(path), use)
     subject = statement.subject[0]
     data_path = path / subject.name
     if not data_path.is_file():
@@ -179,12 +214,15 @@ def _read_parquet(path: Path) -> tuple[Any, SourceInfo]:
     return frame, info
 
 
-def read_source(path: Path | str, verify: BundleVerifier | None = None) -> tuple[Any, SourceInfo]:
-    """(records DataFrame without private columns, SourceInfo) of one declared source."""
+def read_source(
+    path: Path | str, verify: BundleVerifier | None = None, use: TrainingUse | None = None
+) -> tuple[Any, SourceInfo]:
+    """(records DataFrame without private columns, SourceInfo) of one declared source; with
+    `use`, a catalog bundle's policy must permit that org's federated training (`check_may_train`)."""
     p = Path(path).expanduser()
     try:
         if p.is_dir() and (p / "envelope.json").is_file():
-            frame, info = _read_bundle(p, verify)
+            frame, info = _read_bundle(p, verify, use)
         elif p.is_dir() and (p / "manifest.json").is_file():
             frame, info = _read_run(p)
         elif p.is_file() and p.suffix == ".parquet":
@@ -249,6 +287,7 @@ def load_training_data(
     held_out_percent: int = 20,
     max_examples: int | None = None,
     verify_bundle: BundleVerifier | None = None,
+    use: TrainingUse | None = None,
 ) -> TrainingData:
     """Read every declared source (bundles verified by `verify_bundle`); split off a stable held-out set."""
     if not sources:
@@ -261,7 +300,7 @@ def load_training_data(
     infos: list[SourceInfo] = []
     examples: list[Example] = []
     for src in sources:
-        frame, info = read_source(src, verify_bundle)
+        frame, info = read_source(src, verify_bundle, use)
         infos.append(info)
         examples.extend(record_examples(frame))
     train = [e for e in examples if not _held_out(e, held_out_percent)]
