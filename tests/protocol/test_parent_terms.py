@@ -11,7 +11,16 @@ import pytest
 
 from synthspace.acceptance import parent_problems
 from synthspace.licences import TIERS, incompatibility, most_restrictive, rank
-from synthspace.lineage import DigestSet, LineagePredicate, Parent, Producer, Statement, Subject, Times, Training
+from synthspace.lineage import (
+    DigestSet,
+    LineagePredicate,
+    Parent,
+    Producer,
+    Statement,
+    Subject,
+    Times,
+    Training,
+)
 from synthspace.policy import (
     Constraint,
     Rule,
@@ -36,7 +45,11 @@ def test_permits_names_the_failing_term() -> None:
     assert not d.permitted and "assignee: 'delta' is not among ['beta', 'gamma']" in d.reason
     assert permits(shared, "train", "beta", publisher="acme", now=NOW).permitted
     d = permits(shared, "train", "beta", publisher="acme", now=NOW + timedelta(days=2))
-    assert not d.permitted and "expired" in d.reason and (NOW + timedelta(days=1)).isoformat() in d.reason
+    assert (
+        not d.permitted
+        and "expired" in d.reason
+        and (NOW + timedelta(days=1)).isoformat() in d.reason
+    )
 
     fed = UsagePolicy(
         permission=[
@@ -49,7 +62,9 @@ def test_permits_names_the_failing_term() -> None:
             )
         ]
     )
-    assert permits(fed, "train", "beta", publisher="acme", now=NOW, rounds=2, federated=True).permitted
+    assert permits(
+        fed, "train", "beta", publisher="acme", now=NOW, rounds=2, federated=True
+    ).permitted
     d = permits(fed, "train", "beta", publisher="acme", now=NOW, rounds=3, federated=True)
     assert not d.permitted and "federatedRounds lteq 2 (asked: 3)" in d.reason
     d = permits(fed, "train", "beta", publisher="acme", now=NOW, rounds=1, federated=False)
@@ -58,7 +73,9 @@ def test_permits_names_the_failing_term() -> None:
 
 def test_unsigned_statements_keep_release_one_derivation_signed_default_does_not() -> None:
     assert permits(enforced_policy(None), "derive", "beta", publisher="acme", now=NOW).permitted
-    assert not permits(enforced_policy(None), "redistribute", "beta", publisher="acme", now=NOW).permitted
+    assert not permits(
+        enforced_policy(None), "redistribute", "beta", publisher="acme", now=NOW
+    ).permitted
     signed_default = enforced_policy(default_policy())
     assert not permits(signed_default, "derive", "beta", publisher="acme", now=NOW).permitted
     assert permits(signed_default, "train", "beta", publisher="acme", now=NOW).permitted
@@ -99,7 +116,9 @@ def test_licence_ranks_and_most_restrictive() -> None:
 # ---- the acceptance rule -------------------------------------------------------------------
 
 
-def _statement(org: str, *, kind: str = "dataset", payload: str = "x", **predicate: Any) -> Statement:
+def _statement(
+    org: str, *, kind: str = "dataset", payload: str = "x", **predicate: Any
+) -> Statement:
     fields: dict[str, Any] = dict(
         kind=kind,
         title=f"{kind} of {org}",
@@ -108,7 +127,10 @@ def _statement(org: str, *, kind: str = "dataset", payload: str = "x", **predica
     )
     fields.update(predicate)
     digest = hashlib.sha256(payload.encode()).hexdigest()
-    return Statement(subject=[Subject(name="data.parquet", digest=DigestSet(sha256=digest))], predicate=LineagePredicate(**fields))
+    return Statement(
+        subject=[Subject(name="data.parquet", digest=DigestSet(sha256=digest))],
+        predicate=LineagePredicate(**fields),
+    )
 
 
 def _link(aid: str, parent: Statement, role: str) -> Parent:
@@ -148,7 +170,9 @@ def test_adapter_training_parents_checked_per_participant_and_rounds() -> None:
             Rule(
                 action="train",
                 assignee=["beta", "gamma"],
-                constraint=[Constraint(leftOperand="federatedRounds", operator="lteq", rightOperand=2)],
+                constraint=[
+                    Constraint(leftOperand="federatedRounds", operator="lteq", rightOperand=2)
+                ],
             )
         ]
     )
@@ -157,24 +181,40 @@ def test_adapter_training_parents_checked_per_participant_and_rounds() -> None:
 
     def adapter(rounds: int, who: str) -> Statement:
         training = Training(
-            strategy="FedAvg", base_model="m", rounds=rounds, participants=[who], training_artifacts={who: [sha]}
+            strategy="FedAvg",
+            base_model="m",
+            rounds=rounds,
+            participants=[who],
+            training_artifacts={who: [sha]},
         )
         return _statement(
-            "operator", kind="model-adapter", payload="adapter", gates=[], training=training,
+            "operator",
+            kind="model-adapter",
+            payload="adapter",
+            gates=[],
+            training=training,
             parents=[_link(PID, parent, "training-data")],
         )
 
     assert parent_problems(adapter(2, "beta"), {PID: parent}, at=NOW) == []
     over = parent_problems(adapter(3, "beta"), {PID: parent}, at=NOW)
-    assert [p.code for p in over] == ["policy_forbids"] and "federatedRounds lteq 2 (asked: 3)" in over[0].message
+    assert [p.code for p in over] == [
+        "policy_forbids"
+    ] and "federatedRounds lteq 2 (asked: 3)" in over[0].message
     outsider = parent_problems(adapter(2, "delta"), {PID: parent}, at=NOW)
     assert [p.code for p in outsider] == ["policy_forbids"] and "'delta'" in outsider[0].message
 
 
 def test_licence_incompatible_child_is_refused() -> None:
     parent = _statement("acme", license="CC-BY-NC-4.0")
-    child = _statement("beta", kind="derived-dataset", license="CC-BY-4.0", parents=[_link(PID, parent, "source")])
+    child = _statement(
+        "beta", kind="derived-dataset", license="CC-BY-4.0", parents=[_link(PID, parent, "source")]
+    )
     problems = parent_problems(child, {PID: parent}, at=NOW)
-    assert [p.code for p in problems] == ["licence_incompatible"] and "CC-BY-NC-4.0" in problems[0].message
-    ok = child.model_copy(update={"predicate": child.predicate.model_copy(update={"license": "CC-BY-NC-4.0"})})
+    assert [p.code for p in problems] == ["licence_incompatible"] and "CC-BY-NC-4.0" in problems[
+        0
+    ].message
+    ok = child.model_copy(
+        update={"predicate": child.predicate.model_copy(update={"license": "CC-BY-NC-4.0"})}
+    )
     assert parent_problems(ok, {PID: parent}, at=NOW) == []
