@@ -22,6 +22,7 @@ def is_org_name(name: str) -> bool:
     newline through, so every Python-side check must call this)."""
     return isinstance(name, str) and re.fullmatch(ORG_PATTERN[1:-1], name) is not None
 
+
 HEX64_PATTERN = r"^[0-9a-f]{64}$"
 
 KeyPurpose = Literal["artifact", "request", "supernode", "witness"]
@@ -240,3 +241,52 @@ class ArtifactPage(ApiModel):
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` for the next page; null at the end."
     )
+
+
+# ---- agreements (issue 16 item 3) -----------------------------------------------------------
+
+
+class AgreementSignature(ApiModel):
+    keyid: str = Field(
+        max_length=128, description="Key id of the signing key (hex sha256 of the raw public key)."
+    )
+    sig: str = Field(max_length=512, description="Base64 Ed25519 signature over the DSSE PAE.")
+
+
+class AgreementEnvelope(ApiModel):
+    """A DSSE envelope whose payload is an `agreement.AgreementPayload`."""
+
+    payloadType: str = Field(
+        max_length=200, description="application/vnd.synthspace.agreement+json"
+    )
+    payload: str = Field(max_length=8192, description="Base64 of the agreement payload JSON.")
+    signatures: list[AgreementSignature] = Field(
+        max_length=4, description="Signatures (the consumer's artifact key)."
+    )
+
+
+class AgreementRecord(ApiModel):
+    """A logged agreement (a consumption receipt)."""
+
+    agreement_id: str = Field(description="Hex sha256 of the envelope JSON as submitted.")
+    artifact_id: str = Field(description="The artifact agreed to.")
+    org: str = Field(description="The consumer org that signed.")
+    key_id: str = Field(description="The consumer's artifact key id that signed it.")
+    action: str = Field(description="The policy action agreed to.")
+    purpose: str = Field(description="The declared purpose.")
+    policy_sha256: str = Field(description="Digest of the artifact's signed policy.")
+    signed_at: datetime = Field(description="The signed `time` of the agreement.")
+    logged_at: datetime = Field(description="When the coordinator logged it.")
+    log_index: int = Field(ge=0, description="Index of the agreement entry in the log.")
+
+
+class AgreementReceipt(AgreementRecord):
+    entry_leaf: str = Field(description="Base64 of the agreement entry's canonical bytes.")
+    inclusion_proof: InclusionProof = Field(
+        description="Proof of the entry in the checkpoint's tree."
+    )
+    checkpoint: str = Field(description="Signed note (C2SP) of the tree the proof is for.")
+
+
+class AgreementList(ApiModel):
+    agreements: list[AgreementRecord] = Field(description="Oldest first; at most 1000.")

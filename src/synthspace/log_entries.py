@@ -53,16 +53,35 @@ class PolicyEntry(_Entry):
     withdrawn: bool = Field(default=False, description="True when the new policy permits nothing (policy withdrawal).")
 
 
-LogEntry = Annotated[PublishEntry | RetractEntry | KeyEntry | PolicyEntry, Field(discriminator="type")]
-LOG_ENTRY_ADAPTER: TypeAdapter[PublishEntry | RetractEntry | KeyEntry | PolicyEntry] = TypeAdapter(LogEntry)
+class AgreementEntry(_Entry):
+    """A consumer's signed agreement to an artifact's policy (a consumption receipt).
+
+    `org` is the consumer. The entry carries enough to check the agreement offline: the sha256
+    of the DSSE envelope (served at GET /v1/agreements/{envelope_sha256} and kept in a pulled
+    folder), the consumer's artifact key id that signed it, and the signed terms.
+    """
+
+    type: Literal["agreement"] = "agreement"
+    artifact_id: str = Field(description="The artifact agreed to.")
+    envelope_sha256: str = Field(description="Hex sha256 of the agreement's DSSE envelope JSON as submitted.")
+    key_id: str = Field(description="The consumer's artifact key id that signed the envelope.")
+    policy_sha256: str = Field(description="Digest of the artifact's signed policy ('sha256:<hex>').")
+    action: str = Field(description="The policy action agreed to (a pull needs 'use').")
+    purpose: str = Field(description="The purpose the consumer declared.")
+    signed_time: datetime = Field(description="The `time` inside the signed agreement.")
 
 
-def entry_bytes(entry: PublishEntry | RetractEntry | KeyEntry | PolicyEntry) -> bytes:
+AnyEntry = PublishEntry | RetractEntry | KeyEntry | PolicyEntry | AgreementEntry
+LogEntry = Annotated[AnyEntry, Field(discriminator="type")]
+LOG_ENTRY_ADAPTER: TypeAdapter[AnyEntry] = TypeAdapter(LogEntry)
+
+
+def entry_bytes(entry: AnyEntry) -> bytes:
     """Canonical leaf bytes of an entry."""
     from synthspace.canonical_json import canonicalize
 
     return canonicalize(entry.model_dump(mode="json"))
 
 
-def parse_entry(leaf: bytes) -> PublishEntry | RetractEntry | KeyEntry | PolicyEntry:
+def parse_entry(leaf: bytes) -> AnyEntry:
     return LOG_ENTRY_ADAPTER.validate_json(leaf)

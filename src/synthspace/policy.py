@@ -158,6 +158,9 @@ class UseRequest:
 class Decision:
     permitted: bool
     reason: str
+    # Left operands of the constraints that failed (e.g. ("dateTime",) for an expired policy);
+    # empty when the refusal came from a prohibition or from no permission naming the org.
+    failed: tuple[str, ...] = ()
 
 
 def _in_assignees(policy: UsagePolicy, rule: Rule, org: str) -> bool:
@@ -197,15 +200,17 @@ def decide(policy: UsagePolicy, request: UseRequest, *, publisher: str) -> Decis
             if all(_failed_constraint(c, request, now) is None for c in rule.constraint):
                 return Decision(False, f"prohibition: {rule.action} for {', '.join(rule.assignee)}")
     failures: list[str] = []
+    operands: list[str] = []
     for rule in policy.permission:
         if rule.action != request.action or not _in_assignees(policy, rule, request.org):
             continue
-        failed = [f for c in rule.constraint if (f := _failed_constraint(c, request, now)) is not None]
+        failed = [(c.leftOperand, f) for c in rule.constraint if (f := _failed_constraint(c, request, now)) is not None]
         if not failed:
             return Decision(True, f"permission: {rule.action}")
-        failures.extend(failed)
+        failures.extend(f for _, f in failed)
+        operands.extend(o for o, _ in failed if o not in operands)
     if failures:
-        return Decision(False, f"permission {request.action} requires " + "; ".join(failures))
+        return Decision(False, f"permission {request.action} requires " + "; ".join(failures), tuple(operands))
     named = sorted({n for r in policy.permission if r.action == request.action for n in r.assignee})
     if named:
         return Decision(

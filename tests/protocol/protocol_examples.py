@@ -138,6 +138,7 @@ def examples() -> dict[str, str]:
         "leaf hash = SHA-256(0x00 || leaf) = " + transparency_log.leaf_hash(leaf).hex(),
         "on the wire (GET /v1/log/entries): {\"index\": 0, \"leaf\": \"" + base64.b64encode(leaf)[:40].decode() + "...\"}",
     ])
+    out["agreement"] = agreement_example(artifact.artifact_id(env), statement)
     tree = transparency_log.MerkleTree()
     for i in range(7):
         tree.append(b"entry-%d" % i)
@@ -162,6 +163,34 @@ def examples() -> dict[str, str]:
     out["request"] = "\n".join([f"POST {uri}", "Content-Type: application/json"] + [f"{k}: {v}" for k, v in signed.items()] + ["", body.decode()])
     out["signature_base"] = base.decode()
     return out
+
+
+def agreement_example(artifact_id: str, statement: Statement) -> str:
+    """A consumer org's agreement to the example artifact and the log entry it becomes."""
+    from synthspace.agreement import AGREEMENT_PAYLOAD_TYPE, sign_agreement
+    from synthspace.log_entries import AgreementEntry
+
+    signed = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    policy = statement.predicate.effective_policy()
+    env = sign_agreement(
+        REQUEST_KEY, artifact_id=artifact_id, policy_sha256=policy.digest(), org="globex",
+        purpose="train", time=signed, nonce="00112233445566778899aabbccddeeff",
+    )
+    payload = env.payload_bytes()
+    env_json = json.loads(env.to_json())
+    env_json["payload"] = env_json["payload"][:60] + "..."
+    entry = AgreementEntry(
+        time=datetime(2026, 11, 22, 8, 0, 1, tzinfo=UTC), org="globex", artifact_id=artifact_id,
+        envelope_sha256=canonical_json.sha256_hex(env.to_json()), key_id=keys.key_id(REQUEST_KEY),
+        policy_sha256=policy.digest(), action="use", purpose="train", signed_time=signed,
+    )
+    return "\n".join([
+        "payload (canonical JSON): " + payload.decode(),
+        f"envelope (payloadType {AGREEMENT_PAYLOAD_TYPE}, signed with globex's artifact key):",
+        json.dumps(env_json, indent=2),
+        "agreement id = envelope_sha256 = " + canonical_json.sha256_hex(env.to_json()),
+        "log entry leaf bytes: " + entry_bytes(entry).decode(),
+    ])
 
 
 def witness_examples(tree: transparency_log.MerkleTree, note: str) -> dict[str, str]:

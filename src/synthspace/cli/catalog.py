@@ -124,27 +124,109 @@ def show(
         )
 
 
+PurposeOpt = typer.Option(
+    None, "--purpose", help="Declared purpose of use (e.g. train, evaluate, research); signed into the agreement."
+)
+
+
 @app.command("pull")
 def pull(
     artifact_id: str = typer.Argument(..., help="Artifact id."),
     out: Path = typer.Option(..., "--out", help="Directory for the verified bundle."),
+    purpose: str | None = PurposeOpt,
     home: Path | None = HomeOpt,
 ) -> None:
     """Download and verify an artifact (signature, key, digest, log inclusion, checkpoint,
-    retraction, gates); writes to --out only if everything holds."""
+    retraction, gates); writes to --out only if everything holds. Another org's artifact is
+    served only under a logged agreement: one is signed for --purpose when none exists yet
+    (asked for at a terminal; required otherwise)."""
+    import sys
+
     from rich.console import Console
 
+    from synthspace.node.catalog import AgreementNeeded, Consumer
     from synthspace.node.catalog import pull as do_pull
-    from synthspace.node.cli_support import open_auditor
+    from synthspace.node.cli_support import open_auditor, open_home
 
     auditor = open_auditor(home=home)
-    with Console(stderr=True).status(f"pulling and verifying {artifact_id[:16]}…"):
-        report = do_pull(auditor, artifact_id, out)
+    consumer = Consumer.for_home(open_home(home))
+    try:
+        with Console(stderr=True).status(f"pulling and verifying {artifact_id[:16]}…"):
+            report = do_pull(auditor, artifact_id, out, purpose=purpose, consumer=consumer)
+    except AgreementNeeded:
+        if purpose is not None or not sys.stdin.isatty():
+            raise
+        purpose = typer.prompt("Purpose of use to sign into the agreement (e.g. train, evaluate, research)")
+        report = do_pull(auditor, artifact_id, out, purpose=purpose, consumer=consumer)
     assert report.statement is not None
     subject = report.statement.subject[0]
     typer.echo(f"verified and pulled {report.artifact_id}")
     typer.echo(f"  {out / subject.name} ({report.statement.predicate.record_count} records)")
     typer.echo(f"  log index {report.log_index} in the checkpoint of size {report.checkpoint_size}")
+    agreed = report.check("agreement")
+    if agreed is not None:
+        typer.echo(f"  agreement: {agreed.detail}")
+
+
+@app.command("agree")
+def agree(
+    artifact_id: str = typer.Argument(..., help="Artifact id."),
+    purpose: str = typer.Option(..., "--purpose", help="Declared purpose of use, e.g. train, evaluate, research."),
+    action: str = typer.Option("use", "--action", help="Policy action agreed to: use (what a pull needs), train, evaluate, derive."),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Sign the artifact's usage policy (a DSSE envelope with your artifact key); the coordinator
+    checks it against the policy and logs it as an `agreement` entry (a consumption receipt)."""
+    from synthspace.agreement import ACTIONS_AGREEABLE, sign_agreement
+    from synthspace.lineage import Statement
+    from synthspace.node.catalog import Consumer
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.coordinator_client import CoordinatorClient
+
+    if action not in ACTIONS_AGREEABLE:
+        raise typer.BadParameter(f"--action must be one of {', '.join(ACTIONS_AGREEABLE)}")
+    node = open_home(home)
+    consumer = Consumer.for_home(node)
+    with CoordinatorClient.for_home(node) as client:
+        record = client.artifact(artifact_id)
+        policy = Statement.model_validate(record.statement).predicate.effective_policy()
+        envelope = sign_agreement(
+            consumer.artifact_key,
+            artifact_id=artifact_id,
+            policy_sha256=policy.digest(),
+            org=consumer.org,
+            purpose=purpose,
+            action=action,  # type: ignore[arg-type]
+        )
+        receipt = client.agree(envelope.to_json())
+    typer.echo(f"agreed: {receipt['org']} may {receipt['action']} {artifact_id} for purpose {receipt['purpose']!r}")
+    typer.echo(f"  agreement {receipt['agreement_id']} logged at index {receipt['log_index']}")
+
+
+@app.command("receipts")
+def receipts(
+    artifact_id: str = typer.Argument(..., help="Artifact id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Who agreed to use the artifact, for what and when (its publisher sees every agreement;
+    other orgs see their own)."""
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.coordinator_client import CoordinatorClient
+
+    with CoordinatorClient.for_home(open_home(home)) as client:
+        items = client.agreements(artifact_id)
+    if as_json:
+        for item in items:
+            typer.echo(json.dumps(item))
+        return
+    if not items:
+        typer.echo(f"no agreements logged for {artifact_id}")
+    for a in items:
+        typer.echo(
+            f"{a['logged_at']}  {a['org']}  {a['action']}  purpose={a['purpose']}  "
+            f"log index {a['log_index']}  agreement {a['agreement_id'][:16]}…"
+        )
 
 
 @app.command("derive")

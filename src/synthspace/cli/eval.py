@@ -122,10 +122,16 @@ def register(app: typer.Typer) -> None:
             items = load_benchmark(benchmark)
             adapter_digest = None
             if adapter_ref is not None and from_catalog:
-                from synthspace.node.cli_support import open_auditor
+                from synthspace.node.catalog import Consumer
+                from synthspace.node.cli_support import open_auditor, open_home
 
                 with Console(stderr=True).status(f"pulling and verifying adapter {adapter_ref[:16]}…"):
-                    catalog_adapter = pull_adapter(open_auditor(home=home), adapter_ref, out / ADAPTER_DIR)
+                    catalog_adapter = pull_adapter(
+                        open_auditor(home=home),
+                        adapter_ref,
+                        out / ADAPTER_DIR,
+                        consumer=Consumer.for_home(open_home(home)),
+                    )
                 adapter = catalog_adapter.path
             elif adapter_ref is not None:
                 adapter = Path(adapter_ref)

@@ -18,7 +18,16 @@ from fastapi import FastAPI
 from synthspace import __version__
 from synthspace.coordinator.api.errors import install_error_handlers
 from synthspace.coordinator.api.limits import LimitsMiddleware
-from synthspace.coordinator.api.routers import artifacts, dcat, enrolment, health, log, orgs, tiles
+from synthspace.coordinator.api.routers import (
+    agreements,
+    artifacts,
+    dcat,
+    enrolment,
+    health,
+    log,
+    orgs,
+    tiles,
+)
 from synthspace.coordinator.runtime import Coordinator
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.coordinator.witnessing import start_collector
@@ -80,6 +89,7 @@ def create_app(
         enrolment.router,
         orgs.router,
         artifacts.router,
+        agreements.router,
         dcat.router,
     ):
         app.include_router(router)

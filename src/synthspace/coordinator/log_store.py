@@ -25,7 +25,7 @@ from synthspace import checkpoint as checkpoint_mod
 from synthspace import transparency_log as tlog
 from synthspace.coordinator.errors import InvalidRequestError, LogIntegrityError
 from synthspace.coordinator.models import LogLeaf, LogNode, LogState, utcnow
-from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry, entry_bytes
+from synthspace.log_entries import AnyEntry, entry_bytes
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 HASH_LEN = 32
@@ -91,9 +91,7 @@ class TransparencyLog:
             session.refresh(state)
             yield state
 
-    def append(
-        self, session: Session, state: LogState, entry: PublishEntry | RetractEntry | KeyEntry
-    ) -> AppendedEntry:
+    def append(self, session: Session, state: LogState, entry: AnyEntry) -> AppendedEntry:
         """Append one entry inside a `writer()` block (same transaction as the catalog change)."""
         leaf = entry_bytes(entry)
         lh = tlog.leaf_hash(leaf)

@@ -180,6 +180,26 @@ class ArtifactParent(Base):
     role: Mapped[str] = mapped_column(String(32))
 
 
+class Agreement(Base):
+    """A consumer's signed agreement to an artifact's policy, logged as an `agreement` entry."""
+
+    __tablename__ = "agreements"
+
+    envelope_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.artifact_id"))
+    org_name: Mapped[str] = mapped_column(ForeignKey("orgs.name"))
+    key_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(100))
+    policy_sha256: Mapped[str] = mapped_column(String(71))
+    signed_at: Mapped[datetime]
+    logged_at: Mapped[datetime]
+    log_index: Mapped[int] = mapped_column(BigInt, ForeignKey("log_leaves.idx"), unique=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_agreements_artifact_org", "artifact_id", "org_name", "action"),)
+
+
 class LogLeaf(Base):
     """One transparency-log entry: its canonical bytes and RFC 6962 leaf hash."""
 

@@ -98,6 +98,11 @@ class CoordinatorSettings(BaseModel):
     invite_ttl_s: int = Field(
         default=72 * 3600, ge=60, description="Default lifetime of enrolment tokens."
     )
+    require_agreements: bool = Field(
+        default=False,
+        description="Serve an artifact's data to an org other than its publisher only under a logged `use` "
+        "agreement (403 agreement_required otherwise). Off until every pulling path signs agreements.",
+    )
     accept_failed_nonblocking_gates: bool = Field(
         default=False,
         description="Accept artifacts whose non-blocking gates failed (blocking gates must always pass).",

@@ -119,7 +119,7 @@ def _checks(report: Any) -> dict[str, str]:
 
 def _pull_and_audit(homes: dict[str, Any], orgs: list[OrgResult], workdir: Path, steps: Steps) -> list[PullResult]:
     from synthspace.node.audit import Auditor
-    from synthspace.node.catalog import pull
+    from synthspace.node.catalog import Consumer, pull
 
     pulls: list[PullResult] = []
     for me, other in ((orgs[0], orgs[1]), (orgs[1], orgs[0])):
@@ -127,7 +127,8 @@ def _pull_and_audit(homes: dict[str, Any], orgs: list[OrgResult], workdir: Path,
         with steps.step(f"{me.org}: pull and audit {other.org}'s artifact") as say:
             auditor = Auditor.for_home(homes[me.org])
             say("verifying signature, key, digest, log inclusion, checkpoint")
-            pulled = pull(auditor, other.artifact_id, out)
+            say("signing an agreement to its usage policy (purpose: train), logged as a consumption receipt")
+            pulled = pull(auditor, other.artifact_id, out, purpose="train", consumer=Consumer.for_home(homes[me.org]))
             say("auditing with its lineage")
             report = auditor.audit_artifact(other.artifact_id, lineage=True)
         assert pulled.statement is not None

@@ -281,6 +281,23 @@ class CoordinatorClient:
             pass
         raise CoordinatorError(response.status_code, code, detail, f"{method} {self.base_url}{path}")
 
+    # ---- agreements (consumption receipts) --------------------------------------------------
+    def agree(self, envelope_json: bytes) -> dict[str, Any]:
+        """Submit a signed agreement; returns its receipt (AgreementReceipt JSON)."""
+        return dict(
+            self._json("POST", "/v1/agreements", content=envelope_json, headers={"content-type": "application/json"})
+        )
+
+    def agreement_envelope(self, agreement_id: str) -> bytes:
+        return self._send("GET", f"/v1/agreements/{agreement_id}").content
+
+    def agreement_receipt(self, agreement_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/v1/agreements/{agreement_id}/receipt"))
+
+    def agreements(self, artifact_id: str) -> list[dict[str, Any]]:
+        """Logged agreements to an artifact (all of them for its publisher; else the caller's own)."""
+        return list(self._json("GET", f"/v1/artifacts/{artifact_id}/agreements")["agreements"])
+
     def croissant(self, artifact_id: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/v1/artifacts/{artifact_id}/croissant"))
 

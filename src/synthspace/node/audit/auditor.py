@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace.node.audit import checks, witnessing
+from synthspace.node.audit.agreements import check_agreement
 from synthspace.node.audit.context import AuditContext, safe_name, to_utc
 from synthspace.node.audit.key_directory import KeyDirectory
 from synthspace.node.audit.log_audit import audit_entries
@@ -283,6 +284,8 @@ class Auditor:
         checks.check_gates(report, statement)
         data_name = downloaded_name or statement.subject[0].name
         checks.check_evaluation_results(report, statement, data_dir / data_name if data_dir is not None else None)
+        if data_dir is not None:
+            check_agreement(report, ctx, self.verifier(), data_dir, statement, aid)
         if lineage:
             checks.check_lineage(report, statement, aid, seen, None if self.offline else self._audit_parent)
             published = to_utc(entry.time) if entry is not None else to_utc(statement.predicate.times.signed)

@@ -34,10 +34,16 @@ from synthspace.errors import SynthspaceError, VerificationError
 
 if TYPE_CHECKING:
     from synthspace.checkpoint import Checkpoint, Verifier
-    from synthspace.log_entries import KeyEntry, PolicyEntry, PublishEntry, RetractEntry
+    from synthspace.log_entries import (
+        AgreementEntry,
+        KeyEntry,
+        PolicyEntry,
+        PublishEntry,
+        RetractEntry,
+    )
     from synthspace.node.coordinator_client import CoordinatorClient
 
-    LogEntry = PublishEntry | RetractEntry | KeyEntry | PolicyEntry
+    LogEntry = PublishEntry | RetractEntry | KeyEntry | PolicyEntry | AgreementEntry
 
 DEFAULT_AUDITOR_STATE = Path("~/.synthspace/auditor")
 

@@ -30,6 +30,7 @@ from synthspace.node.evaluation.scoring import ADAPTER_CONFIG, ADAPTER_FILE
 if TYPE_CHECKING:
     from synthspace.lineage import Evaluation, Statement
     from synthspace.node.audit import Auditor
+    from synthspace.node.catalog import Consumer
     from synthspace.node.home import NodeHome
     from synthspace.node.publishing import PublishResult
 
@@ -65,11 +66,14 @@ class CatalogAdapter:
         return training.base_model_digest if training is not None else None
 
 
-def pull_adapter(auditor: Auditor, artifact_id: str, out_dir: Path) -> CatalogAdapter:
-    """Pull and verify `artifact_id` (a model adapter) into `out_dir`; write its LoRA config."""
+def pull_adapter(
+    auditor: Auditor, artifact_id: str, out_dir: Path, *, consumer: Consumer | None = None
+) -> CatalogAdapter:
+    """Pull and verify `artifact_id` (a model adapter) into `out_dir`; write its LoRA config.
+    Another org's adapter is pulled under a logged agreement for purpose `evaluate`."""
     from synthspace.node.catalog import pull
 
-    report = pull(auditor, artifact_id, out_dir)
+    report = pull(auditor, artifact_id, out_dir, purpose="evaluate", consumer=consumer)
     statement = report.statement
     assert statement is not None and report.artifact_id is not None
     pred = statement.predicate

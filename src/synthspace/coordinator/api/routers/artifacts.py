@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from synthspace.api_models import (
     HEX64_PATTERN,
     ORG_PATTERN,
+    AgreementList,
     ArtifactDetail,
     ArtifactKind,
     ArtifactPage,
@@ -30,7 +31,7 @@ from synthspace.coordinator.api.deps import (
 )
 from synthspace.coordinator.croissant import croissant_for
 from synthspace.coordinator.errors import InvalidRequestError
-from synthspace.coordinator.services import catalog
+from synthspace.coordinator.services import agreements, catalog
 from synthspace.coordinator.services.publishing import publish_artifact
 from synthspace.coordinator.services.retraction import retract_artifact
 
@@ -212,7 +213,10 @@ def get_envelope(artifact_id: ArtifactId, principal: PrincipalDep, session: Sess
 
 
 @router.get(
-    "/{artifact_id}/data", summary="The artifact's file, streamed", response_class=FileResponse
+    "/{artifact_id}/data",
+    summary="The artifact's file, streamed (other orgs than the publisher need a logged `use` agreement)",
+    response_class=FileResponse,
+    responses={403: {"model": ErrorBody}},
 )
 def get_data(
     artifact_id: ArtifactId, principal: PrincipalDep, coord: CoordinatorDep, session: SessionDep
@@ -220,6 +224,8 @@ def get_data(
     import base64
 
     row = catalog.get_artifact(session, artifact_id, viewer=principal)
+    if coord.settings.require_agreements:
+        agreements.require_agreement(session, row, principal)
     path = coord.blobs.path_for(row.subject_sha256)
     if not path.is_file():
         raise InvalidRequestError(
@@ -236,6 +242,17 @@ def get_data(
         filename=row.subject_name,
         headers={"Repr-Digest": f"sha-256=:{digest}:"},
     )
+
+
+@router.get(
+    "/{artifact_id}/agreements",
+    response_model=AgreementList,
+    summary="Logged agreements to the artifact (publisher and operator: all; other orgs: their own)",
+)
+def list_agreements(
+    artifact_id: ArtifactId, principal: PrincipalDep, session: SessionDep
+) -> AgreementList:
+    return AgreementList(agreements=agreements.list_agreements(session, artifact_id, principal))
 
 
 @router.get(

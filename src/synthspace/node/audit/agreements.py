@@ -1,0 +1,114 @@
+"""The `agreement` check: a pulled folder's agreement (agreement.json, the consumer's signed
+DSSE envelope, and agreement-receipt.json, its log entry with an inclusion proof and the signed
+checkpoint) is the consumer's, signed by its enrolled artifact key, agrees to the policy in
+the artifact's signed Statement, and is provably in the log — offline from the folder alone
+plus the auditor's pinned log key and key history."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synthspace import dsse
+from synthspace.agreement import AgreementError, parse_agreement
+from synthspace.canonical_json import sha256_hex
+from synthspace.checkpoint import open_checkpoint
+from synthspace.errors import SynthspaceError
+from synthspace.log_entries import AgreementEntry, parse_entry
+from synthspace.transparency_log import leaf_hash, verify_inclusion
+
+if TYPE_CHECKING:
+    from synthspace.checkpoint import Verifier
+    from synthspace.lineage import Statement
+    from synthspace.node.audit.context import AuditContext
+    from synthspace.node.audit.report import AuditReport
+
+AGREEMENT_FILE = "agreement.json"
+AGREEMENT_RECEIPT_FILE = "agreement-receipt.json"
+
+
+def write_agreement(out: Path, envelope: bytes, receipt: dict[str, Any]) -> None:
+    (out / AGREEMENT_FILE).write_bytes(envelope)
+    (out / AGREEMENT_RECEIPT_FILE).write_text(json.dumps(receipt, indent=2) + "\n")
+
+
+def check_agreement(
+    report: AuditReport,
+    ctx: AuditContext,
+    verifier: Verifier,
+    bundle: Path,
+    statement: Statement,
+    aid: str,
+) -> None:
+    """agreement: only when the folder holds an agreement (a publisher's own pull has none)."""
+    if not (bundle / AGREEMENT_FILE).is_file():
+        return
+    try:
+        detail = _verify(ctx, verifier, bundle, statement, aid)
+    except (SynthspaceError, OSError, ValueError, KeyError, TypeError) as exc:
+        report.add("agreement", "fail", f"{AGREEMENT_FILE}: {exc}")
+        return
+    report.add("agreement", "pass", detail)
+
+
+def _verify(
+    ctx: AuditContext, verifier: Verifier, bundle: Path, statement: Statement, aid: str
+) -> str:
+    envelope_bytes = (bundle / AGREEMENT_FILE).read_bytes()
+    receipt = json.loads((bundle / AGREEMENT_RECEIPT_FILE).read_text())
+    leaf = base64.b64decode(receipt["entry_leaf"], validate=True)
+    entry = parse_entry(leaf)
+    if not isinstance(entry, AgreementEntry):
+        raise AgreementError(
+            f"the receipt's log entry is a {entry.type!r} entry, not an agreement", "agreement"
+        )
+    if entry.envelope_sha256 != sha256_hex(envelope_bytes):
+        raise AgreementError(
+            "the envelope is not the one the log entry names (digest differs)", "agreement"
+        )
+    key = ctx.keys.get(entry.key_id) if ctx.keys is not None else None
+    if key is None or key.org != entry.org or key.purpose != "artifact":
+        raise AgreementError(
+            f"key {entry.key_id[:16]}… is not an enrolled artifact key of {entry.org!r}",
+            "agreement",
+        )
+    envelope = dsse.Envelope.from_json(envelope_bytes)
+    payload = parse_agreement(envelope, dsse.verify(envelope, {entry.key_id: key.public_key()}))
+    policy_digest = statement.predicate.effective_policy().digest()
+    problems = []
+    if payload.artifact_id != aid or entry.artifact_id != aid:
+        problems.append(f"it is for artifact {payload.artifact_id}, not {aid}")
+    if payload.policy_sha256 != policy_digest or entry.policy_sha256 != policy_digest:
+        problems.append(
+            f"it names policy {payload.policy_sha256}, the signed Statement's is {policy_digest}"
+        )
+    if (payload.org, payload.action, payload.purpose, payload.time) != (
+        entry.org,
+        entry.action,
+        entry.purpose,
+        entry.signed_time,
+    ):
+        problems.append("the signed terms differ from the logged entry")
+    if problems:
+        raise AgreementError("; ".join(problems), "agreement")
+    proof = receipt["inclusion_proof"]
+    index = int(proof["index"])
+    checkpoint = open_checkpoint(str(receipt["checkpoint"]), verifier)
+    verify_inclusion(
+        leaf_hash(leaf),
+        index,
+        checkpoint.size,
+        [bytes.fromhex(h) for h in proof["hashes"]],
+        checkpoint.root,
+    )
+    if ctx.view is not None and index < ctx.view.size and ctx.view.leaves[index] != leaf:
+        raise AgreementError(
+            f"the verified log holds different bytes at index {index}", "agreement"
+        )
+    return (
+        f"{entry.org!r} agreed to use it for purpose {entry.purpose!r} at {entry.signed_time.isoformat()} "
+        f"(policy {policy_digest[:19]}…); signed by its artifact key; log entry {index} is in the signed "
+        f"checkpoint of size {checkpoint.size}"
+    )
