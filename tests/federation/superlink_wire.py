@@ -15,6 +15,7 @@ inflatable-object bodies (an ASCII header up to a NUL, then protobuf) -> NumPy .
 from __future__ import annotations
 
 import io
+import selectors
 import socket
 import ssl
 import threading
@@ -35,7 +36,7 @@ class TlsRecordingProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._lock = threading.Lock()
         self._sent: list[bytearray] = []
-        self._socks: list[socket.socket] = []
+        self._pumps: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._accept = threading.Thread(target=self._accept_loop, daemon=True)
 
@@ -52,14 +53,14 @@ class TlsRecordingProxy:
             return [bytes(b) for b in self._sent]
 
     def stop(self) -> None:
+        """Stop accepting; each connection's pump notices within a poll and closes its own
+        sockets (closing an SSL socket another thread is reading aborts the interpreter)."""
         self._stopped.set()
         self._listener.close()
         with self._lock:
-            for s in self._socks:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            pumps = list(self._pumps)
+        for t in pumps:
+            t.join(timeout=10)
 
     def _accept_loop(self) -> None:
         while not self._stopped.is_set():
@@ -67,7 +68,10 @@ class TlsRecordingProxy:
                 raw, _ = self._listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+            t = threading.Thread(target=self._serve, args=(raw,), daemon=True)
+            with self._lock:
+                self._pumps.append(t)
+            t.start()
 
     def _serve(self, raw: socket.socket) -> None:
         try:
@@ -81,28 +85,48 @@ class TlsRecordingProxy:
         buf = bytearray()
         with self._lock:
             self._sent.append(buf)
-            self._socks += [client, upstream]
-        t = threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True)
-        t.start()
-        self._pump(client, upstream, buf)
-
-    def _pump(self, src: socket.socket, dst: socket.socket, record: bytearray | None) -> None:
         try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if record is not None:
-                    with self._lock:
-                        record.extend(data)
-                dst.sendall(data)
-        except (OSError, ssl.SSLError):
-            pass
+            self._pump(client, upstream, buf)
         finally:
-            try:
-                dst.close()
-            except OSError:
-                pass
+            for s in (client, upstream):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def _pump(self, client: ssl.SSLSocket, upstream: ssl.SSLSocket, record: bytearray) -> None:
+        """Both directions in this one thread: OpenSSL objects must not be read and written
+        (or closed) from two threads at once."""
+        peer = {client: upstream, upstream: client}
+        for s in peer:
+            s.setblocking(False)
+        with selectors.DefaultSelector() as sel:
+            for s in peer:
+                sel.register(s, selectors.EVENT_READ)
+            while not self._stopped.is_set():
+                pending = [s for s in peer if s.pending()]  # decrypted already, not read yet
+                ready = [key.fileobj for key, _ in sel.select(timeout=0 if pending else 0.2)]
+                ready += [s for s in pending if s not in ready]
+                for src in ready:
+                    assert isinstance(src, ssl.SSLSocket)
+                    try:
+                        data = src.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        continue  # only part of a TLS record has arrived
+                    except (OSError, ssl.SSLError):
+                        return
+                    if not data:
+                        return
+                    if src is client:
+                        with self._lock:
+                            record.extend(data)
+                    dst = peer[src]
+                    try:
+                        dst.setblocking(True)
+                        dst.sendall(data)
+                        dst.setblocking(False)
+                    except (OSError, ssl.SSLError):
+                        return
 
 
 def http2_streams(data: bytes) -> dict[int, bytes]:
