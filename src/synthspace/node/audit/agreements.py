@@ -17,6 +17,7 @@ from synthspace.canonical_json import sha256_hex
 from synthspace.checkpoint import open_checkpoint
 from synthspace.errors import SynthspaceError
 from synthspace.log_entries import AgreementEntry, parse_entry
+from synthspace.node.coordinator_client import CoordinatorError
 from synthspace.transparency_log import leaf_hash, verify_inclusion
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from synthspace.lineage import Statement
     from synthspace.node.audit.context import AuditContext
     from synthspace.node.audit.report import AuditReport
+    from synthspace.node.coordinator_client import CoordinatorClient
 
 AGREEMENT_FILE = "agreement.json"
 AGREEMENT_RECEIPT_FILE = "agreement-receipt.json"
@@ -34,6 +36,89 @@ def write_agreement(out: Path, envelope: bytes, receipt: dict[str, Any]) -> None
     (out / AGREEMENT_RECEIPT_FILE).write_text(json.dumps(receipt, indent=2) + "\n")
 
 
+def check_logged_agreements(
+    report: AuditReport,
+    ctx: AuditContext,
+    client: CoordinatorClient,
+    statement: Statement,
+    aid: str,
+) -> None:
+    """agreement (online, no agreement in a folder): every `agreement` entry for the artifact in
+    the verified log names the policy digest of its signed Statement; each envelope this auditor
+    may read (the consumer's own; all of them for the publisher) hashes to the digest its entry
+    names, is signed by the entry's key, an enrolled artifact key of the consumer, and carries
+    the entry's terms. No check when the log holds no agreement for the artifact."""
+    if ctx.view is None:
+        return
+    entries = [
+        (i, e)
+        for i, e in ctx.view.iter_entries()
+        if isinstance(e, AgreementEntry) and e.artifact_id == aid
+    ]
+    if not entries:
+        return
+    policy_digest = statement.predicate.effective_policy().digest()
+    problems: list[str] = []
+    verified = 0
+    for index, entry in entries:
+        if entry.policy_sha256 != policy_digest:
+            problems.append(
+                f"entry {index} ({entry.org}) names policy {entry.policy_sha256}, not {policy_digest}"
+            )
+            continue
+        try:
+            envelope_bytes = client.agreement_envelope(entry.envelope_sha256)
+        except CoordinatorError as exc:
+            if exc.status == 404:
+                continue  # another consumer's envelope: only it, the publisher and the operator read it
+            problems.append(f"entry {index}: {exc}")
+            continue
+        try:
+            _check_envelope(ctx, entry, envelope_bytes, aid, policy_digest)
+            verified += 1
+        except (SynthspaceError, ValueError) as exc:
+            problems.append(f"entry {index} ({entry.org}): {exc}")
+    if problems:
+        report.add("agreement", "fail", "; ".join(problems))
+        return
+    orgs = ", ".join(sorted({f"{e.org} ({e.purpose})" for _, e in entries}))
+    report.add(
+        "agreement",
+        "pass",
+        f"{len(entries)} agreement entr{'y' if len(entries) == 1 else 'ies'} in the verified log name the "
+        f"signed policy: {orgs}; {verified} envelope(s) readable here verified against the consumer's artifact key",
+    )
+
+
+def _check_envelope(
+    ctx: AuditContext, entry: AgreementEntry, envelope_bytes: bytes, aid: str, policy_digest: str
+) -> None:
+    if entry.envelope_sha256 != sha256_hex(envelope_bytes):
+        raise AgreementError(
+            "the envelope is not the one the log entry names (digest differs)", "agreement"
+        )
+    key = ctx.keys.get(entry.key_id) if ctx.keys is not None else None
+    if key is None or key.org != entry.org or key.purpose != "artifact":
+        raise AgreementError(
+            f"key {entry.key_id[:16]}… is not an enrolled artifact key of {entry.org!r}",
+            "agreement",
+        )
+    envelope = dsse.Envelope.from_json(envelope_bytes)
+    payload = parse_agreement(envelope, dsse.verify(envelope, {entry.key_id: key.public_key()}))
+    problems = []
+    if payload.artifact_id != aid or entry.artifact_id != aid:
+        problems.append(f"it is for artifact {payload.artifact_id}, not {aid}")
+    if payload.policy_sha256 != policy_digest or entry.policy_sha256 != policy_digest:
+        problems.append(
+            f"it names policy {payload.policy_sha256}, the signed Statement's is {policy_digest}"
+        )
+    signed_terms = (payload.org, payload.action, payload.purpose, payload.time)
+    if signed_terms != (entry.org, entry.action, entry.purpose, entry.signed_time):
+        problems.append("the signed terms differ from the logged entry")
+    if problems:
+        raise AgreementError("; ".join(problems), "agreement")
+
+
 def check_agreement(
     report: AuditReport,
     ctx: AuditContext,
@@ -42,7 +127,8 @@ def check_agreement(
     statement: Statement,
     aid: str,
 ) -> None:
-    """agreement: only when the folder holds an agreement (a publisher's own pull has none)."""
+    """agreement (a folder holding agreement.json): that agreement, offline-capable: the checks of
+    `_check_envelope` plus its entry's inclusion proof under a checkpoint the pinned log key signed."""
     if not (bundle / AGREEMENT_FILE).is_file():
         return
     try:
@@ -64,35 +150,8 @@ def _verify(
         raise AgreementError(
             f"the receipt's log entry is a {entry.type!r} entry, not an agreement", "agreement"
         )
-    if entry.envelope_sha256 != sha256_hex(envelope_bytes):
-        raise AgreementError(
-            "the envelope is not the one the log entry names (digest differs)", "agreement"
-        )
-    key = ctx.keys.get(entry.key_id) if ctx.keys is not None else None
-    if key is None or key.org != entry.org or key.purpose != "artifact":
-        raise AgreementError(
-            f"key {entry.key_id[:16]}… is not an enrolled artifact key of {entry.org!r}",
-            "agreement",
-        )
-    envelope = dsse.Envelope.from_json(envelope_bytes)
-    payload = parse_agreement(envelope, dsse.verify(envelope, {entry.key_id: key.public_key()}))
     policy_digest = statement.predicate.effective_policy().digest()
-    problems = []
-    if payload.artifact_id != aid or entry.artifact_id != aid:
-        problems.append(f"it is for artifact {payload.artifact_id}, not {aid}")
-    if payload.policy_sha256 != policy_digest or entry.policy_sha256 != policy_digest:
-        problems.append(
-            f"it names policy {payload.policy_sha256}, the signed Statement's is {policy_digest}"
-        )
-    if (payload.org, payload.action, payload.purpose, payload.time) != (
-        entry.org,
-        entry.action,
-        entry.purpose,
-        entry.signed_time,
-    ):
-        problems.append("the signed terms differ from the logged entry")
-    if problems:
-        raise AgreementError("; ".join(problems), "agreement")
+    _check_envelope(ctx, entry, envelope_bytes, aid, policy_digest)
     proof = receipt["inclusion_proof"]
     index = int(proof["index"])
     checkpoint = open_checkpoint(str(receipt["checkpoint"]), verifier)

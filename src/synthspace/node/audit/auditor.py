@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace.node.audit import checks, witnessing
-from synthspace.node.audit.agreements import check_agreement
+from synthspace.node.audit.agreements import (
+    AGREEMENT_FILE,
+    check_agreement,
+    check_logged_agreements,
+)
 from synthspace.node.audit.context import AuditContext, safe_name, to_utc
 from synthspace.node.audit.key_directory import KeyDirectory
 from synthspace.node.audit.log_audit import audit_entries
@@ -284,8 +288,10 @@ class Auditor:
         checks.check_gates(report, statement)
         data_name = downloaded_name or statement.subject[0].name
         checks.check_evaluation_results(report, statement, data_dir / data_name if data_dir is not None else None)
-        if data_dir is not None:
+        if data_dir is not None and (data_dir / AGREEMENT_FILE).is_file():
             check_agreement(report, ctx, self.verifier(), data_dir, statement, aid)
+        elif not self.offline:
+            check_logged_agreements(report, ctx, self.client, statement, aid)
         if lineage:
             checks.check_lineage(report, statement, aid, seen, None if self.offline else self._audit_parent)
             published = to_utc(entry.time) if entry is not None else to_utc(statement.predicate.times.signed)
