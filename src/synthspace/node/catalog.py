@@ -53,7 +53,9 @@ def ensure_agreement(
     from synthspace.lineage import Statement
 
     record = client.artifact(artifact_id)
-    if record.org == consumer.org:
+    if record.org == consumer.org or record.retraction is not None:
+        # The publisher needs no agreement; a retracted artifact cannot be agreed to (409
+        # artifact_retracted) -- the pull's audit then fails at its `retraction` check.
         return None
     mine = [
         a
