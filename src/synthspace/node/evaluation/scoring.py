@@ -1,8 +1,10 @@
 """Run a benchmark against a model: batched option log-likelihoods, greedy exact match, accuracy + CI.
 
 Multiple choice: the question is put in the model's chat template as the user turn, each option
-is the assistant's reply; the option with the highest summed token log-probability wins. All
-(item, option) pairs are scored in padded batches of `batch_size` sequences.
+is the assistant's reply; the option with the highest summed token log-probability wins. The
+prompt is encoded once per item (a group of items per forward pass) and its cached keys/values
+are shared by the item's options, which run in one padded batch (at most `batch_size` option
+sequences per group).
 """
 
 from __future__ import annotations
@@ -109,6 +111,91 @@ def _prompt_ids(tokenizer: Any, question: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def _option_ids(tokenizer: Any, option: str) -> list[int]:
+    return list(tokenizer(option, add_special_tokens=False)["input_ids"]) or [tokenizer.eos_token_id]
+
+
+def _score_group_shared_prefix(
+    model: Any, prompts: list[list[int]], options: list[list[list[int]]], *, pad: int
+) -> list[list[float]]:
+    """Summed option log-probabilities for a group of items, each prompt encoded once.
+
+    Pass 1 runs the group's prompts left-padded (explicit position ids, so every real token sits
+    where it would alone) and keeps only the last position's logits: they score each option's
+    first token. Pass 2 runs every option of every item right-padded on top of its own prompt's
+    cached keys/values (the cache rows are repeated per option). Masked padding gets no attention
+    weight, so each option's log-probability equals scoring its whole sequence alone, up to float
+    rounding (`tests/evaluation/test_scoring_shared_prefix.py` compares the two), at a fraction of
+    the work: the prompt (chat template + question) is most of every sequence.
+    """
+    import torch
+
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for r, p in enumerate(prompts):
+        ids[r, width - len(p) :] = torch.tensor(p)
+        mask[r, width - len(p) :] = 1
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
+    )
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+    rows = [(r, opt) for r, opts in enumerate(options) for opt in opts]
+    scores: list[list[float]] = [[] for _ in prompts]
+    owidth = max(len(opt) for _, opt in rows)
+    if owidth == 1:  # one-token options: the prompt pass scored them all
+        for r, opt in rows:
+            scores[r].append(float(first[r, opt[0]]))
+        return scores
+    cache = out.cache
+    cache.batch_select_indices(torch.tensor([r for r, _ in rows]))
+    oids = torch.full((len(rows), owidth), pad, dtype=torch.long)
+    omask = torch.zeros((len(rows), width + owidth), dtype=torch.long)
+    opos = torch.zeros((len(rows), owidth), dtype=torch.long)
+    for k, (r, opt) in enumerate(rows):
+        oids[k, : len(opt)] = torch.tensor(opt)
+        omask[k, :width] = mask[r]
+        omask[k, width : width + len(opt)] = 1
+        opos[k] = len(prompts[r]) + torch.arange(owidth)
+    logits = model(
+        input_ids=oids, attention_mask=omask, position_ids=opos, cache=cache, use_cache=True
+    ).logits
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    for k, (r, opt) in enumerate(rows):
+        lp = first[r, opt[0]]
+        if len(opt) > 1:
+            targets = torch.tensor(opt[1:]).unsqueeze(1)
+            lp = lp + logprobs[k, : len(opt) - 1].gather(1, targets).sum()
+        scores[r].append(float(lp))
+    return scores
+
+
+def _score_full_sequences(
+    model: Any, seqs: list[tuple[list[int], int]], *, pad: int, batch_size: int
+) -> list[float]:
+    """Summed log-probability of tokens[start:] for each (tokens, start): whole sequences, padded."""
+    import torch
+
+    scores: list[float] = []
+    for b in range(0, len(seqs), batch_size):
+        chunk = seqs[b : b + batch_size]
+        width = max(len(s[0]) for s in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, (toks, _) in enumerate(chunk):
+            ids[r, : len(toks)] = torch.tensor(toks)
+            mask[r, : len(toks)] = 1
+        logprobs = torch.log_softmax(
+            model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1
+        )
+        for r, (toks, start) in enumerate(chunk):
+            targets = torch.tensor(toks[start:])
+            lp = logprobs[r, start - 1 : len(toks) - 1].gather(1, targets.unsqueeze(1)).sum()
+            scores.append(float(lp))
+    return scores
+
+
 def score_choices(
     model: Any,
     tokenizer: Any,
@@ -117,42 +204,49 @@ def score_choices(
     batch_size: int,
     progress: Progress | None = None,
 ) -> list[ItemResult]:
-    """Summed log-probability of each option's tokens after the prompt, batched over all options."""
+    """Summed log-probability of each option's tokens after the prompt.
+
+    Items go in groups of at most `batch_size` option sequences (at least one item); a group's
+    prompts are encoded once and shared by their options (`_score_group_shared_prefix`). An item
+    whose prompt plus longest option exceeds MAX_SEQ_TOKENS is scored as whole sequences
+    truncated from the left (the prompt loses its oldest tokens).
+    """
     import torch
 
-    seqs: list[tuple[int, list[int], int]] = []  # (item index, token ids, option start)
-    for i, item in enumerate(items):
-        prompt = _prompt_ids(tokenizer, item.question)
-        for option in item.options:
-            opt = list(tokenizer(option, add_special_tokens=False)["input_ids"]) or [
-                tokenizer.eos_token_id
-            ]
-            seq = (prompt + opt)[-MAX_SEQ_TOKENS:]
-            seqs.append((i, seq, max(1, len(seq) - len(opt))))
-    scores: list[list[float]] = [[] for _ in items]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    done_items = 0
     model.eval()
-    with torch.no_grad():
-        for b in range(0, len(seqs), batch_size):
-            chunk = seqs[b : b + batch_size]
-            width = max(len(s[1]) for s in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for r, (_, toks, _) in enumerate(chunk):
-                ids[r, : len(toks)] = torch.tensor(toks)
-                mask[r, : len(toks)] = 1
-            logprobs = torch.log_softmax(
-                model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1
-            )
-            for r, (i, toks, start) in enumerate(chunk):
-                targets = torch.tensor(toks[start:])
-                lp = logprobs[r, start - 1 : len(toks) - 1].gather(1, targets.unsqueeze(1)).sum()
-                scores[i].append(float(lp))
-            finished = sum(1 for i in range(len(items)) if len(scores[i]) == len(items[i].options))
-            if progress is not None and finished > done_items:
-                progress(finished - done_items)
-            done_items = finished
+    scores: list[list[float]] = []
+    with torch.inference_mode():
+        group: list[tuple[list[int], list[list[int]]]] = []
+
+        def flush() -> None:
+            if group:
+                scores.extend(
+                    _score_group_shared_prefix(
+                        model, [g[0] for g in group], [g[1] for g in group], pad=pad
+                    )
+                )
+                if progress is not None:
+                    progress(len(group))
+                group.clear()
+
+        for item in items:
+            prompt = _prompt_ids(tokenizer, item.question)
+            options = [_option_ids(tokenizer, o) for o in item.options]
+            if len(prompt) + max(len(o) for o in options) > MAX_SEQ_TOKENS:
+                flush()
+                seqs = []
+                for opt in options:
+                    seq = (prompt + opt)[-MAX_SEQ_TOKENS:]
+                    seqs.append((seq, max(1, len(seq) - len(opt))))
+                scores.append(_score_full_sequences(model, seqs, pad=pad, batch_size=batch_size))
+                if progress is not None:
+                    progress(1)
+                continue
+            if group and sum(len(g[1]) for g in group) + len(options) > batch_size:
+                flush()
+            group.append((prompt, options))
+        flush()
     results = []
     for item, s in zip(items, scores, strict=True):
         best = max(range(len(s)), key=lambda k: s[k])
@@ -184,7 +278,7 @@ def score_exact(
     model.eval()
     for item in items:
         ids = torch.tensor([_prompt_ids(tokenizer, item.question)])
-        with torch.no_grad():
+        with torch.inference_mode():
             out = model.generate(
                 input_ids=ids,
                 attention_mask=torch.ones_like(ids),
