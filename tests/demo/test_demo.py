@@ -234,6 +234,61 @@ def test_adapter_lineage_names_both_orgs_and_their_data(demo: DemoRun) -> None:
     assert f["audit_ok"] and all(f["parent_audits"].values()) and len(f["parent_audits"]) == 2
 
 
+def wilson(correct: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval, written out here (not synthspace's)."""
+    z = 1.959963984540054
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_evaluation_of_the_adapter_is_signed_and_its_numbers_add_up(demo: DemoRun) -> None:
+    """kanagawa-legal scored the federated adapter (and the base model) on a fixed subset of the
+    shipped en_statutes benchmark and published a signed `evaluation` whose one parent is that
+    adapter; every number in the summary is recounted from the published per-item results."""
+    from synthspace.node.evaluation.benchmark import shipped_benchmark
+
+    e, f = demo.summary["evaluation"], demo.summary["federation"]
+    assert e["org"] == "kanagawa-legal" and e["adapter_artifact_id"] == f["artifact_id"]
+    payload, statement = decode_envelope(Path(e["envelope_path"]))
+    assert hashlib.sha256(payload).hexdigest() == e["artifact_id"]
+    results_file = Path(e["out_dir"], "evaluation.json")
+    assert sha256_file(results_file) == statement["subject"][0]["digest"]["sha256"]
+    pred = statement["predicate"]
+    assert pred["kind"] == "evaluation" and pred["producer"]["org"] == "kanagawa-legal"
+    assert [(p["artifact_id"], p["role"]) for p in pred["parents"]] == [(f["artifact_id"], "evaluated-model")]
+    # --small scores the shipped benchmark's first 12 lines, copied verbatim; the signed digest is theirs.
+    shipped = shipped_benchmark("en_statutes").read_text(encoding="utf-8").splitlines(keepends=True)
+    scored = Path(e["out_dir"]).parent / e["benchmark"]
+    assert scored.read_text(encoding="utf-8") == "".join(shipped[:12])
+    assert pred["evaluation"]["benchmark_digest"] == e["benchmark_digest"] == "sha256:" + sha256_file(scored)
+    assert e["items"] == pred["evaluation"]["items"] == 12
+    # The per-item results, recounted: accuracies, Wilson intervals and the paired delta.
+    rows = json.loads(results_file.read_text(encoding="utf-8"))["results"]
+    ids = [json.loads(line)["id"] for line in shipped[:12]]
+    correct = {}
+    for label in ("base", "adapter"):
+        mine = [r for r in rows if r["model"] == label]
+        assert [r["id"] for r in mine] == ids
+        assert all(len(r["scores"]) == 4 and r["predicted"] in json.loads(shipped[i])["options"] for i, r in enumerate(mine))
+        correct[label] = [r["correct"] for r in mine]
+    for label, acc, ci in (("base", e["base_accuracy"], e["base_ci95"]), ("adapter", e["adapter_accuracy"], e["adapter_ci95"])):
+        k = sum(correct[label])
+        assert 0.0 <= ci[0] <= acc <= ci[1] <= 1.0
+        assert acc == pytest.approx(k / 12) and ci == pytest.approx(list(wilson(k, 12)))
+        assert pred["evaluation"]["metrics"][label]["accuracy"] == pytest.approx(acc)
+    diffs = [int(b) - int(a) for a, b in zip(correct["base"], correct["adapter"], strict=True)]
+    assert e["delta"] == pytest.approx(sum(diffs) / 12) == pytest.approx(e["adapter_accuracy"] - e["base_accuracy"])
+    assert -1.0 <= e["delta_ci95"][0] <= e["delta"] <= e["delta_ci95"][1] <= 1.0
+    assert e["audit_ok"] is True
+    # The numbers were printed, with no claim of an improvement.
+    out = " ".join((demo.stdout + demo.stderr).split())
+    assert e["artifact_id"] in demo.stdout
+    assert f"base {100 * e['base_accuracy']:.1f}%" in out and f"adapter {100 * e['adapter_accuracy']:.1f}%" in out
+    assert f"delta {100 * e['delta']:+.1f} points" in out and "claims no improvement" in out
+
+
 def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, tmp_path: Path) -> None:
     """A fresh auditor (its own state, the log key pinned from the coordinator's key file, requests
     signed with an enrolled node's key because catalog reads need one) audits every artifact the
@@ -249,7 +304,7 @@ def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, 
     assert verifier.to_string() == s["log_verifier_key"]
     # The checkpoint the demo saved is signed by the log key and covers what it claims.
     saved = open_checkpoint(Path(s["checkpoint_path"]).read_text(), verifier)
-    assert saved.size == s["log_size"] >= 8  # 3 orgs' keys + 2 datasets + adapter, at least
+    assert saved.size == s["log_size"] >= 9  # 3 orgs' keys + 2 datasets + adapter + evaluation, at least
 
     auditor = open_auditor(
         coordinator=restarted.url, home=Path(s["orgs"][1]["home"]), state=tmp_path / "auditor",
@@ -257,13 +312,21 @@ def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, 
     )  # fmt: skip
     claims = {o["artifact_id"]: True for o in s["orgs"]}
     claims[s["federation"]["artifact_id"]] = s["federation"]["audit_ok"]
+    claims[s["evaluation"]["artifact_id"]] = s["evaluation"]["audit_ok"]
     for aid, claimed in claims.items():
         report = auditor.audit_artifact(aid, lineage=True)
         assert report.ok is claimed is True, report.to_dict()
         assert report.checkpoint_size is not None and report.checkpoint_size >= s["log_size"]
     adapter = auditor.audit_artifact(s["federation"]["artifact_id"], lineage=True)
-    assert sorted(p.artifact_id or "" for p in adapter.parents) == sorted(claims.keys() - {s["federation"]["artifact_id"]})
+    datasets = {o["artifact_id"] for o in s["orgs"]}
+    assert sorted(p.artifact_id or "" for p in adapter.parents) == sorted(datasets)
     assert all(p.ok for p in adapter.parents)
+    # The evaluation is in the catalog, and its lineage walk goes through the adapter it scored.
+    evaluation = auditor.audit_artifact(s["evaluation"]["artifact_id"], lineage=True)
+    assert evaluation.ok and evaluation.statement is not None
+    assert evaluation.statement.predicate.kind == "evaluation"
+    assert [p.artifact_id for p in evaluation.parents] == [s["federation"]["artifact_id"]]
+    assert all(p.ok for p in evaluation.parents)
     for p in s["pulls"]:
         report = auditor.audit_bundle(Path(p["bundle_dir"]), lineage=False)
         assert report.ok is p["audit_ok"] is True, report.to_dict()

@@ -67,6 +67,23 @@ def _print_summary(summary: DemoSummary) -> None:
         fed.add_row("lineage parents", ", ".join(_short(p) for p in f.parents) or "-")
         fed.add_row("adapter audit", _verdict(f.audit_ok) + " (signature, log inclusion, lineage walk)")
         items.append(fed)
+    e = summary.evaluation
+    if e is not None:
+
+        def pct(x: float) -> str:
+            return f"{100 * x:.1f}%"
+
+        ev = grid(f"evaluation: the adapter vs the base model on {e.benchmark} ({e.items} items)")
+        ev.add_row("base model", f"{pct(e.base_accuracy)} (95% CI {pct(e.base_ci95[0])}-{pct(e.base_ci95[1])})")
+        ev.add_row("with adapter", f"{pct(e.adapter_accuracy)} (95% CI {pct(e.adapter_ci95[0])}-{pct(e.adapter_ci95[1])})")
+        ev.add_row(
+            "delta",
+            f"{100 * e.delta:+.1f} points (95% CI {100 * e.delta_ci95[0]:+.1f} to {100 * e.delta_ci95[1]:+.1f}); "
+            "a demo-sized fine-tune is not expected to help, no improvement is claimed",
+        )
+        ev.add_row("evaluation artifact", f"{e.artifact_id} (log index {e.log_index}), published by {e.org}")
+        ev.add_row("evaluation audit", _verdict(e.audit_ok) + " (signature, log inclusion, lineage to the adapter)")
+        items.append(ev)
     where = grid("where everything is")
     where.add_row("web catalog", f"[link={summary.web_catalog_url}]{summary.web_catalog_url}[/link]")
     where.add_row("coordinator", f"{summary.coordinator_url}  (home {summary.coordinator_home})")
@@ -109,7 +126,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the whole data space on this machine: a coordinator, two organisations that
         generate, gate, publish, pull and audit synthetic data, and a federated LoRA fine-tune
-        whose adapter is published and audited. CPU only, a few minutes."""
+        whose adapter is published, audited, and evaluated against a shipped benchmark (the signed
+        evaluation is published and audited too). CPU only, a few minutes."""
         from rich.console import Console
 
         from synthspace.demo import DemoOptions, run_demo, stop_demo

@@ -204,6 +204,12 @@ def _flow(options: DemoOptions, workdir: Path, summary: DemoSummary, book: Proce
     # 9.-10. Federated LoRA fine-tune over both orgs' data; the adapter is published and audited.
     summary.federation = _federate(options, settings.home, homes, summary, book, steps)
 
+    # 10b. One org scores the adapter against the shipped benchmark (base model alongside) and
+    # publishes the signed evaluation; the other org audits it.
+    from synthspace.demo.evaluation import evaluate_adapter
+
+    summary.evaluation = evaluate_adapter(options, homes, summary.federation, workdir, steps)
+
     # 11. The log as an auditor sees it.
     with steps.step("save the log's signed checkpoint"):
         from synthspace.node.coordinator_client import CoordinatorClient

@@ -65,6 +65,30 @@ class FederationResult:
 
 
 @dataclass
+class EvaluationSummary:
+    """The federated adapter scored against the shipped benchmark, with the base model alongside."""
+
+    artifact_id: str  # the published, signed `evaluation` artifact (its parent: the adapter)
+    log_index: int
+    org: str  # the org that evaluated and published
+    adapter_artifact_id: str
+    benchmark: str  # file name of what was scored (a fixed subset with --small)
+    benchmark_digest: str
+    items: int
+    base_accuracy: float
+    base_ci95: list[float]  # 95% Wilson interval
+    adapter_accuracy: float
+    adapter_ci95: list[float]
+    delta: float  # adapter minus base, per-item paired
+    delta_ci95: list[float]
+    items_per_second: float
+    out_dir: str
+    envelope_path: str
+    audit_ok: bool = False  # audited (lineage walk to the adapter and its datasets) by the other org
+    audit_first_failure: str | None = None
+
+
+@dataclass
 class DemoSummary:
     """Every claim the demo makes about what it did; written with --json-summary."""
 
@@ -86,6 +110,7 @@ class DemoSummary:
     orgs: list[OrgResult] = field(default_factory=list)
     pulls: list[PullResult] = field(default_factory=list)
     federation: FederationResult | None = None
+    evaluation: EvaluationSummary | None = None
     processes: list[ProcessInfo] = field(default_factory=list)
     kept_running: bool = False
     stop_command: str = ""
