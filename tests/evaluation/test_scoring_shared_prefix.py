@@ -35,7 +35,9 @@ ITEMS = [
 ]  # fmt: skip
 
 
-def reference_scores(model: Any, tokenizer: Any, items: list[ChoiceItem], batch_size: int) -> list[list[float]]:
+def reference_scores(
+    model: Any, tokenizer: Any, items: list[ChoiceItem], batch_size: int
+) -> list[list[float]]:
     """The scorer before the shared prefix: each whole (prompt + option) sequence, right-padded."""
     import torch
 
@@ -43,7 +45,9 @@ def reference_scores(model: Any, tokenizer: Any, items: list[ChoiceItem], batch_
     for i, item in enumerate(items):
         prompt = scoring._prompt_ids(tokenizer, item.question)
         for option in item.options:
-            opt = list(tokenizer(option, add_special_tokens=False)["input_ids"]) or [tokenizer.eos_token_id]
+            opt = list(tokenizer(option, add_special_tokens=False)["input_ids"]) or [
+                tokenizer.eos_token_id
+            ]
             seq = (prompt + opt)[-scoring.MAX_SEQ_TOKENS :]
             seqs.append((i, seq, max(1, len(seq) - len(opt))))
     scores: list[list[float]] = [[] for _ in items]
@@ -58,10 +62,16 @@ def reference_scores(model: Any, tokenizer: Any, items: list[ChoiceItem], batch_
             for r, (_, toks, _) in enumerate(chunk):
                 ids[r, : len(toks)] = torch.tensor(toks)
                 mask[r, : len(toks)] = 1
-            logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+            logprobs = torch.log_softmax(
+                model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1
+            )
             for r, (i, toks, start) in enumerate(chunk):
                 targets = torch.tensor(toks[start:])
-                scores[i].append(float(logprobs[r, start - 1 : len(toks) - 1].gather(1, targets.unsqueeze(1)).sum()))
+                scores[i].append(
+                    float(
+                        logprobs[r, start - 1 : len(toks) - 1].gather(1, targets.unsqueeze(1)).sum()
+                    )
+                )
     return scores
 
 
@@ -84,7 +94,9 @@ class _TokenCounter:
         self.tokens += int(ids.numel())
 
 
-def _assert_same(new: list[scoring.ItemResult], ref: list[list[float]], items: list[ChoiceItem]) -> None:
+def _assert_same(
+    new: list[scoring.ItemResult], ref: list[list[float]], items: list[ChoiceItem]
+) -> None:
     assert [r.id for r in new] == [i.id for i in items]
     for result, ref_scores, item in zip(new, ref, items, strict=True):
         assert len(result.scores) == len(item.options)
@@ -131,7 +143,9 @@ def test_shared_prefix_with_adapter_applied(base: Any, tiny_model: Path) -> None
     plain = reference_scores(base.model, base.tokenizer, ITEMS, batch_size=16)
     ref = reference_scores(tuned, fresh.tokenizer, ITEMS, batch_size=16)
     flat = [s for scores in ref for s in scores]
-    assert flat != pytest.approx([s for scores in plain for s in scores], abs=1e-3)  # the adapter changes them
+    assert flat != pytest.approx(
+        [s for scores in plain for s in scores], abs=1e-3
+    )  # the adapter changes them
     _assert_same(scoring.score_choices(tuned, fresh.tokenizer, ITEMS, batch_size=8), ref, ITEMS)
 
 

@@ -31,7 +31,9 @@ def demo_benchmark(workdir: Path, small: bool) -> Path:
     shipped = shipped_benchmark(BENCHMARK)
     if not small:
         return shipped
-    lines = [ln for ln in shipped.read_text(encoding="utf-8").splitlines(keepends=True) if ln.strip()]
+    lines = [
+        ln for ln in shipped.read_text(encoding="utf-8").splitlines(keepends=True) if ln.strip()
+    ]
     subset = workdir / "eval" / f"{BENCHMARK}-first{SMALL_ITEMS}.jsonl"
     subset.parent.mkdir(parents=True, exist_ok=True)
     subset.write_text("".join(lines[:SMALL_ITEMS]), encoding="utf-8")
@@ -43,7 +45,11 @@ def _pct(x: float) -> str:
 
 
 def evaluate_adapter(
-    options: DemoOptions, homes: dict[str, Any], federation: FederationResult, workdir: Path, steps: Steps
+    options: DemoOptions,
+    homes: dict[str, Any],
+    federation: FederationResult,
+    workdir: Path,
+    steps: Steps,
 ) -> EvaluationSummary:
     import os
 
@@ -52,13 +58,17 @@ def evaluate_adapter(
     org = ORGS[0].org
     benchmark = demo_benchmark(workdir, options.small)
     out = workdir / "eval" / federation.artifact_id[:16]
-    shutil.rmtree(out, ignore_errors=True)  # the demo's own folder; a --keep-workdir rerun starts clean
+    shutil.rmtree(
+        out, ignore_errors=True
+    )  # the demo's own folder; a --keep-workdir rerun starts clean
     home = homes[org].path
     command = ["eval", "--benchmark", str(benchmark), "--adapter", federation.artifact_id,
                "--compare-base", "--publish", "--home", str(home), "--out", str(out)]  # fmt: skip
     # Nothing else computes during this step, so torch may use every core unless --threads says.
     threads = options.threads if options.threads is not None else (os.cpu_count() or 1)
-    with steps.step(f"{org}: evaluate the adapter vs the base model on {benchmark.name} and publish") as say:
+    with steps.step(
+        f"{org}: evaluate the adapter vs the base model on {benchmark.name} and publish"
+    ) as say:
 
         def progress(label: str, total: int) -> Any:
             import contextlib

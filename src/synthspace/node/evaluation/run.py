@@ -56,7 +56,9 @@ def run_evaluation(
     home: Path | None = None,
     threads: int | None = None,
     progress: ProgressFactory = _no_progress,
-    status: Callable[[str], contextlib.AbstractContextManager[Any]] = lambda _: contextlib.nullcontext(),
+    status: Callable[[str], contextlib.AbstractContextManager[Any]] = lambda _: (
+        contextlib.nullcontext()
+    ),
     log: Callable[[str], None] = lambda _: None,
 ) -> EvaluationRun:
     """Score `benchmark`; `command` is the argv after `synthspace` (recorded, paths reduced).
@@ -84,11 +86,17 @@ def run_evaluation(
     adapter: Path | None = None
     if compare_base and adapter_ref is None:
         raise SynthspaceError("--compare-base needs --adapter")
-    from_catalog = adapter_ref is not None and is_artifact_id(adapter_ref) and not Path(adapter_ref).exists()
+    from_catalog = (
+        adapter_ref is not None and is_artifact_id(adapter_ref) and not Path(adapter_ref).exists()
+    )
     if publish and not from_catalog:
-        raise SynthspaceError("--publish needs --adapter ARTIFACT_ID: an evaluation's parent is a catalog adapter")
+        raise SynthspaceError(
+            "--publish needs --adapter ARTIFACT_ID: an evaluation's parent is a catalog adapter"
+        )
     if publish and (out / PUBLISH_DIR / "envelope.json").is_file():
-        raise SynthspaceError(f"{out / PUBLISH_DIR} already holds a published evaluation; choose a new --out")
+        raise SynthspaceError(
+            f"{out / PUBLISH_DIR} already holds a published evaluation; choose a new --out"
+        )
     if threads is not None:
         import torch
 
@@ -123,18 +131,41 @@ def run_evaluation(
     runs: list[EvalResult] = []
     if adapter is None or compare_base:
         with progress("base", len(items)) as advance:
-            runs.append(evaluate(base.model, base.tokenizer, items, label="base", batch_size=batch_size, progress=advance))
+            runs.append(
+                evaluate(
+                    base.model,
+                    base.tokenizer,
+                    items,
+                    label="base",
+                    batch_size=batch_size,
+                    progress=advance,
+                )
+            )
     if adapter is not None:
         tuned = apply_adapter(base.model, adapter)
         with progress("adapter", len(items)) as advance:
-            runs.append(evaluate(tuned, base.tokenizer, items, label="adapter", batch_size=batch_size, progress=advance))
+            runs.append(
+                evaluate(
+                    tuned,
+                    base.tokenizer,
+                    items,
+                    label="adapter",
+                    batch_size=batch_size,
+                    progress=advance,
+                )
+            )
     out.mkdir(parents=True, exist_ok=True)
     with (out / "results.jsonl").open("w", encoding="utf-8") as fh:
         for run in runs:
             for r in run.items:
                 fh.write(json.dumps({"model": run.label, **r.as_dict()}, ensure_ascii=False) + "\n")
     summary: dict[str, Any] = {
-        "benchmark": {"name": benchmark.name, "path": str(benchmark), "digest": file_digest(benchmark), "items": len(items)},
+        "benchmark": {
+            "name": benchmark.name,
+            "path": str(benchmark),
+            "digest": file_digest(benchmark),
+            "items": len(items),
+        },
         "model": {"id": base.model_id, "digest": base.digest},
         "adapter": None
         if adapter is None
@@ -147,9 +178,13 @@ def run_evaluation(
         "command": shlex.join(["synthspace", *command]),
     }
     if len(runs) == 2:
-        mean, low, high = paired_delta_interval([r.correct for r in runs[0].items], [r.correct for r in runs[1].items])
+        mean, low, high = paired_delta_interval(
+            [r.correct for r in runs[0].items], [r.correct for r in runs[1].items]
+        )
         summary["delta"] = {"adapter_minus_base": mean, "ci95": [low, high]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     result: PublishResult | None = None
     if publish and catalog_adapter is not None:
         # What leaves the node: no local paths (benchmark, adapter folder, --out, --home).
@@ -168,5 +203,9 @@ def run_evaluation(
             title=title,
             progress=log,
         )
-        summary["published"] = {"artifact_id": result.artifact_id, "log_index": result.log_index, "bundle": str(result.bundle_dir)}
+        summary["published"] = {
+            "artifact_id": result.artifact_id,
+            "log_index": result.log_index,
+            "bundle": str(result.bundle_dir),
+        }
     return EvaluationRun(summary, runs, catalog_adapter, result)

@@ -112,7 +112,9 @@ def _prompt_ids(tokenizer: Any, question: str) -> list[int]:
 
 
 def _option_ids(tokenizer: Any, option: str) -> list[int]:
-    return list(tokenizer(option, add_special_tokens=False)["input_ids"]) or [tokenizer.eos_token_id]
+    return list(tokenizer(option, add_special_tokens=False)["input_ids"]) or [
+        tokenizer.eos_token_id
+    ]
 
 
 def _score_group_shared_prefix(
