@@ -52,15 +52,15 @@ def evaluate_adapter(
     steps: Steps,
 ) -> EvaluationSummary:
     import os
+    import warnings
 
     from synthspace.node.evaluation.run import run_evaluation
 
     org = ORGS[0].org
     benchmark = demo_benchmark(workdir, options.small)
     out = workdir / "eval" / federation.artifact_id[:16]
-    shutil.rmtree(
-        out, ignore_errors=True
-    )  # the demo's own folder; a --keep-workdir rerun starts clean
+    # The demo's own folder: a --keep-workdir rerun evaluates its new adapter from a clean one.
+    shutil.rmtree(out, ignore_errors=True)
     home = homes[org].path
     command = ["eval", "--benchmark", str(benchmark), "--adapter", federation.artifact_id,
                "--compare-base", "--publish", "--home", str(home), "--out", str(out)]  # fmt: skip
@@ -85,11 +85,13 @@ def evaluate_adapter(
 
             return advance()
 
-        result = run_evaluation(
-            benchmark, out, command=command, adapter_ref=federation.artifact_id, compare_base=True,
-            publish=True, home=home, threads=threads, progress=progress, log=say,
-            title=f"Demo LoRA adapter on {benchmark.name}",
-        )  # fmt: skip
+        with warnings.catch_warnings():  # peft's call of a deprecated transformers property
+            warnings.simplefilter("ignore", FutureWarning)
+            result = run_evaluation(
+                benchmark, out, command=command, adapter_ref=federation.artifact_id, compare_base=True,
+                publish=True, home=home, threads=threads, progress=progress, log=say,
+                title=f"Demo LoRA adapter on {benchmark.name}",
+            )  # fmt: skip
     assert result.published is not None  # publish=True with a catalog adapter
     summary = result.summary
     base, tuned = summary["metrics"]["base"], summary["metrics"]["adapter"]
