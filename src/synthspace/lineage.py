@@ -268,10 +268,11 @@ class LineagePredicate(StrictModel):
         return data
 
     def effective_policy(self) -> UsagePolicy:
-        """The signed policy, or the space default when the statement carries none."""
-        from synthspace.policy import default_policy
+        """The terms that apply: the signed policy, or, when the statement carries none, the
+        terms the space applies to unsigned artifacts (one rule: policy.enforced_policy)."""
+        from synthspace.policy import enforced_policy
 
-        return self.policy if self.policy is not None else default_policy()
+        return enforced_policy(self.policy)
 
 
 class Statement(StrictModel):

@@ -142,6 +142,25 @@ def share_policy(
     )
 
 
+def describe_policy(policy: UsagePolicy) -> str:
+    """The policy in one line for people: each rule's action, assignees and constraints."""
+
+    def rule(r: Rule) -> str:
+        text = f"{r.action} by {', '.join(r.assignee)}"
+        for c in r.constraint:
+            right = c.rightOperand
+            shown = right.isoformat() if isinstance(right, datetime) else "|".join(right) if isinstance(right, list) else str(right)
+            text += f" ({c.leftOperand} {c.operator} {shown})"
+        return text
+
+    parts = []
+    if policy.permission:
+        parts.append("permits " + "; ".join(rule(r) for r in policy.permission))
+    if policy.prohibition:
+        parts.append("prohibits " + "; ".join(rule(r) for r in policy.prohibition))
+    return " | ".join(parts) or "permits nothing to anyone but the publisher"
+
+
 @dataclass(frozen=True)
 class UseRequest:
     """What a consumer asks to do. `rounds` is the federated rounds asked for (train only)."""

@@ -14,7 +14,7 @@ import pytest
 
 from synthspace.agreement import sign_agreement
 from synthspace.log_entries import AgreementEntry, parse_entry
-from synthspace.policy import Constraint, Rule, UsagePolicy, default_policy, share_policy
+from synthspace.policy import Constraint, Rule, UsagePolicy, share_policy, unsigned_policy
 from tests.coordinator.conftest import (
     BACKENDS,
     OrgIdentity,
@@ -83,7 +83,7 @@ def test_pull_needs_a_logged_agreement(server: Any) -> None:
         owner.client().get(f"/v1/artifacts/{aid}/data").status_code == 200
     )  # the publisher never needs one
 
-    envelope = _agree(consumer, aid, default_policy())
+    envelope = _agree(consumer, aid, unsigned_policy())  # published without a signed policy
     r = _post(consumer, envelope)
     assert r.status_code == 201, r.text
     receipt = r.json()
@@ -101,7 +101,7 @@ def test_pull_needs_a_logged_agreement(server: Any) -> None:
         entry.envelope_sha256 == receipt["agreement_id"]
         and entry.key_id == consumer.artifact_key_id
     )
-    assert entry.policy_sha256 == default_policy().digest() and entry.artifact_id == aid
+    assert entry.policy_sha256 == unsigned_policy().digest() and entry.artifact_id == aid
     served = httpx_get_entry(server, receipt["log_index"])
     assert served == base64.b64decode(receipt["entry_leaf"])
     from synthspace import dsse

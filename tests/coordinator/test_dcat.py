@@ -210,8 +210,8 @@ def test_each_dataset_carries_its_signed_policy_and_a_data_distribution(
     research = datasets[ids["research"]]["hasPolicy"][0]
     assert research["permission"][0]["constraint"][0]["rightOperand"] == ["research"]
     assert research["permission"][0]["assignee"] == [f"{url}/groups/members"]
-    default = datasets[ids["open"]]["hasPolicy"][0]  # no policy signed: the space default
-    assert {p["action"] for p in default["permission"]} == {"odrl:use", "ss:train", "ss:evaluate"}
+    default = datasets[ids["open"]]["hasPolicy"][0]  # no policy signed: the terms for unsigned artifacts
+    assert {p["action"] for p in default["permission"]} == {"odrl:use", "ss:train", "ss:evaluate", "odrl:derive"}
 
     (dist,) = restricted["distribution"]
     assert dist["@type"] == "Distribution" and dist["format"] == "HttpData-PULL"

@@ -19,6 +19,7 @@ from synthspace.policy import (
     restriction_violations,
     share_policy,
     to_jsonld,
+    unsigned_policy,
     visible_orgs,
 )
 
@@ -132,7 +133,7 @@ def test_policy_is_part_of_the_signed_predicate() -> None:
         "times": {"started": NOW.isoformat(), "finished": NOW.isoformat(), "signed": NOW.isoformat()},
     }
     legacy = LineagePredicate.model_validate(base)
-    assert legacy.policy is None and legacy.effective_policy() == default_policy()
+    assert legacy.policy is None and legacy.effective_policy() == unsigned_policy()  # default + derive
     shared = share_policy(["beta"], ["train"])
     pred = LineagePredicate.model_validate({**base, "policy": shared.model_dump(mode="json")})
     assert pred.effective_policy() == shared

@@ -124,6 +124,45 @@ def show(
         )
 
 
+@app.command("policy")
+def policy_cmd(
+    artifact_id: str = typer.Argument(..., help="Artifact id."),
+    home: Path | None = HomeOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the signed and the effective policy as JSON."),
+) -> None:
+    """Show an artifact's usage policy: the one signed into its lineage, or, when none was
+    signed, the terms the space applies to it (as the catalog states it; `synthspace audit ID`
+    verifies the signature)."""
+    import json
+
+    from synthspace.node.cli_support import open_home
+    from synthspace.node.coordinator_client import CoordinatorClient
+    from synthspace.policy import UsagePolicy, describe_policy, enforced_policy
+
+    with CoordinatorClient.for_home(open_home(home)) as client:
+        a = client.artifact(artifact_id)
+    raw = a.statement.get("predicate", {}).get("policy")
+    signed = UsagePolicy.model_validate(raw) if raw else None
+    effective = enforced_policy(signed)
+    if as_json:
+        typer.echo(json.dumps({
+            "artifact_id": a.artifact_id, "publisher": a.org, "signed": signed is not None,
+            "policy": signed.model_dump(mode="json") if signed else None,
+            "effective": effective.model_dump(mode="json"), "digest": effective.digest(),
+        }, indent=2))  # fmt: skip
+        return
+    typer.echo(f"{a.title}  [{a.kind}] by {a.org}")
+    typer.echo(f"  policy:    {'signed into the lineage' if signed else 'none signed: the space default applies'}")
+    typer.echo(f"  digest:    {effective.digest()}")
+    for r in effective.permission:
+        typer.echo(f"  permits:   {describe_policy(UsagePolicy(permission=[r], groups=effective.groups))[8:]}")
+    for r in effective.prohibition:
+        typer.echo(f"  prohibits: {describe_policy(UsagePolicy(prohibition=[r], groups=effective.groups))[10:]}")
+    for name, members in effective.groups.items():
+        typer.echo(f"  group:     {name} = {', '.join(members)}")
+    typer.echo("  the publisher may always do everything with its own artifact")
+
+
 PurposeOpt = typer.Option(
     None, "--purpose", help="Declared purpose of use (e.g. train, evaluate, research); signed into the agreement."
 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from synthspace.coordinator.models import Artifact
-from synthspace.policy import JSONLD_CONTEXT, SYNTHSPACE_NS, UsagePolicy, default_policy, to_jsonld
+from synthspace.policy import JSONLD_CONTEXT, SYNTHSPACE_NS, UsagePolicy, enforced_policy, to_jsonld
 
 CATALOG_NS: Final = "https://synthspace.dev/catalog/v1#"
 DSPACE_CONTEXT: Final = "https://w3id.org/dspace/2025/1/context.jsonld"
@@ -34,9 +34,10 @@ PARQUET_MEDIA_TYPE: Final = "application/vnd.apache.parquet"
 
 
 def signed_policy(row: Artifact) -> UsagePolicy:
-    """The usage policy in the artifact's signed predicate, or the space default."""
+    """The usage policy in the artifact's signed predicate, or the terms the space applies to an
+    artifact signed without one (policy.enforced_policy: the same rule agreements use)."""
     raw = (row.statement or {}).get("predicate", {}).get("policy")
-    return default_policy() if raw is None else UsagePolicy.model_validate(raw)
+    return enforced_policy(None if raw is None else UsagePolicy.model_validate(raw))
 
 
 def _iri(term: Any) -> Any:

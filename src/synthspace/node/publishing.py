@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from synthspace.node.coordinator_client import CoordinatorClient
     from synthspace.node.gates import GateReport
     from synthspace.node.home import NodeHome
+    from synthspace.policy import UsagePolicy
 
 PUBLISH_DIR = "publish"
 DATA_FILE = "data.parquet"
@@ -277,10 +278,14 @@ def publish_run(
     tags: Sequence[str] = (),
     license: str | None = None,
     gates_config: Path | None = None,
+    policy: UsagePolicy | None = None,
     client: CoordinatorClient | None = None,
     progress: Progress = _noop,
 ) -> PublishResult:
-    """Gate, package, sign and publish a generation run; the bundle lands in RUN_DIR/publish/."""
+    """Gate, package, sign and publish a generation run; the bundle lands in RUN_DIR/publish/.
+
+    `policy` is the usage policy signed into the lineage (None: no policy is signed and the
+    space's default terms apply, see synthspace.policy)."""
     run_dir = Path(run_dir)
     if not (run_dir / "manifest.json").is_file():
         raise PublishError(f"{run_dir} is not a generation run directory (no manifest.json)")
@@ -288,6 +293,7 @@ def publish_run(
     bundle = run_dir / PUBLISH_DIR
     if (bundle / ENVELOPE_FILE).is_file():
         progress(f"resuming: {bundle / ENVELOPE_FILE} is already signed")
+        _refuse_policy_change(bundle, policy)
         return publish_bundle(home, bundle, client=client, progress=progress)
 
     _require_complete(run_dir)
@@ -312,8 +318,28 @@ def publish_run(
     )
     if report.redaction is not None:
         predicate = predicate.model_copy(update={"redaction": report.redaction})
+    if policy is not None:
+        predicate = predicate.model_copy(update={"policy": policy})
     _refuse_local_paths(run_dir, predicate)
     return publish_file(home, data_path, predicate, bundle_dir=bundle, client=client, progress=progress)
+
+
+def _refuse_policy_change(bundle: Path, policy: UsagePolicy | None) -> None:
+    """A signed bundle's policy is part of its signature: asking for another one is an error,
+    not something to ignore silently."""
+    if policy is None:
+        return
+    from synthspace import dsse
+    from synthspace.lineage import Statement
+
+    envelope = dsse.Envelope.from_json((bundle / ENVELOPE_FILE).read_bytes())
+    signed = Statement.model_validate_json(envelope.payload_bytes())
+    if signed.predicate.policy != policy:
+        raise PublishError(
+            f"{bundle / ENVELOPE_FILE} is already signed with "
+            f"{'another usage policy' if signed.predicate.policy else 'no usage policy'}; a signed "
+            "artifact's policy cannot change (publish a new run, or a restricting policy version)"
+        )
 
 
 def _refuse_local_paths(run_dir: Path, predicate: LineagePredicate) -> None:
@@ -479,10 +505,13 @@ def publish_path(
     tags: Sequence[str] = (),
     license: str | None = None,
     gates_config: Path | None = None,
+    policy: UsagePolicy | None = None,
     client: CoordinatorClient | None = None,
     progress: Progress = _noop,
 ) -> PublishResult:
-    """Publish whatever `path` is: a run directory, a derivation directory or a signed bundle."""
+    """Publish whatever `path` is: a run directory, a derivation directory or a signed bundle.
+    `policy` (the usage policy to sign) applies to a run; a derivation or a bundle that is
+    already signed cannot take one here."""
     from synthspace.node.derive import DERIVATION_FILE, publish_derived
 
     path = Path(path)
@@ -495,14 +524,16 @@ def publish_path(
             tags=tags,
             license=license,
             gates_config=gates_config,
+            policy=policy,
             client=client,
             progress=progress,
         )
     if (path / DERIVATION_FILE).is_file():
-        if title or description or tags or license or gates_config:
-            raise PublishError("a derivation's title, tags and license are set by `catalog derive`, not here")
+        if title or description or tags or license or gates_config or policy:
+            raise PublishError("a derivation's title, tags, license and terms are set by `catalog derive`, not here")
         return publish_derived(home, path, client=client, progress=progress)
     if (path / ENVELOPE_FILE).is_file():
+        _refuse_policy_change(path, policy)
         return publish_bundle(home, path, client=client, progress=progress)
     raise PublishError(
         f"{path} is neither a run directory (manifest.json), a derivation (derivation.json) "
