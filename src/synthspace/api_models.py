@@ -227,6 +227,15 @@ class ParentLink(ApiModel):
     )
 
 
+class WithdrawnAncestor(ApiModel):
+    artifact_id: str = Field(
+        description="A retracted artifact this one is built on (a parent, or theirs)."
+    )
+    title: str = Field(description="Its title.")
+    retracted_at: datetime = Field(description="When it was retracted (UTC).")
+    reason: str = Field(description="Why it was withdrawn.")
+
+
 class ArtifactDetail(ArtifactSummary):
     statement: dict[str, Any] = Field(
         description="The verified in-toto Statement (lineage) as JSON."
@@ -234,6 +243,11 @@ class ArtifactDetail(ArtifactSummary):
     gates: list[dict[str, Any]] = Field(description="Gate results recorded in the lineage.")
     parents: list[ParentLink] = Field(description="Artifacts this one was built from.")
     children: list[ParentLink] = Field(description="Artifacts built from this one.")
+    withdrawn_ancestors: list[WithdrawnAncestor] = Field(
+        default_factory=list,
+        description="Retracted artifacts this one is built on, through any chain of parents the "
+        "caller may see: non-empty means it is built on withdrawn data.",
+    )
 
 
 class ArtifactPage(ApiModel):

@@ -72,7 +72,11 @@ def register(app: typer.Typer) -> None:
         offline: bool = typer.Option(
             False, "--offline", help="No network: check a bundle against the log as this auditor last verified it."
         ),
-        follow: bool = typer.Option(False, "--follow", help="With 'log': keep monitoring new checkpoints."),
+        follow: bool = typer.Option(
+            False, "--follow",
+            help="With 'log': keep monitoring new checkpoints (and say which of this node's pulled or "
+            "published artifacts a new retraction affects).",
+        ),
         interval: float = typer.Option(10.0, "--interval", min=0.1, help="With --follow: seconds between polls."),
         max_polls: int | None = typer.Option(None, "--max-polls", min=1, help="With --follow: stop after N polls."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -100,8 +104,11 @@ def register(app: typer.Typer) -> None:
                     polls += 1
                     if as_json:
                         typer.echo(json.dumps(log_report.to_dict()))
-                    elif log_report.size != last_size or not log_report.ok:
-                        _print_log(log_report)
+                    else:
+                        if log_report.size != last_size or not log_report.ok:
+                            _print_log(log_report)
+                        for notice in log_report.affected:  # new retractions hitting this node
+                            typer.secho(notice, fg=typer.colors.RED)
                     last_size = log_report.size
                     first = log_report.first_failure()
                     if first is not None:

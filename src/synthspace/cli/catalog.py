@@ -122,6 +122,12 @@ def show(
             f"  RETRACTED {a.retraction.retracted_at.isoformat()} by {a.retraction.by}: {a.retraction.reason}",
             fg=typer.colors.RED,
         )
+    for w in a.withdrawn_ancestors:
+        typer.secho(
+            f"  BUILT ON WITHDRAWN DATA: {w.artifact_id} ({w.title}) retracted "
+            f"{w.retracted_at.isoformat()}: {w.reason}",
+            fg=typer.colors.RED,
+        )
 
 
 @app.command("policy")

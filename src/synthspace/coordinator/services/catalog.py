@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, true
 from sqlalchemy.orm import Session, defer
 
 from synthspace.api_models import (
@@ -18,6 +18,7 @@ from synthspace.api_models import (
     ParentLink,
     Retraction,
     SortOrder,
+    WithdrawnAncestor,
 )
 from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
 from synthspace.coordinator.models import Artifact, ArtifactAssignee, ArtifactParent, ArtifactTag
@@ -92,6 +93,49 @@ def get_artifact(session: Session, artifact_id: str, *, viewer: Principal | None
     return row
 
 
+MAX_WITHDRAWAL_DEPTH = 64  # lineage links walked up when looking for withdrawn ancestors
+
+
+def withdrawn_ancestors(
+    session: Session, artifact_id: str, *, viewer: Principal | None
+) -> list[WithdrawnAncestor]:
+    """The retracted artifacts `artifact_id` is built on ("built on withdrawn data").
+
+    One recursive query over `artifact_parents` (SQLite and PostgreSQL alike), up to
+    MAX_WITHDRAWAL_DEPTH links and only through artifacts `viewer` may see (`visible_to`), so
+    an ancestor hidden from the caller is neither named nor walked through.
+    """
+    anchor = (
+        select(ArtifactParent.parent_id.label("aid"), literal(1).label("depth"))
+        .join(Artifact, Artifact.artifact_id == ArtifactParent.parent_id)
+        .where(ArtifactParent.child_id == artifact_id, visible_to(viewer))
+        .cte("ancestors", recursive=True)
+    )
+    step = (
+        select(ArtifactParent.parent_id, anchor.c.depth + 1)
+        .join(anchor, ArtifactParent.child_id == anchor.c.aid)
+        .join(Artifact, Artifact.artifact_id == ArtifactParent.parent_id)
+        .where(anchor.c.depth < MAX_WITHDRAWAL_DEPTH, visible_to(viewer))
+    )
+    ancestors = anchor.union(step)  # UNION, not UNION ALL: a diamond is walked once per depth
+    rows = session.execute(
+        select(
+            Artifact.artifact_id, Artifact.title, Artifact.retracted_at, Artifact.retraction_reason
+        )
+        .where(
+            Artifact.artifact_id.in_(select(ancestors.c.aid)),
+            Artifact.artifact_id != artifact_id,
+            Artifact.retracted_at.is_not(None),
+        )
+        .order_by(Artifact.retracted_at, Artifact.artifact_id)
+    ).all()
+    return [
+        WithdrawnAncestor(artifact_id=r[0], title=r[1], retracted_at=r[2], reason=r[3] or "")
+        for r in rows
+        if r[2] is not None  # always, by the WHERE clause; narrows the type
+    ]
+
+
 def artifact_detail(
     session: Session, artifact_id: str, *, viewer: Principal | None
 ) -> ArtifactDetail:
@@ -114,6 +158,7 @@ def artifact_detail(
         gates=list(statement.get("predicate", {}).get("gates", [])),
         parents=[ParentLink(artifact_id=p[0], role=p[1], title=p[2]) for p in parents],
         children=[ParentLink(artifact_id=c[0], role=c[1], title=c[2]) for c in children],
+        withdrawn_ancestors=withdrawn_ancestors(session, artifact_id, viewer=viewer),
     )
 
 

@@ -44,6 +44,9 @@ class LineageGraph:
     edges: list[LineageEdge] = field(default_factory=list)
     levels: dict[str, int] = field(default_factory=dict)
     truncated: bool = False
+    # Nodes built on withdrawn data: below a retracted node in this graph, or known to have a
+    # retracted ancestor beyond it (see mark_withdrawn).
+    built_on_withdrawn: set[str] = field(default_factory=set)
 
     def parents_of(self, artifact_id: str) -> list[str]:
         return [e.parent_id for e in self.edges if e.child_id == artifact_id]
@@ -108,6 +111,19 @@ def build_lineage_graph(
             ):
                 graph.truncated = True
     return graph
+
+
+def mark_withdrawn(graph: LineageGraph, also: Iterable[str] = ()) -> None:
+    """Fill `graph.built_on_withdrawn`: every node downstream of a retracted node, and of the
+    ids in `also` (nodes whose withdrawn ancestor lies outside the picture), themselves included."""
+    roots = [aid for aid, n in graph.nodes.items() if n.retracted]
+    stack = [c for r in roots for c in graph.children_of(r)] + [a for a in also if a in graph.nodes]
+    while stack:
+        aid = stack.pop()
+        if aid in graph.built_on_withdrawn:
+            continue
+        graph.built_on_withdrawn.add(aid)
+        stack.extend(graph.children_of(aid))
 
 
 # ---- drawing ----------------------------------------------------------------------------
@@ -189,13 +205,20 @@ def render_lineage_svg(graph: LineageGraph, href: Callable[[str], str]) -> str:
         node = graph.nodes[aid]
         is_focus = aid == graph.focus_id
         fill = KIND_FILL.get(node.kind, "#f2f2f2")
-        stroke = "#b3261e" if node.retracted else ("#1d3557" if is_focus else "#8a99ad")
+        withdrawn = aid in graph.built_on_withdrawn
+        stroke = (
+            "#b3261e"
+            if node.retracted
+            else ("#c77700" if withdrawn else ("#1d3557" if is_focus else "#8a99ad"))
+        )
         dash = ' stroke-dasharray="5 3"' if (node.retracted or not node.in_catalog) else ""
         classes = ["node", f"kind-{node.kind}"]
         if is_focus:
             classes.append("focus")
         if node.retracted:
             classes.append("retracted")
+        if withdrawn:
+            classes.append("built-on-withdrawn")
         if not node.in_catalog:
             classes.append("missing")
         rect = (
@@ -204,13 +227,15 @@ def render_lineage_svg(graph: LineageGraph, href: Callable[[str], str]) -> str:
         )
         title_text = _clip(node.title, 25 if is_focus else 27)
         line2 = f"{node.kind} \u00b7 {node.org}"
-        status = " \u00b7 RETRACTED" if node.retracted else ""
+        status = (
+            " \u00b7 RETRACTED" if node.retracted else (" \u00b7 ON WITHDRAWN" if withdrawn else "")
+        )
         texts = (
             f'<text x="{x + 10}" y="{y + 22}" font-size="13" font-weight="{700 if is_focus else 600}" '
             f'fill="#1b1b1b">{escape(title_text)}</text>'
             f'<text x="{x + 10}" y="{y + 39}" font-size="11" fill="#44505e">{escape(_clip(line2, 34))}</text>'
             f'<text x="{x + 10}" y="{y + 52}" font-size="10" font-family="monospace" '
-            f'fill="{"#b3261e" if node.retracted else "#6a7683"}">{escape(aid[:12])}{escape(status)}</text>'
+            f'fill="{"#b3261e" if node.retracted else ("#c77700" if withdrawn else "#6a7683")}">{escape(aid[:12])}{escape(status)}</text>'
         )
         tooltip = f"<title>{escape(node.title)} ({escape(aid)}){escape(status)}</title>"
         group = f'<g class="{" ".join(classes)}" data-artifact-id="{escape(aid)}">{tooltip}{rect}{texts}</g>'

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from synthspace.coordinator.models import Artifact, ArtifactParent, ArtifactTag, LogLeaf, Org
 from synthspace.coordinator.services.catalog import visible_to
-from synthspace.coordinator.web.lineage_graph import LineageGraph, LineageNode, build_lineage_graph
+from synthspace.coordinator.services.catalog import (
+    withdrawn_ancestors as catalog_withdrawn_ancestors,
+)
+from synthspace.coordinator.web.lineage_graph import (
+    LineageGraph,
+    LineageNode,
+    build_lineage_graph,
+    mark_withdrawn,
+)
 from synthspace.lineage import (
     MAX_FACET_CHARS,
     MAX_TAG_CHARS,
@@ -147,7 +155,11 @@ def lineage_graph(session: Session, row: Artifact, max_depth: int = 4) -> Lineag
             links += [(a.artifact_id, "training-data") for a in trained_on(session, found) if a.artifact_id not in have]
         return links
 
-    return build_lineage_graph(_node(row), lookup, parents, children, max_depth=max_depth)
+    graph = build_lineage_graph(_node(row), lookup, parents, children, max_depth=max_depth)
+    # The focus may be built on withdrawn data beyond the picture's depth: ask the catalog.
+    beyond = [row.artifact_id] if catalog_withdrawn_ancestors(session, row.artifact_id, viewer=None) else []
+    mark_withdrawn(graph, beyond)
+    return graph
 
 
 @dataclass(frozen=True)

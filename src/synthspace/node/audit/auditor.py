@@ -39,6 +39,7 @@ from synthspace.node.audit.report import (
     BundleError,
     LogAuditReport,
 )
+from synthspace.node.audit.withdrawals import WithdrawalNotice, withdrawal_notices
 from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
 
 if TYPE_CHECKING:
@@ -176,8 +177,25 @@ class Auditor:
         )
 
     def audit_log(self) -> LogAuditReport:
+        """The log audit; for a node's own auditor also the withdrawal notices of the entries
+        new since the checkpoint it saw last (`LogAuditReport.affected`)."""
         ctx = self._context()
-        return audit_entries(ctx.view, ctx.log_failure, self.key_disagreements)
+        report = audit_entries(ctx.view, ctx.log_failure, self.key_disagreements)
+        if ctx.view is not None and self.org is not None and not self.offline:
+            report.affected = [str(n) for n in self.withdrawal_notices(ctx.view.previous_size)]
+        return report
+
+    def withdrawal_notices(self, since: int) -> list[WithdrawalNotice]:
+        """Retractions at log index >= `since` that hit an artifact this org pulled or published."""
+        ctx = self._context()
+        if ctx.view is None or self.org is None:
+            return []
+
+        def parents_of(artifact_id: str) -> list[str]:
+            predicate = self.client.artifact(artifact_id).statement.get("predicate") or {}
+            return [str(p["artifact_id"]) for p in predicate.get("parents") or [] if "artifact_id" in p]
+
+        return withdrawal_notices(ctx.view, self.org, parents_of, since=since)
 
     # ---- core -----------------------------------------------------------------------------
     def _audit_id(

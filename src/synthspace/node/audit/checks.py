@@ -21,7 +21,14 @@ from synthspace.evaluation_results import results_problems
 from synthspace.log_entries import PublishEntry, parse_entry
 from synthspace.node.audit.context import AuditContext, safe_name, sha256_bytes, to_utc
 from synthspace.node.audit.key_directory import KeyDirectory, KeyRecord
-from synthspace.node.audit.report import MAX_LINEAGE_DEPTH, AuditReport, BundleError, Status, depth
+from synthspace.node.audit.report import (
+    MAX_LINEAGE_DEPTH,
+    AuditReport,
+    BundleError,
+    CheckResult,
+    Status,
+    depth,
+)
 from synthspace.node.coordinator_client import CoordinatorError
 from synthspace.transparency_log import leaf_hash, verify_inclusion
 
@@ -362,6 +369,28 @@ def check_evaluation_results(report: AuditReport, statement: Statement, data_pat
 AuditParent = Callable[[str, tuple[str, ...]], AuditReport]
 
 
+WITHDRAWN = "built on withdrawn data"
+
+
+def _withdrawn_lines(sub: AuditReport) -> list[str]:
+    """'built on withdrawn data: ID retracted at ...: reason' for every retracted artifact in
+    the audited tree under (and including) `sub`."""
+    lines: list[str] = []
+    retraction = sub.check("retraction")
+    if retraction is not None and retraction.failed:
+        lines.append(f"{WITHDRAWN}: {sub.artifact_id or sub.target} failed retraction, {retraction.detail}")
+    for parent in sub.parents:
+        lines.extend(_withdrawn_lines(parent))
+    return lines
+
+
+def _only_withdrawal(first: CheckResult) -> bool:
+    """The parent failed only because it, or an ancestor, is withdrawn (said by _withdrawn_lines)."""
+    if first.name == "retraction":
+        return True
+    return first.name == "lineage" and all(p.startswith(WITHDRAWN) for p in first.detail.split("; "))
+
+
 def check_lineage(
     report: AuditReport,
     statement: Statement,
@@ -400,8 +429,10 @@ def check_lineage(
                 f"{sub.statement.subject[0].digest.sha256[:16]}…, the child names {parent.digest.sha256[:16]}…"
             )
         first = sub.first_failure()
-        if first is not None:
+        if first is not None and not _only_withdrawal(first):
             problems.append(f"parent {parent.artifact_id[:16]}… failed {first.name}: {first.detail}")
+    withdrawn = {line: None for sub in report.parents for line in _withdrawn_lines(sub)}
+    problems = list(withdrawn) + problems
     if problems:
         report.add("lineage", "fail", "; ".join(problems))
     else:

@@ -123,6 +123,9 @@ class LogAuditReport:
     checks: list[CheckResult] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
+    # "affected: <local> is built on <retracted> ..." for new retractions that hit this node's
+    # artifacts (node/audit/withdrawals.py); notices, not failures of the log.
+    affected: list[str] = field(default_factory=list)
 
     def first_failure(self) -> CheckResult | None:
         return next((c for c in self.checks if c.failed), None)
@@ -142,5 +145,6 @@ class LogAuditReport:
             "counts": self.counts,
             "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
             "findings": self.findings,
+            "affected": self.affected,
         }
 
