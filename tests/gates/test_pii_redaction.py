@@ -131,7 +131,8 @@ def test_english_record_is_kept_redacted(make_run: RunFactory, mode: str) -> Non
     # The report and the private detail never hold the original values.
     for path in (run / "gate-report.json", run / "private" / "gate-detail.json"):
         text = path.read_text("utf-8")
-        assert "jane.roe" not in text and "Thompson" not in text and "2671" not in text
+        # (Whole spans: a bare "2671" also matches digits of the report's own timestamps.)
+        assert "jane.roe" not in text and "Thompson" not in text and "555-2671" not in text
 
 
 def test_japanese_record_is_kept_redacted(make_run: RunFactory) -> None:
