@@ -142,22 +142,23 @@ def share_policy(
     )
 
 
+def describe_rule(rule: Rule) -> str:
+    """One rule for people: its action, assignees and constraints."""
+    text = f"{rule.action} by {', '.join(rule.assignee)}"
+    for c in rule.constraint:
+        right = c.rightOperand
+        shown = right.isoformat() if isinstance(right, datetime) else "|".join(right) if isinstance(right, list) else str(right)
+        text += f" ({c.leftOperand} {c.operator} {shown})"
+    return text
+
+
 def describe_policy(policy: UsagePolicy) -> str:
     """The policy in one line for people: each rule's action, assignees and constraints."""
-
-    def rule(r: Rule) -> str:
-        text = f"{r.action} by {', '.join(r.assignee)}"
-        for c in r.constraint:
-            right = c.rightOperand
-            shown = right.isoformat() if isinstance(right, datetime) else "|".join(right) if isinstance(right, list) else str(right)
-            text += f" ({c.leftOperand} {c.operator} {shown})"
-        return text
-
     parts = []
     if policy.permission:
-        parts.append("permits " + "; ".join(rule(r) for r in policy.permission))
+        parts.append("permits " + "; ".join(describe_rule(r) for r in policy.permission))
     if policy.prohibition:
-        parts.append("prohibits " + "; ".join(rule(r) for r in policy.prohibition))
+        parts.append("prohibits " + "; ".join(describe_rule(r) for r in policy.prohibition))
     return " | ".join(parts) or "permits nothing to anyone but the publisher"
 
 

@@ -143,7 +143,7 @@ def policy_cmd(
 
     from synthspace.node.cli_support import open_home
     from synthspace.node.coordinator_client import CoordinatorClient
-    from synthspace.policy import UsagePolicy, describe_policy, enforced_policy
+    from synthspace.policy import UsagePolicy, describe_rule, enforced_policy
 
     with CoordinatorClient.for_home(open_home(home)) as client:
         a = client.artifact(artifact_id)
@@ -161,9 +161,9 @@ def policy_cmd(
     typer.echo(f"  policy:    {'signed into the lineage' if signed else 'none signed: the space default applies'}")
     typer.echo(f"  digest:    {effective.digest()}")
     for r in effective.permission:
-        typer.echo(f"  permits:   {describe_policy(UsagePolicy(permission=[r], groups=effective.groups))[8:]}")
+        typer.echo(f"  permits:   {describe_rule(r)}")
     for r in effective.prohibition:
-        typer.echo(f"  prohibits: {describe_policy(UsagePolicy(prohibition=[r], groups=effective.groups))[10:]}")
+        typer.echo(f"  prohibits: {describe_rule(r)}")
     for name, members in effective.groups.items():
         typer.echo(f"  group:     {name} = {', '.join(members)}")
     typer.echo("  the publisher may always do everything with its own artifact")
