@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+from synthspace.local_servers import CoordinatorProcess
+
 DEMO_TIMEOUT = 1800  # generous: the --small run takes a few minutes on 2 cores
 
 
@@ -100,46 +102,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return run_demo(base / "work", base / "summary.json")
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen[bytes]
-
-
 @pytest.fixture
-def restarted(demo: DemoRun) -> Iterator[Server]:
+def restarted(demo: DemoRun) -> Iterator[CoordinatorProcess]:
     """The demo's coordinator home served again, on a new free port (stopped after the test, so
     the second demo run below starts from a workdir nobody else is using)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    home = demo.summary["coordinator_home"]
-    env = {k: v for k, v in os.environ.items() if k != "SYNTHSPACE_DATABASE_URL"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "synthspace.cli.main", "coordinator", "serve", "--home", home,
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = CoordinatorProcess(Path(demo.summary["coordinator_home"]), new_session=True)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "the coordinator did not start from the demo's home"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the coordinator did not answer"
-            time.sleep(0.2)
-        yield Server(url, proc)
+        yield server.start(timeout=90)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        server.stop(timeout=20)
 
 
 pytestmark = pytest.mark.slow
@@ -289,7 +260,7 @@ def test_evaluation_of_the_adapter_is_signed_and_its_numbers_add_up(demo: DemoRu
     assert f"delta {100 * e['delta']:+.1f} points" in out and "claims no improvement" in out
 
 
-def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: Server, tmp_path: Path) -> None:
+def test_audits_hold_when_rerun_independently(demo: DemoRun, restarted: CoordinatorProcess, tmp_path: Path) -> None:
     """A fresh auditor (its own state, the log key pinned from the coordinator's key file, requests
     signed with an enrolled node's key because catalog reads need one) audits every artifact the
     demo claims verified, against the coordinator started again from the demo's home."""
