@@ -59,8 +59,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        coord.start_sequencer()
         collector = start_collector(coord)
         yield
+        if coord.sequencer is not None:
+            coord.sequencer.stop()
         if collector is not None:
             collector[1].set()
             collector[0].join(timeout=10)

@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from synthspace import checkpoint as checkpoint_mod
@@ -115,6 +116,47 @@ class TransparencyLog:
         state.updated_at = utcnow()
         session.flush()
         return AppendedEntry(index=index, leaf=leaf, leaf_hash=lh)
+
+    def append_batch(
+        self, session: Session, state: LogState, entries: list[tuple[bytes, str, datetime]]
+    ) -> list[AppendedEntry]:
+        """Append (leaf bytes, entry type, time) entries as one batch inside a `writer()` block.
+
+        Core multi-row inserts for leaves and closed subtree hashes; every leaf records the
+        batch's final size as `tree_size`, the checkpoint its receipt proves against.
+        """
+        if not entries:
+            return []
+        frontier = _split_frontier(state.frontier)
+        start = int(state.size)
+        end = start + len(entries)
+        leaf_rows: list[dict[str, object]] = []
+        node_rows: list[dict[str, object]] = []
+        out: list[AppendedEntry] = []
+        for offset, (leaf, entry_type, when) in enumerate(entries):
+            index = start + offset
+            lh = tlog.leaf_hash(leaf)
+            leaf_rows.append(
+                {"idx": index, "leaf": leaf, "leaf_hash": lh, "entry_type": entry_type,
+                 "created_at": when, "tree_size": end}  # fmt: skip
+            )
+            h, level, n = lh, 0, index
+            while n & 1:
+                h = tlog.node_hash(frontier.pop(), h)
+                level += 1
+                n >>= 1
+                node_rows.append({"level": level, "idx": ((index + 1) >> level) - 1, "hash": h})
+            frontier.append(h)
+            out.append(AppendedEntry(index=index, leaf=leaf, leaf_hash=lh))
+        session.execute(insert(LogLeaf), leaf_rows)
+        if node_rows:
+            session.execute(insert(LogNode), node_rows)
+        state.size = end
+        state.frontier = b"".join(frontier)
+        state.root = root_from_frontier(frontier)
+        state.updated_at = utcnow()
+        session.flush()
+        return out
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -259,10 +301,21 @@ class TransparencyLog:
         """Signed note (C2SP) for the tree of `size` leaves (default: the current tree)."""
         state = self.state(session)
         size = int(state.size) if size is None else size
-        root = self.root(session, size)
+        return self.sign(size, self.root(session, size))
+
+    def sign(self, size: int, root: bytes) -> str:
+        """The signed note for a tree of `size` leaves with `root` (deterministic: Ed25519)."""
         return checkpoint_mod.sign_checkpoint(
             checkpoint_mod.Checkpoint(self.origin, size, root), self.origin, self._key
         )
+
+    @staticmethod
+    def receipt_size(session: Session, index: int) -> tuple[bytes, int]:
+        """(leaf bytes, size of the checkpoint its receipt proves against) for entry `index`."""
+        leaf, tree_size = session.execute(
+            select(LogLeaf.leaf, LogLeaf.tree_size).where(LogLeaf.idx == index)
+        ).one()
+        return bytes(leaf), int(tree_size) if tree_size is not None else index + 1
 
     def verifier_key(self) -> str:
         return checkpoint_mod.verifier_for(self.origin, self._key).to_string()

@@ -210,6 +210,9 @@ class LogLeaf(Base):
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     entry_type: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Size of the signed checkpoint the entry's receipt proves against: the end of the batch it
+    # was integrated in (services/sequencer.py). NULL: logged on its own, i.e. idx + 1.
+    tree_size: Mapped[int | None] = mapped_column(BigInt, default=None)
 
 
 class LogNode(Base):
@@ -232,6 +235,21 @@ class LogState(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     frontier: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PublishQueue(Base):
+    """A verified publish waiting for the sequencer (PostgreSQL, received by a process that does
+    not hold the sequencer role). Deleted in the transaction that logs it."""
+
+    __tablename__ = "publish_queue"
+
+    seq: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    artifact_id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_name: Mapped[str] = mapped_column(String(64))
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class RequestNonce(Base):

@@ -29,6 +29,7 @@ from synthspace.coordinator.integrity import verify_state
 from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import Artifact, LogLeaf
 from synthspace.coordinator.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
+from synthspace.coordinator.sequencer import Sequencer
 from synthspace.coordinator.services.auth import NonceStore
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
@@ -56,6 +57,20 @@ class Coordinator:
     log: TransparencyLog
     nonces: ReplayCache
     schema_revision: str = ""
+    sequencer: Sequencer | None = None
+
+    def start_sequencer(self) -> Sequencer:
+        """Start logging publishes in batches (the server does this; see sequencer.py)."""
+        if self.sequencer is None:
+            self.sequencer = Sequencer(
+                self.sessions,
+                self.log,
+                database_url=self.settings.resolved_database_url(),
+                mode=self.settings.publish_integration,
+                batch_max=self.settings.publish_batch_max,
+                wait_s=self.settings.publish_wait_s,
+            )
+        return self.sequencer.start()
 
     @classmethod
     def open(
@@ -127,7 +142,10 @@ class Coordinator:
                 envelope_bytes,
                 data,
                 accept_failed_nonblocking_gates=self.settings.accept_failed_nonblocking_gates,
+                sequencer=self.sequencer,
             )
 
     def close(self) -> None:
+        if self.sequencer is not None:
+            self.sequencer.stop()
         self.engine.dispose()

@@ -121,6 +121,21 @@ class CoordinatorSettings(BaseModel):
     witness_interval_s: float = Field(
         default=1.0, gt=0, le=3600, description="How often a server checks for a new checkpoint to get cosigned."
     )
+    publish_integration: Literal["batched", "direct"] = Field(
+        default="batched",
+        description="'batched': verified publishes are logged by one sequencer in batches (one transaction "
+        "and one signed checkpoint per batch; on PostgreSQL one process holds the role); 'direct': each "
+        "publish is logged in its own transaction by the process that received it (the old path).",
+    )
+    publish_batch_max: int = Field(
+        default=256, ge=1, le=10_000, description="Most publishes the sequencer logs in one batch."
+    )
+    publish_wait_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a publish waits for its batch to be logged (503 publish_pending after; "
+        "publishing again is safe).",
+    )
     startup_verify: Literal["full", "root", "off"] = Field(
         default="full",
         description="On startup, 'full' rehashes every leaf and recomputes the root; 'root' recomputes the "

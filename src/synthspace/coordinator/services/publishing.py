@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import BinaryIO
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from synthspace.acceptance import parent_problems, statement_problems
@@ -28,22 +27,14 @@ from synthspace.coordinator.errors import (
     NotFoundError,
 )
 from synthspace.coordinator.log_store import TransparencyLog
-from synthspace.coordinator.models import (
-    Artifact,
-    ArtifactAssignee,
-    ArtifactParent,
-    ArtifactTag,
-    LogLeaf,
-    Org,
-    OrgKey,
-    utcnow,
-)
+from synthspace.coordinator.models import Artifact, Org, OrgKey, utcnow
 from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parquet_pages
+from synthspace.coordinator.sequencer import PreparedPublish, Sequencer, integrate
 from synthspace.coordinator.services.orgs import artifact_keys_at
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
 from synthspace.evaluation_results import MAX_RESULTS_BYTES, parse_results, results_problems
 from synthspace.lineage import Statement
-from synthspace.log_entries import PublishEntry
+from synthspace.log_entries import PublishEntry, entry_bytes
 from synthspace.policy import visible_orgs
 
 DATASET_KINDS = ("dataset", "derived-dataset")
@@ -143,23 +134,32 @@ def _check_results_file(data: bytes | BinaryIO, size: int, statement: Statement)
 
 
 def receipt_for(session: Session, log: TransparencyLog, artifact: Artifact) -> Receipt:
-    """The receipt of a published artifact: proof and checkpoint for the tree it first entered.
+    """The receipt of a published artifact: proof and checkpoint for the batch it was logged in
+    (`log_leaves.tree_size`; the entry's own tree for entries logged one by one).
 
     Deterministic (Ed25519 signatures are), so re-publishing returns byte-identical receipts.
     """
-    size = artifact.log_index + 1
-    leaf = session.execute(
-        select(LogLeaf.leaf).where(LogLeaf.idx == artifact.log_index)
-    ).scalar_one()
-    proof = log.inclusion_proof(session, artifact.log_index, size)
+    return _receipt(session, log, artifact.artifact_id, artifact.log_index)
+
+
+def _receipt(
+    session: Session,
+    log: TransparencyLog,
+    artifact_id: str,
+    index: int,
+    tree_size: int | None = None,
+    leaf: bytes | None = None,
+    checkpoint: str | None = None,
+) -> Receipt:
+    if leaf is None or tree_size is None or tree_size <= index:
+        leaf, tree_size = log.receipt_size(session, index)
+    proof = log.inclusion_proof(session, index, tree_size)
     return Receipt(
-        artifact_id=artifact.artifact_id,
-        log_index=artifact.log_index,
-        entry_leaf=base64.b64encode(bytes(leaf)).decode("ascii"),
-        inclusion_proof=InclusionProof(
-            index=artifact.log_index, size=size, hashes=[h.hex() for h in proof]
-        ),
-        checkpoint=log.checkpoint(session, size),
+        artifact_id=artifact_id,
+        log_index=index,
+        entry_leaf=base64.b64encode(leaf).decode("ascii"),
+        inclusion_proof=InclusionProof(index=index, size=tree_size, hashes=[h.hex() for h in proof]),
+        checkpoint=checkpoint or log.checkpoint(session, tree_size),
     )
 
 
@@ -172,6 +172,7 @@ def publish_artifact(
     data_bytes: bytes | BinaryIO,
     *,
     accept_failed_nonblocking_gates: bool = False,
+    sequencer: Sequencer | None = None,
 ) -> Receipt:
     """Verify and publish one artifact of `org`; returns its receipt. Commits.
 
@@ -180,7 +181,8 @@ def publish_artifact(
     lineage schema; producer org/key match the signer; the data's sha256 equals the single
     subject; the data format (Parquet / safetensors, row count); every recorded gate passed;
     parents exist in the catalog with matching digests. Then the blob is stored durably and the
-    catalog row and its `publish` log entry are committed in one transaction. Re-publishing
+    catalog row and its `publish` log entry are committed in one transaction: the `sequencer`'s
+    batch (waiting for it), or without one a transaction of its own. Re-publishing
     the same envelope returns the original receipt. Raises InvalidArtifactError (422),
     ForbiddenError (403) or NotFoundError (404) naming the problem.
     """
@@ -302,55 +304,56 @@ def publish_artifact(
         raise _bad("digest_mismatch", "the data changed while it was being stored")
 
     envelope_sha256 = hashlib.sha256(envelope_bytes).hexdigest()
-    statement_json = json.loads(statement.to_json_bytes())
-    with log.writer(session) as state:
+    entry = PublishEntry(
+        time=now,
+        org=org,
+        artifact_id=artifact_id,
+        subject_sha256=data_sha256,
+        envelope_sha256=envelope_sha256,
+        key_id=key_id,
+    )
+    prepared = PreparedPublish(
+        artifact_id=artifact_id,
+        org=org,
+        leaf=entry_bytes(entry),
+        logged_at=now,
+        row={
+            "artifact_id": artifact_id,
+            "org_name": org,
+            "key_id": key_id,
+            "kind": pred.kind,
+            "title": pred.title,
+            "description": pred.description,
+            "license": pred.license,
+            "task": pred.task,
+            "locale": pred.locale,
+            "record_count": pred.record_count,
+            "subject_name": subject.name,
+            "subject_sha256": data_sha256,
+            "size_bytes": size,
+            "envelope": bytes(envelope_bytes),
+            "envelope_sha256": envelope_sha256,
+            "statement": json.loads(statement.to_json_bytes()),
+            "signed_at": pred.times.signed,
+            "published_at": now,
+            "visible_to_all": assignees is None,
+        },
+        tags=list(dict.fromkeys(t.strip()[:100] for t in pred.tags if t.strip())),
+        parents=[(p.artifact_id, p.role) for p in {p.artifact_id: p for p in pred.parents}.values()],
+        assignees=sorted(assignees) if assignees is not None else None,
+    )
+    # Verified: hand it to the sequencer (batched, group commit) or log it here on its own.
+    if sequencer is not None:
+        outcome = sequencer.submit(prepared)
+    else:
+        outcome = integrate(session, log, [prepared])[0][artifact_id]
+    if outcome.existing_org is not None:  # a concurrent identical publish won the race
         existing = session.get(Artifact, artifact_id)
-        if existing is not None:  # a concurrent identical publish won the race
-            session.rollback()
-            return _existing_receipt(session, log, existing, org)
-        entry = PublishEntry(
-            time=now,
-            org=org,
-            artifact_id=artifact_id,
-            subject_sha256=data_sha256,
-            envelope_sha256=envelope_sha256,
-            key_id=key_id,
-        )
-        appended = log.append(session, state, entry)
-        row = Artifact(
-            artifact_id=artifact_id,
-            org_name=org,
-            key_id=key_id,
-            kind=pred.kind,
-            title=pred.title,
-            description=pred.description,
-            license=pred.license,
-            task=pred.task,
-            locale=pred.locale,
-            record_count=pred.record_count,
-            subject_name=subject.name,
-            subject_sha256=data_sha256,
-            size_bytes=size,
-            envelope=bytes(envelope_bytes),
-            envelope_sha256=envelope_sha256,
-            statement=statement_json,
-            signed_at=pred.times.signed,
-            published_at=now,
-            log_index=appended.index,
-            visible_to_all=assignees is None,
-        )
-        session.add(row)
-        session.flush()
-        for assignee in assignees or ():
-            session.add(ArtifactAssignee(artifact_id=artifact_id, org_name=assignee))
-        for tag in dict.fromkeys(t.strip() for t in pred.tags if t.strip()):
-            session.add(ArtifactTag(artifact_id=artifact_id, tag=tag[:100]))
-        for parent in {p.artifact_id: p for p in pred.parents}.values():
-            session.add(
-                ArtifactParent(child_id=artifact_id, parent_id=parent.artifact_id, role=parent.role)
-            )
-        session.commit()
-    return receipt_for(session, log, row)
+        assert existing is not None
+        return _existing_receipt(session, log, existing, org)
+    return _receipt(
+        session, log, artifact_id, outcome.index, outcome.tree_size, prepared.leaf, outcome.checkpoint
+    )
 
 
 def _check_parent_terms(session: Session, statement: Statement, now: datetime) -> None:

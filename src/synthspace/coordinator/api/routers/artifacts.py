@@ -116,6 +116,7 @@ async def publish(request: Request, principal: PrincipalDep, coord: CoordinatorD
                     envelope_bytes,
                     data_part.file,
                     accept_failed_nonblocking_gates=coord.settings.accept_failed_nonblocking_gates,
+                    sequencer=coord.sequencer,
                 )
 
         return await run_in_threadpool(run)
