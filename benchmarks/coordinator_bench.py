@@ -5,7 +5,8 @@
 
 Sections (each on a fresh coordinator home and database):
 - publish: verified, logged artifacts per second through the real HTTP server (uvicorn
-  subprocess), 1 publisher vs 4 concurrent publishers (4 orgs).
+  subprocess), 1 publisher vs 16 concurrent publishers (16 orgs), with publishes integrated
+  one by one (`publish_integration=direct`, the old path) and in batches (`batched`).
 - list: p50/p95 latency of GET /v1/artifacts (signed requests, real server) and of the
   in-process service, at N artifacts bulk-inserted straight into the tables.
 - proofs: inclusion/consistency proof latency and DB reads per proof at growing tree sizes up
@@ -62,46 +63,56 @@ def new_home(backend: str, pg: PgDatabases, **overrides: Any) -> Any:
 # ---- publish throughput ---------------------------------------------------------------------
 
 
-def bench_publish(backend: str, pg: PgDatabases, n: int) -> dict[str, Any]:
-    settings = new_home(backend, pg)
-    server = CoordinatorServer(home=settings.home, backend=backend).start()
-    try:
-        orgs = [enrol(server) for _ in range(4)]
-        single = [build_artifact(orgs[0], rows=50) for _ in range(n)]
-        t0 = time.perf_counter()
-        client = orgs[0].client()
-        for env, data in single:
-            r = publish(client, env, data)
-            assert r.status_code == 201, r.text
-        one = n / (time.perf_counter() - t0)
+def _publish_run(server: Any, orgs: list[Any], per: int) -> tuple[float, list[dict[str, Any]]]:
+    """len(orgs) concurrent publishers (one org each, `per` artifacts each): (publishes/s, receipts)."""
+    work = {o.name: [build_artifact(o, rows=50) for _ in range(per)] for o in orgs}
+    errors: list[str] = []
+    receipts: list[dict[str, Any]] = []
+    lock = threading.Lock()
 
-        per = n // 4 if n >= 4 else 1
-        batches = {o.name: [build_artifact(o, rows=50) for _ in range(per)] for o in orgs}
-        errors: list[str] = []
+    def run(o: Any) -> None:
+        c = o.client()
+        for env, data in work[o.name]:
+            r = publish(c, env, data)
+            with lock:
+                (receipts.append(r.json()) if r.status_code == 201 else errors.append(r.text))
 
-        def run(o: Any) -> None:
-            c = o.client()
-            for env, data in batches[o.name]:
-                r = publish(c, env, data)
-                if r.status_code != 201:
-                    errors.append(r.text)
+    threads = [threading.Thread(target=run, args=(o,)) for o in orgs]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rate = len(orgs) * per / (time.perf_counter() - t0)
+    assert not errors, errors[:3]
+    return rate, receipts
 
-        threads = [threading.Thread(target=run, args=(o,)) for o in orgs]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        four = 4 * per / (time.perf_counter() - t0)
-        assert not errors, errors[:3]
-        coord = server.coordinator()
+
+def bench_publish(backend: str, pg: PgDatabases, n: int, publishers: int = 16) -> dict[str, Any]:
+    """Same run, both integration paths: `direct` (each publish its own transaction and
+    checkpoint, the pre-sequencer path) and `batched` (the sequencer, group commit)."""
+    out: dict[str, Any] = {"n": n, "publishers": publishers}
+    for mode in ("direct", "batched"):
+        settings = new_home(backend, pg, publish_integration=mode)
+        server = CoordinatorServer(home=settings.home, backend=backend).start()
         try:
-            coord.verify_integrity("full")
+            orgs = [enrol(server) for _ in range(publishers)]
+            one, _ = _publish_run(server, orgs[:1], max(1, n // 8))
+            many, receipts = _publish_run(server, orgs, max(1, n // publishers))
+            batches = len({r["inclusion_proof"]["size"] for r in receipts})
+            coord = server.coordinator()
+            try:
+                coord.verify_integrity("full")
+            finally:
+                coord.close()
         finally:
-            coord.close()
-    finally:
-        server.stop()
-    return {"publishers_1_per_s": one, "publishers_4_per_s": four, "n": n}
+            server.stop()
+        out[mode] = {
+            "publishers_1_per_s": one,
+            "publishers_n_per_s": many,
+            "mean_batch": len(receipts) / batches,
+        }
+    return out
 
 
 # ---- list/search latency --------------------------------------------------------------------
@@ -473,22 +484,23 @@ def report(results: dict[str, dict[str, Any]]) -> str:
     lines: list[str] = []
     backends = list(results)
     if all("publish" in results[b] for b in backends):
+        k = results[backends[0]]["publish"]["publishers"]
         lines += [
             "### Publish throughput (verified + logged artifacts/s, real server, 50-row Parquet)",
             "",
-            "| backend | 1 publisher | 4 concurrent publishers (4 orgs) | 4 vs 1 |",
-            "| --- | --- | --- | --- |",
+            f"| backend | integration | 1 publisher | {k} concurrent publishers ({k} orgs) | mean receipts per checkpoint |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for b in backends:
-            p = results[b]["publish"]
+            for mode in ("direct", "batched"):
+                p = results[b]["publish"][mode]
+                lines.append(
+                    f"| {b} | {mode} | {p['publishers_1_per_s']:.1f} | {p['publishers_n_per_s']:.1f} | {p['mean_batch']:.1f} |"
+                )
+            d, bt = results[b]["publish"]["direct"], results[b]["publish"]["batched"]
             lines.append(
-                f"| {b} | {p['publishers_1_per_s']:.1f} | {p['publishers_4_per_s']:.1f} | {p['publishers_4_per_s'] / p['publishers_1_per_s']:.2f}x |"
-            )
-        if len(backends) == 2:
-            a, c = (results[b]["publish"] for b in backends)
-            lines.append(
-                f"\n{backends[0]}/{backends[1]} ratio: 1 publisher {a['publishers_1_per_s'] / c['publishers_1_per_s']:.2f}x, "
-                f"4 publishers {a['publishers_4_per_s'] / c['publishers_4_per_s']:.2f}x"
+                f"| {b} | batched / direct | {bt['publishers_1_per_s'] / d['publishers_1_per_s']:.2f}x | "
+                f"{bt['publishers_n_per_s'] / d['publishers_n_per_s']:.2f}x | |"
             )
         lines.append("")
     if all("list" in results[b] for b in backends):
@@ -548,7 +560,8 @@ def main() -> None:
     )
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--only", default="publish,list,proofs")
-    ap.add_argument("--publishes", type=int, default=80, help="artifacts per throughput run")
+    ap.add_argument("--publishes", type=int, default=320, help="artifacts per throughput run")
+    ap.add_argument("--publishers", type=int, default=16, help="concurrent publishers (orgs)")
     ap.add_argument("--artifacts", type=int, default=100_000)
     ap.add_argument("--log-size", type=int, default=1_000_000)
     ap.add_argument("--samples", type=int, default=60)
@@ -564,7 +577,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 print(f"[{backend}] {section} ...", file=sys.stderr, flush=True)
                 if section == "publish":
-                    results[backend]["publish"] = bench_publish(backend, pg, args.publishes)
+                    results[backend]["publish"] = bench_publish(backend, pg, args.publishes, args.publishers)
                 elif section == "list":
                     results[backend]["list"] = bench_list(backend, pg, args.artifacts, args.samples)
                 elif section == "proofs":

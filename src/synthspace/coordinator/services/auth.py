@@ -6,16 +6,16 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from synthspace.coordinator.errors import CoordinatorError, UnauthorizedError
-from synthspace.coordinator.models import Org, RequestNonce, utcnow
+from synthspace.coordinator.models import Org, OrgKey, RequestNonce, utcnow
 from synthspace.coordinator.replay_cache import ReplayCache, check_nonce
-from synthspace.coordinator.services.orgs import active_request_key
 from synthspace.errors import SynthspaceError
 from synthspace.http_signatures import BodyDigest, HeaderSource
 
@@ -84,15 +84,14 @@ def authenticate_headers(
     Returns the principal and the BodyDigest the caller must stream the body through and
     `check()` (see `body_digest_error`). Raises UnauthorizedError naming the problem.
     """
-    from synthspace import http_signatures, keys
+    from synthspace import http_signatures
 
-    resolved: dict[str, str] = {}
+    resolved: dict[str, tuple[str, bool]] = {}
 
     def resolve_key(keyid: str) -> Ed25519PublicKey:
-        with sessions() as session:
-            key = active_request_key(session, keyid)
-            resolved[keyid] = key.org_name
-            return keys.load_public_key_pem(key.public_key_pem)
+        org, pem, is_operator = _request_key(sessions, keyid)
+        resolved[keyid] = (org, is_operator)
+        return public_key_from_pem(pem)
 
     try:
         present = [http_signatures.single_header(headers, h) for h in ("signature", "signature-input")]
@@ -125,14 +124,38 @@ def authenticate_headers(
         raise UnauthorizedError(
             "signed requests must carry a nonce parameter", code="nonce_required"
         )
-    org = resolved.get(verified.keyid)
-    if org is None:  # verify_request_headers resolved it, so this only happens if it did not call us
-        with sessions() as session:
-            org = active_request_key(session, verified.keyid).org_name
-    with sessions() as session:
-        record = session.get(Org, org)
-        is_operator = bool(record and record.is_operator)
+    found = resolved.get(verified.keyid)
+    if found is None:  # verify_request_headers resolved it, so this only happens if it did not call us
+        org, _, is_operator = _request_key(sessions, verified.keyid)
+    else:
+        org, is_operator = found
     return Principal(org=org, key_id=verified.keyid, is_operator=is_operator), digest
+
+
+@lru_cache(maxsize=4096)
+def public_key_from_pem(pem: str) -> Ed25519PublicKey:
+    """Parsed public keys, cached by their PEM text (a pure function of it: never stale)."""
+    from synthspace import keys
+
+    return keys.load_public_key_pem(pem)
+
+
+def _request_key(sessions: sessionmaker[Session], key_id: str) -> tuple[str, str, bool]:
+    """(org, PEM, org is operator) of the enrolled, unrevoked request key `key_id`: one query,
+    read on every request (never cached, so a revocation by any process applies at once)."""
+    with sessions() as session:
+        row = session.execute(
+            select(OrgKey.org_name, OrgKey.purpose, OrgKey.public_key_pem, OrgKey.revoked_at, Org.is_operator)
+            .join(Org, Org.name == OrgKey.org_name)
+            .where(OrgKey.key_id == key_id)
+        ).one_or_none()
+    if row is None or row.purpose != "request":
+        raise UnauthorizedError(f"unknown request key {key_id}", code="unknown_key")
+    if row.revoked_at is not None:
+        raise UnauthorizedError(
+            f"request key {key_id} was revoked at {row.revoked_at.isoformat()}", code="key_revoked"
+        )
+    return row.org_name, row.public_key_pem, bool(row.is_operator)
 
 
 def check_body_digest(digest: BodyDigest) -> None:

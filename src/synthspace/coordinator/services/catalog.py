@@ -47,10 +47,21 @@ def visible_to(viewer: Principal | None) -> ColumnElement[bool]:
 
 
 def summary(row: Artifact) -> ArtifactSummary:
-    return ArtifactSummary(**_summary_fields(row))
+    return ArtifactSummary(**_summary_fields(row, [t.tag for t in row.tags]))
 
 
-def _summary_fields(row: Artifact) -> dict[str, Any]:
+# What a list row needs (the summary's columns), selected as plain columns.
+_LIST_COLUMNS = (
+    Artifact.artifact_id, Artifact.org_name, Artifact.kind, Artifact.title, Artifact.description,
+    Artifact.license, Artifact.task, Artifact.locale, Artifact.record_count, Artifact.subject_name,
+    Artifact.subject_sha256, Artifact.size_bytes, Artifact.key_id, Artifact.signed_at,
+    Artifact.published_at, Artifact.log_index, Artifact.retracted_at, Artifact.retraction_reason,
+    Artifact.retracted_by, Artifact.retract_log_index,
+)  # fmt: skip
+
+
+def _summary_fields(row: Any, tags: list[str]) -> dict[str, Any]:
+    """Summary fields of an Artifact entity or a row of _LIST_COLUMNS (same attribute names)."""
     retraction = None
     if row.retracted_at is not None:
         retraction = Retraction(
@@ -68,7 +79,7 @@ def _summary_fields(row: Artifact) -> dict[str, Any]:
         license=row.license,
         task=row.task,
         locale=row.locale,
-        tags=sorted(t.tag for t in row.tags),
+        tags=sorted(tags),
         record_count=row.record_count,
         subject_name=row.subject_name,
         subject_sha256=row.subject_sha256,
@@ -153,7 +164,7 @@ def artifact_detail(
     ).all()
     statement = dict(row.statement)
     return ArtifactDetail(
-        **_summary_fields(row),
+        **_summary_fields(row, [t.tag for t in row.tags]),
         statement=statement,
         gates=list(statement.get("predicate", {}).get("gates", [])),
         parents=[ParentLink(artifact_id=p[0], role=p[1], title=p[2]) for p in parents],
@@ -162,7 +173,7 @@ def artifact_detail(
     )
 
 
-def _encode_cursor(sort: str, row: Artifact) -> str:
+def _encode_cursor(sort: str, row: Any) -> str:
     key: list[Any] = [row.title, row.log_index] if sort == "title" else [row.log_index]
     raw = json.dumps({"s": sort, "k": key}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -220,12 +231,9 @@ def list_artifacts(
     cursor: str | None = None,
 ) -> ArtifactPage:
     """One page of artifacts matching every given filter; `next_cursor` continues it."""
-    # Listing never needs the envelope bytes or the Statement JSON: don't load them.
-    stmt = (
-        select(Artifact)
-        .options(defer(Artifact.envelope), defer(Artifact.statement))
-        .where(visible_to(viewer))
-    )
+    # Plain columns, no ORM entities: listing never needs the envelope bytes or the Statement
+    # JSON, and tuples skip the identity map; tags come in one query for the page.
+    stmt = select(*_LIST_COLUMNS).where(visible_to(viewer))
     if org:
         stmt = stmt.where(Artifact.org_name == org)
     if task:
@@ -276,11 +284,21 @@ def list_artifacts(
         stmt = stmt.order_by(Artifact.log_index.asc())
     else:
         stmt = stmt.order_by(Artifact.title.asc(), Artifact.log_index.asc())
-    rows: list[Artifact] = list(session.scalars(stmt.limit(limit + 1)).all())
+    rows: list[Any] = list(session.execute(stmt.limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
+    tags: dict[str, list[str]] = {}
+    if rows:
+        for aid, t in session.execute(
+            select(ArtifactTag.artifact_id, ArtifactTag.tag).where(
+                ArtifactTag.artifact_id.in_([r.artifact_id for r in rows])
+            )
+        ):
+            tags.setdefault(aid, []).append(t)
     return ArtifactPage(
-        items=[summary(r) for r in rows],
+        items=[
+            ArtifactSummary(**_summary_fields(r, tags.get(r.artifact_id, []))) for r in rows
+        ],
         next_cursor=_encode_cursor(sort, rows[-1]) if more and rows else None,
     )
 

@@ -30,6 +30,7 @@ from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import Artifact, Org, OrgKey, utcnow
 from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parquet_pages
 from synthspace.coordinator.sequencer import PreparedPublish, Sequencer, integrate
+from synthspace.coordinator.services.auth import public_key_from_pem
 from synthspace.coordinator.services.orgs import artifact_keys_at
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
 from synthspace.evaluation_results import MAX_RESULTS_BYTES, parse_results, results_problems
@@ -187,7 +188,7 @@ def publish_artifact(
     ForbiddenError (403) or NotFoundError (404) naming the problem.
     """
     from synthspace import artifact as artifact_mod
-    from synthspace import dsse, keys
+    from synthspace import dsse
 
     if len(envelope_bytes) > MAX_ENVELOPE_BYTES:
         raise _bad("invalid_envelope", f"the envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
@@ -225,7 +226,7 @@ def publish_artifact(
             f"the envelope is not signed by an active artifact key of org {org!r} (signed by {', '.join(signer_ids)})",
             code="key_not_owned",
         )
-    trusted = {kid: keys.load_public_key_pem(valid[kid].public_key_pem) for kid in ours}
+    trusted = {kid: public_key_from_pem(valid[kid].public_key_pem) for kid in ours}
     try:
         statement: Statement = artifact_mod.open_statement(envelope, trusted)
     except StatementError as exc:
