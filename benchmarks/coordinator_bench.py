@@ -229,6 +229,7 @@ LIST_QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("tag filter", {"tag": "batch-42"}),
     ("task + locale", {"task": "task-3", "locale": "ja_JP"}),
     ("free text q", {"q": "warranty"}),
+    ("rare free text q (~11 hits)", {"q": "batch 4242"}),
     ("sort by title", {"sort": "title"}),
     ("created range", {"created_after": "__mid__"}),
 ]

@@ -135,6 +135,15 @@ def test_a_batch_is_one_transaction_with_one_checkpoint(coordinator: Any) -> Non
         assert again[items[0].artifact_id].existing_org == org
         assert coordinator.log.size(session) == before + 5
     assert coordinator.verify_integrity("root") == before + 5  # rows here are stand-ins
+    from sqlalchemy import update
+
+    from synthspace.coordinator.errors import LogIntegrityError
+
+    with coordinator.session() as session:  # a batch size beyond the log is caught
+        session.execute(update(LogLeaf).where(LogLeaf.idx == before).values(tree_size=before + 6))
+        session.commit()
+    with pytest.raises(LogIntegrityError, match="batch checkpoint size"):
+        coordinator.verify_integrity("root")
 
 
 def test_direct_mode_logs_one_by_one(tmp_path: Path) -> None:

@@ -333,9 +333,9 @@ class TransparencyLog:
         expected = 0
         while True:
             cols = (
-                (LogLeaf.idx, LogLeaf.leaf_hash, LogLeaf.leaf)
+                (LogLeaf.idx, LogLeaf.leaf_hash, LogLeaf.tree_size, LogLeaf.leaf)
                 if mode == "full"
-                else (LogLeaf.idx, LogLeaf.leaf_hash)
+                else (LogLeaf.idx, LogLeaf.leaf_hash, LogLeaf.tree_size)
             )
             rows = session.execute(
                 select(*cols).where(LogLeaf.idx >= expected).order_by(LogLeaf.idx).limit(chunk)
@@ -346,7 +346,11 @@ class TransparencyLog:
                 idx, lh = int(row[0]), bytes(row[1])
                 if idx != expected:
                     raise LogIntegrityError(f"log has a gap: expected leaf {expected}, found {idx}")
-                if mode == "full" and tlog.leaf_hash(bytes(row[2])) != lh:
+                if row[2] is not None and not idx < int(row[2]) <= int(state.size):
+                    raise LogIntegrityError(
+                        f"log leaf {idx}: its batch checkpoint size {row[2]} is not in ({idx}, {state.size}]"
+                    )
+                if mode == "full" and tlog.leaf_hash(bytes(row[3])) != lh:
                     raise LogIntegrityError(f"log leaf {idx}: stored hash does not match its bytes")
                 h, n = lh, idx
                 while n & 1:
