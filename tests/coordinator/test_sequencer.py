@@ -387,3 +387,30 @@ def test_sequencer_migration_down_and_up(
         assert coord.verify_integrity("root") == size
     finally:
         coord.close()
+
+
+def test_hash_cache_never_keeps_hashes_that_rolled_back(coordinator: Any) -> None:
+    """Proofs read inside a writer block (rows that may still roll back) do not feed the
+    per-process hash cache: after a rollback and a different append at the same index, proofs
+    verify against the new root."""
+    from datetime import UTC, datetime
+
+    log = coordinator.log
+    now = datetime.now(UTC)
+    with coordinator.session() as session:
+        with log.writer(session) as state:
+            start = int(state.size)
+            log.append_batch(session, state, [(b"doomed-%d" % i, "bench", now) for i in range(3)])
+            log.inclusion_proof(session, start + 1, start + 3)  # read inside the block
+            session.rollback()
+        with log.writer(session) as state:
+            log.append_batch(session, state, [(b"kept-%d" % i, "bench", now) for i in range(3)])
+            session.commit()
+    with coordinator.session() as session:
+        root = log.root(session)
+        for _ in range(2):  # the second round is served from the cache
+            proof = log.inclusion_proof(session, start + 1, start + 3)
+            sub_root = log.root(session, start + 3)
+            tlog.verify_inclusion(tlog.leaf_hash(b"kept-1"), start + 1, start + 3, proof, sub_root)
+        assert log.root(session) == root
+    assert log._hashes, "reads outside a writer block are cached"

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from synthspace import checkpoint as checkpoint_mod
@@ -30,6 +30,7 @@ from synthspace.log_entries import AnyEntry, entry_bytes
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 HASH_LEN = 32
+HASH_CACHE_MAX = 100_000  # (level, idx) -> hash entries kept per process (~20 MB at most)
 T = TypeVar("T")
 
 
@@ -75,6 +76,13 @@ class TransparencyLog:
         self._key = signing_key
         # One writer per process; the DB row lock orders writers across processes.
         self._writer = threading.Lock()
+        # Committed leaf and subtree hashes never change (append-only): cached by (level, idx),
+        # bounded. The largest size seen committed: a proof for a tree no larger needs no read
+        # of log_state to check its size (sizes only grow).
+        # Only reads outside a writer() block feed them: inside one, rows may yet roll back.
+        self._hashes: dict[tuple[int, int], bytes] = {}
+        self._seen_size = 0
+        self._local = threading.local()
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -87,10 +95,14 @@ class TransparencyLog:
         Statements issued before this on the same session must not have written anything.
         """
         with self._writer:
-            session.execute(update(LogState).where(LogState.id == 1).values(size=LogState.size))
-            state = session.execute(select(LogState).where(LogState.id == 1)).scalar_one()
-            session.refresh(state)
-            yield state
+            self._local.writing = True
+            try:
+                session.execute(update(LogState).where(LogState.id == 1).values(size=LogState.size))
+                state = session.execute(select(LogState).where(LogState.id == 1)).scalar_one()
+                session.refresh(state)
+                yield state
+            finally:
+                self._local.writing = False
 
     def append(self, session: Session, state: LogState, entry: AnyEntry) -> AppendedEntry:
         """Append one entry inside a `writer()` block (same transaction as the catalog change)."""
@@ -165,7 +177,20 @@ class TransparencyLog:
         return session.execute(select(LogState).where(LogState.id == 1)).scalar_one()
 
     def size(self, session: Session) -> int:
-        return int(self.state(session).size)
+        size = int(self.state(session).size)
+        if not self._writing:
+            self._seen_size = max(self._seen_size, size)
+        return size
+
+    @property
+    def _writing(self) -> bool:
+        return bool(getattr(self._local, "writing", False))
+
+    def _current_at_least(self, session: Session, size: int) -> int:
+        """The log's size if `size` may exceed the largest size seen, else that (no query)."""
+        if size <= self._seen_size and not self._writing:
+            return self._seen_size
+        return self.size(session)
 
     def subtree_hasher(
         self, session: Session, known: dict[tuple[int, int], bytes] | None = None
@@ -227,29 +252,49 @@ class TransparencyLog:
         pieces: set[tuple[int, int]] = set()
         for start, end in requested:
             _decompose(start, end, pieces)
+        cache = self._hashes
         known: dict[tuple[int, int], bytes] = {}
+        missing: set[tuple[int, int]] = set()
+        for piece in pieces:
+            h = cache.get(piece)
+            if h is None:
+                missing.add(piece)
+            else:
+                known[piece] = h
+        if missing:
+            known.update(self._fetch_hashes(session, missing))
+            if self._writing:
+                return compute(self.subtree_hasher(session, known))
+            if len(cache) > HASH_CACHE_MAX:
+                cache.clear()
+            cache.update((k, v) for k, v in known.items() if k in missing)
+        return compute(self.subtree_hasher(session, known))
+
+    @staticmethod
+    def _fetch_hashes(
+        session: Session, pieces: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """Stored hashes of (level, idx) pieces, leaves and subtree nodes in ONE query."""
         leaves = sorted(idx for level, idx in pieces if level == 0)
-        if leaves:
-            for idx, h in session.execute(
-                select(LogLeaf.idx, LogLeaf.leaf_hash).where(LogLeaf.idx.in_(leaves))
-            ):
-                known[(0, int(idx))] = bytes(h)
         by_level: dict[int, list[int]] = {}
         for level, idx in pieces:
             if level:
                 by_level.setdefault(level, []).append(idx)
-        if by_level:
-            cond = or_(
-                *(
-                    and_(LogNode.level == lvl, LogNode.idx.in_(idxs))
-                    for lvl, idxs in by_level.items()
+        parts: list[Any] = []
+        if leaves:
+            parts.append(
+                select(literal(0).label("level"), LogLeaf.idx, LogLeaf.leaf_hash.label("hash")).where(
+                    LogLeaf.idx.in_(leaves)
                 )
             )
-            for level, idx, h in session.execute(
-                select(LogNode.level, LogNode.idx, LogNode.hash).where(cond)
-            ):
-                known[(int(level), int(idx))] = bytes(h)
-        return compute(self.subtree_hasher(session, known))
+        if by_level:
+            cond = or_(
+                *(and_(LogNode.level == lvl, LogNode.idx.in_(idxs)) for lvl, idxs in by_level.items())
+            )
+            parts.append(select(LogNode.level, LogNode.idx, LogNode.hash).where(cond))
+        stmt: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+        rows: list[Any] = list(session.execute(stmt).all())
+        return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
     def root(self, session: Session, size: int | None = None) -> bytes:
         state = self.state(session)
@@ -261,7 +306,7 @@ class TransparencyLog:
         return self._prefetched(session, lambda sub: sub(0, size))
 
     def inclusion_proof(self, session: Session, index: int, size: int) -> list[bytes]:
-        current = self.size(session)
+        current = self._current_at_least(session, size)
         self._check_size(size, current)
         if not 0 <= index < size:
             raise InvalidRequestError(
@@ -270,7 +315,7 @@ class TransparencyLog:
         return self._prefetched(session, lambda sub: tlog.inclusion_proof(index, size, sub))
 
     def consistency_proof(self, session: Session, first: int, second: int) -> list[bytes]:
-        current = self.size(session)
+        current = self._current_at_least(session, second)
         self._check_size(second, current)
         if not 0 <= first <= second:
             raise InvalidRequestError(
