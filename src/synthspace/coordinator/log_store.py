@@ -182,6 +182,10 @@ class TransparencyLog:
             self._seen_size = max(self._seen_size, size)
         return size
 
+    def note_committed(self, size: int) -> None:
+        """A writer committed a tree of `size` leaves (proofs up to it need no size read)."""
+        self._seen_size = max(self._seen_size, size)
+
     @property
     def _writing(self) -> bool:
         return bool(getattr(self._local, "writing", False))

@@ -197,6 +197,7 @@ def integrate(
             session.execute(text("SELECT pg_notify(:c, :s)"), {"c": LOG_CHANNEL, "s": str(size)})
         note = log.sign(size, bytes(state.root)) if fresh else None
         session.commit()
+    log.note_committed(size)
     # (the same artifact twice in one batch: one entry, both callers get its outcome)
     for p, a in zip(fresh, appended, strict=True):
         outcomes[p.artifact_id] = Outcome(index=a.index, tree_size=size, checkpoint=note)
