@@ -7,6 +7,8 @@ Sections (each on a fresh coordinator home and database):
 - publish: verified, logged artifacts per second through the real HTTP server (uvicorn
   subprocess), 1 publisher vs 16 concurrent publishers (16 orgs), with publishes integrated
   one by one (`publish_integration=direct`, the old path) and in batches (`batched`).
+- sequencer: the log's write side alone (prepared publishes integrated one per transaction vs
+  in batches), in process.
 - list: p50/p95 latency of GET /v1/artifacts (signed requests, real server) and of the
   in-process service, at N artifacts bulk-inserted straight into the tables.
 - proofs: inclusion/consistency proof latency and DB reads per proof at growing tree sizes up
@@ -112,6 +114,52 @@ def bench_publish(backend: str, pg: PgDatabases, n: int, publishers: int = 16) -
             "publishers_n_per_s": many,
             "mean_batch": len(receipts) / batches,
         }
+    return out
+
+
+def bench_sequencer(backend: str, pg: PgDatabases, n: int) -> dict[str, Any]:
+    """The log's write side alone, in process (no HTTP, no verification): n prepared publishes
+    integrated one per transaction (direct) vs in batches of 16 and 256 (the sequencer)."""
+    from synthspace.coordinator.models import OrgKey
+    from synthspace.coordinator.runtime import Coordinator
+    from synthspace.coordinator.sequencer import PreparedPublish, integrate
+    from synthspace.log_entries import PublishEntry, entry_bytes
+
+    settings = new_home(backend, pg)
+    coord = Coordinator.open(settings)
+    org = settings.operator_org
+    from sqlalchemy import select
+
+    with coord.session() as session:
+        key_id = session.execute(
+            select(OrgKey.key_id).where(OrgKey.org_name == org, OrgKey.purpose == "artifact")
+        ).scalar_one()
+
+    def item(i: int, tag: str) -> Any:
+        aid = hashlib.sha256(f"{tag}-{i}".encode()).hexdigest()
+        now = datetime.now(UTC)
+        entry = PublishEntry(time=now, org=org, artifact_id=aid, subject_sha256=aid,
+                             envelope_sha256=aid, key_id=key_id)  # fmt: skip
+        row = {"artifact_id": aid, "org_name": org, "key_id": key_id, "kind": "dataset",
+               "title": f"Bench {i}", "description": "bench", "license": "CC0-1.0", "task": "t",
+               "locale": "ja_JP", "record_count": 50, "subject_name": "data.parquet",
+               "subject_sha256": aid, "size_bytes": 4096, "envelope": b"{}" * 600,
+               "envelope_sha256": aid, "statement": {"bench": True}, "signed_at": now,
+               "published_at": now, "visible_to_all": True}  # fmt: skip
+        return PreparedPublish(aid, org, entry_bytes(entry), now, row, tags=["legal", "qa"])
+
+    out: dict[str, Any] = {"n": n}
+    try:
+        for batch in (1, 16, 256):
+            items = [item(i, f"b{batch}") for i in range(n)]
+            t0 = time.perf_counter()
+            for start in range(0, n, batch):
+                with coord.session() as session:
+                    integrate(session, coord.log, items[start : start + batch])
+            out[f"batch_{batch}_per_s"] = n / (time.perf_counter() - t0)
+        coord.verify_integrity("root")
+    finally:
+        coord.close()
     return out
 
 
@@ -504,6 +552,19 @@ def report(results: dict[str, dict[str, Any]]) -> str:
                 f"{bt['publishers_n_per_s'] / d['publishers_n_per_s']:.2f}x | |"
             )
         lines.append("")
+    if all("sequencer" in results[b] for b in backends):
+        lines += [
+            "### The log's write side alone (in process, prepared publishes/s, no HTTP or verification)",
+            "",
+            "| backend | 1 per transaction (direct) | batches of 16 | batches of 256 |",
+            "| --- | --- | --- | --- |",
+        ]
+        for b in backends:
+            q = results[b]["sequencer"]
+            lines.append(
+                f"| {b} | {q['batch_1_per_s']:.0f} | {q['batch_16_per_s']:.0f} | {q['batch_256_per_s']:.0f} |"
+            )
+        lines.append("")
     if all("list" in results[b] for b in backends):
         n = results[backends[0]]["list"]["n"]
         lines += [
@@ -563,6 +624,7 @@ def main() -> None:
     ap.add_argument("--only", default="publish,list,proofs")
     ap.add_argument("--publishes", type=int, default=320, help="artifacts per throughput run")
     ap.add_argument("--publishers", type=int, default=16, help="concurrent publishers (orgs)")
+    ap.add_argument("--sequencer-n", type=int, default=2048, help="publishes per sequencer run")
     ap.add_argument("--artifacts", type=int, default=100_000)
     ap.add_argument("--log-size", type=int, default=1_000_000)
     ap.add_argument("--samples", type=int, default=60)
@@ -579,6 +641,8 @@ def main() -> None:
                 print(f"[{backend}] {section} ...", file=sys.stderr, flush=True)
                 if section == "publish":
                     results[backend]["publish"] = bench_publish(backend, pg, args.publishes, args.publishers)
+                elif section == "sequencer":
+                    results[backend]["sequencer"] = bench_sequencer(backend, pg, args.sequencer_n)
                 elif section == "list":
                     results[backend]["list"] = bench_list(backend, pg, args.artifacts, args.samples)
                 elif section == "proofs":
