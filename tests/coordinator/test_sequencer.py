@@ -414,3 +414,38 @@ def test_hash_cache_never_keeps_hashes_that_rolled_back(coordinator: Any) -> Non
             tlog.verify_inclusion(tlog.leaf_hash(b"kept-1"), start + 1, start + 3, proof, sub_root)
         assert log.root(session) == root
     assert log._hashes, "reads outside a writer block are cached"
+
+
+def test_a_publish_not_logged_in_time_is_503_and_stays_queued(coordinator: Any) -> None:
+    """The caller gets 503 publish_pending when its batch is not logged within publish_wait_s;
+    the publish is still logged afterwards, and submitting it again finds it (no duplicate)."""
+    from synthspace.coordinator.sequencer import PublishPendingError
+
+    seq = coordinator.start_sequencer()
+    release = threading.Event()
+    original = seq._integrate
+
+    def held(batch: Any, drain: int) -> None:
+        release.wait(60)
+        original(batch, drain)
+
+    seq._integrate = held  # type: ignore[method-assign]
+    seq.wait_s = 0.2
+    try:
+        item = _prepared(coordinator, coordinator.settings.operator_org, 1)[0]
+        with pytest.raises(PublishPendingError) as err:
+            seq.submit(item)
+        assert err.value.status == 503 and err.value.code == "publish_pending"
+        release.set()
+        seq.wait_s = 60
+        again = seq.submit(item)  # logged by the held batch or by this one: exactly once
+        with coordinator.session() as session:
+            from synthspace.coordinator.models import Artifact
+
+            rows = session.execute(
+                select(func.count()).select_from(Artifact).where(Artifact.artifact_id == item.artifact_id)
+            ).scalar_one()
+        assert rows == 1 and again.index >= 0
+    finally:
+        release.set()
+        seq.stop()
