@@ -344,7 +344,7 @@ def statement_problems(statement: Statement, *, accept_failed_nonblocking_gates:
 ROLE_ACTIONS: Final[dict[str, str]] = {"source": "derive", "training-data": "train"}
 
 
-def _users(statement: Statement, parent_sha256: str) -> list[str]:
+def users_of(statement: Statement, parent_sha256: str) -> list[str]:
     """The orgs that used a parent: the participants whose declared training digests include
     it (an adapter), else the child's producer."""
     pred = statement.predicate
@@ -376,7 +376,7 @@ def parent_problems(statement: Statement, parents: Mapping[str, Statement], *, a
         policy = enforced_policy(ppred.policy)
         federated = action == "train" and pred.training is not None
         rounds = pred.training.rounds if pred.training is not None else None
-        for org in _users(statement, link.digest.sha256):
+        for org in users_of(statement, link.digest.sha256):
             decision = permits(
                 policy, action, org, publisher=ppred.producer.org, now=at,  # type: ignore[arg-type]
                 rounds=rounds, federated=federated,

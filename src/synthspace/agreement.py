@@ -35,11 +35,14 @@ if TYPE_CHECKING:
 
 AGREEMENT_PAYLOAD_TYPE: Final = "application/vnd.synthspace.agreement+json"
 AGREEMENT_TYPE: Final = "https://synthspace.dev/agreement/v1"
-# A pull (GET /v1/artifacts/{id}/data) needs a logged agreement for this action.
+# The action a plain pull (`catalog pull`, `catalog agree`) agrees to.
 PULL_ACTION: Final = "use"
 # How far an agreement's signed `time` may be from the coordinator's clock.
 FRESHNESS: Final = timedelta(minutes=5)
 ACTIONS_AGREEABLE: Final = ("use", "train", "evaluate", "derive")
+# GET /v1/artifacts/{id}/data serves another org's data under a logged agreement for any of these:
+# each of them needs the bytes (to read, train on, evaluate or derive from them).
+DATA_ACTIONS: Final = ACTIONS_AGREEABLE
 PURPOSE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 MAX_ENVELOPE_BYTES: Final = 16 * 1024
 
@@ -129,6 +132,16 @@ def parse_agreement(envelope: Envelope, verified_payload: bytes) -> AgreementPay
         ) from None
 
 
+def agreement_request(org: str, action: Action, purpose: str | None, time: datetime) -> UseRequest:
+    """What an agreement asks of the policy (the one rule for making, serving under and auditing
+    agreements). A `train` agreement trains no round yet: it asks for 0 rounds, so a
+    `federatedRounds lteq N` permission admits it and the rounds themselves are checked where
+    they are trained (the SuperNode, per round; the auditor's `parent_policy`)."""
+    return UseRequest(
+        org=org, action=action, purpose=purpose, time=time, rounds=0 if action == "train" else None
+    )
+
+
 def agreement_problem(
     payload: AgreementPayload,
     *,
@@ -151,9 +164,7 @@ def agreement_problem(
             "policy_mismatch",
         )
     decision = decide(
-        policy,
-        UseRequest(org=payload.org, action=payload.action, purpose=payload.purpose, time=now),
-        publisher=publisher,
+        policy, agreement_request(payload.org, payload.action, payload.purpose, now), publisher=publisher
     )
     if decision.permitted:
         return None

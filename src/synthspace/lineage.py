@@ -119,6 +119,22 @@ class Parent(StrictModel):
     )
 
 
+class AgreementRef(StrictModel):
+    """A logged agreement the artifact relied on (an `agreement` log entry of its producer, or
+    of a participant for training data): which parent, which entry, which envelope, what terms.
+    The auditor's `parent_agreements` check finds each one in the verified log."""
+
+    artifact_id: str = Field(pattern=r"^[0-9a-f]{64}$", description="The parent agreed to.")
+    agreement_id: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 of the agreement envelope (its id in the API and the log entry)."
+    )
+    log_index: int = Field(ge=0, description="Index of the `agreement` entry in the transparency log.")
+    org: str = Field(description="The org that signed the agreement.")
+    action: Literal["use", "train", "evaluate", "derive"] = Field(description="The action agreed to.")
+    purpose: str = Field(max_length=100, description="The purpose declared in the agreement.")
+    policy_sha256: str = Field(pattern=r"^sha256:[0-9a-f]{64}$", description="Digest of the parent's policy agreed to.")
+
+
 class DifferentialPrivacy(StrictModel):
     """Central DP of a federated run: what was clipped and noised, and the (epsilon, delta) spent."""
 
@@ -257,14 +273,22 @@ class LineagePredicate(StrictModel):
     evaluation: Evaluation | None = Field(
         default=None, description="For kind evaluation: benchmark, models, metrics with intervals, command."
     )
+    agreements: list[AgreementRef] | None = Field(
+        default=None,
+        description="The logged agreements the artifact relied on (e.g. a derived set's `derive` agreement "
+        "for each other org's parent). None: published before agreements were listed.",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_absent_evaluation(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Added after release 1: absent (not null) on every other kind, so the statements and
-        # the catalog rows of earlier artifacts serialise exactly as they were signed.
+        # Added after release 1: absent (not null) when unset, so the statements and the
+        # catalog rows of earlier artifacts serialise exactly as they were signed.
         data = handler(self)
-        if isinstance(data, dict) and self.evaluation is None:
-            data.pop("evaluation", None)
+        if isinstance(data, dict):
+            if self.evaluation is None:
+                data.pop("evaluation", None)
+            if self.agreements is None:
+                data.pop("agreements", None)
         return data
 
     def effective_policy(self) -> UsagePolicy:

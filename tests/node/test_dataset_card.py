@@ -137,7 +137,7 @@ def test_pulled_folder_has_a_card_and_loads_with_datasets_offline(
     from synthspace.node.catalog import pull
 
     out = tmp_path / "pulled"
-    pull(auditor_for(space.beta), space.published.artifact_id, out)
+    pull(auditor_for(space.beta), space.published.artifact_id, out, purpose="research")
     text = (out / "README.md").read_text(encoding="utf-8")
     meta, body = parse_card(text)
     st = space.published.statement
@@ -165,6 +165,6 @@ def test_pulled_folder_has_a_card_and_loads_with_datasets_offline(
     assert rows and loaded["files"] == rows == loaded["folder"]
     assert "dialogue" in loaded["columns"]
     # pulling again into the same folder keeps one card, and the bundle still audits
-    pull(auditor_for(space.beta), space.published.artifact_id, out)
+    pull(auditor_for(space.beta), space.published.artifact_id, out, purpose="research")
     assert (out / "README.md").read_text(encoding="utf-8") == text
     assert auditor_for(space.beta).audit_bundle(out).ok

@@ -120,14 +120,14 @@ def test_derive_and_training_refuse_forbidden_parents(tmp_path: Path, coordinato
 
     # the SuperNode's check, on a pulled bundle, with the real audit verifier
     bundle = tmp_path / "pulled-capped"
-    pull(auditor_for(beta), capped.artifact_id, bundle)
+    pull(auditor_for(beta), capped.artifact_id, bundle, purpose="train", action="train")
     verify = audit_verifier(beta.path)
     frame, info = read_source(bundle, verify, TrainingUse(org=beta_org, round=1))
     assert len(frame) == 6 and info.artifact_id == capped.artifact_id
     with pytest.raises(TrainingForbidden, match=r"federatedRounds lteq 1 \(asked: 2\)"):
         read_source(bundle, verify, TrainingUse(org=beta_org, round=2))
     no_train = tmp_path / "pulled-no-train"
-    pull(auditor_for(beta), forbidden.artifact_id, no_train)
+    pull(auditor_for(beta), forbidden.artifact_id, no_train, purpose="research")
     with pytest.raises(TrainingForbidden, match="no permission grants 'train'"):
         read_source(no_train, verify, TrainingUse(org=beta_org))
 

@@ -82,10 +82,10 @@ def test_pull_verifies_then_writes_and_data_loads_everywhere(space: Space, tmp_p
     import pyarrow.parquet as pq
 
     out = tmp_path / "pulled"
-    code, stdout, err = cli("catalog", "pull", space.published.artifact_id, "--out", str(out), "--home", str(space.beta.path))
+    code, stdout, err = cli("catalog", "pull", space.published.artifact_id, "--out", str(out), "--purpose", "research", "--home", str(space.beta.path))
     assert code == 0, err
     assert "verified and pulled" in stdout
-    assert {p.name for p in out.iterdir()} == {"data.parquet", "envelope.json", "receipt.json", "statement.json", "audit.json", "proof.tlog", "README.md"}
+    assert {p.name for p in out.iterdir()} == {"data.parquet", "envelope.json", "receipt.json", "statement.json", "audit.json", "proof.tlog", "README.md", "agreement.json", "agreement-receipt.json"}
     assert (out / "envelope.json").read_bytes() == (space.run_dir / "publish" / "envelope.json").read_bytes()
     rows = space.published.statement.predicate.record_count
     assert len(pd.read_parquet(out / "data.parquet")) == rows
@@ -105,7 +105,9 @@ def test_audit_by_id_and_by_dir_pass_every_named_check(space: Space) -> None:
         assert code == 0, err + out
         report = json.loads(out)
         assert report["ok"] and report["first_failure"] is None
-        assert [c["name"] for c in report["checks"]] == list(CHECKS)
+        # beta audits alpha's data under a logged agreement (signed for the first audit, reused
+        # after), so the `agreement` check follows the named ones.
+        assert [c["name"] for c in report["checks"]] == [*CHECKS, "agreement"]
         assert all(c["status"] == "pass" for c in report["checks"])
         assert report["log_index"] == space.published.log_index
         publisher = next(c for c in report["checks"] if c["name"] == "publisher_key")
@@ -328,7 +330,7 @@ def test_cli_derive_publish_audit_retract(space: Space, tmp_path: Path) -> None:
 
     pulled = tmp_path / "pulled"
     home = ["--home", str(space.beta.path)]
-    assert cli("catalog", "pull", space.published.artifact_id, "--out", str(pulled), *home)[0] == 0
+    assert cli("catalog", "pull", space.published.artifact_id, "--out", str(pulled), "--purpose", "research", *home)[0] == 0
     out = tmp_path / "derived"
     code, stdout, err = cli(
         "catalog", "derive", str(pulled), "--out", str(out), "--title", "Categories only",

@@ -47,7 +47,7 @@ def test_publish_pull_audit_retract_on_postgres(pg_coordinator: Coordinator, tmp
     alpha = make_node(tmp_path, pg_coordinator, "pg-alpha")
     beta = make_node(tmp_path, pg_coordinator, "pg-beta")
     res = publish_run(alpha, generate_run(tmp_path / "run", alpha, fake_llm, limit=6), title="On PostgreSQL")
-    report = pull(auditor_for(beta), res.artifact_id, tmp_path / "pulled")
+    report = pull(auditor_for(beta), res.artifact_id, tmp_path / "pulled", purpose="research")
     assert report.ok and (tmp_path / "pulled" / "data.parquet").is_file()
     full = auditor_for(beta).audit_artifact(res.artifact_id)
     assert full.ok, full.to_dict()

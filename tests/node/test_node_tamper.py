@@ -193,9 +193,9 @@ def test_tampered_blob_on_the_coordinator_fails_pull_before_anything_is_written(
         blobs[0].write_bytes(original[:-8] + b"tampered")
         out = tmp_path / "out"
         with pytest.raises(AuditFailed, match="data_digest"):
-            pull(auditor_for(space.beta), res.artifact_id, out)
+            pull(auditor_for(space.beta), res.artifact_id, out, purpose="research")
         assert not out.exists() or not any(out.iterdir())
-        code, stdout, err = cli("catalog", "pull", res.artifact_id, "--out", str(tmp_path / "out2"), "--home", str(space.beta.path))
+        code, stdout, err = cli("catalog", "pull", res.artifact_id, "--out", str(tmp_path / "out2"), "--purpose", "research", "--home", str(space.beta.path))
         assert code == 1 and "data_digest" in err
         assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
     finally:

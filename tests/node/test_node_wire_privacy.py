@@ -131,7 +131,7 @@ def test_no_seed_salt_or_private_key_byte_reaches_the_coordinator(
         assert cli("catalog", "list", "--home", str(beta.path))[0] == 0
         assert cli("catalog", "show", res.artifact_id, "--home", str(beta.path))[0] == 0
         assert cli("node", "status", "--home", str(alpha.path))[0] == 0
-        pull(auditor_for(beta), res.artifact_id, tmp_path / "pulled")
+        pull(auditor_for(beta), res.artifact_id, tmp_path / "pulled", purpose="research")
         assert auditor_for(alpha).audit_artifact(res.artifact_id).ok
         assert cli("audit", "log", "--home", str(alpha.path))[0] == 0
         derived = tmp_path / "derived"

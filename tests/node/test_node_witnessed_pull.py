@@ -47,7 +47,7 @@ def test_witnessed_pull_and_offline_proof(tmp_path: Path, fake_llm: FakeLLM) -> 
         deadline = time.monotonic() + 60
         while True:  # the coordinator collects cosignatures in the background, within about a second
             try:
-                report = pull(auditor_for(beta), aid, out)
+                report = pull(auditor_for(beta), aid, out, purpose="research")
                 break
             except AuditFailed as exc:
                 # Until the first round of cosigning lands there is no cosigned checkpoint at all
@@ -83,7 +83,7 @@ def test_witnessed_pull_and_offline_proof(tmp_path: Path, fake_llm: FakeLLM) -> 
         other = WitnessKey.for_key("stranger.example/witness", stranger).to_string()
         (beta.path / "witness-policy").write_text(f"log {log_key}\nwitness s {other}\nquorum s\n")
         with pytest.raises(AuditFailed, match="witnessed"):
-            pull(auditor_for(beta), aid, tmp_path / "pulled-again")
+            pull(auditor_for(beta), aid, tmp_path / "pulled-again", purpose="research")
     finally:
         coord.stop()
         for w in witnesses:

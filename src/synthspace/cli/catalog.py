@@ -322,6 +322,8 @@ def derive(
             progress=progress,
         )
     typer.echo(f"derived {d.record_count} of {d.input_rows} rows from {len(d.parents)} verified parent(s) into {out}")
+    for a in d.agreements or []:
+        typer.echo(f"  derive agreement {a.agreement_id[:16]}… (log index {a.log_index}) for parent {a.artifact_id[:16]}…")
     typer.echo(f"next: synthspace publish {out}")
 
 

@@ -99,9 +99,10 @@ class CoordinatorSettings(BaseModel):
         default=72 * 3600, ge=60, description="Default lifetime of enrolment tokens."
     )
     require_agreements: bool = Field(
-        default=False,
-        description="Serve an artifact's data to an org other than its publisher only under a logged `use` "
-        "agreement (403 agreement_required otherwise). Off until every pulling path signs agreements.",
+        default=True,
+        description="Serve an artifact's data to an org other than its publisher only under a logged agreement "
+        "(use, train, evaluate or derive) that the policy still permits (403 agreement_required otherwise). "
+        "false: serve it to every org that may see the artifact (agreements are then optional receipts).",
     )
     accept_failed_nonblocking_gates: bool = Field(
         default=False,

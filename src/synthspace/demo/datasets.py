@@ -128,7 +128,10 @@ def _pull_and_audit(homes: dict[str, Any], orgs: list[OrgResult], workdir: Path,
             auditor = Auditor.for_home(homes[me.org])
             say("verifying signature, key, digest, log inclusion, checkpoint")
             say("signing an agreement to its usage policy (purpose: train), logged as a consumption receipt")
-            pulled = pull(auditor, other.artifact_id, out, purpose="train", consumer=Consumer.for_home(homes[me.org]))
+            pulled = pull(
+                auditor, other.artifact_id, out, purpose="train", action="train",
+                consumer=Consumer.for_home(homes[me.org]),
+            )
             say("auditing with its lineage")
             report = auditor.audit_artifact(other.artifact_id, lineage=True)
         assert pulled.statement is not None

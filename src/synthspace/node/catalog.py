@@ -18,9 +18,11 @@ from synthspace.node.audit import ENVELOPE_FILE, AuditFailed, AuditReport
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from synthspace.api_models import ArtifactDetail
     from synthspace.node.audit import Auditor
     from synthspace.node.coordinator_client import CoordinatorClient
     from synthspace.node.home import NodeHome
+    from synthspace.policy import Action
 
 
 class PullError(SynthspaceError):
@@ -33,52 +35,118 @@ class AgreementNeeded(PullError):
 
 @dataclass(frozen=True)
 class Consumer:
-    """Who pulls: the org and its artifact key (which signs agreements, see synthspace.agreement)."""
+    """Who pulls: the org and its artifact key (which signs agreements, see synthspace.agreement).
+
+    `agreements_dir` is the node-local cache of the org's logged agreements (their receipts,
+    one JSON list per artifact): a valid cached agreement is reused without asking the
+    coordinator, so repeated pulls and audits do not sign (and log) a new one each time."""
 
     org: str
     artifact_key: Ed25519PrivateKey
+    agreements_dir: Path | None = None
 
     @classmethod
     def for_home(cls, home: NodeHome) -> Consumer:
-        return cls(home.config().org, home.artifact_key())
+        return cls(home.config().org, home.artifact_key(), home.private_dir / AGREEMENTS_CACHE)
+
+
+AGREEMENTS_CACHE = "agreements"
+
+
+def _cached(consumer: Consumer, artifact_id: str) -> list[dict[str, Any]]:
+    import json
+
+    if consumer.agreements_dir is None:
+        return []
+    path = consumer.agreements_dir / f"{artifact_id}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
+
+
+def _remember(consumer: Consumer, artifact_id: str, receipt: dict[str, Any]) -> None:
+    import json
+
+    from synthspace.atomic_files import atomic_output
+
+    if consumer.agreements_dir is None:
+        return
+    known = [r for r in _cached(consumer, artifact_id) if r.get("agreement_id") != receipt.get("agreement_id")]
+    consumer.agreements_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_output(consumer.agreements_dir / f"{artifact_id}.json") as fh:
+        fh.write(json.dumps([*known, receipt], indent=2).encode() + b"\n")
 
 
 def ensure_agreement(
-    client: CoordinatorClient, consumer: Consumer, artifact_id: str, purpose: str | None
+    client: CoordinatorClient,
+    consumer: Consumer,
+    artifact_id: str,
+    purpose: str | None,
+    *,
+    action: Action = "use",
+    record: ArtifactDetail | None = None,
+    any_action: bool = False,
 ) -> dict[str, Any] | None:
-    """The receipt of a logged `use` agreement of `consumer` to the artifact, signing and logging
-    one for `purpose` when there is none; None for the publisher's own artifact (it needs none).
+    """The receipt of a logged agreement of `consumer` to the artifact for `action` (and
+    `purpose`, when given) that the artifact's policy still permits now: a cached one, else one
+    the coordinator lists, else one signed and logged for `purpose`. None for the publisher's
+    own artifact (it needs none) and for a retracted one (it cannot be agreed to). With
+    `any_action`, an agreement for any action that obtains the data (agreement.DATA_ACTIONS) is
+    reused, and one for `action` is signed only when there is none (the auditor's downloads).
     Raises AgreementNeeded when one is needed and `purpose` is None."""
-    from synthspace.agreement import PULL_ACTION, sign_agreement
-    from synthspace.lineage import Statement
+    from datetime import UTC, datetime
 
-    record = client.artifact(artifact_id)
+    from synthspace.agreement import DATA_ACTIONS, agreement_request, sign_agreement
+    from synthspace.lineage import Statement
+    from synthspace.policy import decide
+
+    record = record or client.artifact(artifact_id)
     if record.org == consumer.org or record.retraction is not None:
         # The publisher needs no agreement; a retracted artifact cannot be agreed to (409
         # artifact_retracted) -- the pull's audit then fails at its `retraction` check.
         return None
-    mine = [
-        a
-        for a in client.agreements(artifact_id)
-        if a["org"] == consumer.org and a["action"] == PULL_ACTION and (purpose is None or a["purpose"] == purpose)
-    ]
-    if mine:
-        return client.agreement_receipt(mine[-1]["agreement_id"])
+    policy = Statement.model_validate(record.statement).predicate.effective_policy()
+    digest = policy.digest()
+    now = datetime.now(UTC)
+
+    def usable(a: dict[str, Any]) -> bool:
+        kind = a.get("action")
+        if a.get("org") != consumer.org or a.get("policy_sha256") != digest:
+            return False
+        if not (kind == action or (any_action and kind in DATA_ACTIONS)):
+            return False
+        if purpose is not None and a.get("purpose") != purpose and not any_action:
+            return False
+        request = agreement_request(consumer.org, kind, a.get("purpose"), now)
+        return decide(policy, request, publisher=record.org).permitted
+
+    cached = [a for a in _cached(consumer, artifact_id) if usable(a)]
+    if cached:
+        return cached[-1]
+    listed = [a for a in client.agreements(artifact_id) if usable(a)]
+    if listed:
+        receipt = client.agreement_receipt(listed[-1]["agreement_id"])
+        _remember(consumer, artifact_id, receipt)
+        return receipt
     if purpose is None:
         raise AgreementNeeded(
             f"artifact {artifact_id} is {record.org!r}'s: its data is served only after you agree to its usage "
             "policy; pass --purpose PURPOSE (e.g. train, evaluate, research) or run "
             f"`synthspace catalog agree {artifact_id} --purpose PURPOSE`"
         )
-    policy = Statement.model_validate(record.statement).predicate.effective_policy()
     envelope = sign_agreement(
         consumer.artifact_key,
         artifact_id=artifact_id,
-        policy_sha256=policy.digest(),
+        policy_sha256=digest,
         org=consumer.org,
         purpose=purpose,
+        action=action,
     )
-    return client.agree(envelope.to_json())
+    receipt = client.agree(envelope.to_json())
+    _remember(consumer, artifact_id, receipt)
+    return receipt
 
 
 def pull(
@@ -88,12 +156,14 @@ def pull(
     *,
     purpose: str | None = None,
     consumer: Consumer | None = None,
+    action: Action = "use",
 ) -> AuditReport:
     """Verify `artifact_id` and write its bundle (data, envelope.json, receipt.json,
     statement.json, audit.json) into `out_dir`. Raises AuditFailed naming the failed check.
 
-    With `consumer`, another org's artifact is pulled under a logged agreement (made for
-    `purpose` when none is logged yet); the folder keeps it (agreement.json and
+    With `consumer` (default: the auditor's, a node's own), another org's artifact is pulled under a logged agreement for `action`
+    (`use`; `train`, `evaluate`, `derive` for what a node does with the bytes), reused when
+    one is cached or logged, made for `purpose` when none is yet; the folder keeps it (agreement.json and
     agreement-receipt.json) and the `agreement` check verifies it."""
     from synthspace import artifact
 
@@ -111,15 +181,16 @@ def pull(
     from synthspace.node.coordinator_client import CoordinatorError
 
     agreement = None
+    consumer = consumer if consumer is not None else auditor.consumer
     if consumer is not None:
         try:
-            agreement = ensure_agreement(auditor.client, consumer, artifact_id, purpose)
+            agreement = ensure_agreement(auditor.client, consumer, artifact_id, purpose, action=action)
         except AgreementNeeded as needed:
             agreement_needed: AgreementNeeded | None = needed
         else:
             agreement_needed = None
     try:
-        report = auditor.audit_artifact(artifact_id, lineage=False, keep_dir=out)
+        report = auditor.audit_artifact(artifact_id, lineage=False, keep_dir=out, agree=None)
     except CoordinatorError as exc:
         # Coordinators that enforce agreements refuse the data without one (403 agreement_required).
         if exc.code == "agreement_required" and consumer is not None and agreement_needed is not None:

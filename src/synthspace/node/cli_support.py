@@ -60,6 +60,7 @@ def open_auditor(
         AuditorState,
         offline_client,
     )
+    from synthspace.node.catalog import Consumer
     from synthspace.node.coordinator_client import CoordinatorClient
 
     if offline:
@@ -91,6 +92,7 @@ def open_auditor(
             trust_on_first_use=trust_on_first_use,
             witness_policy=policy(node.path),
             org=config.org,
+            consumer=Consumer.for_home(node),
         )
     url = coordinator.rstrip("/")
     if home is not None:  # an enrolled node may sign an outsider-style audit of another URL

@@ -24,7 +24,7 @@ from pydantic import Field
 from synthspace.atomic_files import atomic_output
 from synthspace.config_model import StrictModel
 from synthspace.errors import SynthspaceError
-from synthspace.lineage import Parent
+from synthspace.lineage import AgreementRef, Parent
 
 if TYPE_CHECKING:
     from synthspace.node.audit import Auditor
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 DERIVATION_FILE = "derivation.json"
 DATA_FILE = "data.parquet"
 SOURCE_COLUMN = "source_artifact_id"
+# The purpose a derivation's `derive` agreements declare.
+DERIVE_PURPOSE = "derive"
 
 
 class DeriveError(SynthspaceError):
@@ -66,6 +68,11 @@ class Derivation(StrictModel):
     record_count: int = Field(ge=0, description="Rows in data.parquet.")
     started: datetime = Field(description="When the derivation started (UTC).")
     finished: datetime = Field(description="When data.parquet was written (UTC).")
+    agreements: list[AgreementRef] | None = Field(
+        default=None,
+        description="The logged `derive` agreements for the other orgs' parents (None: a derivation "
+        "made before agreements were listed).",
+    )
 
 
 def _now() -> datetime:
@@ -97,8 +104,9 @@ def derive_dataset(
     `DerivationForbidden` names the policy term or licence, before any output is written."""
     import pandas as pd
 
+    from synthspace.lineage import Statement
     from synthspace.node.audit import PULL_CHECKS, AuditFailed
-    from synthspace.node.catalog import pull
+    from synthspace.node.catalog import ensure_agreement, pull
 
     if not parents:
         raise DeriveError("name at least one parent (an artifact id or a pulled directory)")
@@ -117,6 +125,30 @@ def derive_dataset(
     licenses: list[str] = []
     tasks: list[str | None] = []
     locales: list[str | None] = []
+    consumer = auditor.consumer if auditor.consumer is not None and auditor.consumer.org == org else None
+    agreements: list[AgreementRef] = []
+
+    def agree(artifact_id: str, record: Any = None) -> None:
+        # Another org's parent: a logged `derive` agreement (reused when one is cached or
+        # logged), listed in the child's signed lineage; the pull is served under it too.
+        if consumer is None:
+            return
+        receipt = ensure_agreement(
+            auditor.client, consumer, artifact_id, DERIVE_PURPOSE, action="derive", record=record
+        )
+        if receipt is not None:
+            agreements.append(
+                AgreementRef(
+                    artifact_id=artifact_id,
+                    agreement_id=receipt["agreement_id"],
+                    log_index=receipt["log_index"],
+                    org=receipt["org"],
+                    action=receipt["action"],
+                    purpose=receipt["purpose"],
+                    policy_sha256=receipt["policy_sha256"],
+                )
+            )
+
     for ref in parents:
         path = Path(ref)
         if path.is_dir():
@@ -125,10 +157,19 @@ def derive_dataset(
             if not report.ok:
                 raise AuditFailed(report)
             bundle = path
+            assert report.statement is not None and report.artifact_id is not None
+            if report.statement.predicate.producer.org != org and not auditor.offline:
+                _check_may_derive(report.statement, report.artifact_id, org, license)
+                agree(report.artifact_id)
         else:
             progress(f"pulling and verifying {ref}")
             bundle = out / "parents" / str(ref)
-            report = pull(auditor, str(ref), bundle)
+            record = auditor.client.artifact(str(ref))
+            if record.org != org and record.retraction is None:
+                # Refuse before signing: an agreement the policy does not permit is never made.
+                _check_may_derive(Statement.model_validate(record.statement), str(ref), org, license)
+                agree(str(ref), record)
+            report = pull(auditor, str(ref), bundle, purpose=DERIVE_PURPOSE, action="derive", consumer=consumer)
         assert report.statement is not None and report.artifact_id is not None
         failing = [c.name for c in report.checks if c.name in PULL_CHECKS and c.status != "pass"]
         if failing:
@@ -195,6 +236,7 @@ def derive_dataset(
         record_count=len(data),
         started=started,
         finished=_now(),
+        agreements=agreements if consumer is not None else None,
     )
     (out / DERIVATION_FILE).write_text(derivation.model_dump_json(indent=2) + "\n")
     return derivation
@@ -277,6 +319,7 @@ def derived_predicate(home: NodeHome, derivation: Derivation) -> Any:
         producer=producer_for(home),
         gates=gates,
         parents=derivation.parents,
+        agreements=derivation.agreements,
         times=Times(started=derivation.started, finished=derivation.finished, signed=_now()),
     )
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from synthspace import dsse, keys
 from synthspace.agreement import (
+    DATA_ACTIONS,
     FRESHNESS,
     MAX_ENVELOPE_BYTES,
-    PULL_ACTION,
     AgreementError,
     agreement_problem,
     parse_agreement,
@@ -244,7 +244,8 @@ def list_agreements(
 
 def require_agreement(session: Session, row: Artifact, viewer: Principal) -> None:
     """Before data is served: the publisher and the operator never need an agreement; any
-    other org needs a logged `use` agreement whose terms the policy still permits now."""
+    other org needs a logged agreement (action use, train, evaluate or derive: each needs the
+    bytes) whose terms the policy still permits now."""
     if viewer.is_operator or viewer.org == row.org_name:
         return
     agreements = list(
@@ -253,7 +254,7 @@ def require_agreement(session: Session, row: Artifact, viewer: Principal) -> Non
             .where(
                 Agreement.artifact_id == row.artifact_id,
                 Agreement.org_name == viewer.org,
-                Agreement.action == PULL_ACTION,
+                Agreement.action.in_(DATA_ACTIONS),
             )
             .order_by(Agreement.log_index.desc())
             .limit(50)
@@ -276,7 +277,7 @@ def require_agreement(session: Session, row: Artifact, viewer: Principal) -> Non
             artifact_id=a.artifact_id,
             policy_sha256=a.policy_sha256,
             org=a.org_name,
-            action=PULL_ACTION,
+            action=a.action,  # type: ignore[arg-type]  # one of DATA_ACTIONS (the query's filter)
             purpose=a.purpose,
             time=a.signed_at,
             nonce="0" * 32,

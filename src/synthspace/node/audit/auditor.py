@@ -16,6 +16,7 @@ from synthspace.node.audit.agreements import (
     AGREEMENT_FILE,
     check_agreement,
     check_logged_agreements,
+    check_parent_agreements,
 )
 from synthspace.node.audit.context import AuditContext, safe_name, to_utc
 from synthspace.node.audit.key_directory import KeyDirectory
@@ -44,8 +45,17 @@ from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorErr
 
 if TYPE_CHECKING:
     from synthspace.checkpoint import Checkpoint, Verifier
+    from synthspace.node.catalog import Consumer
     from synthspace.node.home import NodeHome
+    from synthspace.policy import Action
     from synthspace.witness import WitnessPolicy
+
+# The agreement an auditor signs before downloading another org's data it audits -- an
+# artifact audited by id and every parent of a lineage walk: obtain and read the bytes (`use`)
+# for purpose `audit`. Any valid agreement of the org that obtains the data (use, train,
+# evaluate, derive) is reused instead. A policy whose `use` permission restricts purposes must list
+# `audit` for other orgs to audit it by id.
+AUDIT_AGREEMENT: tuple[Action, str] = ("use", "audit")
 
 
 class Auditor:
@@ -67,9 +77,13 @@ class Auditor:
         offline: bool = False,
         witness_policy: WitnessPolicy | None = None,
         org: str | None = None,
+        consumer: Consumer | None = None,
     ) -> None:
         self.client = client
         self.org = org  # the org whose node runs this auditor (None: an outsider)
+        # Signs (or reuses) the agreement another org's data is served under (AUDIT_AGREEMENT
+        # for what the auditor downloads itself); None: an outsider, who cannot sign one.
+        self.consumer = consumer
         self.witness_policy = witness_policy
         self.offline = offline
         self.state = state
@@ -82,6 +96,8 @@ class Auditor:
 
     @classmethod
     def for_home(cls, home: NodeHome, client: CoordinatorClient | None = None) -> Auditor:
+        from synthspace.node.catalog import Consumer
+
         config = home.config()
         return cls(
             client or CoordinatorClient.for_home(home),
@@ -89,6 +105,7 @@ class Auditor:
             pinned_verifier_key=config.log_verifier_key,
             witness_policy=witnessing.load_policy(home.path),
             org=config.org,
+            consumer=Consumer.for_home(home),
         )
 
     # ---- the log --------------------------------------------------------------------------
@@ -145,13 +162,19 @@ class Auditor:
         lineage: bool = True,
         workdir: Path | None = None,
         keep_dir: Path | None = None,
+        agree: tuple[Action, str] | None = AUDIT_AGREEMENT,
     ) -> AuditReport:
         """Fetch envelope and data of `artifact_id` from the catalog and audit them.
 
         With `keep_dir`, the verified files are moved there as a bundle (what `pull` does);
-        nothing is written there unless every pull check passed.
+        nothing is written there unless every pull check passed. Another org's data is served
+        only under a logged agreement: with a `consumer`, one for `agree` (action, purpose) is
+        reused or signed first (`pull` signs its own and passes None); the lineage walk's
+        parents always use AUDIT_AGREEMENT.
         """
-        return self._audit_id(artifact_id, lineage=lineage, workdir=workdir, keep_dir=keep_dir, seen=())
+        return self._audit_id(
+            artifact_id, lineage=lineage, workdir=workdir, keep_dir=keep_dir, seen=(), agree=agree
+        )
 
     def audit_bundle(self, bundle: Path, *, lineage: bool = True) -> AuditReport:
         """Audit a local bundle directory (from publish's RUN_DIR/publish or from pull)."""
@@ -206,9 +229,20 @@ class Auditor:
         workdir: Path | None,
         keep_dir: Path | None,
         seen: tuple[str, ...],
+        agree: tuple[Action, str] | None = AUDIT_AGREEMENT,
     ) -> AuditReport:
         record = self.client.artifact(artifact_id)
         envelope_bytes = self.client.envelope(artifact_id)
+        if self.consumer is not None and agree is not None:
+            from synthspace.node.catalog import ensure_agreement
+
+            try:
+                ensure_agreement(
+                    self.client, self.consumer, artifact_id, agree[1], action=agree[0], record=record,
+                    any_action=True,
+                )
+            except CoordinatorError:
+                pass  # refused (e.g. the policy's purpose terms): the download says why (403)
         if keep_dir is not None:
             # Stage beside the target (same file system): verified files are then renamed in,
             # never copied, and nothing lands in the target before every check passed.
@@ -217,16 +251,25 @@ class Auditor:
         tmp = Path(tempfile.mkdtemp(prefix=".synthspace-pull-", dir=workdir))
         try:
             name = safe_name(record.subject_name)
-            downloaded_sha256 = self.client.download_data(artifact_id, tmp / name)
+            data_dir: Path | None = tmp
+            downloaded_sha256: str | None
+            try:
+                downloaded_sha256 = self.client.download_data(artifact_id, tmp / name)
+            except CoordinatorError as exc:
+                # A retracted artifact of another org cannot be agreed to, so its data is not
+                # served: audit it without the data (its `retraction` check says why it fails).
+                if exc.code != "agreement_required" or record.retraction is None:
+                    raise
+                data_dir, downloaded_sha256 = None, None
             report = self._audit(
                 artifact_id,
                 envelope_bytes,
-                data_dir=tmp,
+                data_dir=data_dir,
                 expected_id=artifact_id,
                 log_index_hint=record.log_index,
                 lineage=lineage,
                 seen=seen,
-                downloaded_name=name,
+                downloaded_name=name if data_dir is not None else None,
                 downloaded_sha256=downloaded_sha256,
             )
             if keep_dir is not None and report.ok:
@@ -314,10 +357,16 @@ class Auditor:
             checks.check_lineage(report, statement, aid, seen, None if self.offline else self._audit_parent)
             published = to_utc(entry.time) if entry is not None else to_utc(statement.predicate.times.signed)
             checks.check_parent_policy(report, statement, published, walked=not self.offline)
+            walked = None if self.offline else {
+                p.artifact_id: p.statement for p in report.parents if p.artifact_id and p.statement is not None
+            }
+            check_parent_agreements(report, ctx, None if self.offline else self.client, statement, walked)
         return report
 
     def _audit_parent(self, artifact_id: str, chain: tuple[str, ...]) -> AuditReport:
-        return self._audit_id(artifact_id, lineage=True, workdir=None, keep_dir=None, seen=chain)
+        return self._audit_id(
+            artifact_id, lineage=True, workdir=None, keep_dir=None, seen=chain, agree=AUDIT_AGREEMENT
+        )
 
     # ---- receipts (publishing) ------------------------------------------------------------
     def verify_receipt(

@@ -20,8 +20,10 @@ CHECKS = (
     "gates",
     "lineage",
     "parent_policy",
+    "parent_agreements",
 )
-PULL_CHECKS = CHECKS[:-2]  # pull checks everything but walks no parents (lineage, parent_policy)
+# pull checks everything but walks no parents (lineage, parent_policy, parent_agreements)
+PULL_CHECKS = CHECKS[: CHECKS.index("lineage")]
 MAX_LINEAGE_DEPTH = 32
 
 ENVELOPE_FILE = "envelope.json"

@@ -73,7 +73,7 @@ def pull_adapter(
     Another org's adapter is pulled under a logged agreement for purpose `evaluate`."""
     from synthspace.node.catalog import pull
 
-    report = pull(auditor, artifact_id, out_dir, purpose="evaluate", consumer=consumer)
+    report = pull(auditor, artifact_id, out_dir, purpose="evaluate", action="evaluate", consumer=consumer)
     statement = report.statement
     assert statement is not None and report.artifact_id is not None
     pred = statement.predicate
