@@ -45,10 +45,28 @@ PATHS = ("", "/envelope", "/data", "/croissant")
 
 
 def test_assignee_and_publisher_see_the_restricted_artifact(shared: dict[str, Any]) -> None:
+    from synthspace.agreement import sign_agreement
+    from synthspace.policy import UsagePolicy
+
+    rid = shared["restricted"]
+    # The assignee sees it; its data needs an agreement first (agreements are required by
+    # default): 403 agreement_required, not the 404 an outsider gets.
+    r = shared["partner"].client().get(f"/v1/artifacts/{rid}/data")
+    assert r.status_code == 403 and r.json()["error"] == "agreement_required", r.text
+    detail = shared["partner"].client().get(f"/v1/artifacts/{rid}").json()
+    policy = UsagePolicy.model_validate(detail["statement"]["predicate"]["policy"])
+    envelope = sign_agreement(
+        shared["partner"].artifact_key, artifact_id=rid, policy_sha256=policy.digest(),
+        org=shared["partner"].name, purpose="train", action="train",
+    )
+    agreed = shared["partner"].client().post(
+        "/v1/agreements", content=envelope.to_json(), headers={"content-type": "application/json"}
+    )
+    assert agreed.status_code == 201, agreed.text
     for who in ("owner", "partner"):
         c = shared[who].client()
         for path in PATHS:
-            r = c.get(f"/v1/artifacts/{shared['restricted']}{path}")
+            r = c.get(f"/v1/artifacts/{rid}{path}")
             assert r.status_code == 200, (who, path, r.text)
         listed = {a["artifact_id"] for a in c.get("/v1/artifacts", params={"q": "hospital"}).json()["items"]}
         assert shared["restricted"] in listed and shared["open"] in listed

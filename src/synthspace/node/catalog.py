@@ -74,8 +74,8 @@ def _remember(consumer: Consumer, artifact_id: str, receipt: dict[str, Any]) -> 
     if consumer.agreements_dir is None:
         return
     known = [r for r in _cached(consumer, artifact_id) if r.get("agreement_id") != receipt.get("agreement_id")]
-    consumer.agreements_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_output(consumer.agreements_dir / f"{artifact_id}.json") as fh:
+    consumer.agreements_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with atomic_output(consumer.agreements_dir / f"{artifact_id}.json", mode=0o600) as fh:
         fh.write(json.dumps([*known, receipt], indent=2).encode() + b"\n")
 
 

@@ -69,8 +69,10 @@ def check_logged_agreements(
         try:
             envelope_bytes = client.agreement_envelope(entry.envelope_sha256)
         except CoordinatorError as exc:
-            if exc.status == 404:
-                continue  # another consumer's envelope: only it, the publisher and the operator read it
+            if exc.status in (401, 404):
+                # another consumer's envelope: only it, the publisher and the operator read it
+                # (an outsider's unsigned auditor reads none)
+                continue
             problems.append(f"entry {index}: {exc}")
             continue
         try:
@@ -257,7 +259,7 @@ def check_parent_agreements(
             try:
                 envelope_bytes = client.agreement_envelope(entry.envelope_sha256)
             except CoordinatorError as exc:
-                if exc.status != 404:  # 404: only the consumer, the publisher and the operator read it
+                if exc.status not in (401, 404):  # only the consumer, the publisher and the operator read it
                     problems.append(f"{where}: {exc}")
                     continue
             else:
