@@ -215,7 +215,7 @@ def get_envelope(artifact_id: ArtifactId, principal: PrincipalDep, session: Sess
 
 @router.get(
     "/{artifact_id}/data",
-    summary="The artifact's file, streamed (other orgs than the publisher need a logged `use` agreement)",
+    summary="The artifact's file, streamed (other orgs than the publisher need a logged agreement, by default)",
     response_class=FileResponse,
     responses={403: {"model": ErrorBody}},
 )
