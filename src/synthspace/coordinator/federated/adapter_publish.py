@@ -27,6 +27,56 @@ class AdapterPublishError(SynthspaceError):
     """The adapter could not be signed or published (operator key or catalog problem)."""
 
 
+def training_agreements(
+    session: Any, parents: list[Any], training_artifacts: dict[str, list[str]]
+) -> list[Any] | None:
+    """The `train` agreements the adapter relied on: for each training-data parent and each
+    participant that declared its digest and is not its publisher, that participant's latest
+    logged `train` agreement naming the parent's signed policy (how it obtained the bytes). None
+    when one is missing (a participant trained on data obtained otherwise): a partial list would
+    fail the auditor's `parent_agreements` check, an absent one is skipped by it."""
+    from sqlalchemy import select
+
+    from synthspace.coordinator.models import Agreement, Artifact
+    from synthspace.lineage import AgreementRef, Statement
+
+    refs: list[AgreementRef] = []
+    for parent in parents:
+        row = session.get(Artifact, parent.artifact_id)
+        if row is None:
+            return None
+        digest = Statement.model_validate(row.statement).predicate.effective_policy().digest()
+        users = sorted(o for o, ds in training_artifacts.items() if parent.digest.sha256 in ds)
+        for org in users:
+            if org == row.org_name:
+                continue
+            found = session.scalars(
+                select(Agreement)
+                .where(
+                    Agreement.artifact_id == parent.artifact_id,
+                    Agreement.org_name == org,
+                    Agreement.action == "train",
+                    Agreement.policy_sha256 == digest,
+                )
+                .order_by(Agreement.log_index.desc())
+                .limit(1)
+            ).first()
+            if found is None:
+                return None
+            refs.append(
+                AgreementRef(
+                    artifact_id=parent.artifact_id,
+                    agreement_id=found.envelope_sha256,
+                    log_index=found.log_index,
+                    org=org,
+                    action="train",
+                    purpose=found.purpose,
+                    policy_sha256=found.policy_sha256,
+                )
+            )
+    return refs
+
+
 def training_parents(session: Any, digests: list[str]) -> list[Any]:
     """Catalog artifacts (not retracted) whose subject is one of `digests`, as training-data parents."""
     from sqlalchemy import select
@@ -88,6 +138,7 @@ def publish_adapter(
     try:
         with coord.session() as session:
             parents = training_parents(session, digests)
+            agreements = training_agreements(session, parents, training.training_artifacts)
         statement = Statement(
             subject=[Subject(name=ADAPTER_FILE, digest=DigestSet(sha256=file_sha256(data_path)))],
             predicate=LineagePredicate(
@@ -102,6 +153,7 @@ def publish_adapter(
                     software=f"synthspace {__version__} (flwr {flwr_version})",
                 ),
                 parents=parents,
+                agreements=agreements,
                 training=training,
                 times=Times(started=started, finished=finished, signed=datetime.now(started.tzinfo)),
             ),
