@@ -219,7 +219,20 @@ def test_each_dataset_carries_its_signed_policy_and_a_data_distribution(
     assert dist["accessService"]["endpointURL"] == f"{url}/v1/artifacts"
     data_url = dist["dcat:downloadURL"]["@id"]
     assert data_url == f"{url}/v1/artifacts/{ids['restricted']}/data"
-    got = c.get(data_url)  # the distribution leads to the data
+    # the distribution leads to the data, served (by default) once the consumer's agreement to
+    # the offered policy is logged
+    refused = c.get(data_url)
+    assert refused.status_code == 403 and refused.json()["error"] == "agreement_required"
+    from synthspace.agreement import sign_agreement
+
+    policy = share_policy([space["partner"].name], ["use", "train"], expires=space["expires"])
+    envelope = sign_agreement(
+        space["partner"].artifact_key, artifact_id=ids["restricted"], policy_sha256=policy.digest(),
+        org=space["partner"].name, purpose="research",
+    )
+    agreed = c.post("/v1/agreements", content=envelope.to_json(), headers={"content-type": "application/json"})
+    assert agreed.status_code in (201, 200), agreed.text
+    got = c.get(data_url)
     assert got.status_code == 200
     assert hashlib.sha256(got.content).hexdigest() == dist["spdx:checksum"]["spdx:checksumValue"]
     assert got.content == space["data"]["restricted"]
