@@ -68,3 +68,38 @@ def test_require_agreements_false_serves_without_one(
         assert enrol(srv).client().get(f"/v1/artifacts/{aid}/data").status_code == 200
     finally:
         srv.stop()
+
+
+def test_adapter_lists_the_participants_train_agreements(server: CoordinatorServer) -> None:
+    """What the ServerApp signs into an adapter's lineage: for each other org's training-data
+    parent, the participant's logged `train` agreement; none at all when one is missing."""
+    from synthspace.coordinator.federated.adapter_publish import (
+        training_agreements,
+        training_parents,
+    )
+
+    owner, aid = _published(server)
+    trainer, idle = enrol(server), enrol(server)
+    sha = owner.client().get(f"/v1/artifacts/{aid}").json()["subject_sha256"]
+    envelope = sign_agreement(
+        trainer.artifact_key, artifact_id=aid, policy_sha256=unsigned_policy().digest(),
+        org=trainer.name, purpose="train", action="train",
+    ).to_json()
+    r = trainer.client().post(
+        "/v1/agreements", content=envelope, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 201, r.text
+    coord = server.coordinator()
+    try:
+        with coord.session() as session:
+            parents = [p for p in training_parents(session, [sha]) if p.artifact_id == aid]
+            assert len(parents) == 1
+            refs = training_agreements(session, parents, {trainer.name: [sha], owner.name: [sha]})
+            assert refs is not None and len(refs) == 1  # the publisher's own use needs none
+            ref = refs[0]
+            assert (ref.artifact_id, ref.org, ref.action) == (aid, trainer.name, "train")
+            assert (ref.agreement_id, ref.log_index) == (r.json()["agreement_id"], r.json()["log_index"])
+            # a participant without a train agreement: no partial list
+            assert training_agreements(session, parents, {trainer.name: [sha], idle.name: [sha]}) is None
+    finally:
+        coord.close()
