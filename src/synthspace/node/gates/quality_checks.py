@@ -24,7 +24,7 @@ from synthspace.node.quality.stats import (
     length_stats,
     sample_indices,
 )
-from synthspace.node.quality.usefulness import UsefulnessChecker
+from synthspace.node.quality.usefulness import FaithfulnessChecker, UsefulnessChecker
 
 
 def duplicates(run: GateRun) -> None:
@@ -164,6 +164,7 @@ def usefulness(run: GateRun) -> None:
         [t for fields in run.seed_fields for t in fields],
     )
     checks = build_checks(c.validators, data.seeds)
+    faithful = FaithfulnessChecker(c, data.locale, data.prompt_texts(), data.seeds)
     cols = [f for f in data.output_fields if f in data.records.columns]
     seed_index = data.seed_index
     # The text as generated: redaction's placeholders and fictional values are not defects of
@@ -175,6 +176,8 @@ def usefulness(run: GateRun) -> None:
         rec = {f: columns[f][i] for f in cols}
         why = checker.reasons(rec)
         why += [r for chk in checks if (r := chk(rec, seed_index[i])) is not None]
+        if faithful:
+            why += faithful.reasons(rec, seed_index[i])
         if why:
             failing.append(i)
             by_reason.update(why)
@@ -191,6 +194,8 @@ def usefulness(run: GateRun) -> None:
         "locale": data.locale,
         "text_fields": data.text_fields,
         "validators": len(checks),
+        "answer_grounding_rules": len(faithful.grounding),
+        "role_rules": len(faithful.roles),
         "positions": failing[:LIST_CAP],
     }
     run.add(

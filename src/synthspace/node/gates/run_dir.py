@@ -99,9 +99,18 @@ class RunData:
         ]
 
     def prompt_texts(self) -> list[str]:
+        """The recipe's instructions: system message, template, and the output fields'
+        descriptions (the model reads them in the structured-output schema, and copies them
+        back: "A new question a resident asks about the article")."""
         if self.prompt is None:
             return []
-        return [t for t in (self.prompt.system, self.prompt.template) if t]
+        props = (self.schema or {}).get("properties", {})
+        described = [
+            str(spec["description"])
+            for spec in props.values()
+            if isinstance(spec, dict) and spec.get("description")
+        ]
+        return [t for t in (self.prompt.system, self.prompt.template, *described) if t]
 
 
 def read_shards(run_dir: Path) -> pd.DataFrame:

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from synthspace.node.quality import degenerate as dg
+from synthspace.node.quality.answer_grounding import GroundingCheck
 from synthspace.node.quality.language import LanguageScore, analyzer_for, count_chars
+from synthspace.node.quality.roles import RoleCheck
 from synthspace.node.recipes.gates import UsefulnessConfig
 
 # Unknown words a record needs before its unknown share counts: Sudachi's dictionary is large
@@ -172,3 +174,38 @@ def _markup(text: str) -> str | None:
     if urls and urls / len(compact) > 0.3:
         return "url"
     return None
+
+
+class FaithfulnessChecker:
+    """The recipe's answer-grounding and dialogue-role rules (`usefulness.answer_grounding`,
+    `usefulness.roles`): reasons `usefulness:ungrounded`, `usefulness:contradiction`,
+    `usefulness:role_swap`."""
+
+    def __init__(
+        self,
+        cfg: UsefulnessConfig,
+        locale: str | None,
+        prompt_texts: Sequence[str],
+        seeds: Sequence[dict[str, Any]],
+    ) -> None:
+        language = (locale or "en").split("_")[0]
+        self.grounding = [GroundingCheck(r, language, prompt_texts) for r in cfg.answer_grounding]
+        self.roles = [RoleCheck(r) for r in cfg.roles]
+        self.seeds = list(seeds)
+        for g in self.grounding:
+            g.prepare(self.seeds)
+
+    def __bool__(self) -> bool:
+        return bool(self.grounding or self.roles)
+
+    def reasons(self, record: dict[str, Any], seed_index: int | None) -> list[str]:
+        found: set[str] = set()
+        for g in self.grounding:
+            own = seed_index is not None and 0 <= seed_index < len(self.seeds)
+            i = seed_index if own and g.rule.scope == "own" else g.best_seed(record, self.seeds)
+            if i is None:
+                continue  # no seeds to compare with (`gate --records` without --seeds)
+            found.update(f.kind for f in g.findings(record, self.seeds[i]))
+        if any(r.swapped(record) for r in self.roles):
+            found.add("role_swap")
+        return sorted(f"usefulness:{r}" for r in found)

@@ -117,3 +117,94 @@ class JudgeConfig(GateModel):
         if len(set(names)) != len(names):
             raise ValueError("judge criteria must have distinct names")
         return self
+
+
+class AnswerGroundingRule(GateModel):
+    """An output field that must say only what its seed source says (node/quality/answer_grounding.py)."""
+
+    field: str = Field(min_length=1, description="Output field checked, e.g. answer.")
+    source_fields: list[str] = Field(
+        min_length=1,
+        description="Seed fields the field must be faithful to (the text the prompt showed, e.g. "
+        "statute and article_text).",
+    )
+    context_fields: list[str] = Field(
+        default_factory=list,
+        description="Output fields of the same record whose words count as given too (e.g. the "
+        "question the answer replies to).",
+    )
+    numbers: bool = Field(
+        default=True,
+        description="Every number or duration in the field (digits or number words: 30, thirty, "
+        "forty five) must appear in the source or context.",
+    )
+    names: bool = Field(
+        default=True,
+        description="English: capitalised names inside a sentence (California, Supreme Court) and "
+        "jurisdiction words (federal, state law, constitution) must appear in the source, the "
+        "context or the prompt.",
+    )
+    polarity: bool = Field(
+        default=True,
+        description="English: a sentence must keep the negation of the source sentence it overlaps "
+        "most (must / must not, may / may not, can / cannot).",
+    )
+    max_novel_share: float | None = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="English: largest share of content words (stemmed; stop words and numbers "
+        "aside) found in neither the source nor the context, over the field and over each of "
+        "its sentences (null = off). The prompt's words do not count as grounded.",
+    )
+    min_content_words: int = Field(
+        default=4,
+        ge=1,
+        description="The novel-share test judges the field and each of its sentences holding at "
+        "least this many content words.",
+    )
+    max_foreign_words: int | None = Field(
+        default=None,
+        ge=0,
+        description="English: most content words (repeats counted) the field may take from other "
+        "seeds' sources while its own source and context lack them: a sign it mixed up "
+        "articles (\"landlord\" in an answer about the tenant's article) (null = off).",
+    )
+    allow: list[str] = Field(
+        default_factory=list,
+        description="Words, names or numbers always counted as grounded (case-insensitive).",
+    )
+    scope: Literal["own", "best"] = Field(
+        default="own",
+        description="own: the record's own seed (the best-matching seed when the record carries "
+        "no seed index, e.g. `gate --records`); best: always the seed whose source overlaps the "
+        "field most.",
+    )
+
+
+Role = Literal["customer", "agent"]
+
+
+class RoleRule(GateModel):
+    """A dialogue field that must read as its speaker (node/quality/roles.py)."""
+
+    field: str = Field(min_length=1, description="Output field checked (a text or a list of turns).")
+    roles: list[Role] = Field(
+        min_length=1,
+        description="The speaker of the field; for a list field the speakers of its items in turn, "
+        "repeating (e.g. [customer, agent]).",
+    )
+    margin: int = Field(
+        default=1,
+        ge=1,
+        description="A turn fails when it holds at least this many more cues of the other role "
+        "than of its own.",
+    )
+    extra_customer_cues: list[str] = Field(
+        default_factory=list,
+        description="More phrases (lower case, matched on word boundaries) only a customer says.",
+    )
+    extra_agent_cues: list[str] = Field(
+        default_factory=list,
+        description="More phrases (lower case, matched on word boundaries) only an agent says.",
+    )

@@ -18,7 +18,13 @@ from pydantic import Field, ValidationError, model_validator
 from synthspace.errors import ConfigError
 from synthspace.node.privacy.canaries import DEFAULT_CANARY_PATTERN
 from synthspace.node.privacy.pii import PII_TYPES, PiiType
-from synthspace.node.recipes.gate_rules import GateModel, JudgeConfig, Validator
+from synthspace.node.recipes.gate_rules import (
+    AnswerGroundingRule,
+    GateModel,
+    JudgeConfig,
+    RoleRule,
+    Validator,
+)
 
 
 class LeakageConfig(GateModel):
@@ -292,6 +298,17 @@ class UsefulnessConfig(GateModel):
     )
     validators: list[Validator] = Field(
         default_factory=list, description="Grounding validators over output fields."
+    )
+    answer_grounding: list[AnswerGroundingRule] = Field(
+        default_factory=list,
+        description="Output fields that must be faithful to their seed source (numbers, names, "
+        "negation, novel words); a failing record is dropped as usefulness:ungrounded or "
+        "usefulness:contradiction.",
+    )
+    roles: list[RoleRule] = Field(
+        default_factory=list,
+        description="Dialogue fields that must read as their speaker (customer or agent); a "
+        "failing record is dropped as usefulness:role_swap.",
     )
 
 

@@ -307,7 +307,27 @@ class Recipe(RecipeModel):
         for f in self.output_fields:
             if f.name in reserved:
                 raise ValueError(f"output field name {f.name!r} is reserved")
+        if self.gates is not None:
+            self._rule_fields()
         return self
+
+    def _rule_fields(self) -> None:
+        """Answer-grounding and role rules name fields this recipe has."""
+        u = self.gates.usefulness if self.gates is not None else None
+        if u is None:
+            return
+        outputs = set(self.output_field_names)
+        seeds = {f.name for f in self.seed_fields}
+        for g in u.answer_grounding:
+            for name in [g.field, *g.context_fields]:
+                if name not in outputs:
+                    raise ValueError(f"gates.usefulness.answer_grounding: no output field {name!r}")
+            for name in g.source_fields:
+                if name not in seeds:
+                    raise ValueError(f"gates.usefulness.answer_grounding: no seed field {name!r}")
+        for r in u.roles:
+            if r.field not in outputs:
+                raise ValueError(f"gates.usefulness.roles: no output field {r.field!r}")
 
     @property
     def output_field_names(self) -> list[str]:
