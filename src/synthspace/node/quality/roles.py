@@ -4,7 +4,8 @@ the agent (`gates.usefulness.roles`, `RoleRule`).
 Lexical cues, matched on word boundaries in the lower-cased, NFKC text: phrases only a support
 agent says ("how can I help", "thank you for contacting", "we apologize", "our team", "your
 order") and phrases only a customer says ("I bought", "my order", "can you help me", "I was
-charged"). A turn fails when it holds `margin` more cues of the other role than of its own;
+charged"). A turn fails when it holds a cue of the other role and at least as many of them
+as of its own (`margin` 0; a customer turn that also says "I will help you" is swapped);
 the usefulness gate reports it as `usefulness:role_swap`. English only: other languages need
 their own cue lists (`extra_customer_cues` / `extra_agent_cues` add phrases to the built-in
 English ones).
@@ -24,28 +25,30 @@ from synthspace.node.recipes.gate_rules import RoleRule
 # a customer says "my <thing>".
 AGENT_CUES = (
     r"how (?:can|may|could) (?:i|we) (?:help|assist)",
-    r"(?:i am|i'm|we are|we're) (?:here|happy|glad) to (?:help|assist)",
+    r"(?:i am|i'm|we are|we're) (?:here|happy|glad|pleased) to (?:help|assist)",
     r"(?:happy|glad) to help",
     r"thank(?:s| you) for (?:contacting|reaching out|getting in touch|your patience|flagging|letting us know|your message)",
-    r"we (?:apologi[sz]e|are sorry|'re sorry)",
-    r"(?:sorry|apologies) (?:about|for) (?:that|the inconvenience|the trouble|the delay)",
+    r"we(?: apologi[sz]e| are sorry|'re sorry)",
+    r"(?:sorry|apologies|apologi[sz]e) (?:about|for) (?:that|(?:any|the) (?:inconvenience|trouble|delay))",
     r"our (?:team|store|shop|company|support|records|system|warehouse|courier|policy)",
-    r"(?:i|we) (?:will|'ll|can|have|'ve) (?:help you|refund|send|arrange|replace|issue|look into|check|process|sort)",
-    r"(?:i|we) (?:have|'ve) (?:refunded|sent|arranged|issued|processed|updated|cancell?ed|reset)",
+    r"(?:i|we)(?: will|'ll| can| have|'ve) (?:help you|refund|send|arrange|replace|issue|look into|check|process|sort)",
+    r"(?:i|we)(?: have|'ve) (?:refunded|sent|arranged|issued|processed|updated|cancell?ed|reset)",
     r"let me (?:help|check|look)",
-    r"(?:i|we) (?:will|'ll) help you",
+    r"(?:i|we)(?: will|'ll| can| am able to) (?:help|assist) you",
+    r"(?:a way|how) to (?:help|assist) you",
     r"your (?:order|parcel|package|refund|account|kettle|toaster|blender|coffee maker|item|purchase|card|replacement|issue|problem|email)",
     r"please (?:try|descale|unplug|check|send us|use|reset|return|allow)",
     r"is there anything else",
+    r"here(?:'s| is) (?:how|what you can do|a (?:\w+ )?guide)",
 )
 # Phrases of a customer.
 CUSTOMER_CUES = (
     r"i (?:bought|ordered|purchased|received|paid|returned|got|was charged|have been charged|haven't received|never received|can't log|cannot log)",
-    r"my (?:order|parcel|package|refund|account|kettle|toaster|blender|coffee maker|item|purchase|card|money|delivery|email|password)",
+    r"my (?:order|parcel|package|refund|account|kettle|toaster|blender|coffee maker|item|product|purchase|card|money|delivery|email|password)",
     r"i need (?:help|a refund|to return|to change)",
     r"(?:can|could|would) you (?:please )?(?:help me|tell me|refund me|send me|check my|fix my)",
     r"please help",
-    r"i (?:want|would like|'d like) (?:to return|a refund|to cancel|my money|to change|a replacement)",
+    r"i(?: want| would like|'d like) (?:to return|a refund|to cancel|my money|to change|a replacement)",
     r"thank(?:s| you) for (?:your help|helping|the help|sorting)",
     r"(?:it|this) (?:is|was) (?:only|just) \w+ (?:weeks?|months?|days?) old",
 )
@@ -87,7 +90,7 @@ class RoleCheck:
             own = roles[i % len(roles)]
             other = "customer" if own == "agent" else "agent"
             s = self.score(turn)
-            if s[other] - s[own] >= self.rule.margin:
+            if s[other] >= 1 and s[other] - s[own] >= self.rule.margin:
                 out.append(i)
         return out
 

@@ -195,10 +195,10 @@ class RoleRule(GateModel):
         "repeating (e.g. [customer, agent]).",
     )
     margin: int = Field(
-        default=1,
-        ge=1,
-        description="A turn fails when it holds at least this many more cues of the other role "
-        "than of its own.",
+        default=0,
+        ge=0,
+        description="A turn holding a cue of the other role fails when it holds at least this "
+        "many more of them than of its own (0: a tie fails too).",
     )
     extra_customer_cues: list[str] = Field(
         default_factory=list,

@@ -1,0 +1,303 @@
+"""Issue 13, answer grounding and dialogue roles: on labelled sets (bundled-model output read by
+hand, the seeds' own examples and hand-written records), the usefulness gate drops >= 95% of
+unfaithful or role-swapped records and keeps >= 90% of faithful ones; every check has a
+positive control. Run through `gate_records` (the code behind `synthspace gate --records`)
+with the demo recipes and their seeds, one record at a time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from synthspace.demo.plans import ORGS
+from synthspace.node.examples import example_path
+from synthspace.node.gates import gate_records
+from synthspace.node.quality.answer_grounding import GroundingCheck, numbers
+from synthspace.node.quality.roles import RoleCheck
+from synthspace.node.quality.usefulness import FaithfulnessChecker
+from synthspace.node.recipes import RecipeError, parse_recipe
+from synthspace.node.recipes.gate_rules import AnswerGroundingRule, RoleRule
+from synthspace.node.recipes.loading import load_recipe
+
+DATA = Path(__file__).parent / "data"
+PLANS = {p.org: p for p in ORGS}
+LEGAL, SUPPORT = PLANS["kanagawa-legal"], PLANS["osaka-support"]
+FAITHFUL = ("usefulness:ungrounded", "usefulness:contradiction", "usefulness:role_swap")
+
+
+def _lines(name: str) -> list[dict[str, Any]]:
+    return [json.loads(ln) for ln in (DATA / name).read_text(encoding="utf-8").splitlines()]
+
+
+def _reasons(tmp_path: Path, plan: Any, records: list[dict[str, Any]]) -> list[list[str]]:
+    path = tmp_path / "records.jsonl"
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
+    return gate_records(path, load_recipe(plan.recipe), plan.seeds).reasons
+
+
+def _faithless(reasons: list[str]) -> bool:
+    return any(r in FAITHFUL for r in reasons)
+
+
+def _useless(reasons: list[str]) -> bool:
+    return any(r.startswith("usefulness:") for r in reasons)
+
+
+@pytest.mark.parametrize(
+    ("plan", "name"),
+    [(LEGAL, "grounding_legal"), (SUPPORT, "roles_support")],
+    ids=["legal", "support"],
+)
+def test_drops_unfaithful_and_keeps_faithful(plan: Any, name: str, tmp_path: Path) -> None:
+    bad, good = _lines(f"{name}_bad.jsonl"), _lines(f"{name}_good.jsonl")
+    assert len(bad) >= 40 and len(good) >= 40
+    assert any(r["_origin"] == "model" for r in bad) and any(r["_origin"] == "model" for r in good)
+    # One record at a time: the verdict never leans on the rest of a run.
+    bad_why = [_reasons(tmp_path, plan, [r])[0] for r in bad]
+    good_why = _reasons(tmp_path, plan, good)
+    # Model output may be dropped by any usefulness check (copied prompt text is also
+    # repetitive); the written failures, the issue's among them, must fall to the new checks.
+    dropped = [
+        _faithless(w) if r["_origin"] != "model" else _useless(w)
+        for r, w in zip(bad, bad_why, strict=True)
+    ]
+    written = [d for r, d in zip(bad, dropped, strict=True) if r["_origin"] != "model"]
+    # A faithful record must pass every usefulness check, not only the new ones.
+    kept = [not _useless(w) for w in good_why]
+    print(
+        f"{name}: dropped {sum(dropped)}/{len(bad)} bad ({sum(written)}/{len(written)} written), "
+        f"kept {sum(kept)}/{len(good)} good"
+    )
+    assert sum(dropped) / len(bad) >= 0.95, [r for r, d in zip(bad, dropped, strict=True) if not d]
+    assert sum(written) / len(written) >= 0.95
+    assert all(d for r, d in zip(bad, dropped, strict=True) if r["_origin"] == "issue")
+    assert sum(kept) / len(good) >= 0.90, [
+        (r, w) for r, w, k in zip(good, good_why, kept, strict=True) if not k
+    ]
+
+
+def _legal_check(**kw: Any) -> GroundingCheck:
+    rule = AnswerGroundingRule(
+        field="answer",
+        source_fields=["statute", "article_text"],
+        context_fields=["question", "cited_article"],
+        **kw,
+    )
+    return GroundingCheck(rule, "en")
+
+
+SEED = {
+    "statute": "Fictional Citizen Data Ordinance, Article 5",
+    "article_text": "A business must not give a user's information to a third party without the "
+    "user's consent, except where it is needed to protect a life.",
+}
+GOOD = "A business must not give your information to a third party without your consent."
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind", "flags"),
+    [
+        # numbers: digits and number words, a citation number never grounds a quantity
+        (
+            "A business must not give your information to a third party for thirty days.",
+            "ungrounded",
+            {"numbers": True},
+        ),
+        (
+            "A business must wait 7 days before giving your information to a third party.",
+            "ungrounded",
+            {"numbers": True},
+        ),
+        # names and jurisdiction words the article does not hold
+        (
+            "Under California rules a business must not give your information to a third party.",
+            "ungrounded",
+            {"names": True},
+        ),
+        (
+            "A federal rule says a business must not give your information to a third party.",
+            "ungrounded",
+            {"names": True},
+        ),
+        # negation flipped, both ways
+        (
+            "A business may give your information to a third party without your consent.",
+            "contradiction",
+            {"polarity": True},
+        ),
+        (
+            "A business can give a user's information to a third party without consent.",
+            "contradiction",
+            {"polarity": True},
+        ),
+        # mostly words from elsewhere
+        (
+            "The answer is a little bit long but I will give you the exact answer.",
+            "ungrounded",
+            {"max_novel_share": 0.5},
+        ),
+    ],
+)
+def test_each_grounding_check_fires_alone(answer: str, kind: str, flags: dict[str, Any]) -> None:
+    off = {"numbers": False, "names": False, "polarity": False, "max_novel_share": None}
+    only = _legal_check(**{**off, **flags})
+    record = {
+        "answer": answer,
+        "question": "Can a shop share my data?",
+        "cited_article": SEED["statute"],
+    }
+    assert kind in {f.kind for f in only.findings(record, SEED)}, answer
+    # Positive control: the faithful answer passes the same check.
+    assert only.findings({**record, "answer": GOOD}, SEED) == []
+
+
+def test_grounding_keeps_faithful_paraphrases() -> None:
+    check = _legal_check()
+    ok = [
+        GOOD,
+        "Yes. A business may give your information to a third party to protect a life.",  # the exception
+        "No, a business cannot share your information without consent unless a life is at risk.",
+        "Article 5 forbids sharing a user's information with a third party without consent.",
+    ]
+    for answer in ok:
+        record = {
+            "answer": answer,
+            "question": "Can a shop share my data?",
+            "cited_article": SEED["statute"],
+        }
+        assert check.findings(record, SEED) == [], answer
+
+
+def test_numbers_read_words_digits_and_kanji() -> None:
+    assert {v for _, v in numbers("within forty five days, up to five thousand yen, 30 days")} == {
+        45,
+        5000,
+        30,
+    }
+    assert numbers("Article 7 says") == {("cite", 7.0)}  # a citation, not "seven days"
+    assert numbers("at least once a year") == {("qty", 1.0)}
+    assert numbers("once seven days have passed") == {("qty", 7.0)}
+    assert numbers("the one you bought") == set()
+    assert numbers("第3条により三十日以内に") == {("cite", 3.0), ("qty", 30.0)}
+    assert numbers("五千円以下の過料") == {("qty", 5000.0)}
+
+
+def test_japanese_answers_get_the_number_check_only() -> None:
+    seed = {
+        "statute": "架空・市民データ取扱条例 第3条",
+        "article_text": "事業者は、求めがあったときは三十日以内に開示しなければならない。",
+    }
+    rule = AnswerGroundingRule(field="answer", source_fields=["statute", "article_text"])
+    check = GroundingCheck(rule, "ja")
+    assert check.findings({"answer": "第3条により、30日以内に開示されます。"}, seed) == []
+    assert [f.kind for f in check.findings({"answer": "六十日以内に開示されます。"}, seed)] == [
+        "ungrounded"
+    ]
+    # English-only checks do not run: a Latin name or a flipped negation is not judged.
+    assert check.findings({"answer": "California では開示してはならない。"}, seed) == []
+
+
+def test_roles_flag_each_direction_and_list_turns() -> None:
+    single = RoleCheck(RoleRule(field="customer", roles=["customer"]))
+    assert single.swapped({"customer": "Hi, I am here to help you with your kettle today."}) == [0]
+    assert single.swapped({"customer": "Thank you for contacting us. How can I help?"}) == [0]
+    assert single.swapped({"customer": "Hello, my kettle leaks. Can you help me?"}) == []  # control
+    agent = RoleCheck(RoleRule(field="agent", roles=["agent"]))
+    assert agent.swapped({"agent": "I bought a toaster and I need help with my order."}) == [0]
+    assert (
+        agent.swapped({"agent": "Sorry about that! We will send a new lid today."}) == []
+    )  # control
+    turns = RoleCheck(RoleRule(field="dialogue", roles=["customer", "agent"]))
+    dialogue = ["My kettle leaks.", "Sorry about that, we will replace it.", "How can I help you?"]
+    assert turns.swapped({"dialogue": dialogue}) == [2]
+    assert turns.swapped({"dialogue": dialogue[:2]}) == []
+    extra = RoleCheck(
+        RoleRule(field="customer", roles=["customer"], extra_agent_cues=["kind regards, the team"])
+    )
+    assert extra.swapped({"customer": "The kettle is fine now. Kind regards, the team."}) == [0]
+
+
+def test_records_without_seeds_are_not_judged_for_grounding() -> None:
+    from synthspace.node.recipes.gates import UsefulnessConfig
+
+    cfg = UsefulnessConfig(
+        answer_grounding=[AnswerGroundingRule(field="answer", source_fields=["article_text"])]
+    )
+    record = {"answer": "It is a federal law of the state of California passed in 1994."}
+    assert FaithfulnessChecker(cfg, "en_US", [], []).reasons(record, None) == []
+    assert FaithfulnessChecker(cfg, "en_US", [], [SEED]).reasons(record, None) == [
+        "usefulness:ungrounded"
+    ]
+
+
+def test_own_seed_is_used_when_the_record_carries_its_index() -> None:
+    from synthspace.node.recipes.gates import UsefulnessConfig
+
+    other = {
+        "statute": "Fictional Local Library Act, Article 7",
+        "article_text": "A library must open for thirty hours a week.",
+    }
+    cfg = UsefulnessConfig(
+        answer_grounding=[
+            AnswerGroundingRule(field="answer", source_fields=["statute", "article_text"])
+        ]
+    )
+    fc = FaithfulnessChecker(cfg, "en_US", [], [SEED, other])
+    record = {"answer": "A library must open for thirty hours a week."}
+    assert fc.reasons(record, None) == []  # best-matching seed: the library one
+    assert fc.reasons(record, 0) == ["usefulness:ungrounded"]  # its own seed says otherwise
+
+
+def test_rules_are_strict_and_name_real_fields() -> None:
+    data = yaml.safe_load(LEGAL.recipe.read_text(encoding="utf-8"))
+    rule = data["gates"]["usefulness"]["answer_grounding"][0]
+    for broken, match in [
+        ({**rule, "field": "nope"}, "no output field 'nope'"),
+        ({**rule, "source_fields": ["nope"]}, "no seed field 'nope'"),
+        ({**rule, "treshold": 1}, "treshold"),
+    ]:
+        data["gates"]["usefulness"]["answer_grounding"] = [broken]
+        with pytest.raises(RecipeError, match=match):
+            parse_recipe(yaml.safe_dump(data))
+    data = yaml.safe_load(SUPPORT.recipe.read_text(encoding="utf-8"))
+    data["gates"]["usefulness"]["roles"] = [{"field": "customer", "roles": ["buyer"]}]
+    with pytest.raises(RecipeError, match="roles"):
+        parse_recipe(yaml.safe_dump(data))
+
+
+def test_demo_and_example_recipes_turn_the_checks_on() -> None:
+    legal = load_recipe(LEGAL.recipe).gates
+    support = load_recipe(SUPPORT.recipe).gates
+    assert legal is not None and legal.usefulness.answer_grounding[0].field == "answer"
+    assert support is not None and [r.field for r in support.usefulness.roles] == [
+        "customer",
+        "agent",
+    ]
+    en = load_recipe(example_path("en_support.yaml")).gates
+    ja = load_recipe(example_path("ja_legal_qa.yaml")).gates
+    assert en is not None and en.usefulness.roles[0].roles == ["customer", "agent"]
+    assert ja is not None and ja.usefulness.answer_grounding[0].numbers
+
+
+def test_the_support_prompt_example_reads_in_the_right_roles() -> None:
+    """The one-shot example the demo shows the model passes the role check it is held to."""
+    import jinja2
+
+    recipe = load_recipe(SUPPORT.recipe)
+    line = next(ln for ln in recipe.prompt.template.splitlines() if ln.strip().startswith("{"))
+    assert recipe.gates is not None
+    checks = [RoleCheck(r) for r in recipe.gates.usefulness.roles]
+    seeds = [
+        json.loads(ln)
+        for ln in SUPPORT.seeds.read_text(encoding="utf-8").splitlines()
+        if ln.strip()
+    ]
+    for seed in seeds:
+        example = json.loads(jinja2.Template(line).render(seed=seed), strict=False)
+        assert not any(c.swapped(example) for c in checks), example
