@@ -46,7 +46,7 @@ CUSTOMER_CUES = (
     r"i (?:bought|ordered|purchased|received|paid|returned|got|was charged|have been charged|haven't received|never received|can't log|cannot log)",
     r"my (?:order|parcel|package|refund|account|kettle|toaster|blender|coffee maker|item|product|purchase|card|money|delivery|email|password)",
     r"i need (?:help|a refund|to return|to change)",
-    r"(?:can|could|would) you (?:please )?(?:help me|tell me|refund me|send me|check my|fix my)",
+    r"(?:can|could|would) you (?:please )?(?:help me|refund me|send me|check my|fix my)",
     r"please help",
     r"i(?: want| would like|'d like) (?:to return|a refund|to cancel|my money|to change|a replacement)",
     r"thank(?:s| you) for (?:your help|helping|the help|sorting)",
