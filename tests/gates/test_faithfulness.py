@@ -230,7 +230,8 @@ def test_records_without_seeds_are_not_judged_for_grounding() -> None:
         answer_grounding=[AnswerGroundingRule(field="answer", source_fields=["article_text"])]
     )
     record = {"answer": "It is a federal law of the state of California passed in 1994."}
-    assert FaithfulnessChecker(cfg, "en_US", [], []).reasons(record, None) == []
+    unseeded = FaithfulnessChecker(cfg, "en_US", [], [])
+    assert unseeded.reasons(record, None) == [] and unseeded.unjudged == 1
     assert FaithfulnessChecker(cfg, "en_US", [], [SEED]).reasons(record, None) == [
         "usefulness:ungrounded"
     ]

@@ -196,6 +196,7 @@ def usefulness(run: GateRun) -> None:
         "validators": len(checks),
         "answer_grounding_rules": len(faithful.grounding),
         "role_rules": len(faithful.roles),
+        "answer_grounding_unjudged": faithful.unjudged,
         "positions": failing[:LIST_CAP],
     }
     run.add(

@@ -192,6 +192,7 @@ class FaithfulnessChecker:
         self.grounding = [GroundingCheck(r, language, prompt_texts) for r in cfg.answer_grounding]
         self.roles = [RoleCheck(r) for r in cfg.roles]
         self.seeds = list(seeds)
+        self.unjudged = 0  # records answer grounding could not judge (no seeds)
         for g in self.grounding:
             g.prepare(self.seeds)
 
@@ -204,7 +205,8 @@ class FaithfulnessChecker:
             own = seed_index is not None and 0 <= seed_index < len(self.seeds)
             i = seed_index if own and g.rule.scope == "own" else g.best_seed(record, self.seeds)
             if i is None:
-                continue  # no seeds to compare with (`gate --records` without --seeds)
+                self.unjudged += 1  # no seeds to compare with (`gate --records` without --seeds)
+                continue
             found.update(f.kind for f in g.findings(record, self.seeds[i]))
         if any(r.swapped(record) for r in self.roles):
             found.add("role_swap")
