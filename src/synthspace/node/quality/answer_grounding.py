@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -237,23 +238,35 @@ class GroundingCheck:
         prompt = "\n".join(prompt_texts)
         self.prompt_words = set(_words(prompt))
         self.allow_stems = {stem(a) for a in rule.allow}
-        self._seed_stems: list[set[str]] | None = None
+        self._n_seeds = -1
+        self._index: dict[str, list[int]] = {}
         self._all_stems: set[str] = set()
 
     def prepare(self, seeds: Sequence[dict[str, Any]]) -> None:
-        """Index the seeds' sources (best-matching seed, words of other sources)."""
-        self._seed_stems = [_match_terms(self.source(s)) for s in seeds]
+        """Index the seeds' sources: term -> seeds holding it (best-matching seed), and every
+        source's words (words of other sources)."""
+        self._n_seeds = len(seeds)
+        self._index = {}
+        for i, seed in enumerate(seeds):
+            for term in _match_terms(self.source(seed)):
+                self._index.setdefault(term, []).append(i)
         self._all_stems = {t for s in seeds for t in content_stems(self.source(s))}
 
     def best_seed(self, record: dict[str, Any], seeds: Sequence[dict[str, Any]]) -> int | None:
-        """The seed whose source shares the most content words with the field (ties: first)."""
-        if self._seed_stems is None or len(self._seed_stems) != len(seeds):
+        """The seed whose source shares the most terms with the field and its context (ties:
+        the first); cost grows with the record's terms, not with the number of seeds."""
+        if self._n_seeds != len(seeds):
             self.prepare(seeds)
-        assert self._seed_stems is not None
+        if not seeds:
+            return None
         names = [self.rule.field, *self.rule.context_fields]
-        field = _match_terms("\n".join(_text(record.get(f)) for f in names))
-        scores = [len(field & s) for s in self._seed_stems]
-        return max(range(len(scores)), key=scores.__getitem__) if scores else None
+        scores: Counter[int] = Counter()
+        for term in _match_terms("\n".join(_text(record.get(f)) for f in names)):
+            scores.update(self._index.get(term, ()))
+        if not scores:
+            return 0
+        top = max(scores.values())
+        return min(i for i, n in scores.items() if n == top)
 
     def source(self, seed: dict[str, Any] | None) -> str:
         if seed is None:
