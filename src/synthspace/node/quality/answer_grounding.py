@@ -28,6 +28,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from synthspace.node.recipes.gate_rules import AnswerGroundingRule
@@ -279,17 +280,17 @@ class GroundingCheck:
             return []
         source = self.source(seed)
         context = "\n".join(_text(record.get(f)) for f in self.rule.context_fields)
-        given = f"{source}\n{context}"
         out: list[Finding] = []
         r = self.rule
         if r.numbers:
-            extra = numbers(text) - numbers(given) - self.allow_numbers
+            extra = numbers(text) - _cached_numbers(source) - numbers(context) - self.allow_numbers
             if extra:
                 shown = ", ".join(f"{v:g}" for _, v in sorted(extra))
                 out.append(Finding("ungrounded", f"number {shown} not in the source"))
         if not self.english:
             return out
-        given_words = set(_words(given)) | self.prompt_words | self.allow
+        given_words = _cached_words(source) | set(_words(context)) | self.prompt_words | self.allow
+        known = _cached_stems(source) | set(content_stems(context)) | self.allow_stems
         if r.names:
             names = [n for n in _names(text) if n.lower() not in given_words]
             names += [
@@ -300,14 +301,12 @@ class GroundingCheck:
             if names:
                 out.append(Finding("ungrounded", f"names not in the source: {', '.join(names)}"))
         if r.max_novel_share is not None:
-            known = set(content_stems(given)) | self.allow_stems
             if share := _novel_share(text, known, r.min_content_words):
                 if share > r.max_novel_share:
                     out.append(
                         Finding("ungrounded", f"{share:.0%} of content words not in the source")
                     )
         if r.max_foreign_words is not None and self._all_stems:
-            known = set(content_stems(given)) | self.allow_stems
             foreign = [w for w in content_stems(text) if w not in known and w in self._all_stems]
             if len(foreign) > r.max_foreign_words:
                 out.append(Finding("ungrounded", f"words of other sources: {', '.join(foreign)}"))
@@ -317,7 +316,7 @@ class GroundingCheck:
         return out
 
 
-def _novel_share(text: str, known: set[str], min_words: int) -> float:
+def _novel_share(text: str, known: frozenset[str] | set[str], min_words: int) -> float:
     """The largest share of content words not in `known`, over the whole field and over each
     sentence of at least `min_words` content words (one invented sentence in a faithful
     answer counts); 0 when the field is too short to judge."""
@@ -347,11 +346,33 @@ def _clause_terms(clause: str) -> set[str]:
     return terms | {f"#{v:g}" for kind, v in numbers(clause) if kind == "qty"}
 
 
-def _contradiction(text: str, source: str) -> str | None:
-    src = []
+# A run has few distinct sources and many records: what is read from a source is cached.
+@lru_cache(maxsize=4096)
+def _cached_numbers(text: str) -> frozenset[Number]:
+    return frozenset(numbers(text))
+
+
+@lru_cache(maxsize=4096)
+def _cached_words(text: str) -> frozenset[str]:
+    return frozenset(_words(text))
+
+
+@lru_cache(maxsize=4096)
+def _cached_stems(text: str) -> frozenset[str]:
+    return frozenset(content_stems(text))
+
+
+@lru_cache(maxsize=4096)
+def _source_clauses(source: str) -> tuple[tuple[set[str], set[str], bool, str], ...]:
+    out = []
     for s in _sentences(source):
         main, exc = _split_exception(s)
-        src.append((_clause_terms(main), _clause_terms(exc), _negated(main), s))
+        out.append((_clause_terms(main), _clause_terms(exc), _negated(main), s))
+    return tuple(out)
+
+
+def _contradiction(text: str, source: str) -> str | None:
+    src = _source_clauses(source)
     for sentence in _sentences(text):
         main, exc = _split_exception(sentence)
         stems = _clause_terms(main)
