@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,16 +39,21 @@ M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, read=300.0, write=300.0)
 ENTRIES_PAGE = 1000
+PUBLISH_ATTEMPTS = 4  # a 503 publish is retried (idempotent) up to this many tries in all
+MAX_RETRY_AFTER_S = 30.0  # a Retry-After beyond this is capped: the caller is waiting at a terminal
 
 
 class CoordinatorError(SynthspaceError):
     """The coordinator answered with an error (4xx/5xx); `code` is its machine-readable error."""
 
-    def __init__(self, status: int, code: str, detail: str, url: str) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, url: str, retry_after: float | None = None
+    ) -> None:
         self.status = status
         self.code = code
         self.detail = detail
         self.url = url
+        self.retry_after = retry_after  # seconds, from a 503/429's Retry-After header (bounded)
         super().__init__(f"coordinator refused {url} ({status} {code}): {detail}")
 
 
@@ -156,7 +162,9 @@ class CoordinatorClient:
                 pass
             if response.status_code == 401 and not self._signed:
                 detail += " (this call needs a signed request: pass --home of an enrolled node)"
-            raise CoordinatorError(response.status_code, code, detail, f"{method} {url}")
+            raise CoordinatorError(
+                response.status_code, code, detail, f"{method} {url}", _retry_after(response)
+            )
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -214,14 +222,26 @@ class CoordinatorClient:
 
     # ---- artifacts ------------------------------------------------------------------------
     def publish(self, envelope_json: bytes, data_path: Path, data_name: str | None = None) -> Receipt:
-        """POST /v1/artifacts (multipart: envelope + data) -> the receipt (verify it!)."""
-        with open(data_path, "rb") as fh:
-            files = {
-                "envelope": ("envelope.json", envelope_json, "application/json"),
-                "data": (data_name or data_path.name, fh, "application/octet-stream"),
-            }
-            data = self._json("POST", "/v1/artifacts", files=files)
-        return _parse(Receipt, data, "POST /v1/artifacts")
+        """POST /v1/artifacts (multipart: envelope + data) -> the receipt (verify it!).
+
+        A 503 (`publish_pending`: verified and queued but not logged in time; `database_unavailable`)
+        is retried after its Retry-After, at most PUBLISH_ATTEMPTS times in all: publishing the same
+        envelope again is idempotent and returns the one receipt.
+        """
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            try:
+                with open(data_path, "rb") as fh:
+                    files = {
+                        "envelope": ("envelope.json", envelope_json, "application/json"),
+                        "data": (data_name or data_path.name, fh, "application/octet-stream"),
+                    }
+                    data = self._json("POST", "/v1/artifacts", files=files)
+                return _parse(Receipt, data, "POST /v1/artifacts")
+            except CoordinatorError as exc:
+                if exc.status != 503 or attempt == PUBLISH_ATTEMPTS:
+                    raise
+                time.sleep(exc.retry_after if exc.retry_after is not None else 2.0)
+        raise AssertionError("unreachable")
 
     def list_artifacts(self, **filters: Any) -> ArtifactPage:
         """One page of GET /v1/artifacts; filters: org, task, locale, license, tag, q,
@@ -362,6 +382,14 @@ def _parse(model: type[M], data: Any, what: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise CoordinatorProtocolError(f"{what} answered with an unexpected body: {exc.errors()[:3]}") from exc
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in delta-seconds, clamped to [0, MAX_RETRY_AFTER_S]; None if absent or an HTTP date."""
+    raw = response.headers.get("retry-after")
+    if raw is None or not raw.strip().isdigit():
+        return None
+    return min(float(raw.strip()), MAX_RETRY_AFTER_S)
 
 
 def _user_agent() -> str:

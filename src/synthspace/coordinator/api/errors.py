@@ -32,8 +32,14 @@ _HTTP_CODES = {
 }
 
 
+# A 503 means "not now, the same request will work later" (a publish queued but not yet logged,
+# the database away): tell clients when to come back, as RFC 9110 15.6.4 suggests.
+RETRY_AFTER_S = 2
+
+
 def error_response(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse(status_code=status, content={"error": code, "detail": detail}, headers=headers)
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
