@@ -174,6 +174,25 @@ def test_grounding_keeps_faithful_paraphrases() -> None:
         assert check.findings(record, SEED) == [], answer
 
 
+def test_a_statute_title_is_no_claim_to_contradict() -> None:
+    """The statute line shares words with every answer but states nothing: an answer that keeps
+    the article's negation is not compared with it (a demo run dropped one that way)."""
+    seed = {
+        "statute": "Fictional Electric Scooter Traffic Act, Article 8",
+        "article_text": "Electric scooters must not be ridden on the pavement, except vehicles "
+        "limited to six kilometres per hour or less.",
+    }
+    check = _legal_check(numbers=False, names=False, max_novel_share=None)
+    answer = (
+        "Under the fictional electric scooter traffic act, 8 means that electric scooters "
+        "cannot be ridden on the pavement."
+    )
+    record = {"answer": answer, "question": "Can I ride on the pavement?", "cited_article": ""}
+    assert check.findings(record, seed) == []
+    flipped = {**record, "answer": "Electric scooters may be ridden on the pavement."}
+    assert [f.kind for f in check.findings(flipped, seed)] == ["contradiction"]
+
+
 def test_numbers_read_words_digits_and_kanji() -> None:
     assert {v for _, v in numbers("within forty five days, up to five thousand yen, 30 days")} == {
         45,
@@ -213,6 +232,9 @@ def test_roles_flag_each_direction_and_list_turns() -> None:
     assert (
         agent.swapped({"agent": "Sorry about that! We will send a new lid today."}) == []
     )  # control
+    assert agent.swapped({"agent": "Hi, I'm your customer and I cannot find it."}) == [0]
+    customer = "My toaster broke. I'm going to help you with your Nimbus Toaster."
+    assert single.swapped({"customer": customer}) == [0]
     turns = RoleCheck(RoleRule(field="dialogue", roles=["customer", "agent"]))
     dialogue = ["My kettle leaks.", "Sorry about that, we will replace it.", "How can I help you?"]
     assert turns.swapped({"dialogue": dialogue}) == [2]

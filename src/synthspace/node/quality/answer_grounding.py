@@ -64,6 +64,11 @@ _NEGATORS = frozenset(
 # Content words an answer sentence must share with a source sentence to be compared with it.
 _MIN_SHARED = 3
 _RELATIVE = frozenset({"who", "that", "which"})
+# Modal and auxiliary verbs: a source clause holding one makes a claim (see _source_clauses).
+_CLAIM = frozenset(
+    "must may can cannot shall should will would could might need needs is are was were be "
+    "has have had does do did pays pay".split()
+)
 _AUX = frozenset({"does", "do", "did", "is", "are", "was", "were", "has", "have"})
 _EXCEPTION = re.compile(r"\b(?:except|unless|apart from|other than)\b", re.IGNORECASE)
 _INTERJECTION = re.compile(r"^\s*(?:yes|no)\s*,\s*", re.IGNORECASE)
@@ -367,7 +372,10 @@ def _source_clauses(source: str) -> tuple[tuple[set[str], set[str], bool, str], 
     out = []
     for s in _sentences(source):
         main, exc = _split_exception(s)
-        out.append((_clause_terms(main), _clause_terms(exc), _negated(main), s))
+        # Only a clause that states something has a polarity: a title ("Fictional Electric
+        # Scooter Traffic Act, Article 8") shares words with every answer and says nothing.
+        if _CLAIM & set(_words(main)) or _negated(main):
+            out.append((_clause_terms(main), _clause_terms(exc), _negated(main), s))
     return tuple(out)
 
 
