@@ -304,6 +304,10 @@ def _evaluation_shape(statement: Statement) -> list[Problem]:
             problems.append(
                 Problem("evaluation_invalid", f"{label}: accuracy {m.accuracy} is not {m.correct}/{m.items} within its interval")
             )
+    if ev.judge is not None and ev.judge.items > ev.items:
+        problems.append(
+            Problem("evaluation_invalid", f"{ev.judge.items} judged items do not fit {ev.items} benchmark items")
+        )
     if ev.delta is not None and not ev.delta.ci95[0] <= ev.delta.adapter_minus_base <= ev.delta.ci95[1]:
         problems.append(Problem("evaluation_invalid", "the delta lies outside its own interval"))
     if "adapter" in ev.metrics and ev.model.adapter_digest is None:

@@ -5,7 +5,12 @@ after re-hashing the file.
 The file is one UTF-8 JSON object, `{"summary": {...}, "results": [...]}`: the summary as
 `synthspace eval` writes it (benchmark name, digest and items; model; adapter digest and
 artifact id; metrics per model; delta; command) and one result per item and model
-(`{"model": "base"|"adapter", "id", "kind", "correct", "predicted", "expected", "scores"}`).
+(`{"model": "base"|"adapter", "id", "kind", "correct", "predicted", "expected", "scores"}`;
+a `judged` result adds `"judge": {"scores": {criterion: 1-5} | null, "rationale", "min_score"}`).
+
+A judged result's `correct` is recomputed from its judge scores (`judge_correct`: every
+criterion at least `min_score`; unreadable verdict = wrong): the scorer uses the same function,
+so a results file that calls a low-scored answer correct disagrees with itself and is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +21,49 @@ from typing import Any, Final
 from synthspace.lineage import Evaluation
 
 MAX_RESULTS_BYTES: Final = 32 * 1024 * 1024
+
+
+def judge_correct(judge: Any) -> bool | None:
+    """Whether a judged result's `judge` object makes its answer correct (None: malformed)."""
+    if not isinstance(judge, dict):
+        return None
+    need, scores = judge.get("min_score"), judge.get("scores")
+    if isinstance(need, bool) or not isinstance(need, int) or not 1 <= need <= 5:
+        return None
+    if scores is None:
+        return False
+    if not isinstance(scores, dict) or not scores:
+        return None
+    values = list(scores.values())
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5 for v in values):
+        return None
+    return min(values) >= need
+
+
+def _judged_problems(evaluation: Evaluation, summary: dict[str, Any], rows: list[Any]) -> list[str]:
+    """Judged results agree with their own judge scores, and with the record's judge."""
+    problems: list[str] = []
+    judge = evaluation.judge
+    for label in evaluation.metrics:
+        judged = [r for r in rows if r["model"] == label and r.get("kind") == "judged"]
+        expected = judge.items if judge is not None else 0
+        if len(judged) != expected:
+            problems.append(f"{label}: {len(judged)} judged results, the signed record says {expected}")
+        for r in judged:
+            verdict = judge_correct(r.get("judge"))
+            if verdict is None:
+                problems.append(f"{label}: judged result {r.get('id')!r} carries no readable judge scores")
+            elif verdict is not r.get("correct"):
+                problems.append(
+                    f"{label}: judged result {r.get('id')!r} says correct={r.get('correct')} but its judge "
+                    f"scores say {verdict}"
+                )
+    named = summary.get("judge")
+    if judge is not None and (
+        not isinstance(named, dict) or named.get("rubric_digest") != judge.rubric_digest
+    ):
+        problems.append("the summary names another judge than the signed record")
+    return problems
 
 
 def parse_results(raw: bytes) -> tuple[dict[str, Any], list[Any]] | str:
@@ -56,6 +104,7 @@ def results_problems(evaluation: Evaluation, raw: bytes) -> list[str]:
     if not all(isinstance(r, dict) and r.get("model") in evaluation.metrics for r in rows):
         problems.append("a per-item result is not an object naming a scored model")
         return problems
+    problems.extend(_judged_problems(evaluation, summary, rows))
     found = summary.get("metrics")
     metrics: dict[str, Any] = found if isinstance(found, dict) else {}
     for label, m in evaluation.metrics.items():

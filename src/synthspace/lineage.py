@@ -215,6 +215,17 @@ class EvaluationDelta(StrictModel):
     ci95: tuple[float, float] = Field(description="95% interval of the paired difference [low, high].")
 
 
+class EvaluationJudge(StrictModel):
+    """The LLM judge that scored an evaluation's judged (free-answer) items."""
+
+    backend: Literal["openai", "vllm", "transformers"] = Field(description="Judge backend.")
+    model_id: str = Field(min_length=1, max_length=200, description="Judge model id (endpoint model name or folder name).")
+    model_digest: str | None = Field(default=None, pattern=SHA256_REF, description="sha256 of the judge weights, when the node can see them (None over an API).")
+    rubric_digest: str = Field(pattern=SHA256_REF, description="Digest of the judge's system prompt, task, criteria and default threshold.")
+    min_score: int = Field(ge=1, le=5, description="Default score (1-5) at which an answer counts correct; items may declare their own.")
+    items: int = Field(ge=1, description="Judged items in the benchmark (per scored model).")
+
+
 class Evaluation(StrictModel):
     """What an `evaluation` artifact measured; its subject is the per-item results file."""
 
@@ -227,7 +238,7 @@ class Evaluation(StrictModel):
         min_length=1, description="Per variant (base model alone, base + adapter), accuracy with its interval."
     )
     delta: EvaluationDelta | None = Field(default=None, description="adapter - base, when both were scored.")
-    judge: str | None = Field(default=None, max_length=500, description="Judge model and rubric digest, for judged items; None when scoring is automatic.")
+    judge: EvaluationJudge | None = Field(default=None, description="The LLM judge of the judged items; None when every item is scored automatically.")
     scoring: str = Field(max_length=500, description="How items were scored (e.g. choice: option log-likelihood; exact: normalised match).")
     command: str = Field(max_length=2000, description="The command line that produced the results.")
 

@@ -45,7 +45,11 @@ def test_paired_delta_interval() -> None:
             '{"id": "a", "kind": "exact", "question": "q", "answer": "x", "extra": 1}',
             "invalid item",
         ),
-        ('{"id": "a", "kind": "judged", "question": "q"}', "judged items"),
+        ('{"id": "a", "kind": "judged", "question": "q"}', r"invalid item \(judged.answer"),
+        (
+            '{"id": "a", "kind": "judged", "question": "q", "answer": "x", "min_score": 6}',
+            r"invalid item \(judged.min_score",
+        ),
         (
             '{"id": "a", "kind": "choice", "question": "q", "options": ["x", "y"], "answer": "0"}',
             "invalid item",

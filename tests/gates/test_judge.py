@@ -5,9 +5,7 @@ judge model lands in the gate result, per-record scores in the node-private deta
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,57 +13,24 @@ from gates_helpers import RunFactory
 from test_filtering import RECIPE, good_en
 
 from synthspace.node.gates import run_gates
+from tests.judge_stub import JudgeStub, judge_stub, user_text
 
 
-class _Judge(BaseHTTPRequestHandler):
-    seen: list[dict[str, Any]] = []
-
-    def log_message(self, *args: Any) -> None:
-        return
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-        _Judge.seen.append(body)
-        user = body["messages"][-1]["content"]
-        if "UNREADABLE" in user:
-            content = "I think it is fine"
-        else:
-            bad = "boring" in user
-            content = json.dumps({"helpfulness": 1 if bad else 5, "fluency": 4})
-        data = json.dumps(
-            {
-                "id": "j",
-                "object": "chat.completion",
-                "model": body.get("model"),
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 10},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def _verdict(body: dict[str, Any]) -> str:
+    user = user_text(body)
+    if "UNREADABLE" in user:
+        return "I think it is fine"
+    bad = "boring" in user
+    return json.dumps({"helpfulness": 1 if bad else 5, "fluency": 4})
 
 
 @pytest.fixture()
-def judge_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Judge.seen = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+def stub() -> Iterator[JudgeStub]:
+    with judge_stub(_verdict) as served:
+        yield served
 
 
-def test_judge_drops_low_scores_and_records_the_model(make_run: RunFactory, judge_url: str) -> None:
+def test_judge_drops_low_scores_and_records_the_model(make_run: RunFactory, stub: JudgeStub) -> None:
     records = good_en()[:30]
     records[3] = {
         **records[3],
@@ -78,7 +43,7 @@ def test_judge_drops_low_scores_and_records_the_model(make_run: RunFactory, judg
             "enabled": True,
             "backend": "openai",
             "model": "stub-judge",
-            "base_url": judge_url,
+            "base_url": stub.url,
             "criteria": [
                 {
                     "name": "helpfulness",
@@ -93,7 +58,7 @@ def test_judge_drops_low_scores_and_records_the_model(make_run: RunFactory, judg
     report = run_gates(run)
     judge = report.gate("judge")
     assert (
-        judge.metrics["judged_records"] == 29 and len(_Judge.seen) == 29
+        judge.metrics["judged_records"] == 29 and len(stub.seen) == 29
     )  # not the placeholder one
     assert (
         judge.metrics["judge_model_id"] == "stub-judge"
@@ -102,7 +67,7 @@ def test_judge_drops_low_scores_and_records_the_model(make_run: RunFactory, judg
     assert report.dropped_positions["judge:helpfulness"] == [3]
     assert report.dropped_positions["judge:unreadable"] == [7]
     assert report.kept == 27 and report.passed
-    schema = _Judge.seen[0]["response_format"]["json_schema"]["schema"]
+    schema = stub.seen[0]["response_format"]["json_schema"]["schema"]
     assert schema["required"] == ["helpfulness", "fluency"]
     detail = json.loads((run / "private" / "gate-detail.json").read_text(encoding="utf-8"))
     scores = {d["position"]: d["scores"] for d in detail["judge"]}

@@ -382,6 +382,72 @@ def test_coordinator_refuses_unknown_or_changed_parent_and_bad_results(
         assert client.publish(envelope, path).artifact_id
 
 
+def test_a_judged_evaluation_signs_its_judge_and_the_catalog_recounts_it(
+    published: Published, tiny_model: Path, tmp_path: Path
+) -> None:
+    """Judged free answers: the signed record names the judge (model id, rubric digest,
+    threshold, judged items); the results carry each answer's scores and rationale; the
+    evaluation audits clean; a results file calling a low-scored answer correct (counts
+    adjusted, so only the judge rule can catch it) is refused by the coordinator."""
+    import dataclasses
+
+    from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
+    from synthspace.node.evaluation.stats import wilson_interval
+    from tests.judge_stub import judge_stub
+
+    bench = tmp_path / "judged.jsonl"
+    judged = {"id": "j1", "kind": "judged", "question": "Which code means not found?", "answer": "404 Not Found"}
+    bench.write_text("".join(json.dumps(i) + "\n" for i in [*BENCH[:2], judged]), encoding="utf-8")
+    out = tmp_path / "eval"
+    verdict = json.dumps({"correctness": 2, "rationale": "does not name the status code"})
+    with judge_stub(lambda body: verdict) as stub:
+        code, stdout, stderr = cli(
+            "eval", "--model", str(tiny_model), "--benchmark", str(bench), "--adapter", published.adapter_id,
+            "--publish", "--home", str(published.space.alpha.path), "--out", str(out), "--json", "--quiet",
+            "--judge-backend", "openai", "--judge-model", "stub-judge", "--judge-base-url", stub.url,
+        )  # fmt: skip
+    assert code == 0, stderr
+    assert len(stub.seen) == 2  # the judged item, for base and for adapter
+    summary = json.loads(stdout)
+    envelope = json.loads((out / "publish" / "envelope.json").read_text())
+    import base64
+
+    ev = json.loads(base64.b64decode(envelope["payload"]))["predicate"]["evaluation"]
+    assert ev["judge"] == summary["judge"]
+    assert ev["judge"]["model_id"] == "stub-judge" and ev["judge"]["backend"] == "openai"
+    assert ev["judge"]["items"] == 1 and ev["judge"]["min_score"] == 4
+    assert ev["judge"]["rubric_digest"].startswith("sha256:") and "judged:" in ev["scoring"]
+    doc = json.loads((out / "publish" / "evaluation.json").read_text())
+    rows = [r for r in doc["results"] if r["kind"] == "judged"]
+    assert len(rows) == 2 and all(not r["correct"] for r in rows)
+    assert rows[0]["judge"] == {"scores": {"correctness": 2}, "rationale": "does not name the status code", "min_score": 4}
+    code, report, err = cli("audit", summary["published"]["artifact_id"], "--home", str(published.space.beta.path), "--json")
+    assert code == 0, err
+    assert {c["name"]: c["status"] for c in json.loads(report)["checks"]}["evaluation_results"] == "pass"
+
+    forged = json.loads(json.dumps(doc))
+    row = next(r for r in forged["results"] if r["kind"] == "judged" and r["model"] == "adapter")
+    row["correct"] = True
+    m = forged["summary"]["metrics"]["adapter"]
+    m["correct"] += 1
+    m["accuracy"] = m["correct"] / m["items"]
+    m["ci95"] = list(wilson_interval(m["correct"], m["items"]))
+    forged["summary"]["delta"] = None
+    mine = dataclasses.replace(published, out=tmp_path / "forged-src")
+    (mine.out / "publish").mkdir(parents=True)
+    (mine.out / "publish" / "evaluation.json").write_text(json.dumps(forged))
+    with CoordinatorClient.for_home(published.space.alpha) as client:
+        sent = tmp_path / "sent"
+        sent.mkdir()
+        envelope_bytes, path = _signed_evaluation(
+            mine, published.adapter_id, published.adapter_sha256, json.dumps(forged).encode(), sent
+        )
+        with pytest.raises(CoordinatorError) as exc:
+            client.publish(envelope_bytes, path)
+    assert exc.value.code == "evaluation_results_mismatch", exc.value
+    assert "says correct=True but its judge scores say False" in str(exc.value)
+
+
 def test_publish_needs_a_catalog_adapter(published: Published, tmp_path: Path) -> None:
     bench = published.out.parent / "bench.jsonl"
     code, _, err = cli("eval", "--benchmark", str(bench), "--adapter", str(published.out / "adapter"), "--publish",

@@ -178,6 +178,27 @@ def _evaluated(aid: str = "a" * 64, sha: str = "b" * 64) -> list[Any]:
     return [Parent(artifact_id=aid, digest=DigestSet(sha256=sha), role="evaluated-model")]
 
 
+JUDGE = {
+    "backend": "openai",
+    "model_id": "judge-model",
+    "model_digest": None,
+    "rubric_digest": "sha256:" + "f" * 64,
+    "min_score": 4,
+    "items": 10,
+}
+
+
+def test_a_judged_evaluation_names_its_judge() -> None:
+    from pydantic import ValidationError
+
+    record = _evaluation_record(judge=JUDGE)
+    assert _codes(_statement("evaluation", evaluation=record, parents=_evaluated())) == []
+    with pytest.raises(ValidationError):  # the judge is a structured record, not free text
+        _evaluation_record(judge="some judge")
+    with pytest.raises(ValidationError):
+        _evaluation_record(judge={**JUDGE, "min_score": 6})
+
+
 def test_evaluation_needs_no_gates_but_its_record_and_parent() -> None:
     # No records to gate: an evaluation with no gates is acceptable (the rule says so explicitly).
     assert KIND_RULES["evaluation"].needs_gates is False and KIND_RULES["evaluation"].required == ()
@@ -195,6 +216,7 @@ def test_evaluation_needs_no_gates_but_its_record_and_parent() -> None:
         "accuracy_outside_interval",
         "items_differ",
         "delta_outside_interval",
+        "more_judged_items_than_items",
     ],
 )
 def test_inconsistent_evaluations_are_refused(case: str) -> None:
@@ -214,6 +236,8 @@ def test_inconsistent_evaluations_are_refused(case: str) -> None:
         record = _evaluation_record(metrics={"adapter": {**bad_metric, "items": 12, "accuracy": 7 / 12}})
     elif case == "delta_outside_interval":
         record = _evaluation_record(delta={"adapter_minus_base": 0.3, "ci95": [0.4, 0.5]})
+    elif case == "more_judged_items_than_items":
+        record = _evaluation_record(judge={**JUDGE, "items": 11})
     assert _codes(_statement("evaluation", evaluation=record, parents=parents)) == ["evaluation_invalid"]
 
 

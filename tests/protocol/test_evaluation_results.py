@@ -83,3 +83,67 @@ def test_each_disagreement_is_named(edit: Any, needle: str) -> None:
 def test_what_is_not_a_results_file(raw: bytes) -> None:
     assert isinstance(parse_results(raw), str)
     assert len(results_problems(RECORD, raw)) == 1
+
+
+JUDGED = Evaluation.model_validate(
+    {
+        **RECORD.model_dump(mode="json"),
+        "judge": {
+            "backend": "openai",
+            "model_id": "j",
+            "rubric_digest": "sha256:" + "f" * 64,
+            "min_score": 4,
+            "items": 1,
+        },
+    }
+)
+
+
+def _judged_doc() -> dict[str, Any]:
+    doc = _doc()
+    doc["summary"]["judge"] = {"rubric_digest": "sha256:" + "f" * 64}
+    for r in doc["results"]:
+        if r["id"] == "2":
+            good = r["correct"]
+            r.update(
+                kind="judged",
+                judge={"scores": {"correctness": 5 if good else 2}, "rationale": "r", "min_score": 4},
+            )
+    return doc
+
+
+def test_judged_results_agree_with_their_judge_scores() -> None:
+    assert results_problems(JUDGED, json.dumps(_judged_doc()).encode()) == []
+    # an unreadable verdict (scores null) counts wrong
+    doc = _judged_doc()
+    doc["results"][1]["judge"]["scores"] = None
+    assert results_problems(JUDGED, json.dumps(doc).encode()) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        # positive control: a low-scored answer called correct (counts adjusted to match)
+        (
+            lambda d: (
+                d["results"][1].update(correct=True),
+                d["summary"]["metrics"]["base"].update(correct=2),
+            ),
+            "judged result '2' says correct=True but its judge scores say False",
+        ),
+        (lambda d: d["results"][3]["judge"].update(min_score=7), "no readable judge scores"),
+        (lambda d: d["results"][3]["judge"].update(scores={"correctness": 9}), "no readable"),
+        (lambda d: d["results"][3].update(kind="exact"), "adapter: 0 judged results"),
+        (lambda d: d["summary"].update(judge=None), "another judge"),
+    ],
+)
+def test_each_judged_disagreement_is_named(edit: Any, needle: str) -> None:
+    doc = _judged_doc()
+    edit(doc)
+    problems = results_problems(JUDGED, json.dumps(doc).encode())
+    assert any(needle in p for p in problems), problems
+
+
+def test_judged_rows_without_a_judge_in_the_record_are_refused() -> None:
+    problems = results_problems(RECORD, json.dumps(_judged_doc()).encode())
+    assert any("1 judged results, the signed record says 0" in p for p in problems), problems

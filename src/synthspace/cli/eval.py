@@ -42,11 +42,37 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def answer_judge(
+    backend: str | None, model: str | None, base_url: str | None, min_score: int
+) -> Any:
+    """The AnswerJudge the --judge-* options name (None without --judge-backend); exit 2 on
+    options that do not make a judge. `federate run --benchmark` takes the same options."""
+    if backend is None and (model is not None or base_url is not None):
+        raise fail("--judge-model and --judge-base-url need --judge-backend", 2)
+    if backend is None:
+        return None
+    if backend not in ("openai", "vllm", "transformers"):
+        raise fail(f"--judge-backend must be openai, vllm or transformers, not {backend!r}", 2)
+    from synthspace.node.evaluation.judged import AnswerJudge, judge_config
+
+    return AnswerJudge(judge_config(backend, model, base_url), min_score)
+
+
+JUDGE_HELP = {
+    "backend": "LLM judge of judged items: openai | vllm | transformers (needed when the "
+    "benchmark has judged items).",
+    "model": "Judge model name (openai/vllm) or local folder (transformers; default embedded).",
+    "base_url": "OpenAI-compatible endpoint of the judge (openai backend).",
+    "min_score": "Judge score (1-5) at which a judged answer counts correct, for items that "
+    "declare no min_score of their own.",
+}
+
+
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_cmd(
         benchmark: Path = typer.Option(
-            ..., "--benchmark", help="Benchmark JSONL (choice / exact items)."
+            ..., "--benchmark", help="Benchmark JSONL (choice / exact / judged items)."
         ),
         model_name: str = typer.Option(
             "embedded",
@@ -90,12 +116,23 @@ def register(app: typer.Typer) -> None:
         home: Path | None = typer.Option(
             None, "--home", help="Node home (default: $SYNTHSPACE_HOME, else ~/.synthspace/node)."
         ),
+        judge_backend: str | None = typer.Option(
+            None, "--judge-backend", help=JUDGE_HELP["backend"]
+        ),
+        judge_model: str | None = typer.Option(None, "--judge-model", help=JUDGE_HELP["model"]),
+        judge_base_url: str | None = typer.Option(
+            None, "--judge-base-url", help=JUDGE_HELP["base_url"]
+        ),
+        judge_min_score: int = typer.Option(
+            4, "--judge-min-score", min=1, max=5, help=JUDGE_HELP["min_score"]
+        ),
     ) -> None:
         """Score a model on held-out items: accuracy with a 95% Wilson interval, per-item results."""
         from synthspace.node.evaluation.benchmark import BenchmarkError
         from synthspace.node.evaluation.run import run_evaluation
 
         console_err = Console(stderr=True, log_path=False)
+        judge = answer_judge(judge_backend, judge_model, judge_base_url, judge_min_score)
         try:
             result = run_evaluation(
                 benchmark,
@@ -109,6 +146,7 @@ def register(app: typer.Typer) -> None:
                 title=title,
                 home=home,
                 threads=threads,
+                judge=judge,
                 progress=_progress_bar(quiet),
                 status=console_err.status,
                 log=lambda m: None if quiet else console_err.log(m),

@@ -2,9 +2,12 @@
 
     {"id": "en-001", "kind": "choice", "question": "...", "options": ["a", "b", "c"], "answer": 1}
     {"id": "en-002", "kind": "exact", "question": "...", "answer": "30 days"}
+    {"id": "en-003", "kind": "judged", "question": "...", "answer": "reference answer", "min_score": 4}
 
 `choice` items are scored by the log-likelihood of each option given the question; `exact`
-items by greedy generation compared after normalisation. A benchmark file crosses a trust
+items by greedy generation compared after normalisation; `judged` items by greedy generation
+scored 1-5 by an LLM judge against the reference answer (correct when the score is at least
+the item's `min_score`, else the evaluation's threshold: evaluation/judged.py). A benchmark file crosses a trust
 boundary (it can come from anyone), so it is size-capped and every line is validated.
 """
 
@@ -63,21 +66,42 @@ class ExactItem(BaseModel):
     answer: str = Field(min_length=1, max_length=200, description="The reference short answer.")
 
 
-Item = Annotated[ChoiceItem | ExactItem, Field(discriminator="kind")]
-_ITEM: TypeAdapter[ChoiceItem | ExactItem] = TypeAdapter(Item)
+class JudgedItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: str = Field(min_length=1, max_length=200, description="Item id, unique in the file.")
+    kind: Literal["judged"] = Field(description="Free answer scored by an LLM judge.")
+    question: str = Field(
+        min_length=1, max_length=MAX_TEXT_CHARS, description="The question shown to the model."
+    )
+    answer: str = Field(
+        min_length=1, max_length=MAX_TEXT_CHARS, description="The reference answer the judge sees."
+    )
+    min_score: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="Judge score (1-5) at which the answer counts correct; None: the "
+        "evaluation's threshold (`--judge-min-score`).",
+    )
+
+
+AnyItem = ChoiceItem | ExactItem | JudgedItem
+Item = Annotated[AnyItem, Field(discriminator="kind")]
+_ITEM: TypeAdapter[AnyItem] = TypeAdapter(Item)
 
 
 def file_digest(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_benchmark(path: Path) -> list[ChoiceItem | ExactItem]:
+def load_benchmark(path: Path) -> list[AnyItem]:
     """Validated items of a benchmark JSONL; BenchmarkError names the first bad line."""
     if not path.is_file():
         raise BenchmarkError(f"benchmark {path} does not exist")
     if path.stat().st_size > MAX_BENCHMARK_BYTES:
         raise BenchmarkError(f"benchmark {path} is larger than {MAX_BENCHMARK_BYTES} bytes")
-    items: list[ChoiceItem | ExactItem] = []
+    items: list[AnyItem] = []
     seen: set[str] = set()
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -86,10 +110,6 @@ def load_benchmark(path: Path) -> list[ChoiceItem | ExactItem]:
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BenchmarkError(f"{path}:{n}: not JSON ({exc.msg})") from None
-        if isinstance(raw, dict) and raw.get("kind") == "judged":
-            raise BenchmarkError(
-                f"{path}:{n}: judged items are not supported by this version of `eval`"
-            )
         try:
             item = _ITEM.validate_python(raw)
         except ValidationError as exc:

@@ -8,7 +8,8 @@ scorer can apply it.
 `publish_evaluation` writes one results file (`evaluation.json`: the summary and every per-item
 result) and publishes it with `publish_file`: the Statement's subject is that file, its
 predicate's `evaluation` record names the benchmark digest, the base model and adapter digests
-and catalog ids, the metrics with their intervals, the judge and the command, and its one parent
+and catalog ids, the metrics with their intervals, the judge (backend, model id and digest, rubric
+digest, threshold, judged items; null without judged items) and the command, and its one parent
 is the evaluated adapter (role `evaluated-model`), so an audit walks from the evaluation to the
 adapter and on to the datasets it was trained on.
 """
@@ -38,6 +39,10 @@ RESULTS_FILE = "evaluation.json"
 PUBLISH_DIR = "publish"
 ADAPTER_DIR = "adapter"
 SCORING = "choice: highest summed option log-likelihood; exact: greedy answer after normalisation"
+SCORING_JUDGED = (
+    "; judged: greedy answer scored 1-5 per criterion by the LLM judge against the reference, "
+    "correct when every criterion reaches the item's min_score (else the judge's)"
+)
 _ARTIFACT_ID = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
@@ -144,8 +149,8 @@ def evaluation_record(
                 for label, m in summary["metrics"].items()
             },
             "delta": summary.get("delta"),
-            "judge": None,
-            "scoring": SCORING,
+            "judge": summary.get("judge"),
+            "scoring": SCORING + (SCORING_JUDGED if summary.get("judge") else ""),
             "command": command,
         }
     )

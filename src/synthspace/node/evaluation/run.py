@@ -20,6 +20,8 @@ from synthspace.errors import SynthspaceError
 from synthspace.node.evaluation.scoring import EvalResult, Progress
 
 if TYPE_CHECKING:
+    from synthspace.node.evaluation.benchmark import AnyItem
+    from synthspace.node.evaluation.judged import AnswerJudge
     from synthspace.node.evaluation.publish import CatalogAdapter
     from synthspace.node.publishing import PublishResult
 
@@ -42,6 +44,21 @@ class EvaluationRun:
     published: PublishResult | None
 
 
+def check_benchmark(benchmark: Path, judge: AnswerJudge | None) -> list[AnyItem]:
+    """The benchmark's validated items; BenchmarkError when it is bad or has judged items and
+    no judge (checked before any model loads, and by `federate run` before the run starts)."""
+    from synthspace.node.evaluation.benchmark import BenchmarkError, JudgedItem, load_benchmark
+
+    items = load_benchmark(benchmark)
+    judged = sum(1 for it in items if isinstance(it, JudgedItem))
+    if judged and judge is None:
+        raise BenchmarkError(
+            f"{benchmark}: {judged} judged item(s) need a judge: pass --judge-backend "
+            "(openai|vllm|transformers) with --judge-model and, for openai, --judge-base-url"
+        )
+    return items
+
+
 def run_evaluation(
     benchmark: Path,
     out: Path,
@@ -55,6 +72,7 @@ def run_evaluation(
     title: str | None = None,
     home: Path | None = None,
     threads: int | None = None,
+    judge: AnswerJudge | None = None,
     progress: ProgressFactory = _no_progress,
     status: Callable[[str], contextlib.AbstractContextManager[Any]] = lambda _: (
         contextlib.nullcontext()
@@ -63,12 +81,15 @@ def run_evaluation(
 ) -> EvaluationRun:
     """Score `benchmark`; `command` is the argv after `synthspace` (recorded, paths reduced).
 
+    `judge` scores the benchmark's judged (free-answer) items; a benchmark with judged items
+    and no judge is refused (BenchmarkError) before any model is loaded.
+
     Raises SynthspaceError (BenchmarkError for a bad benchmark or adapter folder) on bad input.
     """
     import shlex
 
     from synthspace.node.cli_support import open_home
-    from synthspace.node.evaluation.benchmark import file_digest, load_benchmark
+    from synthspace.node.evaluation.benchmark import JudgedItem, file_digest
     from synthspace.node.evaluation.publish import (
         ADAPTER_DIR,
         PUBLISH_DIR,
@@ -102,7 +123,9 @@ def run_evaluation(
 
         torch.set_num_threads(threads)
     compare_base = compare_base or publish
-    items = load_benchmark(benchmark)
+    items = check_benchmark(benchmark, judge)
+    judged = sum(1 for it in items if isinstance(it, JudgedItem))
+    judge_record = judge.describe(judged) if judge is not None and judged else None
     adapter_digest = None
     if adapter_ref is not None and from_catalog:
         from synthspace.node.catalog import Consumer
@@ -139,6 +162,7 @@ def run_evaluation(
                     label="base",
                     batch_size=batch_size,
                     progress=advance,
+                    judge=judge,
                 )
             )
     if adapter is not None:
@@ -152,6 +176,7 @@ def run_evaluation(
                     label="adapter",
                     batch_size=batch_size,
                     progress=advance,
+                    judge=judge,
                 )
             )
     out.mkdir(parents=True, exist_ok=True)
@@ -175,6 +200,7 @@ def run_evaluation(
             "artifact_id": catalog_adapter.artifact_id if catalog_adapter else None,
         },
         "metrics": {run.label: run.metrics() for run in runs},
+        "judge": judge_record,
         "command": shlex.join(["synthspace", *command]),
     }
     if len(runs) == 2:
@@ -209,3 +235,41 @@ def run_evaluation(
             "bundle": str(result.bundle_dir),
         }
     return EvaluationRun(summary, runs, catalog_adapter, result)
+
+
+def evaluate_published_adapter(
+    benchmark: Path,
+    artifact_id: str,
+    *,
+    home: Path | None,
+    command: list[str],
+    model_name: str = "embedded",
+    out: Path | None = None,
+    title: str | None = None,
+    judge: AnswerJudge | None = None,
+    threads: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> EvaluationRun:
+    """What a federated run that names a benchmark does once its adapter is published: the node
+    at `home` pulls the adapter verified, scores the base model and base + adapter
+    (`--compare-base`) and publishes the signed `evaluation` whose parent is the adapter, through
+    `run_evaluation` like `synthspace eval --adapter ID --publish`. `out` defaults to
+    HOME/evaluations/<first 16 hex of the adapter id>."""
+    from synthspace.node.cli_support import open_home
+
+    if out is None:
+        out = open_home(home).path / "evaluations" / artifact_id[:16]
+    return run_evaluation(
+        benchmark,
+        out,
+        command=command,
+        model_name=model_name,
+        adapter_ref=artifact_id,
+        compare_base=True,
+        publish=True,
+        title=title,
+        home=home,
+        threads=threads,
+        judge=judge,
+        log=log,
+    )

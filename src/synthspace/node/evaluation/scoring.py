@@ -14,15 +14,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from synthspace.node.evaluation.benchmark import BenchmarkError, ChoiceItem, ExactItem
+from synthspace.node.evaluation.benchmark import (
+    AnyItem,
+    BenchmarkError,
+    ChoiceItem,
+    ExactItem,
+    JudgedItem,
+)
 from synthspace.node.evaluation.stats import wilson_interval
 from synthspace.node.federated.lora import LoraSettings, _normalise, attach_lora, load_adapter_state
+
+if TYPE_CHECKING:
+    from synthspace.node.evaluation.judged import AnswerJudge
 
 ADAPTER_FILE = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 MAX_SEQ_TOKENS = 512
+JUDGED_MAX_NEW_TOKENS = 128
 
 Progress = Callable[[int], None]
 
@@ -35,9 +45,10 @@ class ItemResult:
     predicted: str
     expected: str
     scores: list[float] = field(default_factory=list)
+    judge: dict[str, Any] | None = None  # judged items: {scores, rationale, min_score}
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "kind": self.kind,
             "correct": self.correct,
@@ -45,6 +56,9 @@ class ItemResult:
             "expected": self.expected,
             "scores": [round(s, 4) for s in self.scores],
         }
+        if self.judge is not None:
+            out["judge"] = self.judge
+        return out
 
 
 @dataclass
@@ -265,6 +279,41 @@ def score_choices(
     return results
 
 
+def greedy_answer(model: Any, tokenizer: Any, question: str, *, max_new_tokens: int) -> str:
+    """The model's greedy reply to `question` as the user turn, stripped."""
+    import torch
+
+    ids = torch.tensor([_prompt_ids(tokenizer, question)])
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return str(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)).strip()
+
+
+def score_judged(
+    model: Any,
+    tokenizer: Any,
+    items: list[JudgedItem],
+    judge: AnswerJudge,
+    *,
+    max_new_tokens: int = JUDGED_MAX_NEW_TOKENS,
+    progress: Progress | None = None,
+) -> list[ItemResult]:
+    """Greedy free answers, then one batch of judge calls scoring them against the references."""
+    model.eval()
+    answers = []
+    for item in items:
+        answers.append(greedy_answer(model, tokenizer, item.question, max_new_tokens=max_new_tokens))
+        if progress is not None:
+            progress(1)
+    return judge.score(items, answers) if items else []
+
+
 def score_exact(
     model: Any,
     tokenizer: Any,
@@ -274,21 +323,10 @@ def score_exact(
     progress: Progress | None = None,
 ) -> list[ItemResult]:
     """Greedy answer compared with the reference after NFKC, case and whitespace normalisation."""
-    import torch
-
     results = []
     model.eval()
     for item in items:
-        ids = torch.tensor([_prompt_ids(tokenizer, item.question)])
-        with torch.inference_mode():
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        answer = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+        answer = greedy_answer(model, tokenizer, item.question, max_new_tokens=max_new_tokens)
         results.append(
             ItemResult(
                 item.id, "exact", _normalise(answer) == _normalise(item.answer), answer, item.answer
@@ -302,19 +340,30 @@ def score_exact(
 def evaluate(
     model: Any,
     tokenizer: Any,
-    items: list[ChoiceItem | ExactItem],
+    items: list[AnyItem],
     *,
     label: str,
     batch_size: int = 16,
     progress: Progress | None = None,
+    judge: AnswerJudge | None = None,
 ) -> EvalResult:
-    """Score every item; results keep the benchmark's item order."""
+    """Score every item; results keep the benchmark's item order. Judged items need `judge`."""
     t0 = time.perf_counter()
     choice = [it for it in items if isinstance(it, ChoiceItem)]
     exact = [it for it in items if isinstance(it, ExactItem)]
+    judged = [it for it in items if isinstance(it, JudgedItem)]
+    if judged and judge is None:
+        raise BenchmarkError(
+            f"{len(judged)} judged item(s) and no judge: pass --judge-backend (and --judge-model, "
+            "--judge-base-url)"
+        )
     by_id = {
         r.id: r
         for r in score_choices(model, tokenizer, choice, batch_size=batch_size, progress=progress)
     }
     by_id.update({r.id: r for r in score_exact(model, tokenizer, exact, progress=progress)})
+    if judged and judge is not None:
+        by_id.update(
+            {r.id: r for r in score_judged(model, tokenizer, judged, judge, progress=progress)}
+        )
     return EvalResult(label, [by_id[it.id] for it in items], time.perf_counter() - t0)
