@@ -4,6 +4,8 @@ adapter published and audited. Tests run in file order and share the module's fe
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 import os
@@ -113,6 +115,13 @@ def test_a_key_created_by_join_is_added_at_the_coordinator_and_admitted_after_sy
         start_supernode(late.path)
 
 
+EVAL_BENCH = [
+    {"id": "s1", "kind": "choice", "question": "Which status code means not found?", "options": ["404", "200"], "answer": 0},
+    {"id": "s2", "kind": "choice", "question": "Which status code means OK?", "options": ["500", "200"], "answer": 1},
+    {"id": "s3", "kind": "exact", "question": "Reply with the word yes.", "answer": "yes"},
+]  # fmt: skip
+
+
 def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federation: Federation) -> None:
     from safetensors.numpy import load_file
 
@@ -121,18 +130,24 @@ def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federati
 
     for org in federation.homes:
         federation.join(org)
+    # The run names a benchmark: once the adapter is published, the first org's node evaluates
+    # it (base vs adapter) and publishes the signed evaluation (checked at the end).
+    orgs = sorted(federation.homes)
+    bench = federation.base / "status-codes.jsonl"
+    bench.write_text("".join(json.dumps(i) + "\n" for i in EVAL_BENCH), encoding="utf-8")
+    evaluator = federation.homes[orgs[0]]
     # Through the CLI, as an operator runs it: progress is streamed while rounds finish.
     cli = _cli(
         "federate", "run", "--home", str(federation.coord_home), "--rounds", "2", "--min-nodes", "2",
         "--local-steps", "4", "--batch-size", "4", "--lr", "0.01", "--max-seq-len", "32",
         "--base-model", str(federation.tiny_model), "--start-timeout", "90", "--round-timeout", "180",
         "--title", "Status-code adapter", "--timeout", "900",
+        "--benchmark", str(bench), "--eval-home", str(evaluator.path), "--eval-threads", "1",
     )  # fmt: skip
     assert cli.returncode == 0, cli.stdout + cli.stderr
     run_id = cli.stdout.split("run ", 1)[1].split()[0]
     record = federation_status(federation.coord_home, int(run_id))[0]
 
-    orgs = sorted(federation.homes)
     assert record["status"] == "completed", record["status_detail"]
     assert record["rounds_completed"] == 2 and record["participants"] == orgs
     rounds = {(r["kind"], r["round"]): r for r in record["rounds"]}
@@ -189,6 +204,27 @@ def test_two_rounds_train_on_both_orgs_and_publish_an_auditable_adapter(federati
     assert status.returncode == 0, status.stderr
     shown = json.loads(status.stdout)
     assert shown["status"] == "completed" and shown["artifact_id"] == record["artifact_id"]
+    # the run record names the benchmark (file name and digest, not the operator's path)
+    digest = hashlib.sha256(bench.read_bytes()).hexdigest()
+    assert shown["config"]["benchmark"] == f"status-codes.jsonl sha256:{digest}"
+
+    # The evaluation of the run's own adapter: published by the evaluating node, its one parent
+    # the adapter, base and adapter scored on every item, and it audits clean from the other org.
+    line = next(ln for ln in cli.stdout.splitlines() if ln.startswith("evaluation "))
+    eval_id = line.split()[1]
+    out = evaluator.path / "evaluations" / record["artifact_id"][:16]
+    ev_statement = Statement.model_validate_json(
+        base64.b64decode(json.loads((out / "publish" / "envelope.json").read_text())["payload"])
+    )
+    ev_pred = ev_statement.predicate
+    assert ev_pred.kind == "evaluation" and ev_pred.producer.org == orgs[0]
+    assert [(p.artifact_id, p.role) for p in ev_pred.parents] == [(record["artifact_id"], "evaluated-model")]
+    assert ev_pred.evaluation is not None and set(ev_pred.evaluation.metrics) == {"base", "adapter"}
+    assert ev_pred.evaluation.items == len(EVAL_BENCH) and ev_pred.evaluation.benchmark_digest == f"sha256:{digest}"
+    assert ev_pred.evaluation.model.model_digest == pred.training.base_model_digest
+    audit = _cli("audit", eval_id, "--home", str(federation.homes[orgs[1]].path), "--json")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert json.loads(audit.stdout)["parents"][0]["artifact_id"] == record["artifact_id"]
 
 
 def test_a_node_stopped_mid_run_ends_the_run_with_a_clear_status(federation: Federation) -> None:

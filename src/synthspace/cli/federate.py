@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from synthspace.cli.eval import JUDGE_HELP, answer_judge
 from synthspace.cli.node import app as node_app
 
 app = typer.Typer(no_args_is_help=True)
@@ -127,11 +128,45 @@ def run(
     publish: bool = typer.Option(True, "--publish/--no-publish", help="Publish the adapter to the catalog."),
     title: str = typer.Option("", "--title", help="Catalog title of the adapter."),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop the run after this many seconds."),
+    benchmark: Path | None = typer.Option(
+        None, "--benchmark",
+        help="Evaluate the published adapter on this benchmark JSONL (base vs adapter) and publish the signed "
+        "evaluation, as the node --eval-home (see docs/federation.md).",
+    ),
+    eval_home: Path | None = typer.Option(
+        None, "--eval-home", help="Node home that evaluates and signs (default: $SYNTHSPACE_HOME, else ~/.synthspace/node)."
+    ),
+    eval_out: Path | None = typer.Option(
+        None, "--eval-out", help="Folder for the evaluation's results (default: EVAL_HOME/evaluations/<adapter id>)."
+    ),
+    eval_threads: int | None = typer.Option(None, "--eval-threads", min=1, help="CPU threads for scoring."),
+    judge_backend: str | None = typer.Option(None, "--judge-backend", help=JUDGE_HELP["backend"]),
+    judge_model: str | None = typer.Option(None, "--judge-model", help=JUDGE_HELP["model"]),
+    judge_base_url: str | None = typer.Option(None, "--judge-base-url", help=JUDGE_HELP["base_url"]),
+    judge_min_score: int = typer.Option(4, "--judge-min-score", min=1, max=5, help=JUDGE_HELP["min_score"]),
 ) -> None:
-    """Start a federated LoRA run on the SuperLink and stream its progress."""
+    """Start a federated LoRA run on the SuperLink and stream its progress; with --benchmark,
+    evaluate the published adapter and publish the evaluation."""
     from rich.console import Console
 
+    from synthspace.cli.errors import fail
     from synthspace.coordinator.federated.federation import RunEvent, RunOptions, run_federation
+    from synthspace.errors import SynthspaceError
+
+    judge = None
+    if benchmark is not None:  # checked before the run starts, not after an hour of training
+        from synthspace.node.cli_support import open_home
+        from synthspace.node.evaluation.benchmark import BenchmarkError
+        from synthspace.node.evaluation.run import check_benchmark
+
+        judge = answer_judge(judge_backend, judge_model, judge_base_url, judge_min_score)
+        try:
+            check_benchmark(benchmark, judge)
+            open_home(eval_home).config()
+        except SynthspaceError as exc:
+            raise fail(str(exc), 2 if isinstance(exc, BenchmarkError) else 1) from None
+    elif eval_home is not None or eval_out is not None or judge_backend is not None:
+        raise fail("--eval-home, --eval-out and --judge-* need --benchmark", 2)
 
     options = RunOptions(
         rounds=rounds, min_nodes=min_nodes, strategy=strategy, proximal_mu=proximal_mu,
@@ -139,6 +174,7 @@ def run(
         base_model=base_model, lora_rank=lora_rank, lora_alpha=2 * lora_rank,
         round_timeout=round_timeout, start_timeout=start_timeout, evaluate=evaluate,
         dp_noise_multiplier=dp_noise, dp_clipping_norm=dp_clip, dp_delta=dp_delta, secure_aggregation=secure_aggregation, publish=publish, title=title,
+        benchmark=str(benchmark) if benchmark is not None else "",
     )  # fmt: skip
     console = Console(stderr=True)
     status = console.status(f"submitting run ({rounds} rounds, {strategy})")
@@ -157,6 +193,40 @@ def run(
     typer.echo(f"run {record['run_id']} completed: {record['status_detail']}")
     if record.get("artifact_id"):
         typer.echo(f"adapter artifact {record['artifact_id']} (log index {record['log_index']})")
+    if benchmark is not None:
+        _evaluate_run_adapter(record, benchmark, base_model, eval_home, eval_out, eval_threads, judge, console)
+
+
+def _evaluate_run_adapter(
+    record: dict[str, Any], benchmark: Path, base_model: str, eval_home: Path | None, eval_out: Path | None,
+    threads: int | None, judge: Any, console: Any,
+) -> None:
+    """The node at `eval_home` scores the run's published adapter and publishes the evaluation."""
+    from synthspace.cli.errors import fail
+    from synthspace.errors import SynthspaceError
+    from synthspace.node.evaluation.run import evaluate_published_adapter
+
+    artifact_id = record.get("artifact_id")
+    if not artifact_id:
+        raise fail(f"run {record['run_id']} published no adapter, so there is nothing to evaluate")
+    command = ["eval", "--benchmark", str(benchmark), "--model", base_model, "--adapter", artifact_id,
+               "--compare-base", "--publish"]  # fmt: skip
+    try:
+        with console.status(f"evaluating adapter {artifact_id[:16]}… on {benchmark.name} (base vs adapter)"):
+            result = evaluate_published_adapter(
+                benchmark, artifact_id, home=eval_home, command=command, model_name=base_model, out=eval_out,
+                judge=judge, threads=threads,
+            )  # fmt: skip
+    except SynthspaceError as exc:
+        raise fail(f"run {record['run_id']} completed and its adapter {artifact_id} is published, "
+                   f"but its evaluation failed: {exc}") from None  # fmt: skip
+    assert result.published is not None
+    m, d = result.summary["metrics"], result.summary["delta"]
+    typer.echo(
+        f"evaluation {result.published.artifact_id} (log index {result.published.log_index}): {benchmark.name}, "
+        f"base {100 * m['base']['accuracy']:.1f}%, adapter {100 * m['adapter']['accuracy']:.1f}%, "
+        f"delta {100 * d['adapter_minus_base']:+.1f} points (95% CI {100 * d['ci95'][0]:+.1f} to {100 * d['ci95'][1]:+.1f})"
+    )
 
 
 def _privacy_cell(final_metrics: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ The CLI (`synthspace federate ...`) only parses options and calls these.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -197,6 +198,10 @@ class RunOptions:
     title: str = RUN_DEFAULTS["title"]
     description: str = RUN_DEFAULTS["description"]
     license: str = RUN_DEFAULTS["license"]
+    # A benchmark JSONL (local path) the published adapter is evaluated on after the run; the
+    # evaluation itself runs at a node (`federate run --eval-home`), the run config records only
+    # the benchmark's file name and digest.
+    benchmark: str = ""
 
     def validate(self) -> None:
         from synthspace.coordinator.federated.server_app import STRATEGIES
@@ -215,6 +220,12 @@ class RunOptions:
             raise FederationRunError("timeouts must be positive")
         if self.lora_rank < 1:
             raise FederationRunError(f"--lora-rank must be >= 1, got {self.lora_rank}")
+        if self.benchmark and not self.publish:
+            raise FederationRunError(
+                "--benchmark needs --publish: the evaluation's parent is the published adapter"
+            )
+        if self.benchmark and not Path(self.benchmark).is_file():
+            raise FederationRunError(f"benchmark {self.benchmark} does not exist")
         from synthspace.coordinator.federated.server_app import FederationAborted, ServerConfig
 
         try:  # the ServerApp's own rules (DP, secure aggregation), checked before anything starts
@@ -225,6 +236,11 @@ class RunOptions:
     def run_config(self, home: Path) -> dict[str, Any]:
         cfg = {k.replace("_", "-"): v for k, v in asdict(self).items()}
         cfg["strategy"] = self.strategy.lower()
+        if self.benchmark:  # what the adapter will be scored on, not where the file lies
+            data = Path(self.benchmark).read_bytes()
+            cfg["benchmark"] = f"{Path(self.benchmark).name} sha256:{hashlib.sha256(data).hexdigest()}"
+        else:
+            cfg.pop("benchmark")
         cfg["coord-home"] = str(home)
         return cfg
 
