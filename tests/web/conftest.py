@@ -25,6 +25,7 @@ import struct
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,6 +236,29 @@ def start_server(catalog: WebCatalog, timeout: float = 120.0) -> None:
     drop = ("SYNTHSPACE_DATABASE_URL", "SYNTHSPACE_WEB_CATALOG")
     catalog.server = CoordinatorProcess(catalog.home, log_level=None, drop_env=drop).start(timeout)
     catalog.url = catalog.server.url
+
+
+@contextmanager
+def agreements_required(catalog: WebCatalog, required: bool) -> Iterator[None]:
+    """Serve `catalog` with `require_agreements` set as given (the server restarts on its port),
+    then restore the home's settings and restart again."""
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    settings = CoordinatorSettings.load(catalog.home)
+    before = settings.require_agreements
+    assert catalog.server is not None
+
+    def serve(value: bool) -> None:
+        settings.require_agreements = value
+        settings.save()
+        catalog.stop()
+        start_server(catalog)
+
+    serve(required)
+    try:
+        yield
+    finally:
+        serve(before)
 
 
 class PgDatabase:

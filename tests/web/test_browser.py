@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import WebCatalog
+from .conftest import WebCatalog, agreements_required
 
 pytestmark = pytest.mark.browser
 
@@ -146,14 +146,26 @@ def test_retracted_artifacts_are_marked(page: Any, web_sqlite: WebCatalog) -> No
     assert banner.is_visible() and "contains a template bug" in banner.inner_text()
 
 
-def test_data_preview_shows_script_as_text(page: Any, web_sqlite: WebCatalog) -> None:
+def test_rows_are_withheld_by_default_schema_shown(page: Any, web_sqlite: WebCatalog) -> None:
     clause = web_sqlite.artifacts["clause-qa"]
     page.goto(f"{web_sqlite.url}/catalog/artifacts/{clause.artifact_id}")
-    assert page.title() == "Contract clause QA · synthspace", "the script in the data did not run"
-    cells = page.locator("#preview tbody tr").first.locator("td").all_inner_texts()
-    assert "<script>document.title='pwned'</script>" in cells
-    assert page.locator("#preview tbody tr").count() == 10
+    assert page.title() == "Contract clause QA · synthspace"
+    assert page.locator("#preview").count() == 0
+    note = page.locator("#rows-withheld")
+    assert note.is_visible() and "under a signed agreement" in note.inner_text()
+    assert page.locator("#schema tbody tr").count() == 4
     assert page.locator("#gates tr.gate").count() == 3
+
+
+def test_data_preview_shows_script_as_text(page: Any, web_sqlite: WebCatalog) -> None:
+    clause = web_sqlite.artifacts["clause-qa"]
+    with agreements_required(web_sqlite, False):
+        page.goto(f"{web_sqlite.url}/catalog/artifacts/{clause.artifact_id}")
+        assert page.title() == "Contract clause QA · synthspace", "the script in the data did not run"
+        cells = page.locator("#preview tbody tr").first.locator("td").all_inner_texts()
+        assert "<script>document.title='pwned'</script>" in cells
+        assert page.locator("#preview tbody tr").count() == 10
+        assert page.locator("#rows-withheld").count() == 0
 
 
 def test_log_and_federated_pages(page: Any, web_sqlite: WebCatalog) -> None:

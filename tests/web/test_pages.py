@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import XSS, WebCatalog, start_server
+from .conftest import XSS, WebCatalog, agreements_required, start_server
 
 ROW = re.compile(r'class="artifact-row( retracted)?" data-artifact-id="([0-9a-f]{64})"')
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -114,7 +114,7 @@ def test_bad_list_parameters_get_a_400_page(web: WebCatalog, params: dict[str, s
     assert "text/html" in r.headers["content-type"] and 'id="error"' in r.text and "Traceback" not in r.text
 
 
-def test_artifact_page_shows_metadata_verification_gates_and_preview(web: WebCatalog) -> None:
+def test_artifact_page_shows_metadata_verification_gates_and_schema(web: WebCatalog) -> None:
     clause = web.artifacts["clause-qa"]
     r = web.page(f"/catalog/artifacts/{clause.artifact_id}")
     assert r.status_code == 200
@@ -129,11 +129,15 @@ def test_artifact_page_shows_metadata_verification_gates_and_preview(web: WebCat
     }
     gates = re.findall(r'data-gate="([^"]+)">\s*<td>[^<]+</td><td>(yes|no)</td><td class="result">(pass|fail)', page)
     assert gates == [("seed_leakage", "yes", "pass"), ("pii", "yes", "pass"), ("quality", "no", "pass")]
-    assert "First 10 of 14 rows." in page
-    preview = re.search(r'<table class="preview" id="preview">.*?</table>', page, re.S)
-    assert preview and preview.group(0).count("<tr>") == 11  # header + 10 rows
-    # Row values are text: the script in the data is escaped, never emitted as markup.
-    assert XSS not in page and "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in page
+    # Agreements are required (the default): schema and row count, no rows (not even escaped).
+    assert 'id="preview"' not in page and "Clause 1 ends on notice." not in page and "pwned" not in page
+    assert '<p class="muted" id="rows-withheld">14 rows, 4 columns.' in page
+    assert "rows are served to enrolled organisations under a signed agreement" in page
+    assert f"synthspace catalog pull {clause.artifact_id} --purpose PURPOSE" in page
+    schema = re.search(r'<table class="schema" id="schema">.*?</table>', page, re.S)
+    assert schema and re.findall(r"<tr><td>([^<]+)</td>", schema.group(0)) == [
+        "record_id", "question", "answer", "persona_id"
+    ]
     assert "12 private seeds" in page and "cdcdcdcd" in page
     # The signing key was revoked by a later rotation: still valid for this artifact, and said so.
     assert re.search(r"acme-legal&#39;s enrolled artifact key, valid at publication \(revoked later, ", page)
@@ -297,6 +301,20 @@ def test_pages_can_be_switched_off(empty_home: Path) -> None:
         assert httpx.get(f"{server.url}/v1/log/checkpoint", timeout=10).status_code == 200
     finally:
         server.stop()
+
+
+def test_row_preview_is_shown_when_agreements_are_not_required(web: WebCatalog) -> None:
+    clause = web.artifacts["clause-qa"]
+    with agreements_required(web, False):
+        page = web.page(f"/catalog/artifacts/{clause.artifact_id}").text
+        assert "First 10 of 14 rows." in page and 'id="rows-withheld"' not in page
+        preview = re.search(r'<table class="preview" id="preview">.*?</table>', page, re.S)
+        assert preview and preview.group(0).count("<tr>") == 11  # header + 10 rows
+        assert "Clause 1 ends on notice." in preview.group(0)
+        # Row values are text: the script in the data is escaped, never emitted as markup.
+        assert XSS not in page and "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in page
+    # switched back on (the fixture's default): withheld again
+    assert 'id="rows-withheld"' in web.page(f"/catalog/artifacts/{clause.artifact_id}").text
 
 
 def test_adapter_page_shows_its_training_record(web: WebCatalog) -> None:

@@ -2,7 +2,7 @@
 
 Routes, all under /catalog (and / redirects there):
     GET /catalog                               artifact list: free-text search + filters
-    GET /catalog/artifacts/{id}                metadata, verification, gates, data preview, lineage
+    GET /catalog/artifacts/{id}                metadata, verification, gates, data preview (schema only where agreements are required), lineage
     GET /catalog/artifacts/{id}/lineage.svg    the lineage picture on its own
     GET /catalog/log                           the log's tree heads, each proven consistent
     GET /catalog/federated                     federated runs with per-round metric charts
@@ -222,10 +222,13 @@ def artifact_page(artifact_id: str, request: Request, coord: CoordinatorDep, ses
     checkpoint = current_checkpoint(session, coord.log)
     checks = verify_artifact(session, coord.log, coord.blobs, row, checkpoint)
     preview: DataPreview | None = None
+    # No data is served without an agreement: where they are required (the default) the
+    # anonymous page shows the schema and row count, not the rows (docs/web-catalog.md).
+    rows_withheld = coord.settings.require_agreements
     if row.subject_name.endswith(".parquet") or row.kind in ("dataset", "derived-dataset"):
         try:
             with coord.blobs.open(row.subject_sha256) as fh:
-                preview = preview_parquet(fh, PREVIEW_ROWS)
+                preview = preview_parquet(fh, 0 if rows_withheld else PREVIEW_ROWS)
         except SynthspaceError as exc:  # a missing blob also fails the digest check above
             preview = DataPreview(error=f"data unavailable: {exc}")
     graph = queries.lineage_graph(session, row)
@@ -243,6 +246,7 @@ def artifact_page(artifact_id: str, request: Request, coord: CoordinatorDep, ses
         all_passed=all(c.passed for c in checks),
         checkpoint=checkpoint,
         preview=preview,
+        rows_withheld=rows_withheld,
         lineage_svg=lineage_svg,
         graph=graph,
         trained=queries.trained_on(session, row),
