@@ -32,6 +32,7 @@ from synthspace.node.privacy.pii_checksums import (
 )
 from synthspace.node.privacy.pii_names import find_names_addresses
 from synthspace.node.privacy.text import blocks, pii_form
+from synthspace.node.workers import thread_map, worker_count
 
 PiiType = Literal[
     "email",
@@ -435,23 +436,31 @@ def _find_text_level(
     norm: Sequence[str], locale: str | None, wanted: set[PiiType]
 ) -> list[PiiFinding]:
     """Recognisers that are not anchored on long digit runs: US ZIP codes after a state,
-    person names and street addresses (see `pii_names`)."""
+    person names and street addresses (see `pii_names`). Texts are split over threads:
+    the Japanese name recogniser spends its time in SudachiPy, which releases the GIL."""
     sets, _ = locale_sets(locale)
     en, ja = "en" in sets, "ja" in sets
     names, addresses = "person_name" in wanted, "street_address" in wanted
     zips = en and "postal_code" in wanted
-    out: list[PiiFinding] = []
     if not (zips or names or addresses):
+        return []
+
+    def texts_range(lo: int, hi: int) -> list[PiiFinding]:
+        out: list[PiiFinding] = []
+        for doc in range(lo, hi):
+            text = norm[doc]
+            if zips:
+                for m in _ZIP.finditer(text):
+                    r = _zip(m)
+                    if r:
+                        out.append(PiiFinding(doc, r[0], m.start(), m.end(), r[1], r[2]))
+            for s, e, t, v in find_names_addresses(text, en, ja, names, addresses):
+                out.append(PiiFinding(doc, cast(PiiType, t), s, e, v, False))
         return out
-    for doc, text in enumerate(norm):
-        if zips:
-            for m in _ZIP.finditer(text):
-                r = _zip(m)
-                if r:
-                    out.append(PiiFinding(doc, r[0], m.start(), m.end(), r[1], r[2]))
-        for s, e, t, v in find_names_addresses(text, en, ja, names, addresses):
-            out.append(PiiFinding(doc, cast(PiiType, t), s, e, v, False))
-    return out
+
+    # Threads only pay where Sudachi runs (Japanese names); each text is independent.
+    workers = worker_count(len(norm)) if ja and names else 1
+    return thread_map(texts_range, len(norm), workers)
 
 
 def _find_block(
