@@ -6,15 +6,20 @@ node shares its machine with generation and serving), and never more than one wo
 `min_items` items, so small runs and unit tests stay in one thread.
 
 `thread_map` runs a function over contiguous ranges in threads. It pays only where the work
-releases the GIL (SudachiPy's `tokenize` does); results come back in order.
+releases the GIL (SudachiPy's `tokenize` does); results come back in order. `ForkedRanges`
+runs pure-Python work (the usefulness checks) in forked processes, started early and
+collected later, so it overlaps the parent's other gates.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from multiprocessing.connection import Connection
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 DEFAULT_MAX_WORKERS = 2
@@ -59,3 +64,75 @@ def thread_map(fn: Callable[[int, int], list[T]], n: int, workers: int) -> list[
         for f in futures:
             out.extend(f.result())
     return out
+
+
+def can_fork() -> bool:
+    """Forking is safe here: a fork start method, and no other thread that could hold a lock."""
+    return "fork" in mp.get_all_start_methods() and threading.active_count() == 1
+
+
+def _child(fn: Callable[[int, int], list[T]], lo: int, hi: int, conn: Connection) -> None:
+    try:
+        conn.send(("ok", fn(lo, hi)))
+    except BaseException:  # the parent re-runs the range to raise the real exception
+        conn.send(("error", None))
+    finally:
+        conn.close()
+
+
+class ForkedRanges(Generic[T]):
+    """fn(start, stop) over contiguous ranges of range(n), in forked processes started now and
+    collected by `results()`, so the parent can do other work meanwhile.
+
+    The children inherit everything `fn` needs (no pickling of inputs); only results travel
+    back. With one worker, or where forking is not safe (`can_fork`), nothing is started
+    and `results()` runs `fn` in this process. A child that fails or dies has its range
+    re-run here, so errors surface exactly as without workers.
+    """
+
+    def __init__(self, fn: Callable[[int, int], list[T]], n: int, workers: int) -> None:
+        self._fn = fn
+        self._n = n
+        self._jobs: list[tuple[int, int, Any, Connection]] = []
+        if workers <= 1 or n < 2 or not can_fork():
+            return
+        ctx = mp.get_context("fork")
+        for lo, hi in ranges(n, workers):
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(fn, lo, hi, send), daemon=True)
+            proc.start()
+            send.close()
+            self._jobs.append((lo, hi, proc, recv))
+
+    @property
+    def forked(self) -> int:
+        return len(self._jobs)
+
+    def results(self) -> list[T]:
+        if not self._jobs:
+            return self._fn(0, self._n)
+        out: list[T] = []
+        jobs, self._jobs = self._jobs, []
+        try:
+            for lo, hi, proc, recv in jobs:
+                try:
+                    status, payload = recv.recv()
+                except (EOFError, OSError):
+                    status, payload = "lost", None
+                recv.close()
+                proc.join()
+                out.extend(payload if status == "ok" else self._fn(lo, hi))
+        finally:
+            for _, _, proc, _ in jobs:
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join()
+        return out
+
+    def cancel(self) -> None:
+        """Stop the children (the run failed before their results were needed)."""
+        for _, _, proc, recv in self._jobs:
+            recv.close()
+            proc.terminate()
+            proc.join()
+        self._jobs = []

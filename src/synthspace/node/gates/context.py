@@ -68,6 +68,8 @@ class GateRun:
         self.leak: LeakageResult | None = None
         self.filter_positions: dict[str, list[int]] = {}
         self.redactions: dict[int, RecordRedaction] = {}  # position -> redacted record
+        # Gate work started early in worker processes, collected by its gate (usefulness).
+        self.pending: dict[str, Any] = {}
         # The records as generated; `data.records` holds the redacted ones once applied.
         self.generated_records = data.records
 

@@ -8,6 +8,7 @@ Duplicates, schema-invalid and unusable records are blamed (dropped when
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,10 @@ from synthspace.node.quality.stats import (
     sample_indices,
 )
 from synthspace.node.quality.usefulness import FaithfulnessChecker, UsefulnessChecker
+from synthspace.node.workers import ForkedRanges, can_fork, worker_count
+
+# Below this many records per worker, forking costs more than it saves.
+_USEFULNESS_MIN_PER_WORKER = 4000
 
 
 def duplicates(run: GateRun) -> None:
@@ -149,10 +154,13 @@ def coverage(run: GateRun) -> None:
     )
 
 
-def usefulness(run: GateRun) -> None:
-    """Language integrity, degenerate output and grounding validators, per record."""
+# Per record: (reasons, records answer grounding could not judge while checking it).
+_Verdicts = Callable[[int, int], list[tuple[list[str], int]]]
+
+
+def _usefulness_work(run: GateRun) -> tuple[_Verdicts, dict[str, int]]:
+    """(verdicts of records start..stop, rule counts) for the run's recipe."""
     c = run.cfg.usefulness
-    run.progress("usefulness")
     data = run.data
     checker = UsefulnessChecker(
         c,
@@ -170,14 +178,58 @@ def usefulness(run: GateRun) -> None:
     # The text as generated: redaction's placeholders and fictional values are not defects of
     # the generation, and would read as markup or identifiers.
     columns = {f: run.generated_records[f].tolist() for f in cols}
+
+    def verdicts(start: int, stop: int) -> list[tuple[list[str], int]]:
+        out: list[tuple[list[str], int]] = []
+        for i in range(start, stop):
+            rec = {f: columns[f][i] for f in cols}
+            why = checker.reasons(rec)
+            why += [r for chk in checks if (r := chk(rec, seed_index[i])) is not None]
+            unjudged = faithful.unjudged
+            if faithful:
+                why += faithful.reasons(rec, seed_index[i])
+            # Workers' counters die with them: the count travels with each verdict.
+            out.append((why, faithful.unjudged - unjudged))
+        return out
+
+    info = {
+        "validators": len(checks),
+        "answer_grounding_rules": len(faithful.grounding),
+        "role_rules": len(faithful.roles),
+    }
+    return verdicts, info
+
+
+def start_usefulness(run: GateRun) -> None:
+    """Start the usefulness checks in forked workers now (they read only the records as
+    generated), so they run while the privacy gates do; `usefulness` collects them."""
+    workers = worker_count(run.n, _USEFULNESS_MIN_PER_WORKER)
+    if workers < 2 or not can_fork():
+        return
+    try:
+        verdicts, info = _usefulness_work(run)
+    except Exception:  # raised again, in gate order, by usefulness()
+        return
+    run.pending["usefulness"] = (ForkedRanges(verdicts, run.n, workers), info)
+
+
+def usefulness(run: GateRun) -> None:
+    """Language integrity, degenerate output, grounding validators, answer grounding and
+    dialogue roles, per record."""
+    c = run.cfg.usefulness
+    run.progress("usefulness")
+    data = run.data
+    pending = run.pending.pop("usefulness", None)
+    if pending is not None:
+        results, info = pending[0].results(), pending[1]
+    else:
+        verdicts, info = _usefulness_work(run)
+        results = verdicts(0, run.n)
+    all_reasons = [why for why, _ in results]
+    unjudged = sum(n for _, n in results)
     by_reason: Counter[str] = Counter()
     failing: list[int] = []
-    for i in range(run.n):
-        rec = {f: columns[f][i] for f in cols}
-        why = checker.reasons(rec)
-        why += [r for chk in checks if (r := chk(rec, seed_index[i])) is not None]
-        if faithful:
-            why += faithful.reasons(rec, seed_index[i])
+    for i, why in enumerate(all_reasons):
         if why:
             failing.append(i)
             by_reason.update(why)
@@ -193,10 +245,10 @@ def usefulness(run: GateRun) -> None:
         "failing_by_reason": dict(sorted(by_reason.items())),
         "locale": data.locale,
         "text_fields": data.text_fields,
-        "validators": len(checks),
-        "answer_grounding_rules": len(faithful.grounding),
-        "role_rules": len(faithful.roles),
-        "answer_grounding_unjudged": faithful.unjudged,
+        "validators": info["validators"],
+        "answer_grounding_rules": info["answer_grounding_rules"],
+        "role_rules": info["role_rules"],
+        "answer_grounding_unjudged": unjudged,
         "positions": failing[:LIST_CAP],
     }
     run.add(

@@ -89,6 +89,19 @@ def _record_filter(run: GateRun) -> None:
 def _evaluate(data: RunData, cfg: GatesConfig, say: Progress) -> tuple[GateRun, GateReport]:
     started = time.perf_counter()
     run = GateRun(data, cfg, say)
+    if cfg.usefulness.enabled:
+        # Record-independent and pure Python: forked workers run it during the privacy gates.
+        quality.start_usefulness(run)
+    try:
+        return _evaluate_gates(run, data, cfg, started)
+    finally:
+        for job in run.pending.values():
+            job[0].cancel()
+
+
+def _evaluate_gates(
+    run: GateRun, data: RunData, cfg: GatesConfig, started: float
+) -> tuple[GateRun, GateReport]:
     has_seeds = bool(data.seeds)
     if not has_seeds:
         for name in ("seed_leakage", "pii_replay", "membership"):
