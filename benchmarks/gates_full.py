@@ -10,6 +10,9 @@ sharing an n-gram, per-record regex scans, and datasketch MinHash + MinHashLSH f
 duplicates. By default it runs on a 10% sample and is scaled to the full size (stated in the
 output); `--reference-sample 1` runs it on everything.
 
+CPU figures are this process (all its threads) plus the gates' forked worker processes;
+``SYNTHSPACE_GATE_WORKERS=1`` runs every gate in one thread for a serial comparison.
+
     python benchmarks/gates_full.py [--records 138000] [--seeds 450] [--reference-sample 0.1]
 """
 
@@ -275,6 +278,17 @@ def reference(answers: list[str], seeds: list[dict[str, str]]) -> dict[str, floa
     return times
 
 
+def _children_cpu() -> float:
+    """CPU of finished child processes (the gates' forked usefulness workers)."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def _cpu() -> float:
+    """This process (all threads) plus its finished children: what the gates cost in CPU."""
+    return time.process_time() + _children_cpu()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=138_000)
@@ -300,24 +314,28 @@ def main(argv: list[str] | None = None) -> int:
         best_cpu = best_wall = float("inf")
         report = None
         stages: dict[str, float] = {}
+        stages_wall: dict[str, float] = {}
+        worker_cpu = 0.0
         for _ in range(args.repeat):
-            marks: list[tuple[str, float]] = []
-            w0, c0 = time.perf_counter(), time.process_time()
+            marks: list[tuple[str, float, float]] = []
+            w0, c0, k0 = time.perf_counter(), _cpu(), _children_cpu()
             report = run_gates(
-                run, progress=lambda msg, marks=marks: marks.append((msg, time.process_time()))
+                run,
+                progress=lambda msg, marks=marks: marks.append((msg, _cpu(), time.perf_counter())),
             )
-            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            wall, cpu = time.perf_counter() - w0, _cpu() - c0
             best_wall = min(best_wall, wall)
             if cpu < best_cpu:
                 best_cpu = cpu
-                stages = {
-                    marks[i][0]: round(
-                        (marks[i + 1][1] if i + 1 < len(marks) else c0 + cpu) - marks[i][1], 3
-                    )
-                    for i in range(len(marks))
+                worker_cpu = _children_cpu() - k0
+                ends = [*marks[1:], ("", c0 + cpu, w0 + wall)]
+                stages = {m[0]: round(e[1] - m[1], 3) for m, e in zip(marks, ends, strict=True)}
+                stages_wall = {
+                    m[0]: round(e[2] - m[2], 3) for m, e in zip(marks, ends, strict=True)
                 }
         assert report is not None
         print(f"run_gates: cpu {best_cpu:.2f}s wall {best_wall:.2f}s {stages}", file=sys.stderr)
+        load_after_gates = os.getloadavg()[0]
         n_ref = max(1, int(len(answers) * args.reference_sample))
         w0 = time.perf_counter()
         ref = reference(answers[:n_ref], seeds)
@@ -332,8 +350,11 @@ def main(argv: list[str] | None = None) -> int:
             "gates_wall_s": round(best_wall, 2),
             "records_per_cpu_s": round(len(answers) / best_cpu),
             "records_per_wall_s": round(len(answers) / best_wall),
+            "load_average_1m_after_gates": load_after_gates,
             "load_average_1m": os.getloadavg()[0],
+            "gate_worker_processes_cpu_s": round(worker_cpu, 2),
             "stages_cpu_s": stages,
+            "stages_wall_s": stages_wall,
             "passed": report.passed,
             "failed_blocking": report.failed_blocking,
             "leak_failing": report.gate("seed_leakage").metrics["failing_records"],
