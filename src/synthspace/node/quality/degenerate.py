@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 _DIGIT_RUN = re.compile(r"\d{10,}")
-_NO_DIGITS = str.maketrans("", "", "0123456789")
 _ALNUM_RUN = re.compile(r"[0-9A-Za-z+/_\-]{12,}")
 # Digits with the separators numbers are written with; a record made mostly of these is noise.
 _NUMERIC_CHARS = "0123456789.:,-/+T"
@@ -37,7 +36,8 @@ def squash(text: str) -> str:
 
 def numeric_noise(text: str, max_digit_run: int, max_numeric_share: float) -> str | None:
     """Long digit runs, or a field made mostly of digits and number punctuation."""
-    digits = len(text) - len(text.translate(_NO_DIGITS))
+    # Ten C-level counts: ~10x cheaper than translate() on non-ASCII text, the same number.
+    digits = sum(map(text.count, "0123456789"))
     if digits < 4:  # neither check can fire on so few digits: skip the scans (most prose)
         return None
     for m in _DIGIT_RUN.finditer(text):
