@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 from gates_helpers import RunFactory, clean_corpus, make_seeds
 
+from synthspace.demo.plans import ORGS
 from synthspace.node import workers
-from synthspace.node.gates import quality_checks, run_gates
+from synthspace.node.gates import gate_records, quality_checks, run_gates
 from synthspace.node.privacy.pii import find_pii
+from synthspace.node.recipes.loading import load_recipe
 
 
 def test_worker_count_follows_env_and_item_floor(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,3 +107,49 @@ def test_forked_usefulness_gives_the_same_report(
     }
     assert {3, 120, 200, 299} <= useless, serial.dropped_by_reason
     assert 200 in serial.dropped_positions["usefulness:placeholder"]
+
+
+@pytest.mark.parametrize(
+    ("org", "name", "with_seeds"),
+    [
+        ("kanagawa-legal", "grounding_legal", True),
+        ("osaka-support", "roles_support", True),
+        ("kanagawa-legal", "grounding_legal", False),
+    ],
+    ids=["legal", "support", "legal-no-seeds"],
+)
+def test_forked_faithfulness_gives_the_same_outcome(
+    org: str, name: str, with_seeds: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answer grounding in workers: same verdicts, and the unjudged count (a counter the
+    checker keeps) comes back from the workers."""
+    plan = next(p for p in ORGS if p.org == org)
+    data = Path(__file__).parent / "data"
+    lines = [
+        json.loads(ln)
+        for part in ("bad", "good")
+        for ln in (data / f"{name}_{part}.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines), "utf-8")
+    recipe = load_recipe(plan.recipe)
+    seeds = plan.seeds if with_seeds else None
+    cfg = recipe.gates
+    assert cfg is not None
+    if not with_seeds:  # seed-field validators refuse to run without seeds: leave them out
+        cfg = cfg.model_copy(
+            update={"usefulness": cfg.usefulness.model_copy(update={"validators": []})}
+        )
+    monkeypatch.setenv("SYNTHSPACE_GATE_WORKERS", "1")
+    serial = gate_records(path, recipe, seeds, cfg)
+    monkeypatch.setenv("SYNTHSPACE_GATE_WORKERS", "2")
+    monkeypatch.setattr(quality_checks, "_USEFULNESS_MIN_PER_WORKER", 10)
+    forked = gate_records(path, recipe, seeds, cfg)
+    assert forked.reasons == serial.reasons
+    a, b = serial.report.gate("usefulness").metrics, forked.report.gate("usefulness").metrics
+    assert a == b
+    assert a["answer_grounding_rules"] + a["role_rules"] >= 1
+    # Positive control: without seeds nothing can be judged for grounding, and it is counted.
+    if a["answer_grounding_rules"]:
+        assert (a["answer_grounding_unjudged"] > 0) is (not with_seeds)
+    assert any("usefulness:" in r for why in serial.reasons for r in why)
