@@ -13,10 +13,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthspace.lineage import Generator
-from synthspace.node.generate.backends import Backend, GenerationRequest, get_backend
+from synthspace.node.generate.attempts import AttemptLoop
+from synthspace.node.generate.backends import (
+    Backend,
+    Completion,
+    GenerationRequest,
+    GeneratorInfo,
+    get_backend,
+)
 from synthspace.node.generate.manifest import (
     MANIFEST_NAME,
     RecipeSummary,
@@ -33,6 +40,7 @@ from synthspace.node.generate.planning import (
     load_personas,
     plan_size,
 )
+from synthspace.node.generate.ray_engine import RayConfig
 from synthspace.node.generate.run_dir import (
     RunDirError,
     RunLock,
@@ -45,6 +53,9 @@ from synthspace.node.generate.structured import OutputValidator
 from synthspace.node.private_store import PrivateStore
 from synthspace.node.recipes import PromptRenderer, Recipe, load_recipe, recipe_digest
 from synthspace.node.seeds import SeedSet, commit_seeds, load_seeds
+
+if TYPE_CHECKING:
+    from synthspace.node.generate.ray_engine import RayEngine
 
 
 @dataclass(frozen=True)
@@ -63,8 +74,7 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def _generator(backend: Backend, recipe: Recipe) -> Generator:
-    info = backend.info()
+def _generator(info: GeneratorInfo, recipe: Recipe) -> Generator:
     params: dict[str, Any] = dict(info.parameters)
     params.update(
         {
@@ -138,7 +148,7 @@ class _Context:
     recipe: Recipe
     seeds: SeedSet
     personas: PersonaSet
-    backend: Backend
+    backend: Backend | None  # None when the engine builds backends elsewhere (Ray workers)
     renderer: PromptRenderer
     validator: OutputValidator
     writer: _Writer
@@ -147,113 +157,116 @@ class _Context:
     progress: ProgressCallback | None
 
 
-async def _execute(ctx: _Context, pending: list[Task]) -> None:
-    recipe, backend, writer, m = ctx.recipe, ctx.backend, ctx.writer, ctx.writer.manifest
-    schema = recipe.output_json_schema()
-    max_retries = recipe.generation.max_retries
-    queue: asyncio.Queue[tuple[Task, int]] = asyncio.Queue()
-    for t in pending:
-        queue.put_nowait((t, 0))
-    t0 = time.monotonic()
-    session = {"completed": 0, "tokens": 0}
+class Prompts:
+    """Rendered chat messages per task. Every output of one seed x persona pair (and every retry)
+    has the same prompt: render it once. Bounded, since a plan's pairs can number in the hundreds
+    of thousands."""
 
-    def report() -> None:
+    def __init__(self, renderer: PromptRenderer, seeds: SeedSet, personas: PersonaSet, max_tokens: int) -> None:
+        self.renderer, self.seeds, self.personas, self.max_tokens = renderer, seeds, personas, max_tokens
+        self.rendered: dict[tuple[int, int | None], list[dict[str, str]]] = {}
+
+    def messages(self, task: Task) -> list[dict[str, str]]:
+        key = (task.seed_index, task.persona_index)
+        hit = self.rendered.get(key)
+        if hit is None:
+            persona = self.personas.personas[task.persona_index] if task.persona_index is not None else None
+            hit = self.renderer.render(self.seeds.records[task.seed_index], persona)
+            if len(self.rendered) >= RENDER_CACHE:
+                self.rendered.pop(next(iter(self.rendered)))
+            self.rendered[key] = hit
+        return hit
+
+    def request(self, task: Task, attempt: int) -> GenerationRequest:
+        return task_request(task.record_id, self.messages(task), task.temperature, task.top_p, self.max_tokens, attempt)
+
+
+def task_request(
+    record_id: str, messages: list[dict[str, str]], temperature: float, top_p: float, max_tokens: int, attempt: int
+) -> GenerationRequest:
+    """Attempt `attempt` of one record: its sampling seed depends only on the record id and attempt."""
+    return GenerationRequest(
+        key=record_id,
+        messages=messages,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=_u64(record_id, attempt) % (2**31),
+    )
+
+
+def make_row(ctx: _Context, task: Task, record: dict[str, Any], attempts: int, completion_tokens: int) -> dict[str, Any]:
+    """The shard row of one validated record."""
+    persona_id = ctx.personas.personas[task.persona_index]["persona_id"] if task.persona_index is not None else None
+    return {
+        "record_id": task.record_id,
+        **record,
+        "persona_id": persona_id,
+        "_seed_index": task.seed_index,
+        "_k": task.k,
+        "_attempts": attempts,
+        "_temperature": task.temperature,
+        "_top_p": task.top_p,
+        "_completion_tokens": completion_tokens,
+    }
+
+
+class Reporter:
+    """Progress snapshots for `ctx.progress`; `session` counts this process's work only."""
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.t0 = time.monotonic()
+        self.session_completed = 0
+        self.session_tokens = 0
+
+    def __call__(self) -> None:
+        ctx, m = self.ctx, self.ctx.writer.manifest
         if ctx.progress is not None:
             ctx.progress(
                 Progress(
                     requested=ctx.requested,
-                    completed=m.completed + len(writer.rows),
+                    completed=m.completed + len(ctx.writer.rows),
                     dropped=m.dropped_total,
                     retries=m.retries,
-                    session_completed=session["completed"],
-                    session_tokens=session["tokens"],
-                    elapsed=time.monotonic() - t0,
+                    session_completed=self.session_completed,
+                    session_tokens=self.session_tokens,
+                    elapsed=time.monotonic() - self.t0,
                 )
             )
 
-    # Every output of one seed x persona pair (and every retry) has the same prompt: render it
-    # once. Bounded, since a plan's pairs can number in the hundreds of thousands.
-    rendered: dict[tuple[int, int | None], list[dict[str, str]]] = {}
 
-    def messages(task: Task) -> list[dict[str, str]]:
-        key = (task.seed_index, task.persona_index)
-        hit = rendered.get(key)
-        if hit is None:
-            persona = ctx.personas.personas[task.persona_index] if task.persona_index is not None else None
-            hit = ctx.renderer.render(ctx.seeds.records[task.seed_index], persona)
-            if len(rendered) >= RENDER_CACHE:
-                rendered.pop(next(iter(rendered)))
-            rendered[key] = hit
-        return hit
+async def _execute(ctx: _Context, pending: list[Task]) -> None:
+    recipe, backend, writer, m = ctx.recipe, ctx.backend, ctx.writer, ctx.writer.manifest
+    assert backend is not None
+    report = Reporter(ctx)
+    prompts = Prompts(ctx.renderer, ctx.seeds, ctx.personas, recipe.sampling.max_tokens)
 
-    def request(task: Task, attempt: int) -> GenerationRequest:
-        return GenerationRequest(
-            key=task.record_id,
-            messages=messages(task),
-            temperature=task.temperature,
-            top_p=task.top_p,
-            max_tokens=recipe.sampling.max_tokens,
-            seed=_u64(task.record_id, attempt) % (2**31),
-        )
-
-    async def worker() -> None:
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < backend.max_batch_size:
-                try:
-                    batch.append(queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
-            completions = await backend.agenerate([request(t, a) for t, a in batch], schema)
-            for (task, attempt), comp in zip(batch, completions, strict=True):
-                m.prompt_tokens += comp.prompt_tokens
-                m.completion_tokens += comp.completion_tokens
-                session["tokens"] += comp.completion_tokens
-                record, reason, _ = ctx.validator.check(comp)
-                if record is not None:
-                    persona_id = (
-                        ctx.personas.personas[task.persona_index]["persona_id"] if task.persona_index is not None else None
-                    )
-                    writer.add(
-                        {
-                            "record_id": task.record_id,
-                            **record,
-                            "persona_id": persona_id,
-                            "_seed_index": task.seed_index,
-                            "_k": task.k,
-                            "_attempts": attempt + 1,
-                            "_temperature": task.temperature,
-                            "_top_p": task.top_p,
-                            "_completion_tokens": comp.completion_tokens,
-                        }
-                    )
-                    session["completed"] += 1
-                elif attempt < max_retries:
-                    m.retries += 1
-                    queue.put_nowait((task, attempt + 1))
-                else:
-                    writer.drop(task.record_id, reason or "schema_violation")
-                queue.task_done()
-            report()
+    def on_result(
+        task: Task, attempt: int, comp: Completion, record: dict[str, Any] | None, reason: str | None, final: bool
+    ) -> None:
+        m.prompt_tokens += comp.prompt_tokens
+        m.completion_tokens += comp.completion_tokens
+        report.session_tokens += comp.completion_tokens
+        if record is not None:
+            writer.add(make_row(ctx, task, record, attempt + 1, comp.completion_tokens))
+            report.session_completed += 1
+        elif not final:
+            m.retries += 1
+        else:
+            writer.drop(task.record_id, reason or "schema_violation")
 
     async def flusher() -> None:
         while True:
             await asyncio.sleep(ctx.flush_interval)
             writer.flush()
 
+    loop = AttemptLoop(backend, ctx.validator, recipe.output_json_schema(), recipe.generation.max_retries,
+                       prompts.request, on_result, report)
     report()
-    workers = [asyncio.create_task(worker()) for _ in range(backend.max_concurrency)]
-    side = asyncio.create_task(flusher())
-    joined = asyncio.create_task(queue.join())
     try:
-        await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
-        for w in workers:
-            if w.done() and not w.cancelled() and w.exception() is not None:
-                raise w.exception()  # type: ignore[misc]
+        await loop.run(pending, side=[asyncio.create_task(flusher())])
     finally:
-        for task in (*workers, side, joined):
-            task.cancel()
-        await asyncio.gather(*workers, side, joined, return_exceptions=True)
         writer.flush()
         report()
         await backend.aclose()
@@ -272,13 +285,21 @@ def run_generation(
     shard_size: int = 1000,
     flush_interval: float = 30.0,
     progress: ProgressCallback | None = None,
+    engine: str = "local",
+    ray: RayConfig | None = None,
 ) -> RunManifest:
     """Generate records into run directory `out` (or resume the run already there).
 
     `backend` is a name ("transformers" | "openai" | "vllm", default: the recipe's) or a ready
     Backend; `home` is the node home whose `private/` store keeps the seed salt. Returns the final
     manifest; raises a SynthspaceError subclass on bad input.
+
+    `engine` "local" generates in this process; "ray" spreads the pending tasks over Ray workers
+    (`ray`: address, workers, chunk size; see ray_engine.py), each building the backend by name,
+    while this process keeps planning, the seed salt, the run lock and the shard writer.
     """
+    if engine not in ("local", "ray"):
+        raise RunDirError(f"unknown engine {engine!r}; choose local or ray")
     if limit is not None and limit < 1:
         raise RunDirError("--limit must be at least 1")
     if shard_size < 1 or flush_interval <= 0:
@@ -296,14 +317,47 @@ def run_generation(
     # Render one prompt up front so a template error surfaces before any model loads.
     renderer.render(seed_set.records[0], persona_set.personas[0] if persona_set.personas else None)
 
+    be: Backend | None = None
+    ray_engine: RayEngine | None = None
     if isinstance(backend, Backend):
+        if engine == "ray":
+            raise RunDirError("--engine ray builds the backend on each worker: pass a backend name, not a Backend")
         be = backend
     else:
         opts = dict(backend_options or {})
         opts.setdefault("model", model or recipe.backend.model)
-        be = get_backend(backend or recipe.backend.name, **opts)
+        if engine == "ray":
+            from synthspace.node.generate.ray_engine import RayEngine
 
-    out_dir = Path(out)
+            ray_engine = RayEngine(ray or RayConfig(), backend or recipe.backend.name, opts, recipe)
+        else:
+            be = get_backend(backend or recipe.backend.name, **opts)
+    try:
+        return _run(recipe, recipe_path, digest, seed_set, commitment, persona_set, plan, renderer, be, ray_engine,
+                    Path(out), limit, shard_size, flush_interval, progress)
+    finally:
+        if ray_engine is not None:
+            ray_engine.close()
+
+
+def _run(
+    recipe: Recipe,
+    recipe_path: Path | None,
+    digest: str,
+    seed_set: SeedSet,
+    commitment: Any,
+    persona_set: PersonaSet,
+    plan: list[Task],
+    renderer: PromptRenderer,
+    be: Backend | None,
+    ray_engine: RayEngine | None,
+    out_dir: Path,
+    limit: int | None,
+    shard_size: int,
+    flush_interval: float,
+    progress: ProgressCallback | None,
+) -> RunManifest:
+    info = ray_engine.info() if ray_engine is not None else be.info()  # type: ignore[union-attr]
     out_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(out_dir):
         now = utcnow()
@@ -323,7 +377,7 @@ def run_generation(
                 gates=recipe.gates,
             ),
             recipe_digest=digest,
-            generator=_generator(be, recipe),
+            generator=_generator(info, recipe),
             persona_source=persona_set.source,
             personas_path=str(persona_set.path) if persona_set.path else None,
             seed_commitment=commitment,
@@ -374,7 +428,10 @@ def run_generation(
         )
         if pending:
             try:
-                asyncio.run(_execute(ctx, pending))
+                if ray_engine is not None:
+                    ray_engine.execute(ctx, pending)
+                else:
+                    asyncio.run(_execute(ctx, pending))
             except BaseException:
                 manifest.status = "failed"
                 write_manifest(out_dir, manifest)

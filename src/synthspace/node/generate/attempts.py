@@ -1,0 +1,77 @@
+"""The generate -> validate -> retry loop over a set of tasks, shared by both engines.
+
+`--engine local` runs it in the driver over the whole plan and writes each result as it comes;
+`--engine ray` runs it inside each Ray worker over one chunk of pre-rendered prompts and ships the
+results back to the driver, which alone writes shards. Either way a task's attempt `a` samples with
+seed `_u64(record_id, a)`, so where a task runs does not change what it asks the model for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from synthspace.node.generate.backends import Backend, Completion, GenerationRequest
+from synthspace.node.generate.structured import DropReason, OutputValidator
+
+T = TypeVar("T")
+
+# on_result(task, attempt, completion, record or None, drop reason or None, final): `final` is False
+# when the task failed validation and will be attempted again.
+ResultCallback = Callable[[T, int, Completion, dict[str, Any] | None, DropReason | None, bool], None]
+
+
+class AttemptLoop(Generic[T]):
+    """Runs `tasks` through `backend` with `max_batch_size` x `max_concurrency` in flight."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        validator: OutputValidator,
+        schema: dict[str, Any],
+        max_retries: int,
+        request: Callable[[T, int], GenerationRequest],
+        on_result: ResultCallback[T],
+        on_batch: Callable[[], None] | None = None,
+    ) -> None:
+        self.backend, self.validator, self.schema = backend, validator, schema
+        self.max_retries, self.request, self.on_result, self.on_batch = max_retries, request, on_result, on_batch
+
+    async def run(self, tasks: Sequence[T], side: Sequence[asyncio.Task[Any]] = ()) -> None:
+        """Until every task has a final result; `side` tasks are cancelled at the end."""
+        backend = self.backend
+        queue: asyncio.Queue[tuple[T, int]] = asyncio.Queue()
+        for t in tasks:
+            queue.put_nowait((t, 0))
+
+        async def worker() -> None:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < backend.max_batch_size:
+                    try:
+                        batch.append(queue.get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+                completions = await backend.agenerate([self.request(t, a) for t, a in batch], self.schema)
+                for (task, attempt), comp in zip(batch, completions, strict=True):
+                    record, reason, _ = self.validator.check(comp)
+                    retry = record is None and attempt < self.max_retries
+                    self.on_result(task, attempt, comp, record, reason, not retry)
+                    if retry:
+                        queue.put_nowait((task, attempt + 1))
+                    queue.task_done()
+                if self.on_batch is not None:
+                    self.on_batch()
+
+        workers = [asyncio.create_task(worker()) for _ in range(backend.max_concurrency)]
+        joined = asyncio.create_task(queue.join())
+        try:
+            await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
+            for w in workers:
+                if w.done() and not w.cancelled() and w.exception() is not None:
+                    raise w.exception()  # type: ignore[misc]
+        finally:
+            for task in (*workers, *side, joined):
+                task.cancel()
+            await asyncio.gather(*workers, *side, joined, return_exceptions=True)
