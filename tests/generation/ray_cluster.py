@@ -6,6 +6,7 @@ Ray cluster on the machine)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -135,7 +136,8 @@ class LocalRayCluster:
     def leftover_processes(self) -> list[str]:
         """Command lines of processes that still mention this cluster's temp dir or port."""
         out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-        return [line for line in out.splitlines()[1:] if self.temp_dir in line or f":{self.port}" in line]
+        port = re.compile(rf":{self.port}(?!\d)")
+        return [line for line in out.splitlines()[1:] if self.temp_dir in line or port.search(line)]
 
     def __enter__(self) -> LocalRayCluster:
         return self.start()

@@ -27,6 +27,9 @@ from tests.generation.ray_cluster import LocalRayCluster
 pytestmark = pytest.mark.slow
 
 N_SEEDS = 24  # x 3 outputs = 72 records
+# Kill tests: one request in flight per chunk (two chunks per worker), 0.25 s each: a run of several
+# seconds, so the kill lands mid-run.
+SLOW = ("--concurrency", "1")
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +107,9 @@ def test_ray_engine_writes_the_same_records_as_the_local_engine(
 def test_killed_driver_then_rerun_gives_exactly_the_planned_records(
     many: dict[str, Path], stub: StubServer, cluster: LocalRayCluster, tmp_path: Path
 ) -> None:
-    stub.configure(latency=0.1, invalid_every=5)  # retries too, on the workers
+    stub.configure(latency=0.25, invalid_every=5)  # retries too, on the workers
     out = tmp_path / "run"
-    cmd = _cmd(many, out, cluster, stub.base_url)
+    cmd = _cmd(many, out, cluster, stub.base_url, *SLOW)
     proc = subprocess.Popen(cmd, env=_env(cluster), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert wait_until(lambda: proc.poll() is not None or _shard_count(out) >= 2, timeout=180)
     assert proc.poll() is None, "the run ended before it could be killed"
@@ -123,9 +126,9 @@ def test_killed_driver_then_rerun_gives_exactly_the_planned_records(
 def test_killed_worker_node_mid_run_gives_exactly_the_planned_records(
     many: dict[str, Path], stub: StubServer, cluster: LocalRayCluster, tmp_path: Path
 ) -> None:
-    stub.configure(latency=0.1)
+    stub.configure(latency=0.25)
     out = tmp_path / "run"
-    cmd = _cmd(many, out, cluster, stub.base_url)
+    cmd = _cmd(many, out, cluster, stub.base_url, *SLOW)
     proc = subprocess.Popen(cmd, env=_env(cluster), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_until(lambda: proc.poll() is not None or _shard_count(out) >= 2, timeout=180)

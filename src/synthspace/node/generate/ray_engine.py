@@ -195,7 +195,7 @@ class RayEngine:
         return self._info
 
     def execute(self, ctx: _Context, pending: list[Task]) -> None:
-        from ray.exceptions import RayActorError, RayTaskError
+        from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
 
         from synthspace.node.generate.runner import Prompts, Reporter, make_row
 
@@ -233,6 +233,9 @@ class RayEngine:
                         chunks.appendleft(chunk)  # to another actor; nothing of it was written
                         if slot in self.slots:
                             self._requeue_and_replace(slot, in_flight, chunks, str(exc))
+                        continue
+                    except ObjectLostError:
+                        chunks.appendleft(chunk)  # its result died with a node: run it again
                         continue
                     except RayTaskError as exc:
                         raise BackendError(f"a ray worker failed a chunk: {exc}") from None
