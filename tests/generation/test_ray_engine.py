@@ -139,6 +139,7 @@ def test_killed_worker_node_mid_run_gives_exactly_the_planned_records(
         # The driver hands the dead actor's chunks to the head node's actor and finishes the run.
         stdout, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
+        assert "a ray worker died" in stderr  # the dead actor's chunks were handed over, not lost
     finally:
         if proc.poll() is None:
             proc.kill()

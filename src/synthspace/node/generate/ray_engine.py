@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from synthspace.node.generate.runner import _Context
     from synthspace.node.recipes import Recipe
 
+log = logging.getLogger(__name__)
+
 # Options never shipped to workers: secrets stay in each worker's own environment.
 PRIVATE_OPTIONS = ("api_key",)
 
@@ -160,6 +162,8 @@ class RayEngine:
     def _replace(self, slot: _Slot, why: str) -> None:
         self.ray.kill(slot.actor, no_restart=True)
         self.replacements += 1
+        log.warning("a ray worker died (%s); its chunks go to the other workers and a replacement starts",
+                    why.splitlines()[0] if why else "no reason given")
         if self.replacements > self.max_replacements:
             raise BackendError(f"ray workers died {self.replacements} times (last: {why}); giving up")
         self.slots[self.slots.index(slot)] = self._new_slot()
