@@ -6,7 +6,7 @@ hour with the bundled SmolLM2-135M-Instruct:
 1. generate English Q&A records from the fictional statutes of
    src/synthspace/node/examples/en_legal_qa_seeds.jsonl (the demo's legal recipe, its leakage
    allow-list widened to these statutes) and run the node's gates; the records the gates keep are
-   packaged exactly as `synthspace publish` packages them (package_run_data);
+   packaged exactly as `synthspace publish` packages them (run_packaging.package_run_data);
 2. score, with `synthspace eval`'s scoring (option log-likelihoods, Wilson 95% intervals), the
    held-out statute benchmarks (node/examples/benchmarks/{en,ja}_statutes.jsonl; no item is a
    training text) for:
@@ -87,7 +87,7 @@ def generate_gated(work: Path, records: int, threads: int, sampling_seed: int) -
     from synthspace.node.gates import run_gates
     from synthspace.node.generate import run_generation
     from synthspace.node.generate.backends import get_backend
-    from synthspace.node.publishing import package_run_data
+    from synthspace.node.run_packaging import package_run_data
 
     seeds = load_seeds()
     recipe = recipe_for(seeds, work / "recipe.yaml", sampling_seed)

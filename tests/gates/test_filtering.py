@@ -12,8 +12,8 @@ from gates_helpers import RunFactory
 
 from synthspace.node.examples import example_path
 from synthspace.node.gates import run_gates
-from synthspace.node.publishing import package_run_data
 from synthspace.node.recipes.loading import load_recipe
+from synthspace.node.run_packaging import package_run_data
 
 DATA = Path(__file__).parent / "data"
 RECIPE = load_recipe(example_path("en_support.yaml"))

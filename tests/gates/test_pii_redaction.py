@@ -236,7 +236,7 @@ def test_recipe_setting_is_strict() -> None:
 
 
 def test_published_parquet_gets_the_redacted_text(make_run: RunFactory, tmp_path: Path) -> None:
-    from synthspace.node.publishing import package_run_data
+    from synthspace.node.run_packaging import package_run_data
 
     run = _en_run(make_run, _gates("redact"), {3: [EN_PII, "Sure, I will call you back."]})
     report = run_gates(run)

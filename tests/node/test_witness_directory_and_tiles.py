@@ -39,7 +39,8 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, coordinator: Coordinator) ->
 
 
 def _policy(home: Any, quorum: int, client: Any = None, **kw: Any) -> tuple[str, list[str]]:
-    from synthspace.node.audit.log_monitor import AuditorState, resolve_verifier
+    from synthspace.node.audit.auditor_state import AuditorState
+    from synthspace.node.audit.log_monitor import resolve_verifier
     from synthspace.node.audit.witnessing import policy_from_coordinator
     from synthspace.node.coordinator_client import CoordinatorClient
 
@@ -183,7 +184,8 @@ def test_tiles_match_the_json_entries_and_a_tampered_tile_is_named(
     nodes: dict[str, Any], tmp_path: Path
 ) -> None:
     from synthspace.checkpoint import Verifier
-    from synthspace.node.audit.log_monitor import AuditorState, TileMismatch, fetch_leaves, sync_log
+    from synthspace.node.audit.auditor_state import AuditorState
+    from synthspace.node.audit.log_monitor import TileMismatch, fetch_leaves, sync_log
     from synthspace.node.coordinator_client import CoordinatorClient
     from tests.node.conftest import auditor_for
 

@@ -183,7 +183,8 @@ def witness_policy(
     """Write a C2SP tlog-policy that audits and pulls of this node then require."""
     from synthspace.atomic_files import atomic_write_text
     from synthspace.cli.errors import fail
-    from synthspace.node.audit.log_monitor import AuditorState, resolve_verifier
+    from synthspace.node.audit.auditor_state import AuditorState
+    from synthspace.node.audit.log_monitor import resolve_verifier
     from synthspace.node.audit.witnessing import POLICY_FILE, policy_from_coordinator
     from synthspace.node.cli_support import open_home
     from synthspace.node.coordinator_client import CoordinatorClient

@@ -55,11 +55,8 @@ def open_auditor(
             return WitnessPolicy.parse(text)
         return load_policy(node_path) if node_path is not None else None
 
-    from synthspace.node.audit.log_monitor import (
-        DEFAULT_AUDITOR_STATE,
-        AuditorState,
-        offline_client,
-    )
+    from synthspace.node.audit.auditor_state import DEFAULT_AUDITOR_STATE, AuditorState
+    from synthspace.node.audit.log_monitor import offline_client
     from synthspace.node.catalog import Consumer
     from synthspace.node.coordinator_client import CoordinatorClient
 

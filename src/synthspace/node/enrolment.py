@@ -42,7 +42,8 @@ def enroll(
     """
     from synthspace import keys
     from synthspace.keys import public_key_pem
-    from synthspace.node.audit.log_monitor import AuditorState, advance_checkpoint, resolve_verifier
+    from synthspace.node.audit.auditor_state import AuditorState
+    from synthspace.node.audit.log_monitor import advance_checkpoint, resolve_verifier
     from synthspace.node.coordinator_client import CoordinatorClient
 
     config = home.config()

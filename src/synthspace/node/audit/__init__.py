@@ -32,11 +32,10 @@ with `GET /v1/orgs/{org}` when the auditor may read it.
 
 
 from synthspace.node.audit.auditor import Auditor
+from synthspace.node.audit.auditor_state import DEFAULT_AUDITOR_STATE, AuditorState
 from synthspace.node.audit.context import safe_name
 from synthspace.node.audit.key_directory import KeyDirectory, KeyRecord
 from synthspace.node.audit.log_monitor import (
-    DEFAULT_AUDITOR_STATE,
-    AuditorState,
     LogCheckFailed,
     LogView,
     advance_checkpoint,

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from synthspace import artifact, dsse
 from synthspace.errors import SynthspaceError
 from synthspace.log_entries import PublishEntry, parse_entry
+from synthspace.node.audit.auditor_state import AuditorState
 from synthspace.node.audit.context import sha256_bytes
-from synthspace.node.audit.log_monitor import AuditorState, LogCheckFailed, advance_checkpoint
+from synthspace.node.audit.log_monitor import LogCheckFailed, advance_checkpoint
 from synthspace.node.audit.report import ReceiptError
 from synthspace.transparency_log import leaf_hash, verify_inclusion
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from synthspace import transparency_log as tlog
 from synthspace.checkpoint import Verifier
 from synthspace.errors import SynthspaceError
+from synthspace.node.audit.auditor_state import AuditorState
 from synthspace.node.audit.context import AuditContext
-from synthspace.node.audit.log_monitor import AuditorState, LogView, sync_log
+from synthspace.node.audit.log_monitor import LogView, sync_log
 from synthspace.node.audit.report import AuditReport
 from synthspace.node.coordinator_client import CoordinatorClient
 from synthspace.tlog_proof import ProofBundle, verify_bundle
