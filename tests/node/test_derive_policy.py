@@ -118,11 +118,32 @@ def test_derive_and_training_refuse_forbidden_parents(tmp_path: Path, coordinato
         == 6
     )
 
+    # the SuperNode trains on another org's bundle only under a logged `train` agreement: one
+    # pulled under `use` gets one signed (and cached) on first read, reused afterwards
+    import json
+
+    verify = audit_verifier(beta.path)
+    cache = beta.path / "private" / "agreements" / f"{capped.artifact_id}.json"
+    used = tmp_path / "pulled-for-research"
+    pull(auditor_for(beta), capped.artifact_id, used, purpose="research")
+    assert [(a["action"], a["purpose"]) for a in json.loads(cache.read_text())] == [("use", "research")]
+    read_source(used, verify, TrainingUse(org=beta_org, round=1))
+    assert [(a["action"], a["purpose"]) for a in json.loads(cache.read_text())] == [
+        ("use", "research"), ("train", "train")
+    ]
+    read_source(used, verify, TrainingUse(org=beta_org, round=1))
+    assert len(json.loads(cache.read_text())) == 2  # reused, not signed again
+    # the publisher's own bundle needs none
+    own = tmp_path / "own-capped"
+    pull(auditor_for(alpha), capped.artifact_id, own)
+    read_source(own, audit_verifier(alpha.path), TrainingUse(org=alpha.config().org, round=1))
+    assert not (alpha.path / "private" / "agreements" / f"{capped.artifact_id}.json").exists()
+
     # the SuperNode's check, on a pulled bundle, with the real audit verifier
     bundle = tmp_path / "pulled-capped"
     pull(auditor_for(beta), capped.artifact_id, bundle, purpose="train", action="train")
-    verify = audit_verifier(beta.path)
     frame, info = read_source(bundle, verify, TrainingUse(org=beta_org, round=1))
+    assert len(json.loads(cache.read_text())) == 2  # the `train` pull reused it too
     assert len(frame) == 6 and info.artifact_id == capped.artifact_id
     with pytest.raises(TrainingForbidden, match=r"federatedRounds lteq 1 \(asked: 2\)"):
         read_source(bundle, verify, TrainingUse(org=beta_org, round=2))

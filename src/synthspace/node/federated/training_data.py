@@ -93,8 +93,31 @@ def audit_verifier(home: Path | str) -> BundleVerifier:
             raise UnverifiedTrainingData(
                 f"{bundle}: refusing to train on it, its {failure.name.replace('_', ' ')} check failed: {failure.detail}"
             )
+        if report.artifact_id is not None:
+            require_train_agreement(auditor, report.artifact_id, bundle)
 
     return verify
+
+
+TRAIN_PURPOSE = "train"
+
+
+def require_train_agreement(auditor: Any, artifact_id: str, where: Path) -> None:
+    """Another org's bundle is trained on only under a logged `train` agreement of this org:
+    reused from the node's cache or the coordinator's list, else signed now (purpose `train`,
+    as the demo's pulls sign) by `catalog.ensure_agreement`, the helper every pull uses. The
+    org's own artifacts need none. Raises TrainingForbidden when the coordinator refuses it."""
+    from synthspace.node.catalog import ensure_agreement
+    from synthspace.node.coordinator_client import CoordinatorError
+
+    if auditor.consumer is None:
+        raise TrainingForbidden(f"{where}: refusing to train on it, this node has no key to sign a train agreement with")
+    try:
+        ensure_agreement(auditor.client, auditor.consumer, artifact_id, TRAIN_PURPOSE, action="train")
+    except CoordinatorError as exc:
+        raise TrainingForbidden(
+            f"{where}: refusing to train on it without a logged train agreement ({exc.code}): {exc.detail}"
+        ) from exc
 
 
 @dataclass(frozen=True)
