@@ -150,9 +150,17 @@ def test_derive_lists_its_agreement_and_another_org_audits_the_child(
     assert code == 0, err + out
 
 
-def test_auditor_fails_a_child_whose_listed_agreement_is_missing(
+def test_a_child_whose_listed_agreement_is_bogus_is_refused_at_publish_and_fails_the_auditor(
     orgs: Orgs, tmp_path: Path
 ) -> None:
+    """One rule (acceptance.listed_agreement_problems), two callers: the coordinator refuses the
+    forged child with 422 and the problem's code; the auditor's `parent_agreements` check fails
+    the same signed Statement (it never reaches the log, so it is checked from its bundle)."""
+    from synthspace import dsse
+    from synthspace.lineage import Statement
+    from synthspace.node.audit.agreements import check_parent_agreements
+    from synthspace.node.audit.report import AuditReport
+    from synthspace.node.coordinator_client import CoordinatorError
     from synthspace.node.derive import (
         DATA_FILE,
         DERIVATION_FILE,
@@ -161,6 +169,7 @@ def test_auditor_fails_a_child_whose_listed_agreement_is_missing(
         load_derivation,
         publish_derived,
     )
+    from synthspace.node.publishing import ENVELOPE_FILE
 
     good = tmp_path / "good"
     derive_dataset(
@@ -173,33 +182,65 @@ def test_auditor_fails_a_child_whose_listed_agreement_is_missing(
     derivation = load_derivation(good)
     assert derivation.agreements
 
-    def forged(name: str, agreements: Any) -> Any:
+    def refused(name: str, agreements: Any) -> tuple[CoordinatorError, Statement]:
         out = tmp_path / name
         out.mkdir()
         shutil.copy(good / DATA_FILE, out / DATA_FILE)
         changed = derivation.model_copy(update={"title": name, "agreements": agreements})
         (out / DERIVATION_FILE).write_text(changed.model_dump_json(indent=2))
-        return publish_derived(orgs.beta, out)
+        with pytest.raises(CoordinatorError) as exc:
+            publish_derived(orgs.beta, out)
+        envelope = dsse.Envelope.from_json((out / "publish" / ENVELOPE_FILE).read_bytes())
+        return exc.value, Statement.model_validate_json(envelope.payload_bytes())
 
-    # positive control: the honest child passes
+    def audited(statement: Statement) -> Any:
+        auditor = auditor_for(orgs.gamma)
+        auditor.refresh()
+        report = AuditReport(target="forged")
+        walked = {orgs.parent.artifact_id: orgs.parent.statement}
+        check_parent_agreements(report, auditor._context(), None, statement, walked)
+        return report.check("parent_agreements")
+
+    # positive control: the honest child is accepted and passes the auditor
     honest = publish_derived(orgs.beta, good)
     assert auditor_for(orgs.gamma).audit_artifact(honest.artifact_id).ok
+    assert audited(honest.statement).status == "pass"
 
     ref = derivation.agreements[0]
-    missing = forged("missing", [ref.model_copy(update={"log_index": orgs.parent.log_index})])
-    report = auditor_for(orgs.gamma).audit_artifact(missing.artifact_id)
-    first = report.first_failure()
-    assert first is not None and first.name == "parent_agreements", report.to_dict()
-    assert "is missing" in first.detail
+    error, statement = refused("missing", [ref.model_copy(update={"log_index": orgs.parent.log_index})])
+    assert (error.status, error.code) == (422, "listed_agreement_missing"), error
+    check = audited(statement)
+    assert check.status == "fail" and "is missing" in check.detail
 
-    unlisted = forged("unlisted", [])
-    first = auditor_for(orgs.gamma).audit_artifact(unlisted.artifact_id).first_failure()
-    assert first is not None and first.name == "parent_agreements"
-    assert "no valid agreement" in first.detail
+    error, statement = refused("beyond", [ref.model_copy(update={"log_index": 10**9})])
+    assert (error.status, error.code) == (422, "listed_agreement_missing"), error
+    assert audited(statement).status == "fail"
 
-    wrong_action = forged("use-only", [ref.model_copy(update={"action": "use"})])
-    first = auditor_for(orgs.gamma).audit_artifact(wrong_action.artifact_id).first_failure()
-    assert first is not None and first.name == "parent_agreements"
+    error, statement = refused("unlisted", [])
+    assert (error.status, error.code) == (422, "agreement_not_listed"), error
+    check = audited(statement)
+    assert check.status == "fail" and "no valid agreement" in check.detail
+
+    error, statement = refused("use-only", [ref.model_copy(update={"action": "use"})])
+    assert (error.status, error.code) == (422, "listed_agreement_mismatch"), error
+    assert audited(statement).status == "fail"
+
+    # another org's real agreement (gamma's, signed for its audit above), listed faithfully
+    from synthspace.lineage import AgreementRef
+
+    index, theirs = next(
+        (i, e)
+        for i, e in _agreements(auditor_for(orgs.gamma), orgs.gamma.config().org)
+        if e.artifact_id == orgs.parent.artifact_id
+    )
+    borrowed = AgreementRef(
+        artifact_id=theirs.artifact_id, agreement_id=theirs.envelope_sha256, log_index=index,
+        org=theirs.org, action=theirs.action, purpose=theirs.purpose, policy_sha256=theirs.policy_sha256,
+    )
+    error, statement = refused("borrowed", [borrowed])
+    assert (error.status, error.code) == (422, "listed_agreement_wrong_org"), error
+    check = audited(statement)
+    assert check.status == "fail" and "is signed by 'gamma" in check.detail
 
 
 def test_every_pull_is_traced_by_the_withdrawal_notice(orgs: Orgs, tmp_path: Path, fake_llm: Any) -> None:

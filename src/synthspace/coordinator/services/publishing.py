@@ -17,7 +17,7 @@ from typing import BinaryIO
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from synthspace.acceptance import parent_problems, statement_problems
+from synthspace.acceptance import listed_agreement_problems, parent_problems, statement_problems
 from synthspace.api_models import InclusionProof, Receipt
 from synthspace.coordinator.blobs import BlobStore
 from synthspace.coordinator.errors import (
@@ -27,7 +27,7 @@ from synthspace.coordinator.errors import (
     NotFoundError,
 )
 from synthspace.coordinator.log_store import TransparencyLog
-from synthspace.coordinator.models import Artifact, Org, OrgKey, utcnow
+from synthspace.coordinator.models import Artifact, LogLeaf, Org, OrgKey, utcnow
 from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parquet_pages
 from synthspace.coordinator.sequencer import PreparedPublish, Sequencer, integrate
 from synthspace.coordinator.services.auth import public_key_from_pem
@@ -35,7 +35,7 @@ from synthspace.coordinator.services.orgs import artifact_keys_at
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
 from synthspace.evaluation_results import MAX_RESULTS_BYTES, parse_results, results_problems
 from synthspace.lineage import Statement
-from synthspace.log_entries import PublishEntry, entry_bytes
+from synthspace.log_entries import PublishEntry, entry_bytes, parse_entry
 from synthspace.policy import visible_orgs
 
 DATASET_KINDS = ("dataset", "derived-dataset")
@@ -359,7 +359,10 @@ def publish_artifact(
 
 def _check_parent_terms(session: Session, statement: Statement, now: datetime) -> None:
     """Each parent's signed usage policy permits this use, and the child's licence is no more
-    permissive than a parent's (`acceptance.parent_problems`, the rule the auditor re-runs)."""
+    permissive than a parent's (`acceptance.parent_problems`, the rule the auditor re-runs); the
+    agreements the lineage lists are logged, the user's, for the parent's role and policy, and
+    cover every other org's source/training-data parent (`acceptance.listed_agreement_problems`,
+    the auditor's `parent_agreements`). A lineage listing none (published before) is not judged."""
     parents: dict[str, Statement] = {}
     for link in statement.predicate.parents:
         row = session.get(Artifact, link.artifact_id)
@@ -368,6 +371,19 @@ def _check_parent_terms(session: Session, statement: Statement, now: datetime) -
     problems = parent_problems(statement, parents, at=now)
     if problems:
         raise _bad(problems[0].code, "; ".join(p.message for p in problems))
+
+    # The agreements the lineage lists: the auditor's `parent_agreements` rule, on this log.
+    def entry_at(index: int) -> object | None:
+        row = session.get(LogLeaf, index)
+        return None if row is None else parse_entry(row.leaf)
+
+    def artifact_key_org(key_id: str) -> str | None:
+        key = session.get(OrgKey, key_id)
+        return key.org_name if key is not None and key.purpose == "artifact" else None
+
+    listed = listed_agreement_problems(statement, parents, entry_at=entry_at, artifact_key_org=artifact_key_org)
+    if listed:
+        raise _bad(listed[0].code, "; ".join(p.message for p in listed))
 
 
 def _existing_receipt(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace import dsse
-from synthspace.agreement import AgreementError, agreement_request, parse_agreement
+from synthspace.agreement import AgreementError, parse_agreement
 from synthspace.canonical_json import sha256_hex
 from synthspace.checkpoint import open_checkpoint
 from synthspace.errors import SynthspaceError
@@ -191,8 +191,7 @@ def check_parent_agreements(
     parent is covered by one. Envelopes this auditor may read are verified too. A lineage that
     lists no agreements (published before they were listed) is skipped. `walked`: the parents'
     verified Statements (None offline: the policy terms are not judged)."""
-    from synthspace.acceptance import ROLE_ACTIONS, users_of
-    from synthspace.policy import decide
+    from synthspace.acceptance import listed_agreement_problems
 
     pred = statement.predicate
     listed = pred.agreements
@@ -204,83 +203,38 @@ def check_parent_agreements(
         else:
             report.add("parent_agreements", "pass", "no parents")
         return
-    if ctx.view is None:
+    view = ctx.view
+    if view is None:
         report.add("parent_agreements", "skip", "no verified log to find the listed agreements in")
         return
-    parents = {p.artifact_id: p for p in pred.parents}
-    problems: list[str] = []
-    covered: set[tuple[str, str]] = set()
-    for ref in listed:
+
+    def entry_at(index: int) -> object | None:
+        return view.entry(index) if index < view.size else None
+
+    def artifact_key_org(key_id: str) -> str | None:
+        key = ctx.keys.get(key_id) if ctx.keys is not None else None
+        return key.org if key is not None and key.purpose == "artifact" else None
+
+    # the rule the coordinator applies at publish (acceptance.listed_agreement_problems)
+    coded = listed_agreement_problems(statement, walked, entry_at=entry_at, artifact_key_org=artifact_key_org)
+    problems = [p.message for p in coded or []]
+    # when the log entries hold, each envelope this auditor may read is verified too
+    for ref in listed if client is not None and not problems else []:
         where = f"agreement {ref.agreement_id[:16]}… (log index {ref.log_index})"
-        link = parents.get(ref.artifact_id)
-        if link is None:
-            problems.append(f"{where} is for {ref.artifact_id[:16]}…, not a parent of this artifact")
+        entry = view.entry(ref.log_index)
+        if not isinstance(entry, AgreementEntry):
             continue
-        if ref.log_index >= ctx.view.size:
-            problems.append(f"{where} is missing: the verified log has {ctx.view.size} entries")
+        assert client is not None
+        try:
+            envelope_bytes = client.agreement_envelope(entry.envelope_sha256)
+        except CoordinatorError as exc:
+            if exc.status not in (401, 404):  # only the consumer, the publisher and the operator read it
+                problems.append(f"{where}: {exc}")
             continue
         try:
-            entry = ctx.view.entry(ref.log_index)
+            _check_envelope(ctx, entry, envelope_bytes, ref.artifact_id, entry.policy_sha256)
         except (SynthspaceError, ValueError) as exc:
-            problems.append(f"{where}: the log entry does not parse: {exc}")
-            continue
-        if not isinstance(entry, AgreementEntry) or entry.envelope_sha256 != ref.agreement_id:
-            problems.append(f"{where} is missing: log entry {ref.log_index} is not that agreement")
-            continue
-        logged = (entry.artifact_id, entry.org, entry.action, entry.purpose, entry.policy_sha256)
-        if logged != (ref.artifact_id, ref.org, ref.action, ref.purpose, ref.policy_sha256):
-            problems.append(f"{where}: the log entry's terms differ from the ones the lineage lists")
-            continue
-        users = users_of(statement, link.digest.sha256)
-        if entry.org not in users:
-            problems.append(f"{where} is signed by {entry.org!r}, not by {' or '.join(map(repr, users))} who used the parent")
-            continue
-        key = ctx.keys.get(entry.key_id) if ctx.keys is not None else None
-        if key is None or key.org != entry.org or key.purpose != "artifact":
-            problems.append(f"{where}: key {entry.key_id[:16]}… is not an enrolled artifact key of {entry.org!r}")
-            continue
-        needed = ROLE_ACTIONS.get(link.role)
-        if needed is not None and entry.action != needed:
-            problems.append(f"{where} agrees to {entry.action!r}; a {link.role} parent needs {needed!r}")
-            continue
-        parent = walked.get(ref.artifact_id) if walked is not None else None
-        if parent is not None:
-            ppred = parent.predicate
-            policy = ppred.effective_policy()
-            if entry.policy_sha256 != policy.digest():
-                problems.append(f"{where} names policy {entry.policy_sha256}, the parent's signed policy is {policy.digest()}")
-                continue
-            request = agreement_request(entry.org, ref.action, entry.purpose, entry.signed_time)
-            decision = decide(policy, request, publisher=ppred.producer.org)
-            if not decision.permitted:
-                problems.append(f"{where}: the parent's policy did not permit it: {decision.reason}")
-                continue
-        if client is not None:
-            try:
-                envelope_bytes = client.agreement_envelope(entry.envelope_sha256)
-            except CoordinatorError as exc:
-                if exc.status not in (401, 404):  # only the consumer, the publisher and the operator read it
-                    problems.append(f"{where}: {exc}")
-                    continue
-            else:
-                try:
-                    _check_envelope(ctx, entry, envelope_bytes, ref.artifact_id, entry.policy_sha256)
-                except (SynthspaceError, ValueError) as exc:
-                    problems.append(f"{where}: {exc}")
-                    continue
-        covered.add((ref.artifact_id, entry.org))
-    for link in pred.parents:
-        if link.role not in ROLE_ACTIONS:
-            continue
-        parent = walked.get(link.artifact_id) if walked is not None else None
-        publisher = parent.predicate.producer.org if parent is not None else None
-        if publisher is None:
-            continue  # not walked: the lineage check reports it
-        for org in users_of(statement, link.digest.sha256):
-            if org != publisher and (link.artifact_id, org) not in covered:
-                problems.append(
-                    f"parent {link.artifact_id[:16]}… of {publisher!r}: no valid agreement of {org!r} is listed"
-                )
+            problems.append(f"{where}: {exc}")
     if problems:
         report.add("parent_agreements", "fail", "; ".join(problems))
         return
