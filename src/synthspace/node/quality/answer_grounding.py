@@ -22,15 +22,14 @@ Cheap: a few regular expressions per field, no model.
 
 from __future__ import annotations
 
-import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from synthspace.node.quality.grounding import field_text
 from synthspace.node.recipes.gate_rules import AnswerGroundingRule
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+(?:[.,]\d+)*")
@@ -96,14 +95,6 @@ _STOP = frozenset(
 class Finding:
     kind: str  # "ungrounded" | "contradiction"
     detail: str
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, (list, tuple)):
-        return "\n".join(_text(v) for v in value)
-    return unicodedata.normalize("NFKC", str(value))
 
 
 def _words(text: str) -> list[str]:
@@ -267,7 +258,7 @@ class GroundingCheck:
             return None
         names = [self.rule.field, *self.rule.context_fields]
         scores: Counter[int] = Counter()
-        for term in _match_terms("\n".join(_text(record.get(f)) for f in names)):
+        for term in _match_terms("\n".join(field_text(record.get(f)) for f in names)):
             scores.update(self._index.get(term, ()))
         if not scores:
             return 0
@@ -277,14 +268,14 @@ class GroundingCheck:
     def source(self, seed: dict[str, Any] | None) -> str:
         if seed is None:
             return ""
-        return "\n".join(_text(seed.get(f)) for f in self.rule.source_fields)
+        return "\n".join(field_text(seed.get(f)) for f in self.rule.source_fields)
 
     def findings(self, record: dict[str, Any], seed: dict[str, Any] | None) -> list[Finding]:
-        text = _text(record.get(self.rule.field))
+        text = field_text(record.get(self.rule.field))
         if not text.strip():
             return []
         source = self.source(seed)
-        context = "\n".join(_text(record.get(f)) for f in self.rule.context_fields)
+        context = "\n".join(field_text(record.get(f)) for f in self.rule.context_fields)
         out: list[Finding] = []
         r = self.rule
         if r.numbers:

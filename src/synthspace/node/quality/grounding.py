@@ -28,11 +28,13 @@ from synthspace.node.recipes.gate_rules import (
 Check = Callable[[dict[str, Any], int | None], str | None]
 
 
-def _text(value: Any) -> str:
+def field_text(value: Any) -> str:
+    """A record field as NFKC text (None/NaN -> "", a list -> its items on lines); the one
+    reading of a field that grounding validators and answer grounding compare."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, (list, tuple)):
-        return "\n".join(_text(v) for v in value)
+        return "\n".join(field_text(v) for v in value)
     return unicodedata.normalize("NFKC", str(value))
 
 
@@ -63,12 +65,12 @@ def _build(v: Validator, seeds: Sequence[dict[str, Any]]) -> Check:
                 f"grounding validator on {v.field!r} compares with seed field {v.seed_field!r}: "
                 "give the seeds (--seeds)"
             )
-        values = [squash(_text(s.get(v.seed_field))) for s in seeds]
+        values = [squash(field_text(s.get(v.seed_field))) for s in seeds]
         pool = sorted({x for x in values if x})
         equals = v.kind == "seed_equals"
 
         def seed_match(rec: dict[str, Any], seed_index: int | None) -> str | None:
-            got = squash(_text(rec.get(field)))
+            got = squash(field_text(rec.get(field)))
             if not got:
                 return reason
             own = v.scope == "own" and seed_index is not None and 0 <= seed_index < len(values)
@@ -81,10 +83,10 @@ def _build(v: Validator, seeds: Sequence[dict[str, Any]]) -> Check:
         return seed_match
     if isinstance(v, RegexValidator):
         rx = re.compile(v.pattern)
-        return lambda rec, _i: None if rx.search(_text(rec.get(field))) else reason
+        return lambda rec, _i: None if rx.search(field_text(rec.get(field))) else reason
     if isinstance(v, EnumValidator):
         allowed = set(v.values)
-        return lambda rec, _i: None if _text(rec.get(field)) in allowed else reason
+        return lambda rec, _i: None if field_text(rec.get(field)) in allowed else reason
     if isinstance(v, RangeValidator):
         lo, hi = v.minimum, v.maximum
 
