@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
+import re
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
-from gates_helpers import RunFactory, clean_corpus, make_seeds
 
 from synthspace.demo.plans import ORGS
 from synthspace.node import workers
-from synthspace.node.gates import gate_records, quality_checks, run_gates
+from synthspace.node.gates import gate_records, quality_checks
 from synthspace.node.privacy.pii import find_pii
 from synthspace.node.recipes.loading import load_recipe
 
@@ -27,29 +29,37 @@ def test_worker_count_follows_env_and_item_floor(monkeypatch: pytest.MonkeyPatch
     assert workers.ranges(0, 2) == [(0, 0)]
 
 
-def test_forked_ranges_return_in_order_and_failures_surface_here() -> None:
-    def squares(lo: int, hi: int) -> list[tuple[int, int]]:
-        return [(i, i * i) for i in range(lo, hi)]
+def test_no_fork_while_another_thread_runs() -> None:
+    """The guard itself (positive control for the fresh-process cases below): with a second
+    thread alive, nothing is forked and the work runs here, with the same result."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert not workers.can_fork()
+        job = workers.ForkedRanges(lambda lo, hi: list(range(lo, hi)), 100, 2)
+        assert job.forked == 0
+        assert job.results() == list(range(100))
+    finally:
+        stop.set()
+        other.join()
 
-    job = workers.ForkedRanges(squares, 1001, 3)
-    assert job.forked == 3
-    assert job.results() == squares(0, 1001)
 
-    parent = os.getpid()
-
-    def fails_in_children(lo: int, hi: int) -> list[int]:
-        if os.getpid() != parent:
-            raise ValueError("child")
-        return list(range(lo, hi))
-
-    # A child that fails has its range re-run in the parent: same result as serial.
-    assert workers.ForkedRanges(fails_in_children, 50, 2).results() == list(range(50))
-
-    def always_fails(lo: int, hi: int) -> list[int]:
-        raise KeyError(f"{lo}-{hi}")
-
-    with pytest.raises(KeyError):
-        workers.ForkedRanges(always_fails, 50, 2).results()
+def test_forked_cases_in_a_single_threaded_process() -> None:
+    """Gates fork only from a process with no other thread (`workers.can_fork`); by the time the
+    suite gets here earlier tests have left threads in this process, so the cases that must
+    really fork (tests/gates/forked_cases.py) run in a fresh pytest process."""
+    cases = Path(__file__).with_name("forked_cases.py")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-o", "python_files=forked_cases.py", str(cases)],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert re.search(r"\b2 passed\b", run.stdout), run.stdout[-2000:]
 
 
 def test_threaded_name_recogniser_matches_serial(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,45 +78,6 @@ def test_threaded_name_recogniser_matches_serial(monkeypatch: pytest.MonkeyPatch
     assert {f.doc for f in serial if f.type == "person_name"} == set(range(len(texts)))
     assert {f.doc for f in serial if f.type == "street_address"} == set(range(len(texts)))
     assert {f.value for f in serial if f.doc == 0} >= {"山田太郎", "佐藤", "大阪市北区梅田1-1-3"}
-
-
-def test_forked_usefulness_gives_the_same_report(
-    make_run: RunFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seeds = make_seeds(40)
-    records = clean_corpus(300, seed=5)
-    # Records the usefulness gate must drop, spread over both workers' ranges.
-    for k in (3, 120, 299):
-        records[k] = "aGVsbG8gd29ybGQgdGhpcyBpcyBiYXNlNjQ0NDQ0NDQ0 0x9f3a2b7c1d4e5f6a7b8c"
-    records[200] = "{{ answer }}"
-    run = make_run(
-        records,
-        seeds=seeds,
-        seed_indices=[k % 30 for k in range(300)],
-        gates={"usefulness": {"enabled": True}},
-    )
-    monkeypatch.setenv("SYNTHSPACE_GATE_WORKERS", "1")
-    serial = run_gates(run, write=False)
-    monkeypatch.setenv("SYNTHSPACE_GATE_WORKERS", "2")
-    monkeypatch.setattr(quality_checks, "_USEFULNESS_MIN_PER_WORKER", 10)
-    started: list[int] = []
-    real = workers.ForkedRanges.__init__
-
-    def spy(self: workers.ForkedRanges[object], *args: object) -> None:
-        real(self, *args)  # type: ignore[arg-type]
-        started.append(self.forked)
-
-    monkeypatch.setattr(workers.ForkedRanges, "__init__", spy)
-    forked = run_gates(run, write=False)
-    assert started == [2]
-    for a, b in zip(serial.gates, forked.gates, strict=True):
-        assert a.name == b.name and a.metrics == b.metrics, a.name
-    assert serial.dropped_positions == forked.dropped_positions
-    useless = {
-        p for r, ps in serial.dropped_positions.items() if r.startswith("usefulness:") for p in ps
-    }
-    assert {3, 120, 200, 299} <= useless, serial.dropped_by_reason
-    assert 200 in serial.dropped_positions["usefulness:placeholder"]
 
 
 @pytest.mark.parametrize(
