@@ -31,14 +31,19 @@ class BenchmarkError(SynthspaceError):
     """The benchmark file is missing, too large or holds an invalid item."""
 
 
-class ChoiceItem(BaseModel):
+class _Item(BaseModel):
+    """What every benchmark item has: an id and the question the model sees."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = Field(min_length=1, max_length=200, description="Item id, unique in the file.")
-    kind: Literal["choice"] = Field(description="Multiple choice scored by option log-likelihood.")
     question: str = Field(
         min_length=1, max_length=MAX_TEXT_CHARS, description="The question shown to the model."
     )
+
+
+class ChoiceItem(_Item):
+    kind: Literal["choice"] = Field(description="Multiple choice scored by option log-likelihood.")
     options: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]] = Field(
         min_length=2, max_length=10, description="Candidate answers."
     )
@@ -55,25 +60,13 @@ class ChoiceItem(BaseModel):
         return self
 
 
-class ExactItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    id: str = Field(min_length=1, max_length=200, description="Item id, unique in the file.")
+class ExactItem(_Item):
     kind: Literal["exact"] = Field(description="Short answer compared after normalisation.")
-    question: str = Field(
-        min_length=1, max_length=MAX_TEXT_CHARS, description="The question shown to the model."
-    )
     answer: str = Field(min_length=1, max_length=200, description="The reference short answer.")
 
 
-class JudgedItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    id: str = Field(min_length=1, max_length=200, description="Item id, unique in the file.")
+class JudgedItem(_Item):
     kind: Literal["judged"] = Field(description="Free answer scored by an LLM judge.")
-    question: str = Field(
-        min_length=1, max_length=MAX_TEXT_CHARS, description="The question shown to the model."
-    )
     answer: str = Field(
         min_length=1, max_length=MAX_TEXT_CHARS, description="The reference answer the judge sees."
     )
