@@ -69,7 +69,11 @@ def test_the_judge_scores_answers_against_the_reference(stub: JudgeStub) -> None
     schema = stub.seen[0]["response_format"]["json_schema"]["schema"]
     assert schema["required"] == ["correctness", "rationale"]
     assert schema["properties"]["correctness"] == {"type": "integer", "minimum": 1, "maximum": 5}
-    assert judged_record(stub.seen[0])["reference_answer"] == "30 days"
+    # requests run concurrently, so stub.seen is in arrival order: match records, not positions
+    sent = sorted(
+        (judged_record(b)["reference_answer"], judged_record(b)["answer"]) for b in stub.seen
+    )
+    assert sent == sorted(zip([i.answer for i in items], answers, strict=True))
 
 
 def test_the_judge_record_names_model_and_rubric(stub: JudgeStub) -> None:
@@ -139,8 +143,12 @@ def test_eval_scores_judged_items_through_the_judge(
     assert judged["j2"]["judge"]["min_score"] == 2 and judged["j2"]["correct"]
     assert judged["j1"]["judge"]["rationale"] == "misses the reference answer"
     assert judged["j1"]["expected"] == "thirty days" and isinstance(judged["j1"]["predicted"], str)
-    sent = judged_record(stub.seen[0])
-    assert sent["answer"] == judged["j1"]["predicted"]  # the judge saw the model's own answer
+    # the judge saw each item's stored answer; requests run concurrently, so stub.seen is in
+    # arrival order and each request is matched to its item by question, not by position
+    sent = {judged_record(b)["question"]: judged_record(b) for b in stub.seen}
+    for item in BENCH[1:]:
+        assert sent[item["question"]]["answer"] == judged[item["id"]]["predicted"]
+        assert sent[item["question"]]["reference_answer"] == item["answer"]
     m = summary["metrics"]["base"]
     correct = sum(r["correct"] for r in rows)
     assert m["correct"] == correct and m["items"] == 3
