@@ -22,9 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from synthspace.lineage import GateResult, LineagePredicate, Statement
+
+if TYPE_CHECKING:
+    from synthspace.policy import UsagePolicy
 
 
 @dataclass(frozen=True)
@@ -359,14 +362,24 @@ def users_of(statement: Statement, parent_sha256: str) -> list[str]:
     return [pred.producer.org]
 
 
-def parent_problems(statement: Statement, parents: Mapping[str, Statement], *, at: datetime) -> list[Problem]:
+def parent_problems(
+    statement: Statement,
+    parents: Mapping[str, Statement],
+    *,
+    at: datetime,
+    policies: Mapping[str, UsagePolicy] | None = None,
+) -> list[Problem]:
     """`policy_forbids`: a parent's usage policy did not permit its use for this child (derive
     for a `source`, federated train for `training-data`, at time `at`, by the org that used it);
+    `parent_policy_withdrawn`: the parent's publisher had withdrawn its policy;
     `licence_incompatible`: the child carries a more permissive licence than a parent
     (`synthspace.licences`). `parents` maps artifact id -> that parent's verified Statement;
-    parents missing from it are not judged here (the lineage check reports them)."""
+    parents missing from it are not judged here (the lineage check reports them). `policies`
+    maps a parent id to the policy in force for it at `at` when a logged version replaced the
+    signed one (`synthspace.policy_versions`); others are judged on their signed policy."""
     from synthspace.licences import incompatibility
     from synthspace.policy import enforced_policy, permits
+    from synthspace.policy_versions import is_withdrawal
 
     pred = statement.predicate
     problems: list[Problem] = []
@@ -377,7 +390,12 @@ def parent_problems(statement: Statement, parents: Mapping[str, Statement], *, a
             continue
         ppred = parent.predicate
         name = f"parent {link.artifact_id[:16]}… ({ppred.title!r} of {ppred.producer.org!r})"
-        policy = enforced_policy(ppred.policy)
+        policy = (policies or {}).get(link.artifact_id) or enforced_policy(ppred.policy)
+        if is_withdrawal(policy):
+            problems.append(
+                Problem("parent_policy_withdrawn", f"{name}: its publisher withdrew its usage policy; nothing may be built on it", "parent_policy")
+            )
+            continue
         federated = action == "train" and pred.training is not None
         rounds = pred.training.rounds if pred.training is not None else None
         for org in users_of(statement, link.digest.sha256):
@@ -406,6 +424,7 @@ def listed_agreement_problems(
     *,
     entry_at: Callable[[int], object | None],
     artifact_key_org: Callable[[str], str | None],
+    policy_at: Callable[[str, int], UsagePolicy | None] | None = None,
 ) -> list[Problem] | None:
     """None when the lineage lists no agreements (published before they were listed: not
     judged). Otherwise the problems (empty: all hold) of each listed agreement: the `agreement`
@@ -415,7 +434,9 @@ def listed_agreement_problems(
     when it is not an artifact key), for the action the parent's role needs (`ROLE_ACTIONS`),
     naming the parent's signed policy, which permitted it when it was signed; and every other
     org's source/training-data parent is covered by one. `parents`: artifact id -> the parent's
-    verified Statement (missing ones, or None, are not judged on policy or coverage)."""
+    verified Statement (missing ones, or None, are not judged on policy or coverage).
+    `policy_at(parent_id, index)`: the parent's policy in force just before log index `index`
+    when a logged version replaced the signed one (None: the signed one was in force)."""
     from synthspace.agreement import agreement_request
     from synthspace.errors import SynthspaceError
     from synthspace.log_entries import AgreementEntry
@@ -470,11 +491,11 @@ def listed_agreement_problems(
         parent = parents.get(ref.artifact_id) if parents is not None else None
         if parent is not None:
             ppred = parent.predicate
-            policy = ppred.effective_policy()
+            policy = (policy_at(ref.artifact_id, ref.log_index) if policy_at else None) or ppred.effective_policy()
             if entry.policy_sha256 != policy.digest():
                 bad(
                     "listed_agreement_policy_mismatch",
-                    f"{where} names policy {entry.policy_sha256}, the parent's signed policy is {policy.digest()}",
+                    f"{where} names policy {entry.policy_sha256}, the parent's policy in force then is {policy.digest()}",
                 )
                 continue
             request = agreement_request(entry.org, ref.action, entry.purpose, entry.signed_time)

@@ -217,6 +217,14 @@ class ArtifactSummary(ApiModel):
     retraction: Retraction | None = Field(
         default=None, description="Set when the artifact was retracted."
     )
+    policy_version: int = Field(
+        default=0,
+        description="0 while the signed usage policy is in force; N after N logged policy versions.",
+    )
+    policy_withdrawn_at: datetime | None = Field(
+        default=None,
+        description="Set when the publisher withdrew the policy: nothing is permitted any more.",
+    )
 
 
 class ParentLink(ApiModel):
@@ -229,11 +237,15 @@ class ParentLink(ApiModel):
 
 class WithdrawnAncestor(ApiModel):
     artifact_id: str = Field(
-        description="A retracted artifact this one is built on (a parent, or theirs)."
+        description="A withdrawn artifact this one is built on (a parent, or theirs)."
     )
     title: str = Field(description="Its title.")
-    retracted_at: datetime = Field(description="When it was retracted (UTC).")
+    retracted_at: datetime = Field(description="When it was retracted or its policy withdrawn (UTC).")
     reason: str = Field(description="Why it was withdrawn.")
+    how: Literal["retracted", "policy withdrawn"] = Field(
+        default="retracted",
+        description="'retracted' (a retract entry) or 'policy withdrawn' (a policy version permitting nothing).",
+    )
 
 
 class ArtifactDetail(ArtifactSummary):
@@ -245,8 +257,13 @@ class ArtifactDetail(ArtifactSummary):
     children: list[ParentLink] = Field(description="Artifacts built from this one.")
     withdrawn_ancestors: list[WithdrawnAncestor] = Field(
         default_factory=list,
-        description="Retracted artifacts this one is built on, through any chain of parents the "
-        "caller may see: non-empty means it is built on withdrawn data.",
+        description="Retracted or policy-withdrawn artifacts this one is built on, through any "
+        "chain of parents the caller may see: non-empty means it is built on withdrawn data.",
+    )
+    policy_in_force: dict[str, Any] | None = Field(
+        default=None,
+        description="The policy in force when a later version replaced the signed one "
+        "(GET /v1/artifacts/{id}/policy has the chain); null while the signed policy is in force.",
     )
 
 
@@ -300,6 +317,49 @@ class AgreementReceipt(AgreementRecord):
         description="Proof of the entry in the checkpoint's tree."
     )
     checkpoint: str = Field(description="Signed note (C2SP) of the tree the proof is for.")
+
+
+class PolicyUpdateEnvelope(ApiModel):
+    """A DSSE envelope whose payload is a `policy_versions.PolicyUpdatePayload`."""
+
+    payloadType: str = Field(
+        max_length=200, description="application/vnd.synthspace.policy-update+json"
+    )
+    payload: str = Field(max_length=60000, description="Base64 of the policy-update payload JSON.")
+    signatures: list[AgreementSignature] = Field(
+        max_length=4, description="Signatures (the publisher's artifact key)."
+    )
+
+
+class PolicyVersionRecord(ApiModel):
+    """One logged policy version of an artifact (a `policy` log entry and its signed update)."""
+
+    version: int = Field(description="1 for the first version after the signed policy, then 2, ...")
+    policy: dict[str, Any] = Field(description="The new policy (synthspace ODRL profile).")
+    policy_sha256: str = Field(description="Its digest ('sha256:<hex>'), as the log entry names it.")
+    previous_policy_sha256: str = Field(description="Digest of the policy it restricted.")
+    withdrawn: bool = Field(description="True when it permits nothing (a withdrawal).")
+    reason: str = Field(description="Why the publisher changed the terms.")
+    key_id: str = Field(description="The publisher's artifact key id that signed the update.")
+    signed_at: datetime = Field(description="The `time` inside the signed update.")
+    logged_at: datetime = Field(description="When the coordinator logged it.")
+    log_index: int = Field(description="Index of its `policy` entry in the transparency log.")
+    envelope: str = Field(description="Base64 of the signed update's DSSE envelope as submitted.")
+
+
+class PolicyHistory(ApiModel):
+    """An artifact's signed policy, its logged versions and the policy in force."""
+
+    artifact_id: str = Field(description="The artifact.")
+    publisher: str = Field(description="Its publisher (the only org that may sign versions).")
+    signed_policy: dict[str, Any] = Field(
+        description="The policy signed into the lineage (the space's terms when none was signed)."
+    )
+    signed_policy_sha256: str = Field(description="Its digest.")
+    versions: list[PolicyVersionRecord] = Field(description="Logged versions, oldest first.")
+    in_force: dict[str, Any] = Field(description="The policy in force now (the latest version, else the signed one).")
+    in_force_sha256: str = Field(description="Its digest: what a new agreement must name.")
+    withdrawn_at: datetime | None = Field(description="When the policy was withdrawn; null if it was not.")
 
 
 class AgreementList(ApiModel):

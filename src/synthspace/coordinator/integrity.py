@@ -11,6 +11,8 @@ blobs are derived from them and the signed envelopes, so an edit of any of them 
     envelope_digest    the stored envelope hashes to the row's and the log entry's digest, and
                        its payload hashes to the artifact id
     visibility         visible_to_all and the assignee rows, recomputed from the signed usage policy
+                       and its logged versions
+    policy_version     each policy version row matches its `policy` log entry
     artifact_metadata  title, description, kind, license, task, locale, record count, subject
                        name and the stored Statement equal what the signed Statement says
     data_digest        the row's data digest equals the log entry's and the Statement's, and
@@ -35,11 +37,19 @@ from synthspace import artifact as artifact_mod
 from synthspace import dsse
 from synthspace import transparency_log as tlog
 from synthspace.coordinator.blobs import BlobStore
-from synthspace.coordinator.models import Artifact, ArtifactAssignee, LogLeaf, LogNode, OrgKey
+from synthspace.coordinator.models import (
+    Artifact,
+    ArtifactAssignee,
+    LogLeaf,
+    LogNode,
+    OrgKey,
+    PolicyVersionRow,
+)
 from synthspace.errors import SynthspaceError
 from synthspace.lineage import Statement
-from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry, parse_entry
-from synthspace.policy import visible_orgs
+from synthspace.log_entries import KeyEntry, PolicyEntry, PublishEntry, RetractEntry, parse_entry
+from synthspace.policy import UsagePolicy, visible_orgs
+from synthspace.policy_versions import visibility_policy
 
 MAX_REPORTED = 1000  # inconsistencies listed (the count is always exact)
 
@@ -106,7 +116,12 @@ def _statement_fields(st: Statement) -> dict[str, Any]:
 
 
 def _check_artifact(
-    row: Artifact, entries: dict[int, Any], blobs: BlobStore | None, found: _Found, assignees: set[str]
+    row: Artifact,
+    entries: dict[int, Any],
+    blobs: BlobStore | None,
+    found: _Found,
+    assignees: set[str],
+    versions: list[PolicyVersionRow],
 ) -> None:
     aid = row.artifact_id
     entry = entries.get(row.log_index)
@@ -132,10 +147,22 @@ def _check_artifact(
             continue
         if getattr(row, column) != value:
             found.add("artifact_metadata", aid, f"{column} in the catalog differs from the signed Statement")
-    # Who may see it follows from the signed usage policy alone: a database edit must not widen it.
-    signed_orgs = visible_orgs(statement.predicate.effective_policy())
+    # Who may see it follows from the signed usage policy and its logged versions alone: a
+    # database edit must not widen it.
+    for v in versions:
+        logged = entries.get(v.log_index)
+        if not isinstance(logged, PolicyEntry) or logged.artifact_id != aid or logged.policy_sha256 != v.policy_sha256:
+            found.add("policy_version", aid, f"version {v.version} does not match the policy entry at log index {v.log_index}")
+        elif UsagePolicy.model_validate(v.policy).digest() != v.policy_sha256:
+            found.add("policy_version", aid, f"version {v.version}'s stored policy does not hash to its logged digest")
+    if row.policy_version != len(versions) or (row.policy_withdrawn_at is not None) != any(v.withdrawn for v in versions):
+        found.add("policy_version", aid, "the artifact's policy version or withdrawal differs from its logged versions")
+    policy = visibility_policy(
+        statement.predicate.effective_policy(), [UsagePolicy.model_validate(v.policy) for v in versions]
+    )
+    signed_orgs = visible_orgs(policy)
     if bool(row.visible_to_all) != (signed_orgs is None) or (signed_orgs is not None and assignees != set(signed_orgs)):
-        found.add("visibility", aid, "who may see it in the catalog differs from the signed usage policy")
+        found.add("visibility", aid, "who may see it in the catalog differs from its usage policy and logged versions")
     stored = json.loads(statement.to_json_bytes())
     if row.statement != stored:
         found.add("artifact_metadata", aid, "the stored Statement differs from the signed one")
@@ -181,8 +208,11 @@ def verify_state(session: Session, blobs: BlobStore | None) -> tuple[int, list[I
     assigned: dict[str, set[str]] = {}
     for aid, org in session.execute(select(ArtifactAssignee.artifact_id, ArtifactAssignee.org_name)):
         assigned.setdefault(aid, set()).add(org)
+    versions: dict[str, list[PolicyVersionRow]] = {}
+    for v in session.scalars(select(PolicyVersionRow).order_by(PolicyVersionRow.version)):
+        versions.setdefault(v.artifact_id, []).append(v)
     for row in rows.values():
-        _check_artifact(row, entries, blobs, found, assigned.get(row.artifact_id, set()))
+        _check_artifact(row, entries, blobs, found, assigned.get(row.artifact_id, set()), versions.get(row.artifact_id, []))
     for aid in sorted(set(assigned) - set(rows)):
         found.add("visibility", aid, "assignee rows name an artifact the catalog does not hold")
     published = {e.artifact_id for e in entries.values() if isinstance(e, PublishEntry)}

@@ -139,6 +139,10 @@ class Artifact(Base):
     # Visibility from the signed usage policy (synthspace.policy.visible_orgs): True when every
     # member may see it; otherwise only the publisher and the orgs in artifact_assignees.
     visible_to_all: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Policy versions (synthspace.policy_versions): 0 = the signed policy is in force; N = the
+    # N-th logged version (policy_versions row) is. A withdrawal sets policy_withdrawn_at.
+    policy_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    policy_withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
 
     tags: Mapped[list[ArtifactTag]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
@@ -198,6 +202,31 @@ class Agreement(Base):
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_agreements_artifact_org", "artifact_id", "org_name", "action"),)
+
+
+class PolicyVersionRow(Base):
+    """A publisher's signed restriction (or withdrawal) of its artifact's policy, logged as a
+    `policy` entry. (artifact_id, version) is unique: two updates cannot both follow one version."""
+
+    __tablename__ = "policy_versions"
+
+    envelope_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.artifact_id"))
+    version: Mapped[int] = mapped_column(Integer)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    policy_sha256: Mapped[str] = mapped_column(String(71))
+    previous_policy_sha256: Mapped[str] = mapped_column(String(71))
+    withdrawn: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime]
+    logged_at: Mapped[datetime]
+    log_index: Mapped[int] = mapped_column(BigInt, ForeignKey("log_leaves.idx"), unique=True)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_policy_versions_artifact_version", "artifact_id", "version", unique=True),
+    )
 
 
 class LogLeaf(Base):

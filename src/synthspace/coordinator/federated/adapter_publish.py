@@ -32,20 +32,20 @@ def training_agreements(
 ) -> list[Any] | None:
     """The `train` agreements the adapter relied on: for each training-data parent and each
     participant that declared its digest and is not its publisher, that participant's latest
-    logged `train` agreement naming the parent's signed policy (how it obtained the bytes). None
+    logged `train` agreement (the coordinator logs one only naming the policy in force when it was
+    signed: the signed policy or a later version; how it obtained the bytes). None
     when one is missing (a participant trained on data obtained otherwise): a partial list would
     fail the auditor's `parent_agreements` check, an absent one is skipped by it."""
     from sqlalchemy import select
 
     from synthspace.coordinator.models import Agreement, Artifact
-    from synthspace.lineage import AgreementRef, Statement
+    from synthspace.lineage import AgreementRef
 
     refs: list[AgreementRef] = []
     for parent in parents:
         row = session.get(Artifact, parent.artifact_id)
         if row is None:
             return None
-        digest = Statement.model_validate(row.statement).predicate.effective_policy().digest()
         users = sorted(o for o, ds in training_artifacts.items() if parent.digest.sha256 in ds)
         for org in users:
             if org == row.org_name:
@@ -56,7 +56,6 @@ def training_agreements(
                     Agreement.artifact_id == parent.artifact_id,
                     Agreement.org_name == org,
                     Agreement.action == "train",
-                    Agreement.policy_sha256 == digest,
                 )
                 .order_by(Agreement.log_index.desc())
                 .limit(1)

@@ -33,11 +33,17 @@ from synthspace.coordinator.errors import (
     NotFoundError,
 )
 from synthspace.coordinator.log_store import TransparencyLog
-from synthspace.coordinator.models import Agreement, Artifact, LogLeaf, OrgKey, utcnow
+from synthspace.coordinator.models import (
+    Agreement,
+    Artifact,
+    LogLeaf,
+    OrgKey,
+    PolicyVersionRow,
+    utcnow,
+)
 from synthspace.coordinator.services.auth import Principal
-from synthspace.coordinator.services.catalog import get_artifact
+from synthspace.coordinator.services.catalog import get_artifact, policy_in_force, signed_policy
 from synthspace.errors import SynthspaceError
-from synthspace.lineage import Statement
 from synthspace.log_entries import AgreementEntry
 
 _STATUS = {
@@ -52,6 +58,7 @@ _STATUS = {
     "agreement_replayed": ConflictError,
     "agreement_stale": ConflictError,
     "artifact_retracted": ConflictError,
+    "policy_withdrawn": ForbiddenError,
 }
 
 
@@ -139,11 +146,16 @@ def _record(
                 f"artifact {row.artifact_id} was retracted; it cannot be agreed to",
                 "artifact_retracted",
             )
-        statement = Statement.model_validate(row.statement)
+        if row.policy_withdrawn_at is not None:
+            raise AgreementError(
+                f"the publisher withdrew the usage policy of {row.artifact_id} at "
+                f"{row.policy_withdrawn_at.isoformat()}; it cannot be agreed to",
+                "policy_withdrawn",
+            )
         problem = agreement_problem(
             payload,
             artifact_id=row.artifact_id,
-            policy=statement.predicate.effective_policy(),
+            policy=policy_in_force(session, row),
             publisher=row.org_name,
             now=now,
         )
@@ -266,8 +278,18 @@ def require_agreement(session: Session, row: Artifact, viewer: Principal) -> Non
             f"(`synthspace catalog agree {row.artifact_id} --purpose PURPOSE`, or POST /v1/agreements)",
             code="agreement_required",
         )
-    statement = Statement.model_validate(row.statement)
-    policy = statement.predicate.effective_policy()
+    if row.policy_withdrawn_at is not None:
+        raise ForbiddenError(
+            f"the publisher withdrew the usage policy of {row.artifact_id} at "
+            f"{row.policy_withdrawn_at.isoformat()}: its data is no longer served",
+            code="policy_withdrawn",
+        )
+    policy = policy_in_force(session, row)
+    # An agreement to an earlier version still counts while the policy in force (which only
+    # ever restricts its predecessors) permits its terms now.
+    chain = {signed_policy(row).digest()} | set(
+        session.scalars(select(PolicyVersionRow.policy_sha256).where(PolicyVersionRow.artifact_id == row.artifact_id))
+    )
     from synthspace.agreement import AgreementPayload
 
     first: AgreementError | None = None
@@ -275,7 +297,7 @@ def require_agreement(session: Session, row: Artifact, viewer: Principal) -> Non
     for a in agreements:
         terms = AgreementPayload(
             artifact_id=a.artifact_id,
-            policy_sha256=a.policy_sha256,
+            policy_sha256=policy.digest() if a.policy_sha256 in chain else a.policy_sha256,
             org=a.org_name,
             action=a.action,  # type: ignore[arg-type]  # one of DATA_ACTIONS (the query's filter)
             purpose=a.purpose,

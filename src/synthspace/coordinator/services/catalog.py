@@ -21,8 +21,16 @@ from synthspace.api_models import (
     WithdrawnAncestor,
 )
 from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
-from synthspace.coordinator.models import Artifact, ArtifactAssignee, ArtifactParent, ArtifactTag
+from synthspace.coordinator.models import (
+    Artifact,
+    ArtifactAssignee,
+    ArtifactParent,
+    ArtifactTag,
+    PolicyVersionRow,
+)
 from synthspace.coordinator.services.auth import Principal
+from synthspace.lineage import Statement
+from synthspace.policy import UsagePolicy
 
 
 def visible_to(viewer: Principal | None) -> ColumnElement[bool]:
@@ -56,7 +64,8 @@ _LIST_COLUMNS = (
     Artifact.license, Artifact.task, Artifact.locale, Artifact.record_count, Artifact.subject_name,
     Artifact.subject_sha256, Artifact.size_bytes, Artifact.key_id, Artifact.signed_at,
     Artifact.published_at, Artifact.log_index, Artifact.retracted_at, Artifact.retraction_reason,
-    Artifact.retracted_by, Artifact.retract_log_index,
+    Artifact.retracted_by, Artifact.retract_log_index, Artifact.policy_version,
+    Artifact.policy_withdrawn_at,
 )  # fmt: skip
 
 
@@ -89,6 +98,8 @@ def _summary_fields(row: Any, tags: list[str]) -> dict[str, Any]:
         published_at=row.published_at,
         log_index=row.log_index,
         retraction=retraction,
+        policy_version=row.policy_version or 0,
+        policy_withdrawn_at=row.policy_withdrawn_at,
     )
 
 
@@ -104,13 +115,46 @@ def get_artifact(session: Session, artifact_id: str, *, viewer: Principal | None
     return row
 
 
+def signed_policy(row: Artifact) -> UsagePolicy:
+    """The policy signed into the artifact's lineage (or the space's terms for an unsigned one)."""
+    return Statement.model_validate(row.statement).predicate.effective_policy()
+
+
+def policy_in_force(session: Session, row: Artifact) -> UsagePolicy:
+    """The policy that governs the artifact now: its latest logged version (policy_versions),
+    else the signed one. Every permission decision of the coordinator (agreements, data, derive
+    and train parents) reads it here."""
+    if not row.policy_version:
+        return signed_policy(row)
+    raw = session.scalars(
+        select(PolicyVersionRow.policy).where(
+            PolicyVersionRow.artifact_id == row.artifact_id,
+            PolicyVersionRow.version == row.policy_version,
+        )
+    ).one()
+    return UsagePolicy.model_validate(raw)
+
+
+def policy_at_index(session: Session, row: Artifact, log_index: int) -> UsagePolicy:
+    """The policy in force just before log index `log_index` (what an agreement logged there
+    had to name): the last version logged before it, else the signed policy."""
+    raw = session.scalars(
+        select(PolicyVersionRow.policy)
+        .where(PolicyVersionRow.artifact_id == row.artifact_id, PolicyVersionRow.log_index < log_index)
+        .order_by(PolicyVersionRow.version.desc())
+        .limit(1)
+    ).first()
+    return signed_policy(row) if raw is None else UsagePolicy.model_validate(raw)
+
+
 MAX_WITHDRAWAL_DEPTH = 64  # lineage links walked up when looking for withdrawn ancestors
 
 
 def withdrawn_ancestors(
     session: Session, artifact_id: str, *, viewer: Principal | None
 ) -> list[WithdrawnAncestor]:
-    """The retracted artifacts `artifact_id` is built on ("built on withdrawn data").
+    """The retracted or policy-withdrawn artifacts `artifact_id` is built on ("built on
+    withdrawn data").
 
     One recursive query over `artifact_parents` (SQLite and PostgreSQL alike), up to
     MAX_WITHDRAWAL_DEPTH links and only through artifacts `viewer` may see (`visible_to`), so
@@ -131,20 +175,36 @@ def withdrawn_ancestors(
     ancestors = anchor.union(step)  # UNION, not UNION ALL: a diamond is walked once per depth
     rows = session.execute(
         select(
-            Artifact.artifact_id, Artifact.title, Artifact.retracted_at, Artifact.retraction_reason
+            Artifact.artifact_id, Artifact.title, Artifact.retracted_at, Artifact.retraction_reason,
+            Artifact.policy_withdrawn_at, PolicyVersionRow.reason,
+        )
+        .outerjoin(
+            PolicyVersionRow,
+            and_(
+                PolicyVersionRow.artifact_id == Artifact.artifact_id,
+                PolicyVersionRow.version == Artifact.policy_version,
+                PolicyVersionRow.withdrawn.is_(True),
+            ),
         )
         .where(
             Artifact.artifact_id.in_(select(ancestors.c.aid)),
             Artifact.artifact_id != artifact_id,
-            Artifact.retracted_at.is_not(None),
+            or_(Artifact.retracted_at.is_not(None), Artifact.policy_withdrawn_at.is_not(None)),
         )
-        .order_by(Artifact.retracted_at, Artifact.artifact_id)
+        .order_by(Artifact.log_index)
     ).all()
-    return [
-        WithdrawnAncestor(artifact_id=r[0], title=r[1], retracted_at=r[2], reason=r[3] or "")
-        for r in rows
-        if r[2] is not None  # always, by the WHERE clause; narrows the type
-    ]
+    out: list[WithdrawnAncestor] = []
+    for aid, title, retracted_at, reason, withdrawn_at, withdraw_reason in rows:
+        if retracted_at is not None:
+            out.append(WithdrawnAncestor(artifact_id=aid, title=title, retracted_at=retracted_at, reason=reason or ""))
+        elif withdrawn_at is not None:  # always, by the WHERE clause; narrows the type
+            out.append(
+                WithdrawnAncestor(
+                    artifact_id=aid, title=title, retracted_at=withdrawn_at,
+                    reason=withdraw_reason or "", how="policy withdrawn",
+                )
+            )  # fmt: skip
+    return sorted(out, key=lambda w: (w.retracted_at, w.artifact_id))
 
 
 def artifact_detail(
@@ -170,6 +230,7 @@ def artifact_detail(
         parents=[ParentLink(artifact_id=p[0], role=p[1], title=p[2]) for p in parents],
         children=[ParentLink(artifact_id=c[0], role=c[1], title=c[2]) for c in children],
         withdrawn_ancestors=withdrawn_ancestors(session, artifact_id, viewer=viewer),
+        policy_in_force=policy_in_force(session, row).model_dump(mode="json") if row.policy_version else None,
     )
 
 

@@ -31,12 +31,13 @@ from synthspace.coordinator.models import Artifact, LogLeaf, Org, OrgKey, utcnow
 from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parquet_pages
 from synthspace.coordinator.sequencer import PreparedPublish, Sequencer, integrate
 from synthspace.coordinator.services.auth import public_key_from_pem
+from synthspace.coordinator.services.catalog import policy_at_index, policy_in_force
 from synthspace.coordinator.services.orgs import artifact_keys_at
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
 from synthspace.evaluation_results import MAX_RESULTS_BYTES, parse_results, results_problems
 from synthspace.lineage import Statement
 from synthspace.log_entries import PublishEntry, entry_bytes, parse_entry
-from synthspace.policy import visible_orgs
+from synthspace.policy import UsagePolicy, visible_orgs
 
 DATASET_KINDS = ("dataset", "derived-dataset")
 MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
@@ -364,11 +365,16 @@ def _check_parent_terms(session: Session, statement: Statement, now: datetime) -
     cover every other org's source/training-data parent (`acceptance.listed_agreement_problems`,
     the auditor's `parent_agreements`). A lineage listing none (published before) is not judged."""
     parents: dict[str, Statement] = {}
+    in_force: dict[str, UsagePolicy] = {}
+    rows: dict[str, Artifact] = {}
     for link in statement.predicate.parents:
         row = session.get(Artifact, link.artifact_id)
         if row is not None and link.artifact_id not in parents:
+            rows[link.artifact_id] = row
             parents[link.artifact_id] = Statement.model_validate(row.statement)
-    problems = parent_problems(statement, parents, at=now)
+            if row.policy_version:
+                in_force[link.artifact_id] = policy_in_force(session, row)
+    problems = parent_problems(statement, parents, at=now, policies=in_force)
     if problems:
         raise _bad(problems[0].code, "; ".join(p.message for p in problems))
 
@@ -381,7 +387,13 @@ def _check_parent_terms(session: Session, statement: Statement, now: datetime) -
         key = session.get(OrgKey, key_id)
         return key.org_name if key is not None and key.purpose == "artifact" else None
 
-    listed = listed_agreement_problems(statement, parents, entry_at=entry_at, artifact_key_org=artifact_key_org)
+    def policy_at(parent_id: str, index: int) -> UsagePolicy | None:
+        row = rows.get(parent_id)
+        return policy_at_index(session, row, index) if row is not None and row.policy_version else None
+
+    listed = listed_agreement_problems(
+        statement, parents, entry_at=entry_at, artifact_key_org=artifact_key_org, policy_at=policy_at
+    )
     if listed:
         raise _bad(listed[0].code, "; ".join(p.message for p in listed))
 

@@ -26,6 +26,7 @@ class LineageNode:
     org: str
     retracted: bool = False
     in_catalog: bool = True
+    policy_withdrawn: bool = False  # its publisher withdrew its usage policy (policy_versions)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def build_lineage_graph(
 def mark_withdrawn(graph: LineageGraph, also: Iterable[str] = ()) -> None:
     """Fill `graph.built_on_withdrawn`: every node downstream of a retracted node, and of the
     ids in `also` (nodes whose withdrawn ancestor lies outside the picture), themselves included."""
-    roots = [aid for aid, n in graph.nodes.items() if n.retracted]
+    roots = [aid for aid, n in graph.nodes.items() if n.retracted or n.policy_withdrawn]
     stack = [c for r in roots for c in graph.children_of(r)] + [a for a in also if a in graph.nodes]
     while stack:
         aid = stack.pop()
@@ -217,6 +218,8 @@ def render_lineage_svg(graph: LineageGraph, href: Callable[[str], str]) -> str:
             classes.append("focus")
         if node.retracted:
             classes.append("retracted")
+        if node.policy_withdrawn:
+            classes.append("policy-withdrawn")
         if withdrawn:
             classes.append("built-on-withdrawn")
         if not node.in_catalog:
@@ -228,7 +231,9 @@ def render_lineage_svg(graph: LineageGraph, href: Callable[[str], str]) -> str:
         title_text = _clip(node.title, 25 if is_focus else 27)
         line2 = f"{node.kind} \u00b7 {node.org}"
         status = (
-            " \u00b7 RETRACTED" if node.retracted else (" \u00b7 ON WITHDRAWN" if withdrawn else "")
+            " \u00b7 RETRACTED"
+            if node.retracted
+            else (" \u00b7 WITHDRAWN" if node.policy_withdrawn else (" \u00b7 ON WITHDRAWN" if withdrawn else ""))
         )
         texts = (
             f'<text x="{x + 10}" y="{y + 22}" font-size="13" font-weight="{700 if is_focus else 600}" '

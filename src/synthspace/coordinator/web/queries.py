@@ -93,6 +93,7 @@ def _node(row: Artifact) -> LineageNode:
         kind=row.kind,
         org=row.org_name,
         retracted=row.retracted_at is not None,
+        policy_withdrawn=row.policy_withdrawn_at is not None,
     )
 
 

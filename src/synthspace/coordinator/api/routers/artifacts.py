@@ -19,6 +19,9 @@ from synthspace.api_models import (
     ArtifactPage,
     ArtifactSummary,
     ErrorBody,
+    PolicyHistory,
+    PolicyUpdateEnvelope,
+    PolicyVersionRecord,
     Receipt,
     RetractRequest,
     SortOrder,
@@ -31,7 +34,7 @@ from synthspace.coordinator.api.deps import (
 )
 from synthspace.coordinator.croissant import croissant_for
 from synthspace.coordinator.errors import InvalidRequestError
-from synthspace.coordinator.services import agreements, catalog
+from synthspace.coordinator.services import agreements, catalog, policy_versions
 from synthspace.coordinator.services.publishing import publish_artifact
 from synthspace.coordinator.services.retraction import retract_artifact
 
@@ -300,3 +303,35 @@ def retract(
         org=principal.org,
     )
     return catalog.summary(row)
+
+
+@router.get(
+    "/{artifact_id}/policy",
+    response_model=PolicyHistory,
+    summary="The signed usage policy, its logged versions (with their signed envelopes) and the policy in force",
+)
+def get_policy(artifact_id: ArtifactId, principal: PrincipalDep, session: SessionDep) -> PolicyHistory:
+    return policy_versions.policy_history(session, artifact_id, principal)
+
+
+@router.post(
+    "/{artifact_id}/policy",
+    response_model=PolicyVersionRecord,
+    status_code=201,
+    summary="Restrict or withdraw the usage policy (publisher only, signed with its artifact key); logged as a `policy` entry",
+    responses={400: {"model": ErrorBody}, 403: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+async def update_policy(
+    artifact_id: ArtifactId,
+    body: PolicyUpdateEnvelope,
+    request: Request,
+    principal: PrincipalDep,
+    coord: CoordinatorDep,
+) -> PolicyVersionRecord:
+    raw = await request.body()  # the digest is over the bytes as submitted (the model checked their shape)
+
+    def run() -> PolicyVersionRecord:
+        with coord.session() as session:
+            return policy_versions.record_policy_update(session, coord.log, principal, artifact_id, raw)
+
+    return await run_in_threadpool(run)
