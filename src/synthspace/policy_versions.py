@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -208,6 +208,25 @@ def visibility_policy(signed: UsagePolicy, versions: Sequence[PolicyVersion | Us
         candidate = v.payload.policy if isinstance(v, PolicyVersion) else v
         if not is_withdrawal(candidate):
             policy = candidate
+    return policy
+
+
+def served_policy_in_force(signed: UsagePolicy, served: dict[str, Any] | None) -> UsagePolicy:
+    """The policy in force as a coordinator serves it (`ArtifactDetail.policy_in_force`; None
+    while the signed policy is), accepted only if it restricts the signed one: a coordinator can
+    make a node stricter, never laxer (`synthspace audit` re-checks the signed chain)."""
+    if served is None:
+        return signed
+    try:
+        policy = UsagePolicy.model_validate(served)
+    except ValidationError as exc:
+        raise PolicyUpdateError(f"the coordinator serves a malformed policy in force: {exc}", "invalid_policy_update") from None
+    widened = restriction_violations(signed, policy)
+    if widened:
+        raise PolicyUpdateError(
+            "the coordinator serves a policy in force that widens the signed one: " + "; ".join(widened),
+            "policy_widened",
+        )
     return policy
 
 

@@ -122,9 +122,13 @@ def show(
             f"  RETRACTED {a.retraction.retracted_at.isoformat()} by {a.retraction.by}: {a.retraction.reason}",
             fg=typer.colors.RED,
         )
+    if a.policy_withdrawn_at is not None:
+        typer.secho(f"  POLICY WITHDRAWN {a.policy_withdrawn_at.isoformat()}: nothing may be used, trained on or built on it", fg=typer.colors.RED)
+    elif a.policy_version:
+        typer.echo(f"  policy restricted by {a.policy_version} logged version(s): `synthspace catalog policy {a.artifact_id}`")
     for w in a.withdrawn_ancestors:
         typer.secho(
-            f"  BUILT ON WITHDRAWN DATA: {w.artifact_id} ({w.title}) retracted "
+            f"  BUILT ON WITHDRAWN DATA: {w.artifact_id} ({w.title}) {w.how} "
             f"{w.retracted_at.isoformat()}: {w.reason}",
             fg=typer.colors.RED,
         )
@@ -134,37 +138,76 @@ def show(
 def policy_cmd(
     artifact_id: str = typer.Argument(..., help="Artifact id."),
     home: Path | None = HomeOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print the signed and the effective policy as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the signed policy, its versions and the policy in force as JSON."),
+    policy_file: Path | None = typer.Option(
+        None, "--restrict", help="Your artifact: restrict its policy to this one (JSON or YAML, ODRL profile); it may only restrict."
+    ),
+    share_with: str | None = typer.Option(None, "--share-with", help="Your artifact: restrict to these orgs or groups (comma-separated)."),
+    permit: str | None = typer.Option(None, "--permit", help="Your artifact: restrict to these actions (comma-separated)."),
+    expires: str | None = typer.Option(None, "--expires", help="Your artifact: restrict until this date or ISO time."),
+    withdraw: bool = typer.Option(False, "--withdraw", help="Your artifact: withdraw the policy; nothing is permitted any more (final)."),
+    reason: str = typer.Option("", "--reason", help="Why the terms change (logged with the signed update, shown to consumers)."),
 ) -> None:
-    """Show an artifact's usage policy: the one signed into its lineage, or, when none was
-    signed, the terms the space applies to it (as the catalog states it; `synthspace audit ID`
-    verifies the signature)."""
+    """Show an artifact's usage policy: the one signed into its lineage (or, when none was
+    signed, the terms the space applies), every logged version and the policy in force. Its
+    publisher may restrict it (--restrict FILE, or --share-with/--permit/--expires) or withdraw it
+    (--withdraw): a signed update logged as a `policy` entry that may never widen the terms."""
     import json
 
+    from synthspace.cli.errors import fail
+    from synthspace.cli.publish import policy_from_options
+    from synthspace.node.catalog import Consumer, update_policy
     from synthspace.node.cli_support import open_home
     from synthspace.node.coordinator_client import CoordinatorClient
-    from synthspace.policy import UsagePolicy, describe_rule, enforced_policy
+    from synthspace.policy import UsagePolicy, describe_policy, describe_rule
 
-    with CoordinatorClient.for_home(open_home(home)) as client:
+    new = policy_from_options(policy_file, share_with, permit, expires)
+    if withdraw and new is not None:
+        raise fail("give either --withdraw or a restricted policy (--restrict/--share-with/--permit/--expires), not both", 2)
+    node = open_home(home)
+    with CoordinatorClient.for_home(node) as client:
+        if withdraw or new is not None:
+            logged = update_policy(client, Consumer.for_home(node), artifact_id, new, reason=reason)
+            if as_json:
+                typer.echo(json.dumps(logged, indent=2))
+                return
+            what = "withdrew the policy of" if logged["withdrawn"] else "restricted the policy of"
+            typer.echo(f"{what} {artifact_id}: version {logged['version']}, log index {logged['log_index']}")
+            typer.echo(f"  policy in force: {logged['policy_sha256']}")
+            if not logged["withdrawn"]:
+                typer.echo(f"  {describe_policy(UsagePolicy.model_validate(logged['policy']))}")
+            return
         a = client.artifact(artifact_id)
+        history = client.policy_history(artifact_id)
     raw = a.statement.get("predicate", {}).get("policy")
     signed = UsagePolicy.model_validate(raw) if raw else None
-    effective = enforced_policy(signed)
+    in_force = UsagePolicy.model_validate(history.in_force)
     if as_json:
         typer.echo(json.dumps({
             "artifact_id": a.artifact_id, "publisher": a.org, "signed": signed is not None,
             "policy": signed.model_dump(mode="json") if signed else None,
-            "effective": effective.model_dump(mode="json"), "digest": effective.digest(),
+            "signed_digest": history.signed_policy_sha256,
+            "versions": [v.model_dump(mode="json", exclude={"envelope"}) for v in history.versions],
+            "effective": in_force.model_dump(mode="json"), "digest": in_force.digest(),
+            "withdrawn_at": history.withdrawn_at.isoformat() if history.withdrawn_at else None,
         }, indent=2))  # fmt: skip
         return
     typer.echo(f"{a.title}  [{a.kind}] by {a.org}")
     typer.echo(f"  policy:    {'signed into the lineage' if signed else 'none signed: the space default applies'}")
-    typer.echo(f"  digest:    {effective.digest()}")
-    for r in effective.permission:
+    typer.echo(f"  signed:    {history.signed_policy_sha256}")
+    for v in history.versions:
+        label = "WITHDRAWN" if v.withdrawn else "restricted"
+        typer.echo(f"  version {v.version}: {label} {v.logged_at.isoformat()} (log index {v.log_index}){': ' + v.reason if v.reason else ''}")
+    if history.withdrawn_at is not None:
+        typer.secho(
+            f"  WITHDRAWN {history.withdrawn_at.isoformat()}: nothing may be used, trained on or built on it", fg=typer.colors.RED
+        )
+    typer.echo(f"  in force:  {in_force.digest()}")
+    for r in in_force.permission:
         typer.echo(f"  permits:   {describe_rule(r)}")
-    for r in effective.prohibition:
+    for r in in_force.prohibition:
         typer.echo(f"  prohibits: {describe_rule(r)}")
-    for name, members in effective.groups.items():
+    for name, members in in_force.groups.items():
         typer.echo(f"  group:     {name} = {', '.join(members)}")
     typer.echo("  the publisher may always do everything with its own artifact")
 
@@ -223,8 +266,7 @@ def agree(
     """Sign the artifact's usage policy (a DSSE envelope with your artifact key); the coordinator
     checks it against the policy and logs it as an `agreement` entry (a consumption receipt)."""
     from synthspace.agreement import ACTIONS_AGREEABLE, sign_agreement
-    from synthspace.lineage import Statement
-    from synthspace.node.catalog import Consumer
+    from synthspace.node.catalog import Consumer, policy_in_force
     from synthspace.node.cli_support import open_home
     from synthspace.node.coordinator_client import CoordinatorClient
 
@@ -234,7 +276,7 @@ def agree(
     consumer = Consumer.for_home(node)
     with CoordinatorClient.for_home(node) as client:
         record = client.artifact(artifact_id)
-        policy = Statement.model_validate(record.statement).predicate.effective_policy()
+        policy = policy_in_force(record)
         envelope = sign_agreement(
             consumer.artifact_key,
             artifact_id=artifact_id,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from synthspace.node.audit import Auditor
     from synthspace.node.coordinator_client import CoordinatorClient
     from synthspace.node.home import NodeHome
-    from synthspace.policy import Action
+    from synthspace.policy import Action, UsagePolicy
 
 
 class PullError(SynthspaceError):
@@ -31,6 +31,10 @@ class PullError(SynthspaceError):
 
 class AgreementNeeded(PullError):
     """The artifact is another org's and no agreement to use it is logged: give a purpose."""
+
+
+class PolicyWithdrawn(PullError):
+    """The artifact's publisher withdrew its usage policy: no new use is permitted."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,17 @@ def _remember(consumer: Consumer, artifact_id: str, receipt: dict[str, Any]) -> 
         fh.write(json.dumps([*known, receipt], indent=2).encode() + b"\n")
 
 
+def policy_in_force(record: ArtifactDetail) -> UsagePolicy:
+    """The policy that governs a catalog record now: the version the coordinator serves when
+    one replaced the signed policy -- accepted only if it restricts the signed one
+    (policy_versions.served_policy_in_force) -- else the signed policy."""
+    from synthspace.lineage import Statement
+    from synthspace.policy_versions import served_policy_in_force
+
+    signed = Statement.model_validate(record.statement).predicate.effective_policy()
+    return served_policy_in_force(signed, record.policy_in_force)
+
+
 def ensure_agreement(
     client: CoordinatorClient,
     consumer: Consumer,
@@ -99,7 +114,6 @@ def ensure_agreement(
     from datetime import UTC, datetime
 
     from synthspace.agreement import DATA_ACTIONS, agreement_request, sign_agreement
-    from synthspace.lineage import Statement
     from synthspace.policy import decide
 
     record = record or client.artifact(artifact_id)
@@ -107,7 +121,12 @@ def ensure_agreement(
         # The publisher needs no agreement; a retracted artifact cannot be agreed to (409
         # artifact_retracted) -- the pull's audit then fails at its `retraction` check.
         return None
-    policy = Statement.model_validate(record.statement).predicate.effective_policy()
+    if record.policy_withdrawn_at is not None:
+        raise PolicyWithdrawn(
+            f"the publisher withdrew the usage policy of {artifact_id} at {record.policy_withdrawn_at.isoformat()}: "
+            "it can no longer be agreed to, pulled, trained on or derived from"
+        )
+    policy = policy_in_force(record)
     digest = policy.digest()
     now = datetime.now(UTC)
 
@@ -225,3 +244,41 @@ def load_bundle_data(bundle_dir: Path | str) -> Any:
     bundle = Path(bundle_dir)
     statement = json.loads((bundle / "statement.json").read_text())
     return pd.read_parquet(bundle / statement["subject"][0]["name"])
+
+
+def update_policy(
+    client: CoordinatorClient,
+    consumer: Consumer,
+    artifact_id: str,
+    policy: UsagePolicy | None,
+    *,
+    reason: str = "",
+) -> dict[str, Any]:
+    """Restrict the usage policy of this org's artifact to `policy`, or withdraw it
+    (`policy=None`: nothing is permitted any more): sign the update with the org's artifact key
+    against the policy in force the coordinator serves, check it locally with the coordinator's
+    own rule (policy_versions.update_problem) and submit it. Returns the logged version
+    (PolicyVersionRecord JSON). Raises PolicyUpdateError (with its code) before anything is sent
+    when the rule refuses it."""
+    from synthspace.policy import UsagePolicy
+    from synthspace.policy_versions import (
+        PolicyUpdatePayload,
+        sign_policy_update,
+        update_problem,
+        withdrawal_policy,
+    )
+
+    history = client.policy_history(artifact_id)
+    in_force = UsagePolicy.model_validate(history.in_force)
+    new = policy if policy is not None else withdrawal_policy(in_force)
+    envelope = sign_policy_update(
+        consumer.artifact_key, artifact_id=artifact_id, previous=in_force, policy=new, org=consumer.org, reason=reason
+    )
+    payload = PolicyUpdatePayload.model_validate_json(envelope.payload_bytes())
+    problem = update_problem(
+        payload, artifact_id=artifact_id, publisher=history.publisher, in_force=in_force,
+        withdrawn=history.withdrawn_at is not None,
+    )  # fmt: skip
+    if problem is not None:
+        raise problem
+    return client.update_policy(artifact_id, envelope.to_json())

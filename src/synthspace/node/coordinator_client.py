@@ -26,6 +26,7 @@ from synthspace.api_models import (
     Health,
     OrgList,
     OrgRecord,
+    PolicyHistory,
     Receipt,
 )
 from synthspace.errors import SynthspaceError
@@ -317,6 +318,21 @@ class CoordinatorClient:
     def agreements(self, artifact_id: str) -> list[dict[str, Any]]:
         """Logged agreements to an artifact (all of them for its publisher; else the caller's own)."""
         return list(self._json("GET", f"/v1/artifacts/{artifact_id}/agreements")["agreements"])
+
+    def policy_history(self, artifact_id: str) -> PolicyHistory:
+        """The artifact's signed policy, its logged versions (signed envelopes) and the policy in force."""
+        return _parse(
+            PolicyHistory, self._json("GET", f"/v1/artifacts/{artifact_id}/policy"), "GET /v1/artifacts/{id}/policy"
+        )
+
+    def update_policy(self, artifact_id: str, envelope_json: bytes) -> dict[str, Any]:
+        """Submit a signed policy update (policy_versions.sign_policy_update); returns the logged version."""
+        return dict(
+            self._json(
+                "POST", f"/v1/artifacts/{artifact_id}/policy", content=envelope_json,
+                headers={"content-type": "application/json"},
+            )
+        )  # fmt: skip
 
     def croissant(self, artifact_id: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/v1/artifacts/{artifact_id}/croissant"))

@@ -106,7 +106,7 @@ def derive_dataset(
 
     from synthspace.lineage import Statement
     from synthspace.node.audit import PULL_CHECKS, AuditFailed
-    from synthspace.node.catalog import ensure_agreement, pull
+    from synthspace.node.catalog import ensure_agreement, policy_in_force, pull
 
     if not parents:
         raise DeriveError("name at least one parent (an artifact id or a pulled directory)")
@@ -151,6 +151,7 @@ def derive_dataset(
 
     for ref in parents:
         path = Path(ref)
+        in_force = None  # the parent's policy in force when a logged version replaced the signed one
         if path.is_dir():
             progress(f"verifying pulled artifact in {path}")
             report = auditor.audit_bundle(path, lineage=False)
@@ -159,15 +160,17 @@ def derive_dataset(
             bundle = path
             assert report.statement is not None and report.artifact_id is not None
             if report.statement.predicate.producer.org != org and not auditor.offline:
-                _check_may_derive(report.statement, report.artifact_id, org, license)
+                in_force = policy_in_force(auditor.client.artifact(report.artifact_id))
+                _check_may_derive(report.statement, report.artifact_id, org, license, in_force)
                 agree(report.artifact_id)
         else:
             progress(f"pulling and verifying {ref}")
             bundle = out / "parents" / str(ref)
             record = auditor.client.artifact(str(ref))
+            in_force = policy_in_force(record)
             if record.org != org and record.retraction is None:
                 # Refuse before signing: an agreement the policy does not permit is never made.
-                _check_may_derive(Statement.model_validate(record.statement), str(ref), org, license)
+                _check_may_derive(Statement.model_validate(record.statement), str(ref), org, license, in_force)
                 agree(str(ref), record)
             report = pull(auditor, str(ref), bundle, purpose=DERIVE_PURPOSE, action="derive", consumer=consumer)
         assert report.statement is not None and report.artifact_id is not None
@@ -178,7 +181,7 @@ def derive_dataset(
         subject = statement.subject[0]
         if statement.predicate.kind not in ("dataset", "derived-dataset"):
             raise DeriveError(f"parent {report.artifact_id} is a {statement.predicate.kind}, not a dataset")
-        _check_may_derive(statement, report.artifact_id, org, license)
+        _check_may_derive(statement, report.artifact_id, org, license, in_force)
         frame = pd.read_parquet(bundle / subject.name)
         frame[SOURCE_COLUMN] = report.artifact_id
         frames.append(frame)
@@ -247,13 +250,17 @@ class DerivationForbidden(DeriveError):
     licence is more permissive than a parent's."""
 
 
-def _check_may_derive(statement: Any, artifact_id: str, org: str, license: str | None) -> None:
-    """The node's side of `acceptance.parent_problems` for one `source` parent."""
+def _check_may_derive(
+    statement: Any, artifact_id: str, org: str, license: str | None, in_force: Any = None
+) -> None:
+    """The node's side of `acceptance.parent_problems` for one `source` parent; `in_force` is
+    the parent's policy in force when a logged version restricted the signed one."""
     from synthspace.licences import incompatibility
     from synthspace.policy import enforced_policy, permits
 
     pred = statement.predicate
-    decision = permits(enforced_policy(pred.policy), "derive", org, publisher=pred.producer.org, now=datetime.now(UTC))
+    policy = in_force if in_force is not None else enforced_policy(pred.policy)
+    decision = permits(policy, "derive", org, publisher=pred.producer.org, now=datetime.now(UTC))
     if not decision.permitted:
         raise DerivationForbidden(
             f"parent {artifact_id} ({pred.title!r} of {pred.producer.org!r}): its usage policy does not "

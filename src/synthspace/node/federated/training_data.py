@@ -107,7 +107,7 @@ def require_train_agreement(auditor: Any, artifact_id: str, where: Path) -> None
     reused from the node's cache or the coordinator's list, else signed now (purpose `train`,
     as the demo's pulls sign) by `catalog.ensure_agreement`, the helper every pull uses. The
     org's own artifacts need none. Raises TrainingForbidden when the coordinator refuses it."""
-    from synthspace.node.catalog import ensure_agreement
+    from synthspace.node.catalog import PolicyWithdrawn, ensure_agreement
     from synthspace.node.coordinator_client import CoordinatorError
 
     if auditor.consumer is None:
@@ -118,6 +118,8 @@ def require_train_agreement(auditor: Any, artifact_id: str, where: Path) -> None
         raise TrainingForbidden(
             f"{where}: refusing to train on it without a logged train agreement ({exc.code}): {exc.detail}"
         ) from exc
+    except PolicyWithdrawn as exc:
+        raise TrainingForbidden(f"{where}: refusing to train on it: {exc}") from exc
 
 
 @dataclass(frozen=True)
