@@ -208,3 +208,25 @@ def test_a_public_withdrawal_shows_on_the_web_lineage(server: CoordinatorServer)
     assert 'built-on-withdrawn" data-artifact-id="' + child in svg
     own = httpx.get(f"{server.url}/catalog/artifacts/{parent}", timeout=30).text
     assert 'data-check="Usage policy"' in own and ">withdrawn<" in own
+
+
+def test_dcat_and_croissant_offer_the_policy_in_force(server: CoordinatorServer) -> None:
+    owner, a, b = enrol(server), enrol(server), enrol(server)
+    signed = share_policy([a.name, b.name], ["use", "train"])
+    env, data = build_artifact(owner, title="DCAT versioned", policy=signed)
+    aid = publish(owner.client(), env, data).json()["artifact_id"]
+
+    def offered() -> tuple[set[str], set[str]]:
+        page = owner.client().get("/v1/dcat", params={"limit": 100}).json()
+        (ds,) = [d for d in page["dataset"] if d["dct:identifier"] == aid]
+        rules = ds["hasPolicy"][0]["permission"]
+        return {n.rsplit("/", 1)[-1] for r in rules for n in r["assignee"]}, {r["action"] for r in rules}
+
+    assert offered()[0] == {a.name, b.name}  # control: the signed policy
+    narrower = share_policy([a.name], ["use"])
+    update = sign_policy_update(owner.artifact_key, artifact_id=aid, previous=signed, policy=narrower, org=owner.name)
+    assert _post_update(owner, aid, update).status_code == 201
+    names, actions = offered()
+    assert names == {a.name} and actions == {"odrl:use"}, actions
+    perms = owner.client().get(f"/v1/artifacts/{aid}/croissant").json()["odrl:hasPolicy"]["permission"]
+    assert [p["action"] for p in perms] == ["use"] and all(n.endswith(f"/orgs/{a.name}") for p in perms for n in p["assignee"])

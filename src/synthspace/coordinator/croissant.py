@@ -15,7 +15,7 @@ from typing import Any
 from synthspace.coordinator.blobs import BlobStore
 from synthspace.coordinator.models import Artifact
 from synthspace.lineage import LineagePredicate
-from synthspace.policy import ODRL_NS, to_jsonld
+from synthspace.policy import ODRL_NS, UsagePolicy, to_jsonld
 
 CROISSANT_VERSION = "http://mlcommons.org/croissant/1.1"
 RAI_VERSION = "http://mlcommons.org/croissant/RAI/1.0"
@@ -161,10 +161,11 @@ def _rai_fields(pred: LineagePredicate) -> dict[str, Any]:
 
 
 def croissant_for(
-    blobs: BlobStore, row: Artifact, data_url: str, page_url: str, *, base: str
+    blobs: BlobStore, row: Artifact, data_url: str, page_url: str, *, base: str, policy: UsagePolicy | None = None
 ) -> dict[str, Any]:
     """Croissant JSON-LD for `row`; `data_url` is where the file downloads from, `base` the
-    coordinator's URL (org and group IRIs of the policy live under it)."""
+    coordinator's URL (org and group IRIs of the policy live under it), `policy` the policy in
+    force when a logged version replaced the signed one."""
     file_id = row.subject_name or "data"
     is_parquet = row.kind in ("dataset", "derived-dataset")
     doc: dict[str, Any] = {
@@ -200,7 +201,7 @@ def croissant_for(
         doc["inLanguage"] = row.locale.replace("_", "-")
     pred = LineagePredicate.model_validate(row.statement["predicate"])
     doc["odrl:hasPolicy"] = to_jsonld(
-        pred.effective_policy(),
+        policy if policy is not None else pred.effective_policy(),
         target=page_url,
         assigner=f"{base}/orgs/{row.org_name}",
         space=base,

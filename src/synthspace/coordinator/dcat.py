@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from synthspace.coordinator.models import Artifact
-from synthspace.policy import JSONLD_CONTEXT, SYNTHSPACE_NS, UsagePolicy, enforced_policy, to_jsonld
+from synthspace.policy import JSONLD_CONTEXT, SYNTHSPACE_NS, UsagePolicy, to_jsonld
 
 CATALOG_NS: Final = "https://synthspace.dev/catalog/v1#"
 DSPACE_CONTEXT: Final = "https://w3id.org/dspace/2025/1/context.jsonld"
@@ -31,13 +31,6 @@ INLINE_CONTEXT: Final[dict[str, Any]] = {
 CONTEXT: Final[list[Any]] = [DSPACE_CONTEXT, INLINE_CONTEXT]
 TRANSFER_FORMAT: Final = "HttpData-PULL"
 PARQUET_MEDIA_TYPE: Final = "application/vnd.apache.parquet"
-
-
-def signed_policy(row: Artifact) -> UsagePolicy:
-    """The usage policy in the artifact's signed predicate, or the terms the space applies to an
-    artifact signed without one (policy.enforced_policy: the same rule agreements use)."""
-    raw = (row.statement or {}).get("predicate", {}).get("policy")
-    return enforced_policy(None if raw is None else UsagePolicy.model_validate(raw))
 
 
 def _iri(term: Any) -> Any:
@@ -85,8 +78,9 @@ def data_service(base: str) -> dict[str, Any]:
     }
 
 
-def dataset(row: Artifact, base: str) -> dict[str, Any]:
-    """One artifact as a DSP Dataset with its policy offer and its distribution."""
+def dataset(row: Artifact, base: str, policy: UsagePolicy) -> dict[str, Any]:
+    """One artifact as a DSP Dataset with its policy offer (`policy`: the policy in force) and
+    its distribution."""
     page = f"{base}/v1/artifacts/{row.artifact_id}"
     data_url = f"{page}/data"
     media = PARQUET_MEDIA_TYPE if row.kind != "model-adapter" else "application/octet-stream"
@@ -103,7 +97,7 @@ def dataset(row: Artifact, base: str) -> dict[str, Any]:
         "rdfs:seeAlso": {"@id": f"{page}/croissant"},
         "hasPolicy": [
             offer(
-                signed_policy(row),
+                policy,
                 target=page,
                 assigner=f"{base}/orgs/{row.org_name}",
                 space=base,
@@ -138,8 +132,9 @@ def dataset(row: Artifact, base: str) -> dict[str, Any]:
     return doc
 
 
-def catalog(rows: list[Artifact], base: str) -> dict[str, Any]:
-    """A DSP Catalog of `rows` (one page; the next page is linked from the HTTP Link header)."""
+def catalog(rows: list[Artifact], base: str, policies: dict[str, UsagePolicy]) -> dict[str, Any]:
+    """A DSP Catalog of `rows` (one page; the next page is linked from the HTTP Link header);
+    `policies`: artifact id -> the policy in force."""
     return {
         "@context": CONTEXT,
         "@id": f"{base}/v1/dcat",
@@ -147,5 +142,5 @@ def catalog(rows: list[Artifact], base: str) -> dict[str, Any]:
         "participantId": base,
         "dct:title": "synthspace catalog",
         "service": [data_service(base)],
-        "dataset": [dataset(r, base) for r in rows],
+        "dataset": [dataset(r, base, policies[r.artifact_id]) for r in rows],
     }

@@ -29,8 +29,7 @@ from synthspace.coordinator.models import (
     PolicyVersionRow,
 )
 from synthspace.coordinator.services.auth import Principal
-from synthspace.lineage import Statement
-from synthspace.policy import UsagePolicy
+from synthspace.policy import UsagePolicy, enforced_policy
 
 
 def visible_to(viewer: Principal | None) -> ColumnElement[bool]:
@@ -116,8 +115,10 @@ def get_artifact(session: Session, artifact_id: str, *, viewer: Principal | None
 
 
 def signed_policy(row: Artifact) -> UsagePolicy:
-    """The policy signed into the artifact's lineage (or the space's terms for an unsigned one)."""
-    return Statement.model_validate(row.statement).predicate.effective_policy()
+    """The usage policy in the artifact's signed predicate, or the terms the space applies to an
+    artifact signed without one (policy.enforced_policy: the same rule agreements use)."""
+    raw = (row.statement or {}).get("predicate", {}).get("policy")
+    return enforced_policy(None if raw is None else UsagePolicy.model_validate(raw))
 
 
 def policy_in_force(session: Session, row: Artifact) -> UsagePolicy:

@@ -278,6 +278,7 @@ def get_croissant(
         f"{base}/v1/artifacts/{artifact_id}/data",
         f"{base}/v1/artifacts/{artifact_id}",
         base=base,
+        policy=catalog.policy_in_force(session, row) if row.policy_version else None,
     )
     return JSONResponse(doc, media_type="application/ld+json")
 

@@ -85,4 +85,5 @@ def get_dcat(
     if next_cursor is not None:
         query = urlencode({"cursor": next_cursor, "limit": size})
         headers["Link"] = f'<{base}/v1/dcat?{query}>; rel="next"'
-    return JSONResponse(dcat.catalog(rows, base), media_type="application/ld+json", headers=headers)
+    policies = {r.artifact_id: catalog.policy_in_force(session, r) for r in rows}
+    return JSONResponse(dcat.catalog(rows, base, policies), media_type="application/ld+json", headers=headers)
