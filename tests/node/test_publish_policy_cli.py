@@ -129,3 +129,41 @@ def test_bad_policy_options_are_one_line_errors(space: dict[str, Any], args: lis
     assert code == 2, (out, err)
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
+
+
+def test_publisher_restricts_then_withdraws_the_policy(space: dict[str, Any]) -> None:
+    beta, gamma = space["beta"].config().org, space["gamma"].config().org
+    code, out, err = cli("publish", str(_copy(space, "run-versions")), "--share-with", f"{beta},{gamma}",
+                         "--permit", "use,train", "--json", *_home(space, "alpha"))  # fmt: skip
+    assert code == 0, err
+    aid = json.loads(out)["artifact_id"]
+    # Widening is refused locally, with the coordinator's rule and code; nothing is logged.
+    code, out, err = cli("catalog", "policy", aid, "--share-with", f"{beta},{gamma},members", *_home(space, "alpha"))
+    assert code == 1 and "may only restrict" in err, out + err
+    # Only the publisher may change it.
+    code, out, err = cli("catalog", "policy", aid, "--share-with", gamma, *_home(space, "beta"))
+    assert code == 1 and "only the publisher" in err, out + err
+    code, out, err = cli("catalog", "policy", aid, "--share-with", gamma, "--permit", "use",
+                         "--reason", "beta left the project", *_home(space, "alpha"))  # fmt: skip
+    assert code == 0 and "restricted the policy" in out and "version 1" in out, out + err
+    code, out, err = cli("catalog", "show", aid, *_home(space, "beta"))  # beta no longer sees it
+    assert code == 1 and "404" in err, out + err
+    code, out, err = cli("catalog", "agree", aid, "--purpose", "research", "--action", "train", *_home(space, "gamma"))
+    assert code == 1 and "not_permitted" in err, out + err  # train was restricted away
+    code, out, err = cli("catalog", "agree", aid, "--purpose", "research", *_home(space, "gamma"))
+    assert code == 0 and "agreed" in out, out + err  # positive control: use is still permitted
+
+    code, out, err = cli("catalog", "policy", aid, "--withdraw", "--reason", "consent revoked", *_home(space, "alpha"))
+    assert code == 0 and "withdrew the policy" in out and "version 2" in out, out + err
+    code, out, err = cli("catalog", "policy", aid, *_home(space, "gamma"))
+    assert code == 0, err
+    assert "version 1: restricted" in out and "beta left the project" in out
+    assert "version 2: WITHDRAWN" in out and "consent revoked" in out and "permits:" not in out
+    code, out, err = cli("catalog", "pull", aid, "--out", str(space["base"] / "withdrawn-pull"),
+                         "--purpose", "research", *_home(space, "gamma"))  # fmt: skip
+    assert code == 1 and "withdrew the usage policy" in err, out + err
+    assert not (space["base"] / "withdrawn-pull").exists()
+    code, out, err = cli("catalog", "policy", aid, "--json", *_home(space, "alpha"))
+    shown = json.loads(out)
+    assert [v["version"] for v in shown["versions"]] == [1, 2] and shown["withdrawn_at"] is not None
+    assert shown["effective"]["permission"] == []
