@@ -230,3 +230,28 @@ def test_dcat_and_croissant_offer_the_policy_in_force(server: CoordinatorServer)
     assert names == {a.name} and actions == {"odrl:use"}, actions
     perms = owner.client().get(f"/v1/artifacts/{aid}/croissant").json()["odrl:hasPolicy"]["permission"]
     assert [p["action"] for p in perms] == ["use"] and all(n.endswith(f"/orgs/{a.name}") for p in perms for n in p["assignee"])
+
+
+def test_malformed_updates_get_a_clear_4xx(server: CoordinatorServer) -> None:
+    from synthspace import dsse
+    from synthspace.policy_versions import POLICY_UPDATE_PAYLOAD_TYPE
+
+    owner = enrol(server)
+    env, data = build_artifact(owner, title="Malformed updates target")
+    aid = publish(owner.client(), env, data).json()["artifact_id"]
+    c = owner.client()
+    cases = {
+        "bad base64": {"payloadType": POLICY_UPDATE_PAYLOAD_TYPE, "payload": "!!!", "signatures": []},
+        "unsigned": {"payloadType": POLICY_UPDATE_PAYLOAD_TYPE, "payload": "e30=", "signatures": []},
+        "not json": dsse.sign(b"not json", POLICY_UPDATE_PAYLOAD_TYPE, [owner.artifact_key]).model_dump(),
+        "wrong type": dsse.sign(b"{}", "application/vnd.in-toto+json", [owner.artifact_key]).model_dump(),
+        "empty payload": dsse.sign(b"{}", POLICY_UPDATE_PAYLOAD_TYPE, [owner.artifact_key]).model_dump(),
+    }
+    for name, body in cases.items():
+        r = c.post(f"/v1/artifacts/{aid}/policy", json=body)
+        assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+        assert r.json()["error"] in ("invalid_policy_update", "policy_update_signature_invalid", "invalid_request"), (name, r.text)
+    r = c.post(f"/v1/artifacts/{aid}/policy", content=b"{" * 5000, headers=JSON)
+    assert 400 <= r.status_code < 500, r.text
+    r = c.post(f"/v1/artifacts/{'0' * 64}/policy", json=cases["not json"])
+    assert r.status_code == 404 and r.json()["error"] == "unknown_artifact"
