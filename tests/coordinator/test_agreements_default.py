@@ -64,8 +64,21 @@ def test_require_agreements_false_serves_without_one(
 ) -> None:
     srv = make_server(tmp_path_factory, pg_databases, backend, require_agreements=False)
     try:
-        _, aid = _published(srv)
+        owner, aid = _published(srv)
         assert enrol(srv).client().get(f"/v1/artifacts/{aid}/data").status_code == 200
+        # The policy in force is still enforced without agreements: a withdrawn one serves
+        # nothing (only a purpose term is left unchecked: nobody declared one).
+        from synthspace.policy_versions import sign_policy_update, withdrawal_policy
+
+        withdraw = sign_policy_update(
+            owner.artifact_key, artifact_id=aid, previous=unsigned_policy(),
+            policy=withdrawal_policy(unsigned_policy()), org=owner.name,
+        )  # fmt: skip
+        r = owner.client().post(f"/v1/artifacts/{aid}/policy", content=withdraw.to_json(), headers={"content-type": "application/json"})
+        assert r.status_code == 201, r.text
+        refused = enrol(srv).client().get(f"/v1/artifacts/{aid}/data")
+        assert refused.status_code == 403 and refused.json()["error"] == "policy_withdrawn", refused.text
+        assert owner.client().get(f"/v1/artifacts/{aid}/data").status_code == 200
     finally:
         srv.stop()
 

@@ -312,3 +312,32 @@ def require_agreement(session: Session, row: Artifact, viewer: Principal) -> Non
         first = first or problem
     assert first is not None
     raise _error(first)
+
+
+def require_permitted_without_agreement(session: Session, row: Artifact, viewer: Principal) -> None:
+    """With `require_agreements = false`: the policy in force must still permit the org one of
+    the data actions now (not withdrawn, not expired, not prohibited). Only a purpose term is
+    left unchecked -- without an agreement nobody declared a purpose."""
+    from synthspace.policy import UseRequest, decide
+
+    if viewer.is_operator or viewer.org == row.org_name:
+        return
+    if row.policy_withdrawn_at is not None:
+        raise ForbiddenError(
+            f"the publisher withdrew the usage policy of {row.artifact_id} at "
+            f"{row.policy_withdrawn_at.isoformat()}: its data is no longer served",
+            code="policy_withdrawn",
+        )
+    policy = policy_in_force(session, row)
+    now = utcnow()
+    reasons: list[str] = []
+    for action in DATA_ACTIONS:
+        decision = decide(policy, UseRequest(org=viewer.org, action=action, time=now, rounds=0), publisher=row.org_name)
+        if decision.permitted or decision.failed == ("purpose",):
+            return
+        reasons.append(decision.reason)
+    code = "policy_expired" if any("expired" in r for r in reasons) else "not_permitted"
+    raise ForbiddenError(
+        f"the usage policy of {row.artifact_id} permits {viewer.org!r} none of {', '.join(DATA_ACTIONS)} now: {reasons[0]}",
+        code=code,
+    )

@@ -230,6 +230,8 @@ def get_data(
     row = catalog.get_artifact(session, artifact_id, viewer=principal)
     if coord.settings.require_agreements:
         agreements.require_agreement(session, row, principal)
+    else:
+        agreements.require_permitted_without_agreement(session, row, principal)
     path = coord.blobs.path_for(row.subject_sha256)
     if not path.is_file():
         raise InvalidRequestError(
