@@ -254,6 +254,15 @@ def list_agreements(
     return [record(a) for a in session.scalars(q.order_by(Agreement.log_index).limit(limit))]
 
 
+def _refuse_withdrawn(row: Artifact) -> None:
+    if row.policy_withdrawn_at is not None:
+        raise ForbiddenError(
+            f"the publisher withdrew the usage policy of {row.artifact_id} at "
+            f"{row.policy_withdrawn_at.isoformat()}: its data is no longer served",
+            code="policy_withdrawn",
+        )
+
+
 def require_agreement(session: Session, row: Artifact, viewer: Principal) -> None:
     """Before data is served: the publisher and the operator never need an agreement; any
     other org needs a logged agreement (action use, train, evaluate or derive: each needs the
@@ -278,12 +287,7 @@ def require_agreement(session: Session, row: Artifact, viewer: Principal) -> Non
             f"(`synthspace catalog agree {row.artifact_id} --purpose PURPOSE`, or POST /v1/agreements)",
             code="agreement_required",
         )
-    if row.policy_withdrawn_at is not None:
-        raise ForbiddenError(
-            f"the publisher withdrew the usage policy of {row.artifact_id} at "
-            f"{row.policy_withdrawn_at.isoformat()}: its data is no longer served",
-            code="policy_withdrawn",
-        )
+    _refuse_withdrawn(row)
     policy = policy_in_force(session, row)
     # An agreement to an earlier version still counts while the policy in force (which only
     # ever restricts its predecessors) permits its terms now.
@@ -322,12 +326,7 @@ def require_permitted_without_agreement(session: Session, row: Artifact, viewer:
 
     if viewer.is_operator or viewer.org == row.org_name:
         return
-    if row.policy_withdrawn_at is not None:
-        raise ForbiddenError(
-            f"the publisher withdrew the usage policy of {row.artifact_id} at "
-            f"{row.policy_withdrawn_at.isoformat()}: its data is no longer served",
-            code="policy_withdrawn",
-        )
+    _refuse_withdrawn(row)
     policy = policy_in_force(session, row)
     now = utcnow()
     reasons: list[str] = []
