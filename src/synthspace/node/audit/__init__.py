@@ -2,7 +2,9 @@
 
 Modules: `checks` (one function per named check), `auditor` (the orchestration), `report`
 (results and errors), `receipts` (publish receipts), `log_monitor` (log sync and the
-auditor's state), `log_audit` (`audit log`), `key_directory` (key history from the log).
+auditor's state), `log_audit` (`audit log`), `key_directory` (key history from the log),
+`agreements` (agreement checks), `policy_versions` (the policy versions check and the policy in
+force the other checks judge by), `withdrawals` (which of a node's artifacts a withdrawal hits).
 
 `Auditor` runs the named checks, in this order, on an artifact fetched by id or on a local
 bundle directory (envelope.json, the data file, receipt.json as written by publish or pull):
@@ -19,11 +21,23 @@ bundle directory (envelope.json, the data file, receipt.json as written by publi
                             metrics consistent with `passed`; the detail names each problem code
     lineage                 every parent audits clean and has the digest the child names
 
-and, for kind `evaluation` only (after them in the report):
+and, only where they apply (after them in the report):
 
-    evaluation_results      the verified results file agrees with the signed evaluation record
-                            (per-item results count the signed items and correct answers; the
-                            summary names the same benchmark digest, adapter and counts)
+    evaluation_results      (kind `evaluation`) the verified results file agrees with the
+                            signed evaluation record (per-item results count the signed items
+                            and correct answers; the summary names the same benchmark digest,
+                            adapter and counts)
+    policy_versions         (the log holds policy versions of the artifact) each `policy` entry
+                            has the publisher's signed update, verified against its artifact
+                            key of the time, carrying the entry's digests; the versions only
+                            restrict the signed policy; the coordinator serves no other
+    agreement               (the log holds agreements to it, or a pulled folder keeps one)
+                            each names the policy in force when it was logged, signed by the
+                            consumer's artifact key
+
+A parent whose policy was withdrawn (or that was retracted) makes the child's `lineage` say
+"built on withdrawn data"; `parent_policy` and `parent_agreements` judge a parent on the policy
+in force when the child was published / the agreement was logged.
 
 The report names the first failing check; `AuditReport.ok` is True only if none failed.
 Key history comes from the verified log (key-add/key-revoke entries) and is cross-checked

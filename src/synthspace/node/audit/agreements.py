@@ -1,8 +1,10 @@
 """The `agreement` check: a pulled folder's agreement (agreement.json, the consumer's signed
 DSSE envelope, and agreement-receipt.json, its log entry with an inclusion proof and the signed
 checkpoint) is the consumer's, signed by its enrolled artifact key, agrees to the policy in
-the artifact's signed Statement, and is provably in the log — offline from the folder alone
-plus the auditor's pinned log key and key history."""
+force when it was logged -- the one in the artifact's signed Statement, or the latest policy
+version logged before it (node/audit/policy_versions.py, from the log's digests) -- and is
+provably in the log: offline from the folder alone plus the auditor's pinned log key, key
+history and log mirror."""
 
 from __future__ import annotations
 
@@ -17,6 +19,12 @@ from synthspace.canonical_json import sha256_hex
 from synthspace.checkpoint import open_checkpoint
 from synthspace.errors import SynthspaceError
 from synthspace.log_entries import AgreementEntry, parse_entry
+from synthspace.node.audit.policy_versions import (
+    LoggedPolicy,
+    digest_in_force,
+    parent_policy_at,
+    policy_entries,
+)
 from synthspace.node.coordinator_client import CoordinatorError
 from synthspace.transparency_log import leaf_hash, verify_inclusion
 
@@ -44,7 +52,8 @@ def check_logged_agreements(
     aid: str,
 ) -> None:
     """agreement (online, no agreement in a folder): every `agreement` entry for the artifact in
-    the verified log names the policy digest of its signed Statement; each envelope this auditor
+    the verified log names the digest of the policy in force when it was logged (the signed
+    Statement's, or the latest `policy` version logged before it); each envelope this auditor
     may read (the consumer's own; all of them for the publisher) hashes to the digest its entry
     names, is signed by the entry's key, an enrolled artifact key of the consumer, and carries
     the entry's terms. No check when the log holds no agreement for the artifact."""
@@ -57,13 +66,16 @@ def check_logged_agreements(
     ]
     if not entries:
         return
-    policy_digest = statement.predicate.effective_policy().digest()
+    signed_digest = statement.predicate.effective_policy().digest()
+    versions = policy_entries(ctx.view, aid)
     problems: list[str] = []
     verified = 0
     for index, entry in entries:
+        policy_digest = digest_in_force(signed_digest, versions, before=index)
         if entry.policy_sha256 != policy_digest:
             problems.append(
-                f"entry {index} ({entry.org}) names policy {entry.policy_sha256}, not {policy_digest}"
+                f"entry {index} ({entry.org}) names policy {entry.policy_sha256}, "
+                f"the policy in force when it was logged is {policy_digest}"
             )
             continue
         try:
@@ -84,11 +96,12 @@ def check_logged_agreements(
         report.add("agreement", "fail", "; ".join(problems))
         return
     orgs = ", ".join(sorted({f"{e.org} ({e.purpose})" for _, e in entries}))
+    named = "the policy in force when each was logged" if versions else "the signed policy"
     report.add(
         "agreement",
         "pass",
-        f"{len(entries)} agreement entr{'y' if len(entries) == 1 else 'ies'} in the verified log name the "
-        f"signed policy: {orgs}; {verified} envelope(s) readable here verified against the consumer's artifact key",
+        f"{len(entries)} agreement entr{'y' if len(entries) == 1 else 'ies'} in the verified log name "
+        f"{named}: {orgs}; {verified} envelope(s) readable here verified against the consumer's artifact key",
     )
 
 
@@ -112,7 +125,7 @@ def _check_envelope(
         problems.append(f"it is for artifact {payload.artifact_id}, not {aid}")
     if payload.policy_sha256 != policy_digest or entry.policy_sha256 != policy_digest:
         problems.append(
-            f"it names policy {payload.policy_sha256}, the signed Statement's is {policy_digest}"
+            f"it names policy {payload.policy_sha256}, the policy in force when it was logged is {policy_digest}"
         )
     signed_terms = (payload.org, payload.action, payload.purpose, payload.time)
     if signed_terms != (entry.org, entry.action, entry.purpose, entry.signed_time):
@@ -152,10 +165,10 @@ def _verify(
         raise AgreementError(
             f"the receipt's log entry is a {entry.type!r} entry, not an agreement", "agreement"
         )
-    policy_digest = statement.predicate.effective_policy().digest()
-    _check_envelope(ctx, entry, envelope_bytes, aid, policy_digest)
     proof = receipt["inclusion_proof"]
     index = int(proof["index"])
+    policy_digest = _digest_in_force_at(ctx, statement, aid, index)
+    _check_envelope(ctx, entry, envelope_bytes, aid, policy_digest)
     checkpoint = open_checkpoint(str(receipt["checkpoint"]), verifier)
     verify_inclusion(
         leaf_hash(leaf),
@@ -175,6 +188,13 @@ def _verify(
     )
 
 
+def _digest_in_force_at(ctx: AuditContext, statement: Statement, aid: str, index: int) -> str:
+    """The digest an agreement logged at `index` must name, from the verified log (the auditor's
+    mirror offline): the signed policy's unless a `policy` version was logged before it."""
+    versions: list[LoggedPolicy] = policy_entries(ctx.view, aid)
+    return digest_in_force(statement.predicate.effective_policy().digest(), versions, before=index)
+
+
 def check_parent_agreements(
     report: AuditReport,
     ctx: AuditContext,
@@ -186,8 +206,9 @@ def check_parent_agreements(
     is an `agreement` entry at the listed index of the verified log with the listed envelope
     digest and terms, signed (an enrolled artifact key) by the org that used the parent (the
     child's producer; for training data the participants that declared it), for the action the
-    parent's role needs (source: derive, training-data: train), naming the parent's signed
-    policy, which permitted it when it was signed; and every other org's source/training-data
+    parent's role needs (source: derive, training-data: train), naming the parent's policy in
+    force when it was logged (signed, or the version this audit verified for the walked parent),
+    which permitted it when it was signed; and every other org's source/training-data
     parent is covered by one. Envelopes this auditor may read are verified too. A lineage that
     lists no agreements (published before they were listed) is skipped. `walked`: the parents'
     verified Statements (None offline: the policy terms are not judged)."""
@@ -216,7 +237,11 @@ def check_parent_agreements(
         return key.org if key is not None and key.purpose == "artifact" else None
 
     # the rule the coordinator applies at publish (acceptance.listed_agreement_problems)
-    coded = listed_agreement_problems(statement, walked, entry_at=entry_at, artifact_key_org=artifact_key_org)
+    # a parent whose policy versions this audit verified is judged on the version in force
+    # when the agreement was logged, as the coordinator did at publish
+    coded = listed_agreement_problems(
+        statement, walked, entry_at=entry_at, artifact_key_org=artifact_key_org, policy_at=parent_policy_at(report)
+    )
     problems = [p.message for p in coded or []]
     # when the log entries hold, each envelope this auditor may read is verified too
     for ref in listed if client is not None and not problems else []:

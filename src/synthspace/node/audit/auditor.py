@@ -28,6 +28,7 @@ from synthspace.node.audit.log_monitor import (
     resolve_verifier,
     sync_log,
 )
+from synthspace.node.audit.policy_versions import check_policy_versions
 from synthspace.node.audit.receipts import verify_receipt
 from synthspace.node.audit.report import (
     AUDIT_FILE,
@@ -209,7 +210,8 @@ class Auditor:
         return report
 
     def withdrawal_notices(self, since: int) -> list[WithdrawalNotice]:
-        """Retractions at log index >= `since` that hit an artifact this org pulled or published."""
+        """Withdrawals (retractions, withdrawn policies) at log index >= `since` that hit an
+        artifact this org pulled or published."""
         ctx = self._context()
         if ctx.view is None or self.org is None:
             return []
@@ -234,15 +236,15 @@ class Auditor:
         record = self.client.artifact(artifact_id)
         envelope_bytes = self.client.envelope(artifact_id)
         if self.consumer is not None and agree is not None:
-            from synthspace.node.catalog import ensure_agreement
+            from synthspace.node.catalog import PolicyWithdrawn, ensure_agreement
 
             try:
                 ensure_agreement(
                     self.client, self.consumer, artifact_id, agree[1], action=agree[0], record=record,
                     any_action=True,
                 )
-            except CoordinatorError:
-                pass  # refused (e.g. the policy's purpose terms): the download says why (403)
+            except (CoordinatorError, PolicyWithdrawn):
+                pass  # refused (e.g. the policy's purpose terms, a withdrawal): the download says why (403)
         if keep_dir is not None:
             # Stage beside the target (same file system): verified files are then renamed in,
             # never copied, and nothing lands in the target before every check passed.
@@ -258,7 +260,13 @@ class Auditor:
             except CoordinatorError as exc:
                 # A retracted artifact of another org cannot be agreed to, so its data is not
                 # served: audit it without the data (its `retraction` check says why it fails).
-                if exc.code != "agreement_required" or record.retraction is None:
+                # Nor is one whose policy was withdrawn: its audit (not a pull) verifies the rest,
+                # and the lineage of what is built on it says "built on withdrawn data".
+                retracted = exc.code == "agreement_required" and record.retraction is not None
+                withdrawn = (
+                    exc.code == "policy_withdrawn" and record.policy_withdrawn_at is not None and keep_dir is None
+                )
+                if not (retracted or withdrawn):
                     raise
                 data_dir, downloaded_sha256 = None, None
             report = self._audit(
@@ -271,6 +279,7 @@ class Auditor:
                 seen=seen,
                 downloaded_name=name if data_dir is not None else None,
                 downloaded_sha256=downloaded_sha256,
+                served_versions=record.policy_version,
             )
             if keep_dir is not None and report.ok:
                 self._write_bundle(report, envelope_bytes, tmp / name, keep_dir)
@@ -314,6 +323,7 @@ class Auditor:
         seen: tuple[str, ...],
         downloaded_name: str | None = None,
         downloaded_sha256: str | None = None,
+        served_versions: int = 0,
     ) -> AuditReport:
         report = AuditReport(target=target)
         ctx = self._context()
@@ -346,6 +356,9 @@ class Auditor:
             witnessing.check_witnessed(report, ctx, self.client, self.witness_policy, self.verifier())
         checks.check_checkpoint_consistency(report, ctx)
         checks.check_retraction(report, ctx, aid)
+        check_policy_versions(
+            report, ctx, None if self.offline else self.client, statement, aid, served_versions=served_versions
+        )
         checks.check_gates(report, statement)
         data_name = downloaded_name or statement.subject[0].name
         checks.check_evaluation_results(report, statement, data_dir / data_name if data_dir is not None else None)
@@ -356,7 +369,7 @@ class Auditor:
         if lineage:
             checks.check_lineage(report, statement, aid, seen, None if self.offline else self._audit_parent)
             published = to_utc(entry.time) if entry is not None else to_utc(statement.predicate.times.signed)
-            checks.check_parent_policy(report, statement, published, walked=not self.offline)
+            checks.check_parent_policy(report, statement, published, walked=not self.offline, index=index)
             walked = None if self.offline else {
                 p.artifact_id: p.statement for p in report.parents if p.artifact_id and p.statement is not None
             }

@@ -21,6 +21,7 @@ from synthspace.evaluation_results import results_problems
 from synthspace.log_entries import PublishEntry, parse_entry
 from synthspace.node.audit.context import AuditContext, safe_name, sha256_bytes, to_utc
 from synthspace.node.audit.key_directory import KeyDirectory, KeyRecord
+from synthspace.node.audit.policy_versions import parent_policies
 from synthspace.node.audit.report import (
     MAX_LINEAGE_DEPTH,
     AuditReport,
@@ -373,12 +374,16 @@ WITHDRAWN = "built on withdrawn data"
 
 
 def _withdrawn_lines(sub: AuditReport) -> list[str]:
-    """'built on withdrawn data: ID retracted at ...: reason' for every retracted artifact in
-    the audited tree under (and including) `sub`."""
+    """'built on withdrawn data: ID failed retraction, retracted at ...: reason' for every
+    retracted artifact, and '... ID policy withdrawn at ...' for every artifact whose publisher
+    withdrew its policy (a withdrawn `policy` entry in the verified log), in the audited tree
+    under (and including) `sub`."""
     lines: list[str] = []
     retraction = sub.check("retraction")
     if retraction is not None and retraction.failed:
         lines.append(f"{WITHDRAWN}: {sub.artifact_id or sub.target} failed retraction, {retraction.detail}")
+    elif sub.policy_withdrawal is not None:
+        lines.append(f"{WITHDRAWN}: {sub.artifact_id or sub.target} {sub.policy_withdrawal}")
     for parent in sub.parents:
         lines.extend(_withdrawn_lines(parent))
     return lines
@@ -440,11 +445,15 @@ def check_lineage(
         report.add("lineage", "pass", f"{len(parents)} parent(s) verified, chain depth {chain_depth}")
 
 
-def check_parent_policy(report: AuditReport, statement: Statement, at: datetime, walked: bool) -> None:
-    """parent_policy: every parent's signed usage policy permitted this child's use of it (derive,
-    federated train) at publication time `at`, and the child's licence is no more permissive
-    than any parent's -- `acceptance.parent_problems`, the rule the coordinator applies at
-    publish. Judged on the parents the lineage check verified."""
+def check_parent_policy(
+    report: AuditReport, statement: Statement, at: datetime, walked: bool, *, index: int | None = None
+) -> None:
+    """parent_policy: every parent's usage policy in force at the child's publication (log index
+    `index`, time `at`) permitted this child's use of it (derive, federated train), and the
+    child's licence is no more permissive than any parent's -- `acceptance.parent_problems`, the
+    rule the coordinator applies at publish. Judged on the parents the lineage check verified:
+    on the signed policy, or the latest version logged before `index` that the parent's
+    `policy_versions` check verified."""
     parents = statement.predicate.parents
     if not parents:
         report.add("parent_policy", "pass", "no parents")
@@ -457,7 +466,7 @@ def check_parent_policy(report: AuditReport, statement: Statement, at: datetime,
         for sub in report.parents
         if sub.artifact_id is not None and sub.statement is not None
     }
-    problems = parent_problems(statement, verified, at=at)
+    problems = parent_problems(statement, verified, at=at, policies=parent_policies(report, before=index))
     if problems:
         report.add("parent_policy", "fail", "; ".join(str(p) for p in problems))
         return

@@ -9,6 +9,7 @@ from synthspace.errors import SynthspaceError, VerificationError
 
 if TYPE_CHECKING:
     from synthspace.lineage import Statement
+    from synthspace.policy_versions import PolicyVersion
 
 CHECKS = (
     "envelope_signature",
@@ -72,6 +73,11 @@ class AuditReport:
     parents: list[AuditReport] = field(default_factory=list)
     receipt: dict[str, Any] | None = None
     proof_bundle: str | None = None  # C2SP tlog-proof text a pull keeps as proof.tlog
+    # "policy withdrawn at ..." when the verified log holds a withdrawal of the artifact's
+    # policy (node/audit/policy_versions.py); the lineage names it as "built on withdrawn data"
+    policy_withdrawal: str | None = None
+    # the logged policy versions the `policy_versions` check verified (None: none checked)
+    policy_versions: list[PolicyVersion] | None = None
 
     def add(self, name: str, status: Status, detail: str) -> CheckResult:
         result = CheckResult(name, status, detail)
@@ -125,8 +131,9 @@ class LogAuditReport:
     checks: list[CheckResult] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)
-    # "affected: <local> is built on <retracted> ..." for new retractions that hit this node's
-    # artifacts (node/audit/withdrawals.py); notices, not failures of the log.
+    # "affected: <local> is built on <withdrawn> ..." for new retractions and policy
+    # withdrawals that hit this node's artifacts (node/audit/withdrawals.py); notices, not
+    # failures of the log.
     affected: list[str] = field(default_factory=list)
 
     def first_failure(self) -> CheckResult | None:
