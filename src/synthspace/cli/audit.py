@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         follow: bool = typer.Option(
             False, "--follow",
             help="With 'log': keep monitoring new checkpoints (and say which of this node's pulled or "
-            "published artifacts a new retraction affects).",
+            "published artifacts a new retraction or policy withdrawal affects).",
         ),
         interval: float = typer.Option(10.0, "--interval", min=0.1, help="With --follow: seconds between polls."),
         max_polls: int | None = typer.Option(None, "--max-polls", min=1, help="With --follow: stop after N polls."),
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
                     else:
                         if log_report.size != last_size or not log_report.ok:
                             _print_log(log_report)
-                        for notice in log_report.affected:  # new retractions hitting this node
+                        for notice in log_report.affected:  # new withdrawals hitting this node
                             typer.secho(notice, fg=typer.colors.RED)
                     last_size = log_report.size
                     first = log_report.first_failure()

@@ -1,10 +1,13 @@
-"""Withdrawal propagation on the node side: which of this org's artifacts a new retraction hits.
+"""Withdrawal propagation on the node side: which of this org's artifacts a new withdrawal hits.
 
-When the verified log grows by a `retract` entry, the node looks at its own artifacts -- those it
-pulled (its `agreement` entries in the log: another org's artifact is pulled under a logged
-agreement) and those it published (derived data, trained adapters: its `publish` entries) --
-and walks each one's signed lineage parents up to MAX_WALK links. An artifact that is, or is
-built on, the retracted one is reported as "affected: <local> is built on <retracted>".
+An artifact is withdrawn by a `retract` entry (the publisher or operator retracts it) or by a
+`policy` entry with `withdrawn` set (its publisher withdrew its usage policy: nothing may be
+used, trained on or built on it any more). When the verified log grows by either, the node
+looks at its own artifacts -- those it pulled (its `agreement` entries in the log: another
+org's artifact is pulled under a logged agreement) and those it published (derived data,
+trained adapters: its `publish` entries) -- and walks each one's signed lineage parents up to
+MAX_WALK links. An artifact that is, or is built on, the withdrawn one is reported as
+"affected: <local> is built on <withdrawn> (retracted ...: reason | policy withdrawn ...)".
 The node keeps no other record of its pulls, so the log is the list.
 """
 
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING
 from synthspace.errors import SynthspaceError
 
 if TYPE_CHECKING:
-    from synthspace.log_entries import RetractEntry
+    from synthspace.log_entries import PolicyEntry, RetractEntry
     from synthspace.node.audit.log_monitor import LogView
 
 MAX_WALK = 64  # lineage links followed up from one local artifact
@@ -29,20 +32,30 @@ ParentsOf = Callable[[str], list[str]]
 class WithdrawalNotice:
     local_id: str  # this org's artifact (pulled or published)
     how: str  # "pulled" or "published"
-    retracted_id: str
-    retraction: RetractEntry
+    withdrawn_id: str  # the retracted artifact, or the one whose policy was withdrawn
+    entry: RetractEntry | PolicyEntry  # the log entry that withdrew it
+
+    @property
+    def retracted_id(self) -> str:  # the name before policy withdrawals counted too
+        return self.withdrawn_id
+
+    @property
+    def what(self) -> str:
+        """'retracted <time>: <reason>' or 'policy withdrawn <time>'."""
+        from synthspace.log_entries import RetractEntry
+
+        e = self.entry
+        if isinstance(e, RetractEntry):
+            return f"retracted {e.time.isoformat()}: {e.reason}"
+        return f"policy withdrawn {e.time.isoformat()}"
 
     def __str__(self) -> str:
-        r = self.retraction
-        if self.local_id == self.retracted_id:
-            return (
-                f"affected: {self.how} {self.local_id} is itself retracted "
-                f"({r.time.isoformat()}: {r.reason})"
-            )
-        return (
-            f"affected: {self.how} {self.local_id} is built on {self.retracted_id} "
-            f"(retracted {r.time.isoformat()}: {r.reason})"
-        )
+        from synthspace.log_entries import RetractEntry
+
+        if self.local_id == self.withdrawn_id:
+            itself = "retracted" if isinstance(self.entry, RetractEntry) else "withdrawn"
+            return f"affected: {self.how} {self.local_id} is itself {itself} ({self.what})"
+        return f"affected: {self.how} {self.local_id} is built on {self.withdrawn_id} ({self.what})"
 
 
 def local_artifacts(view: LogView, org: str) -> dict[str, str]:
@@ -58,22 +71,36 @@ def local_artifacts(view: LogView, org: str) -> dict[str, str]:
     return found
 
 
+def new_withdrawals(view: LogView, since: int) -> list[tuple[int, RetractEntry | PolicyEntry]]:
+    """`retract` entries and policy withdrawals (`policy` entries with `withdrawn`) at log index >= `since`."""
+    from synthspace.log_entries import PolicyEntry, RetractEntry
+
+    found: list[tuple[int, RetractEntry | PolicyEntry]] = []
+    for i, e in view.iter_entries():
+        if i >= since and (isinstance(e, RetractEntry) or (isinstance(e, PolicyEntry) and e.withdrawn)):
+            found.append((i, e))
+    return found
+
+
 def new_retractions(view: LogView, since: int) -> list[tuple[int, RetractEntry]]:
     from synthspace.log_entries import RetractEntry
 
-    return [(i, e) for i, e in view.iter_entries() if i >= since and isinstance(e, RetractEntry)]
+    return [(i, e) for i, e in new_withdrawals(view, since) if isinstance(e, RetractEntry)]
 
 
 def withdrawal_notices(
     view: LogView, org: str, parents_of: ParentsOf, *, since: int
 ) -> list[WithdrawalNotice]:
-    """Notices for every retract entry at log index >= `since` that hits one of `org`'s artifacts.
+    """Notices for every withdrawal (retraction or withdrawn policy) at log index >= `since`
+    that hits one of `org`'s artifacts.
 
     `parents_of(id)` gives an artifact's lineage parent ids (from its signed Statement); it may
     raise SynthspaceError for an artifact this node cannot read, whose branch is then not walked.
     """
-    retracted = {e.artifact_id: e for _, e in new_retractions(view, since)}
-    if not retracted:
+    withdrawn: dict[str, RetractEntry | PolicyEntry] = {}
+    for _, e in new_withdrawals(view, since):
+        withdrawn.setdefault(e.artifact_id, e)  # the first withdrawal of an artifact says it
+    if not withdrawn:
         return []
     memo: dict[str, list[str]] = {}
 
@@ -89,7 +116,7 @@ def withdrawal_notices(
     for local, how in local_artifacts(view, org).items():
         seen = {local}
         frontier = [local]
-        hits: list[str] = [local] if local in retracted else []
+        hits: list[str] = [local] if local in withdrawn else []
         for _ in range(MAX_WALK):
             nxt = []
             for aid in frontier:
@@ -97,11 +124,11 @@ def withdrawal_notices(
                     if p in seen:
                         continue
                     seen.add(p)
-                    if p in retracted:
+                    if p in withdrawn:
                         hits.append(p)
                     nxt.append(p)
             frontier = nxt
             if not frontier:
                 break
-        notices.extend(WithdrawalNotice(local, how, h, retracted[h]) for h in hits)
+        notices.extend(WithdrawalNotice(local, how, h, withdrawn[h]) for h in hits)
     return notices
