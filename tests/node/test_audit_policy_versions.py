@@ -376,3 +376,27 @@ def test_policy_history_is_readable_by_the_auditor(story: dict[str, Any]) -> Non
     history = auditor_for(story["gamma"]).client.policy_history(story["parent"])
     assert [v.log_index for v in history.versions] == [story["v1"]["log_index"], story["v2"]["log_index"]]
     assert UsagePolicy.model_validate(history.versions[0].policy) == story["restricted"]
+
+
+def test_audit_log_checks_the_policy_entries_chain(story: dict[str, Any]) -> None:
+    from synthspace.node.audit.log_audit import audit_entries
+
+    code, out, err = cli("audit", "log", "--json", *_home(story["gamma"]))
+    assert code == 0, err
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["policy_entries"]["status"] == "pass", checks["policy_entries"]
+    assert "2 policy version(s) of 1 artifact(s)" in checks["policy_entries"]["detail"]
+    # a log whose second version does not follow the first, or comes from another org, fails
+    ctx = auditor_for(story["gamma"])._context()
+    view, i2 = ctx.view, story["v2"]["log_index"]
+    v2 = view.entry(i2)
+    assert isinstance(v2, PolicyEntry)
+    for change, message in (
+        ({"previous_policy_sha256": story["signed"].digest()}, f"entry {i2} follows policy {story['signed'].digest()}"),
+        ({"org": _org(story["beta"])}, f"entry {i2}: {_org(story['beta'])!r} versions the policy of an artifact of"),
+    ):
+        entries = {i: view.entry(i) for i in range(view.size)}
+        entries[i2] = v2.model_copy(update=change)
+        report = audit_entries(dataclasses.replace(view, _entries=entries), None, lambda: [])
+        result = next(c for c in report.checks if c.name == "policy_entries")
+        assert result.status == "fail" and message in result.detail, result

@@ -5,7 +5,10 @@ seen, all entries hashing to the signed root) this replays the entries and check
 meaning: every leaf is a well-formed entry, keys are added before use and revoked at most
 once, every publish entry was signed by an artifact key its org held at that time, no
 artifact is published twice, every retraction names an earlier artifact of the same org (or
-comes from the operator), and the org directory the API serves agrees with the log.
+comes from the operator), every policy version names an earlier artifact of the same org and
+follows the version before it (no version after a withdrawal; the signed updates themselves are
+checked per artifact by `audit ID`, node/audit/policy_versions.py), and the org directory the
+API serves agrees with the log.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ def audit_entries(
     view: LogView | None, failure: LogCheckFailed | None, key_disagreements: Callable[[], list[str]]
 ) -> LogAuditReport:
     """Replay the verified log's entries; `key_disagreements` compares the org API with it."""
-    from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry
+    from synthspace.log_entries import KeyEntry, PolicyEntry, PublishEntry, RetractEntry
 
     report = LogAuditReport()
     checks = report.checks
@@ -58,6 +61,9 @@ def audit_entries(
     key_problems: list[str] = []
     publish_problems: list[str] = []
     retract_problems: list[str] = []
+    policy_problems: list[str] = []
+    versions: dict[str, PolicyEntry] = {}  # artifact -> its latest policy entry
+    retracted: set[str] = set()
     keys: dict[str, KeyEntry] = {}
     revoked: dict[str, KeyEntry] = {}
     published: dict[str, tuple[int, PublishEntry]] = {}
@@ -106,11 +112,28 @@ def audit_entries(
                 elif r is not None and r.time <= entry.time:
                     publish_problems.append(f"entry {index} uses key {entry.key_id[:16]}… revoked before it")
         elif isinstance(entry, RetractEntry):
+            retracted.add(entry.artifact_id)
             first = published.get(entry.artifact_id)
             if first is None:
                 retract_problems.append(f"entry {index} retracts {entry.artifact_id[:16]}…, never published before")
             elif entry.by == "publisher" and first[1].org != entry.org:
                 retract_problems.append(f"entry {index}: {entry.org!r} retracts an artifact of {first[1].org!r}")
+        elif isinstance(entry, PolicyEntry):
+            first = published.get(entry.artifact_id)
+            latest = versions.get(entry.artifact_id)
+            if first is None:
+                policy_problems.append(f"entry {index} versions the policy of {entry.artifact_id[:16]}…, never published before")
+            elif first[1].org != entry.org:
+                policy_problems.append(f"entry {index}: {entry.org!r} versions the policy of an artifact of {first[1].org!r}")
+            elif entry.artifact_id in retracted:
+                policy_problems.append(f"entry {index} versions the policy of {entry.artifact_id[:16]}… after its retraction")
+            elif latest is not None and latest.withdrawn:
+                policy_problems.append(f"entry {index} versions the policy of {entry.artifact_id[:16]}… after its withdrawal")
+            elif latest is not None and entry.previous_policy_sha256 != latest.policy_sha256:
+                policy_problems.append(
+                    f"entry {index} follows policy {entry.previous_policy_sha256}, the version before it is {latest.policy_sha256}"
+                )
+            versions[entry.artifact_id] = entry
     report.counts = counts
 
     def add(name: str, problems: list[str], ok: str) -> None:
@@ -124,6 +147,11 @@ def audit_entries(
     add("key_history", key_problems, f"{len(keys)} key(s) added, {len(revoked)} revoked")
     add("publish_entries", publish_problems, f"{len(published)} artifact(s), each by a key valid at the time")
     add("retractions", retract_problems, f"{counts.get('retract', 0)} retraction(s), each of an earlier artifact")
+    add(
+        "policy_entries",
+        policy_problems,
+        f"{counts.get('policy', 0)} policy version(s) of {len(versions)} artifact(s), each by its publisher, in one chain",
+    )
     try:
         api = key_disagreements()
     except SynthspaceError as exc:  # an unsigned auditor may not read the org directory
