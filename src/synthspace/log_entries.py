@@ -51,6 +51,11 @@ class PolicyEntry(_Entry):
     policy_sha256: str = Field(description="Digest of the new policy ('sha256:<hex>'); the body is served to assignees only.")
     previous_policy_sha256: str = Field(description="Digest of the policy it restricts.")
     withdrawn: bool = Field(default=False, description="True when the new policy permits nothing (policy withdrawal).")
+    envelope_sha256: str = Field(
+        description="Hex sha256 of the publisher's signed update envelope as submitted (served by "
+        "GET /v1/artifacts/{id}/policy): the log commits to the exact signed bytes."
+    )
+    key_id: str = Field(description="The publisher's artifact key id that signed the update.")
 
 
 class AgreementEntry(_Entry):

@@ -202,3 +202,37 @@ def test_widened_visibility_is_named(server: CoordinatorServer, org: OrgIdentity
     with _tampered(server, extra):
         assert f"visibility [{aid}]" in _verify_names(server)
     _clean(server)
+
+
+def test_policy_versions_are_checked(server: CoordinatorServer, org: OrgIdentity) -> None:
+    """After a logged restriction, verify recomputes visibility from the signed policy plus its
+    versions (clean), and names an edited version row or a version counter out of step."""
+    from synthspace.coordinator.models import PolicyVersionRow
+    from synthspace.policy import share_policy
+    from synthspace.policy_versions import sign_policy_update
+
+    signed = share_policy(["partner-org", "other-org"], ["use", "train"])
+    envelope, data = build_artifact(org, policy=signed)
+    aid = str(publish(org.client(), envelope, data).json()["artifact_id"])
+    signed_update = sign_policy_update(
+        org.artifact_key, artifact_id=aid, previous=signed, policy=share_policy(["partner-org"], ["use"]), org=org.name
+    )
+    r = org.client().post(
+        f"/v1/artifacts/{aid}/policy", content=signed_update.to_json(), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 201, r.text
+    _clean(server)  # positive control: visibility follows the version, rows match the log
+
+    def widen(s: Any) -> Callable[[Any], None]:
+        row = s.scalars(select(PolicyVersionRow).where(PolicyVersionRow.artifact_id == aid)).one()
+        before = dict(row.policy)
+        row.policy = signed.model_dump(mode="json")
+        return lambda s2: s2.execute(
+            update(PolicyVersionRow).where(PolicyVersionRow.artifact_id == aid).values(policy=before)
+        )
+
+    with _tampered(server, widen):
+        assert f"policy_version [{aid}]" in _verify_names(server)
+    with _tampered(server, _set(aid, policy_version=0)):
+        assert f"policy_version [{aid}]" in _verify_names(server)
+    _clean(server)

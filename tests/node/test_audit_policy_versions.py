@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from synthspace.api_models import PolicyHistory
+from synthspace.canonical_json import sha256_hex
 from synthspace.lineage import Statement
 from synthspace.log_entries import AgreementEntry, PolicyEntry
 from synthspace.policy import UsagePolicy, share_policy
@@ -236,6 +237,24 @@ def test_an_update_for_another_policy_than_the_logged_one_fails(story: dict[str,
     assert result.status == "fail" and "the coordinator's record of it differs from the log entry" in result.detail
 
 
+def test_another_signed_update_with_the_same_digests_fails(story: dict[str, Any]) -> None:
+    """The log commits to the exact signed bytes: a genuine update by the publisher with the
+    same policy and previous digest, but another reason, is not the logged one."""
+    from synthspace.node.catalog import Consumer
+
+    _, ctx, statement, history = _setup(story)
+    alpha = Consumer.for_home(story["alpha"])
+    twin = sign_policy_update(
+        alpha.artifact_key, artifact_id=story["parent"], previous=story["signed"], policy=story["restricted"],
+        org=alpha.org, reason="a reason never logged",
+    )  # fmt: skip
+    served = _with_version(history, 0, envelope=_envelope(twin))
+    result = _run(ctx, _Serving(served), statement, story["parent"])
+    assert result.status == "fail" and "the log entry commits to" in result.detail, result.detail
+    control = _run(ctx, _Serving(history), statement, story["parent"])
+    assert control.status == "pass", control.detail
+
+
 def test_a_missing_or_unlogged_version_fails(story: dict[str, Any]) -> None:
     _, ctx, statement, history = _setup(story)
     dropped = history.model_copy(update={"versions": history.versions[:1]})
@@ -265,7 +284,7 @@ def test_a_chain_that_widens_fails_even_when_log_and_signature_agree(story: dict
     real = view.entry(i1)
     assert isinstance(real, PolicyEntry)
     entries = {i: view.entry(i) for i in range(view.size)}
-    entries[i1] = real.model_copy(update={"policy_sha256": wider.digest()})
+    entries[i1] = real.model_copy(update={"policy_sha256": wider.digest(), "envelope_sha256": sha256_hex(update.to_json())})
     entries[i2] = view.entry(auditor_for(story["gamma"]).client.artifact(story["parent"]).log_index)  # no version 2
     tampered = dataclasses.replace(ctx, view=dataclasses.replace(view, _entries=entries))
     served = _with_version(

@@ -151,7 +151,13 @@ def _check_artifact(
     # database edit must not widen it.
     for v in versions:
         logged = entries.get(v.log_index)
-        if not isinstance(logged, PolicyEntry) or logged.artifact_id != aid or logged.policy_sha256 != v.policy_sha256:
+        if (
+            not isinstance(logged, PolicyEntry)
+            or logged.artifact_id != aid
+            or logged.policy_sha256 != v.policy_sha256
+            or logged.envelope_sha256 != v.envelope_sha256
+            or _sha256(v.envelope) != v.envelope_sha256
+        ):
             found.add("policy_version", aid, f"version {v.version} does not match the policy entry at log index {v.log_index}")
         elif UsagePolicy.model_validate(v.policy).digest() != v.policy_sha256:
             found.add("policy_version", aid, f"version {v.version}'s stored policy does not hash to its logged digest")

@@ -141,6 +141,8 @@ def _record(
             policy_sha256=payload.policy.digest(),
             previous_policy_sha256=payload.previous_policy_sha256,
             withdrawn=withdrawn,
+            envelope_sha256=digest,
+            key_id=key_id,
         )
         appended = log.append(session, state, entry)
         version = PolicyVersionRow(

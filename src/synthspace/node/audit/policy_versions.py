@@ -245,6 +245,10 @@ def _verify_version(
         mismatches.append("the coordinator's record of it differs from the log entry")
     elif UsagePolicy.model_validate(record.policy).digest() != entry.policy_sha256:
         mismatches.append("the policy the coordinator serves with it does not hash to the logged digest")
+    if sha256_hex(envelope_bytes) != entry.envelope_sha256:
+        mismatches.append(f"its envelope hashes to {sha256_hex(envelope_bytes)[:16]}…, the log entry commits to {entry.envelope_sha256[:16]}…")
+    if entry.key_id != key_id:
+        mismatches.append(f"the log entry names key {entry.key_id[:16]}…, {key_id[:16]}… signed it")
     if record.key_id != key_id:
         mismatches.append(f"the coordinator names key {record.key_id[:16]}…, {key_id[:16]}… signed it")
     if mismatches:
