@@ -8,12 +8,13 @@ directories from `pull`), re-verifies each one, applies the operations and write
     OUT/derivation.json   Derivation: parents (id + data digest), operations, metadata
     OUT/parents/<id>/     parents pulled for this derivation
 
-`publish_derived(home, OUT)` signs and publishes it through `publishing.publish_file` with a
+`publish_derived(home, OUT)` signs and publishes it through `bundles.publish_file` with a
 `derived-dataset` predicate whose `parents` name every input, so `audit` walks the chain.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,13 +25,19 @@ from pydantic import Field
 from synthspace.atomic_files import atomic_output
 from synthspace.config_model import StrictModel
 from synthspace.errors import SynthspaceError
-from synthspace.lineage import AgreementRef, Parent
+from synthspace.licences import incompatibility, most_restrictive
+from synthspace.lineage import AgreementRef, GateResult, LineagePredicate, Parent, Statement, Times
+from synthspace.node.audit import PULL_CHECKS, AuditFailed
+from synthspace.node.bundles import ENVELOPE_FILE, producer_for, publish_bundle, publish_file
+from synthspace.node.catalog import pull
+from synthspace.node.consumer import ensure_agreement, policy_in_force
+from synthspace.policy import enforced_policy, permits
 
 if TYPE_CHECKING:
     from synthspace.node.audit import Auditor
+    from synthspace.node.bundles import PublishResult
     from synthspace.node.coordinator_client import CoordinatorClient
     from synthspace.node.home import NodeHome
-    from synthspace.node.publishing import PublishResult
 
 DERIVATION_FILE = "derivation.json"
 DATA_FILE = "data.parquet"
@@ -103,10 +110,6 @@ def derive_dataset(
     node org) and `license` must be no more permissive than any parent's; otherwise
     `DerivationForbidden` names the policy term or licence, before any output is written."""
     import pandas as pd
-
-    from synthspace.lineage import Statement
-    from synthspace.node.audit import PULL_CHECKS, AuditFailed
-    from synthspace.node.catalog import ensure_agreement, policy_in_force, pull
 
     if not parents:
         raise DeriveError("name at least one parent (an artifact id or a pulled directory)")
@@ -216,8 +219,6 @@ def derive_dataset(
     distinct_licenses = sorted(set(licenses))
     if license is None:
         if len(distinct_licenses) > 1:
-            from synthspace.licences import most_restrictive
-
             hint = most_restrictive(distinct_licenses)
             raise DeriveError(
                 f"the parents carry different licenses {distinct_licenses}; choose one with --license"
@@ -255,9 +256,6 @@ def _check_may_derive(
 ) -> None:
     """The node's side of `acceptance.parent_problems` for one `source` parent; `in_force` is
     the parent's policy in force when a logged version restricted the signed one."""
-    from synthspace.licences import incompatibility
-    from synthspace.policy import enforced_policy, permits
-
     pred = statement.predicate
     policy = in_force if in_force is not None else enforced_policy(pred.policy)
     decision = permits(policy, "derive", org, publisher=pred.producer.org, now=datetime.now(UTC))
@@ -279,8 +277,6 @@ def _plain(value: Any) -> Any:
 
 
 def _row_key(values: list[Any]) -> str:
-    import json
-
     return json.dumps([_plain(v) for v in values], sort_keys=True, default=str, ensure_ascii=False)
 
 
@@ -296,9 +292,6 @@ def load_derivation(out_dir: Path | str) -> Derivation:
 
 def derived_predicate(home: NodeHome, derivation: Derivation) -> Any:
     """The `derived-dataset` lineage predicate of a derivation (producer/signing time set at publish)."""
-    from synthspace.lineage import GateResult, LineagePredicate, Times
-    from synthspace.node.publishing import producer_for
-
     ops = derivation.operations
     gates = [
         GateResult(
@@ -339,8 +332,6 @@ def publish_derived(
     progress: Callable[[str], None] = lambda _: None,
 ) -> PublishResult:
     """Sign and publish a derivation directory; the bundle lands in OUT/publish/."""
-    from synthspace.node.publishing import ENVELOPE_FILE, publish_bundle, publish_file
-
     out = Path(out_dir)
     bundle = out / "publish"
     if (bundle / ENVELOPE_FILE).is_file():

@@ -8,24 +8,30 @@ signs and uploads the result; benchmarks package runs the same way through this 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace.atomic_files import atomic_output
-from synthspace.errors import SynthspaceError
+from synthspace.node.bundles import GATE_REPORT, Progress, PublishError
+from synthspace.node.gate_binding import bind_report, binding_problem
+from synthspace.node.gates import GateReport, load_gates_config, load_report, run_gates
+from synthspace.node.generate.manifest import load_manifest
+from synthspace.node.generate.run_dir import shard_paths
 
 if TYPE_CHECKING:
-    from synthspace.node.gates import GateReport
     from synthspace.node.home import NodeHome
 
-GATE_REPORT = "gate-report.json"
-
-Progress = Callable[[str], None]
-
-
-class PublishError(SynthspaceError):
-    """Publishing cannot go ahead (bad run directory, a bundle of another artifact, ...)."""
+# PublishError, Progress and GATE_REPORT are defined in synthspace.node.bundles (which signs
+# and uploads what this module packages) and stay importable from here.
+__all__ = [
+    "GATE_REPORT",
+    "Progress",
+    "PublishError",
+    "ensure_gate_report",
+    "package_run_data",
+    "require_complete",
+]
 
 
 def _noop(_: str) -> None:
@@ -47,8 +53,6 @@ def package_run_data(
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from synthspace.node.generate.run_dir import shard_paths
 
     paths = shard_paths(run_dir)
     if not paths:
@@ -124,10 +128,6 @@ def ensure_gate_report(
     this gate code; otherwise the gates run again and the new report is bound. Without `home`
     the gates run when there is no report, when it is older than the newest shard or covers
     another record count, or when `gates_config` is given."""
-    from synthspace.node.gate_binding import bind_report, binding_problem
-    from synthspace.node.gates import load_gates_config, load_report, run_gates
-    from synthspace.node.generate.run_dir import shard_paths
-
     report_path = run_dir / GATE_REPORT
     shards = shard_paths(run_dir)
     newest_shard = max((p.stat().st_mtime for p in shards), default=0.0)
@@ -159,8 +159,6 @@ def _shard_rows(shards: Sequence[Path]) -> int:
 
 
 def require_complete(run_dir: Path) -> Any:
-    from synthspace.node.generate.manifest import load_manifest
-
     manifest = load_manifest(run_dir)
     if manifest.status != "complete":
         raise PublishError(
