@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from synthspace.errors import SynthspaceError
-
-if TYPE_CHECKING:
-    from synthspace.node.audit import Auditor
-    from synthspace.node.home import NodeHome
+from synthspace.node.audit import Auditor
+from synthspace.node.audit.auditor_state import DEFAULT_AUDITOR_STATE, AuditorState
+from synthspace.node.audit.log_monitor import offline_client
+from synthspace.node.audit.witnessing import load_policy
+from synthspace.node.consumer import Consumer
+from synthspace.node.coordinator_client import CoordinatorClient
+from synthspace.node.home import NodeHome, default_home
+from synthspace.witness import WitnessPolicy
 
 
 class AuditorSetupError(SynthspaceError):
@@ -22,8 +25,6 @@ class AuditorSetupError(SynthspaceError):
 
 
 def open_home(home: Path | None) -> NodeHome:
-    from synthspace.node.home import NodeHome, default_home
-
     return NodeHome(home if home is not None else default_home())
 
 
@@ -42,10 +43,6 @@ def open_auditor(
     (default ~/.synthspace/auditor/<coordinator>). With `offline`, no network at all: the log
     as this auditor last verified it answers every log read. The witness policy is
     `witness_policy` if given, else the node home's HOME/witness-policy if it has one."""
-    from synthspace.node.audit import Auditor
-    from synthspace.node.audit.witnessing import load_policy
-    from synthspace.witness import WitnessPolicy
-
     def policy(node_path: Path | None) -> WitnessPolicy | None:
         if witness_policy is not None:
             try:
@@ -54,11 +51,6 @@ def open_auditor(
                 raise AuditorSetupError(f"cannot read the witness policy {witness_policy}: {exc}") from None
             return WitnessPolicy.parse(text)
         return load_policy(node_path) if node_path is not None else None
-
-    from synthspace.node.audit.auditor_state import DEFAULT_AUDITOR_STATE, AuditorState
-    from synthspace.node.audit.log_monitor import offline_client
-    from synthspace.node.catalog import Consumer
-    from synthspace.node.coordinator_client import CoordinatorClient
 
     if offline:
         if state is None:

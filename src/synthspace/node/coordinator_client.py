@@ -10,6 +10,7 @@ everything the coordinator says against signatures and proofs.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from synthspace import __version__
 from synthspace.api_models import (
     ArtifactDetail,
     ArtifactPage,
@@ -30,6 +32,8 @@ from synthspace.api_models import (
     Receipt,
 )
 from synthspace.errors import SynthspaceError
+from synthspace.http_signatures import Ed25519RequestAuth
+from synthspace.tlog_tiles import tile_path
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -99,8 +103,6 @@ class CoordinatorClient:
         self.base_url = base_url.rstrip("/")
         auth: httpx.Auth | None = None
         if request_key is not None:
-            from synthspace.http_signatures import Ed25519RequestAuth
-
             auth = Ed25519RequestAuth(request_key, keyid)
         self._signed = auth is not None
         self._http = httpx.Client(
@@ -276,8 +278,6 @@ class CoordinatorClient:
     def download_data(self, artifact_id: str, dest: Path, chunk: int = 1 << 20) -> str:
         """Stream the artifact's data into `dest`; returns the hex sha256 of the bytes written,
         hashed on the way (the caller verifies it before using the file)."""
-        import hashlib
-
         url = f"/v1/artifacts/{artifact_id}/data"
         digest = hashlib.sha256()
         try:
@@ -375,8 +375,6 @@ class CoordinatorClient:
 
     def tile(self, level: int | str, index: int, width: int) -> bytes:
         """One C2SP tlog-tiles hash tile (level 0-63) or entry bundle (level "entries"), unverified."""
-        from synthspace.tlog_tiles import tile_path
-
         return self._send("GET", f"/v1/log/{tile_path(level, index, width)}", public=True).content
 
     def entry(self, index: int) -> bytes:
@@ -409,6 +407,4 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _user_agent() -> str:
-    from synthspace import __version__
-
     return f"synthspace-node/{__version__}"

@@ -16,6 +16,8 @@ from typing import Any, Final
 
 import yaml
 
+from synthspace.artifact import artifact_id as envelope_artifact_id
+from synthspace.atomic_files import atomic_write_text
 from synthspace.lineage import Statement
 
 CARD_FILE: Final = "README.md"
@@ -163,9 +165,6 @@ def dataset_card(statement: Statement, artifact_id: str) -> str:
 def write_dataset_card(bundle_dir: Path | str) -> Path | None:
     """Write README.md into a pulled bundle from its statement.json; None when the artifact
     has no Parquet data (a model adapter)."""
-    from synthspace.artifact import artifact_id as envelope_artifact_id
-    from synthspace.atomic_files import atomic_write_text
-
     bundle = Path(bundle_dir)
     statement = Statement.model_validate_json((bundle / "statement.json").read_bytes())
     if not any(s.name.endswith(".parquet") for s in statement.subject):

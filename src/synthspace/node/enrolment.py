@@ -7,10 +7,18 @@ carry that key's signature.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from synthspace import keys
 from synthspace.errors import SynthspaceError
+from synthspace.keys import public_key_pem
+from synthspace.node.audit.auditor_state import AuditorState
+from synthspace.node.audit.log_monitor import advance_checkpoint, resolve_verifier
+from synthspace.node.coordinator_client import CoordinatorClient
+from synthspace.node.witness import load_witness
+from synthspace.witness import WitnessError, check_witness_url, witness_name_for
 
 if TYPE_CHECKING:
     import httpx
@@ -40,12 +48,6 @@ def enroll(
     `synthspace node witness` cosigns with) is enrolled too, as a key with purpose `witness`.
     Returns the coordinator's org record.
     """
-    from synthspace import keys
-    from synthspace.keys import public_key_pem
-    from synthspace.node.audit.auditor_state import AuditorState
-    from synthspace.node.audit.log_monitor import advance_checkpoint, resolve_verifier
-    from synthspace.node.coordinator_client import CoordinatorClient
-
     config = home.config()
     if config.enrolled:
         raise EnrolmentError(
@@ -86,9 +88,6 @@ def enroll(
 
 def node_witness_key(home: NodeHome) -> WitnessKey:
     """The node's witness key under its one enrollable name, `<org>/witness` (created on first use)."""
-    from synthspace.node.witness import load_witness
-    from synthspace.witness import witness_name_for
-
     return load_witness(home.path, witness_name_for(home.config().org), {}).key
 
 
@@ -101,10 +100,6 @@ def register_witness(
     earlier witness keys: the rotation path. Returns (vkey, ids of the keys it replaced).
     Registering the same key again is refused by the coordinator (409 key_exists).
     """
-    from synthspace import keys
-    from synthspace.node.coordinator_client import CoordinatorClient
-    from synthspace.witness import WitnessError, check_witness_url
-
     config = home.require_enrolled()
     try:
         url = check_witness_url(url)
@@ -139,8 +134,6 @@ class NodeStatus:
 
 def node_status(home: NodeHome, *, online: bool = True, transport: httpx.BaseTransport | None = None) -> NodeStatus:
     """What the node is and, with `online`, what the coordinator says about its keys."""
-    from synthspace.node.coordinator_client import CoordinatorClient
-
     config = home.config()
     status = NodeStatus(
         org=config.org,
@@ -164,9 +157,9 @@ def node_status(home: NodeHome, *, online: bool = True, transport: httpx.BaseTra
             if config.enrolled:
                 record = client.org(config.org)
                 status.coordinator["org"] = record.model_dump(mode="json")
-                keys = {k.key_id: k for k in record.keys}
+                by_id = {k.key_id: k for k in record.keys}
                 for kid, what in ((config.artifact_key_id, "artifact"), (config.request_key_id, "request")):
-                    key = keys.get(kid)
+                    key = by_id.get(kid)
                     if key is None:
                         status.problems.append(f"the coordinator does not know this node's {what} key")
                     elif key.revoked_at is not None:
@@ -191,11 +184,6 @@ def rotate_key(
     written (0600) before the coordinator is asked, so a crash never leaves the node without
     the key the coordinator now expects.
     """
-    import os
-
-    from synthspace import keys
-    from synthspace.node.coordinator_client import CoordinatorClient
-
     if purpose not in ("artifact", "request"):
         raise EnrolmentError(f"cannot rotate a {purpose!r} key; choose artifact or request")
     config = home.require_enrolled()

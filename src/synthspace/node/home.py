@@ -20,19 +20,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import Field, ValidationError
 
+from synthspace import keys
+from synthspace.api_models import is_org_name
 from synthspace.atomic_files import atomic_write_json
 from synthspace.config_model import StrictModel
 from synthspace.errors import SynthspaceError
+from synthspace.node.private_store import PrivateStore
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
         Ed25519PrivateKey,
         Ed25519PublicKey,
     )
-
-    from synthspace.node.private_store import PrivateStore
 
 HOME_ENV = "SYNTHSPACE_HOME"
 DEFAULT_HOME = Path("~/.synthspace/node")
@@ -142,10 +145,7 @@ class NodeHome:
         Refuses to touch a directory that already holds a node.json or keys, so an existing
         identity is never overwritten.
         """
-        from synthspace import keys
-
         home = cls(path)
-        from synthspace.api_models import is_org_name
 
         org = org.strip()
         if not is_org_name(org):
@@ -184,9 +184,6 @@ class NodeHome:
 
     def _create_supernode_key(self) -> None:
         """Flower's SuperNode authentication takes an ECDSA key in OpenSSH format (SECP384R1)."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
         key = ec.generate_private_key(ec.SECP384R1())
         private = key.private_bytes(
             serialization.Encoding.PEM,
@@ -236,13 +233,9 @@ class NodeHome:
 
     # ---- keys -----------------------------------------------------------------------------
     def artifact_key(self) -> Ed25519PrivateKey:
-        from synthspace import keys
-
         return keys.load_private_key(self.artifact_key_path)
 
     def request_key(self) -> Ed25519PrivateKey:
-        from synthspace import keys
-
         return keys.load_private_key(self.request_key_path)
 
     def artifact_public_key(self) -> Ed25519PublicKey:
@@ -266,8 +259,6 @@ class NodeHome:
     # ---- private store --------------------------------------------------------------------
     def private_store(self) -> PrivateStore:
         """Seed salts and other node-only state (owner: generation; lives in private/)."""
-        from synthspace.node.private_store import PrivateStore
-
         return PrivateStore(self.private_dir)
 
     def secret_files(self) -> list[Path]:

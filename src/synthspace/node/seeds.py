@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from synthspace.canonical_json import canonicalize
 from synthspace.errors import ConfigError
 from synthspace.lineage import SeedCommitment
 from synthspace.node.private_store import PrivateStore
 from synthspace.node.recipes.models import SeedField
+from synthspace.transparency_log import leaf_hash, root_from_leaf_hashes
 
 SCHEME: Literal["sha256-salted-merkle-v1"] = "sha256-salted-merkle-v1"
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -172,21 +174,15 @@ def normalize_record(value: Any) -> Any:
 
 def leaf_data(record: Mapping[str, Any], salt: bytes) -> bytes:
     """The bytes of one commitment leaf: salt || canonical JSON of the NFKC-normalised record."""
-    from synthspace.canonical_json import canonicalize
-
     return salt + canonicalize(normalize_record(record))
 
 
 def commitment_leaf_hashes(records: Sequence[Mapping[str, Any]], salt: bytes) -> list[bytes]:
-    from synthspace.transparency_log import leaf_hash
-
     return [leaf_hash(leaf_data(r, salt)) for r in records]
 
 
 def commit_records(records: Sequence[Mapping[str, Any]], salt: bytes) -> SeedCommitment:
     """SeedCommitment (root hex + count) over `records` with `salt`."""
-    from synthspace.transparency_log import root_from_leaf_hashes
-
     if len(salt) < 16:
         raise SeedError("a seed salt must be at least 16 bytes")
     root = root_from_leaf_hashes(commitment_leaf_hashes(records, salt))
@@ -196,8 +192,6 @@ def commit_records(records: Sequence[Mapping[str, Any]], salt: bytes) -> SeedCom
 def salt_key(records: Sequence[Mapping[str, Any]]) -> str:
     """Private-store key of a seed set's salt: derived from its content, so the same seeds always
     get the same salt (and the same commitment), whatever the file is called."""
-    from synthspace.canonical_json import canonicalize
-
     h = hashlib.sha256(canonicalize([normalize_record(r) for r in records])).hexdigest()
     return f"seeds-{h[:32]}"
 

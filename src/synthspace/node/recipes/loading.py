@@ -8,8 +8,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from synthspace.canonical_json import digest
 from synthspace.errors import ConfigError
 from synthspace.node.recipes.models import Recipe
+from synthspace.node.recipes.template import PromptRenderer
 
 
 class RecipeError(ConfigError):
@@ -62,8 +64,6 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     except ValidationError as exc:
         raise RecipeError(f"invalid recipe: {format_validation_error(exc, source, root)}") from None
     # Compile the templates now so a syntax error surfaces before any generation starts.
-    from synthspace.node.recipes.template import PromptRenderer
-
     PromptRenderer(recipe, source=source)
     return recipe
 
@@ -82,6 +82,4 @@ def load_recipe(path: str | Path) -> Recipe:
 
 def recipe_digest(recipe: Recipe) -> str:
     """'sha256:<hex>' of the canonical JSON of the validated recipe (defaults filled in)."""
-    from synthspace.canonical_json import digest
-
     return digest(recipe.model_dump(mode="json"))
