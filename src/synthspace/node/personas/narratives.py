@@ -185,7 +185,9 @@ def llm_narratives(
 
 
 def get_text_backend(name: str, **options: Any) -> TextBackend:
-    """A generation backend by name, imported lazily (torch loads only when asked for)."""
+    """A generation backend by name. The backend registry is imported only when one is asked
+    for (pyproject.toml exempts this file): importing the personas loads no generation stack,
+    whose planning imports the personas, and torch loads only for the backend that needs it."""
     try:
         from synthspace.node.generate.backends import get_backend
     except ImportError as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from synthspace.lineage import PersonaSource
 from synthspace.node.personas.digests import file_digest
@@ -59,8 +60,6 @@ COUNTRY_LOCALES = {"日本": "ja_JP", "japan": "ja_JP", "usa": "en_US", "united 
 
 def read_nemotron_parquet(path: str | Path, locale: str | None = None) -> tuple[pd.DataFrame, PersonaSource]:
     """A Nemotron-Personas file as a persona-set frame and a `nemotron-parquet` PersonaSource."""
-    import pyarrow.parquet as pq
-
     path = Path(path)
     try:
         frame = pq.read_table(path).to_pandas()

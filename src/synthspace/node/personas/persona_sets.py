@@ -15,7 +15,13 @@ from pydantic import Field
 from synthspace.config_model import StrictModel
 from synthspace.lineage import PersonaSource
 from synthspace.node.personas.errors import EvidenceError
-from synthspace.node.personas.narratives import TextBackend, get_text_backend, write_narratives
+from synthspace.node.personas.narratives import (
+    MODES,
+    NarrativeError,
+    TextBackend,
+    get_text_backend,
+    write_narratives,
+)
 from synthspace.node.personas.records import SET_FORMAT, write_persona_frame
 from synthspace.node.personas.sampler import PersonaSampler, parse_where
 from synthspace.node.personas.spec import LocaleSpec, load_spec
@@ -84,8 +90,6 @@ def sample_persona_frame(
 
 def check_request(locale: str | LocaleSpec, where: list[str] | dict[str, str] | None, narratives: str) -> LocaleSpec:
     """Validate a sampling request up front (spec, conditions, narrative mode); return the spec."""
-    from synthspace.node.personas.narratives import MODES, NarrativeError
-
     spec = locale if isinstance(locale, LocaleSpec) else load_spec(locale)
     if where:
         get_sampler(spec).posterior(parse_where(spec, where))  # raises on impossible conditions

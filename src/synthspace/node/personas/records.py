@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 
 from synthspace.atomic_files import atomic_output
@@ -21,6 +23,7 @@ from synthspace.config_model import StrictModel
 from synthspace.lineage import PersonaSource
 from synthspace.node.personas.digests import file_digest
 from synthspace.node.personas.errors import PersonaSetError
+from synthspace.node.personas.nemotron import read_nemotron_parquet
 
 METADATA_KEY = b"synthspace.persona_set"
 SET_FORMAT = "synthspace-persona-set/v1"
@@ -74,9 +77,6 @@ PERSONA_COLUMNS = [name for name in Persona.model_fields if name != "texts"]
 
 def write_persona_frame(frame: pd.DataFrame, path: str | Path, metadata: dict[str, Any]) -> str:
     """Write `frame` to `path` atomically with `metadata`; return 'sha256:<hex>' of the file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     if "persona_id" not in frame.columns:
         raise PersonaSetError("a persona set needs a persona_id column")
     path = Path(path)
@@ -94,8 +94,6 @@ def write_persona_frame(frame: pd.DataFrame, path: str | Path, metadata: dict[st
 
 def read_metadata(path: str | Path) -> dict[str, Any] | None:
     """The synthspace metadata of a persona Parquet file, or None for a foreign file."""
-    import pyarrow.parquet as pq
-
     try:
         schema = pq.read_schema(path)
     except (OSError, ValueError) as exc:
@@ -106,15 +104,11 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
 
 def read_persona_frame(path: str | Path, locale: str | None = None) -> tuple[pd.DataFrame, PersonaSource]:
     """A persona set as a DataFrame with its lineage source (synthspace sets or Nemotron-Personas files)."""
-    import pyarrow.parquet as pq
-
     path = Path(path)
     if not path.is_file():
         raise PersonaSetError(f"persona set {path} does not exist")
     meta = read_metadata(path)
     if meta is None:
-        from synthspace.node.personas.nemotron import read_nemotron_parquet
-
         return read_nemotron_parquet(path, locale=locale)
     if meta.get("format") != SET_FORMAT:
         raise PersonaSetError(f"{path}: unknown persona-set format {meta.get('format')!r}")

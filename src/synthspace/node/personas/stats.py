@@ -18,6 +18,7 @@ from pydantic import Field
 from synthspace.config_model import StrictModel
 from synthspace.lineage import PersonaSource
 from synthspace.node.personas.errors import PersonaSetError
+from synthspace.node.personas.persona_sets import get_sampler
 from synthspace.node.personas.records import read_metadata, read_persona_frame
 from synthspace.node.personas.sampler import parse_where
 from synthspace.node.personas.spec import LocaleSpec, load_spec
@@ -71,8 +72,6 @@ def chi_square(observed: np.ndarray, expected_p: np.ndarray) -> tuple[float, int
 
 def compare_frame(frame: pd.DataFrame, spec: LocaleSpec, where: list[str] | None = None, top: int = 5) -> list[VariableStats]:
     """Compare every spec variable (and mapped derived attribute) present in `frame` with the exact marginal."""
-    from synthspace.node.personas.persona_sets import get_sampler
-
     sampler = get_sampler(spec)
     evidence = parse_where(spec, where)
     out = []
