@@ -13,6 +13,13 @@ from synthspace.demo.display import Steps, _gen_progress
 from synthspace.demo.options import GENERATION_ATTEMPTS, DemoError
 from synthspace.demo.plans import ORGS, demo_recipe
 from synthspace.demo.summary import OrgResult, PullResult
+from synthspace.node.audit import Auditor
+from synthspace.node.catalog import Consumer, pull
+from synthspace.node.gates import run_gates
+from synthspace.node.generate import run_generation
+from synthspace.node.generate.backends import get_backend
+from synthspace.node.personas import create_persona_set
+from synthspace.node.publishing import publish_run
 
 
 def _dropped_note(report: Any, generated: int) -> str:
@@ -30,12 +37,6 @@ def sample_records(data_path: Path, count: int = 2) -> list[dict[str, Any]]:
 
 
 def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads: int, steps: Steps) -> list[OrgResult]:
-    from synthspace.node.gates import run_gates
-    from synthspace.node.generate import run_generation
-    from synthspace.node.generate.backends import get_backend
-    from synthspace.node.personas import create_persona_set
-    from synthspace.node.publishing import publish_run
-
     persona_count = max(8, n)
     personas: dict[str, Any] = {}
     with steps.step(f"sample {persona_count} ja_JP personas per organisation (census Bayesian network)"):
@@ -118,9 +119,6 @@ def _checks(report: Any) -> dict[str, str]:
 
 
 def _pull_and_audit(homes: dict[str, Any], orgs: list[OrgResult], workdir: Path, steps: Steps) -> list[PullResult]:
-    from synthspace.node.audit import Auditor
-    from synthspace.node.catalog import Consumer, pull
-
     pulls: list[PullResult] = []
     for me, other in ((orgs[0], orgs[1]), (orgs[1], orgs[0])):
         out = workdir / "nodes" / me.org / "pulled" / other.artifact_id[:16]

@@ -12,7 +12,10 @@ The numbers are reported whatever they are: only real errors fail the step.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,9 @@ from synthspace.demo.display import Steps
 from synthspace.demo.options import DemoOptions
 from synthspace.demo.plans import ORGS
 from synthspace.demo.summary import EvaluationSummary, FederationResult
+from synthspace.node.audit import Auditor
+from synthspace.node.evaluation.benchmark import shipped_benchmark
+from synthspace.node.evaluation.run import run_evaluation
 
 BENCHMARK = "en_statutes"
 SMALL_ITEMS = 12
@@ -30,8 +36,6 @@ DEMO_ITEMS = 36
 
 def demo_benchmark(workdir: Path, small: bool) -> Path:
     """The shipped benchmark's first DEMO_ITEMS lines (SMALL_ITEMS with `small`), copied verbatim."""
-    from synthspace.node.evaluation.benchmark import shipped_benchmark
-
     count = SMALL_ITEMS if small else DEMO_ITEMS
     shipped = shipped_benchmark(BENCHMARK)
     lines = [
@@ -54,11 +58,6 @@ def evaluate_adapter(
     workdir: Path,
     steps: Steps,
 ) -> EvaluationSummary:
-    import os
-    import warnings
-
-    from synthspace.node.evaluation.run import run_evaluation
-
     org = ORGS[0].org
     benchmark = demo_benchmark(workdir, options.small)
     out = workdir / "eval" / federation.artifact_id[:16]
@@ -74,8 +73,6 @@ def evaluate_adapter(
     ) as say:
 
         def progress(label: str, total: int) -> Any:
-            import contextlib
-
             @contextlib.contextmanager
             def advance() -> Any:
                 done = [0]
@@ -130,8 +127,6 @@ def evaluate_adapter(
     )
     auditor_org = ORGS[1].org
     with steps.step(f"{auditor_org}: audit the evaluation and its lineage (adapter, datasets)"):
-        from synthspace.node.audit import Auditor
-
         auditor = Auditor.for_home(homes[auditor_org])
         auditor.refresh()
         report = auditor.audit_artifact(evaluation.artifact_id, lineage=True)

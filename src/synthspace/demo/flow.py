@@ -6,14 +6,24 @@ import contextlib
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from synthspace.coordinator.federated.federation import (
+    RunOptions,
+    run_federation,
+    start_superlink,
+)
+from synthspace.coordinator.home import init_home
+from synthspace.coordinator.runtime import Coordinator
+from synthspace.coordinator.services.orgs import create_invite
 from synthspace.demo.datasets import _checks, _generate_and_publish, _pull_and_audit
 from synthspace.demo.display import Steps
+from synthspace.demo.evaluation import evaluate_adapter
 from synthspace.demo.options import (
     DATABASE_URL_ENV,
     LOG_ORIGIN,
@@ -27,6 +37,11 @@ from synthspace.demo.processes import ProcessBook, start_coordinator_server
 from synthspace.demo.summary import DemoSummary, FederationResult
 from synthspace.demo.workdir import prepare_workdir
 from synthspace.local_servers import free_port, port_is_free
+from synthspace.node.audit import Auditor
+from synthspace.node.coordinator_client import CoordinatorClient
+from synthspace.node.enrolment import enroll
+from synthspace.node.federated.supernode import join
+from synthspace.node.home import NodeHome
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -69,7 +84,6 @@ class _Interrupts:
         if self.fired:
             raise KeyboardInterrupt
         self.fired = True
-        import threading
 
         self.console.print("[yellow]interrupted: stopping every process the demo started ...[/yellow]")
         try:
@@ -128,12 +142,6 @@ def run_demo(options: DemoOptions, console: Console) -> DemoSummary:
 
 
 def _flow(options: DemoOptions, workdir: Path, summary: DemoSummary, book: ProcessBook, steps: Steps) -> None:
-    from synthspace.coordinator.home import init_home
-    from synthspace.coordinator.runtime import Coordinator
-    from synthspace.coordinator.services.orgs import create_invite
-    from synthspace.node.enrolment import enroll
-    from synthspace.node.home import NodeHome
-
     coord_home = workdir / "coordinator"
     n = options.records_per_org
 
@@ -186,8 +194,6 @@ def _flow(options: DemoOptions, workdir: Path, summary: DemoSummary, book: Proce
 
     # 7. Browse the catalog.
     with steps.step("list the catalog"):
-        from synthspace.node.coordinator_client import CoordinatorClient
-
         with CoordinatorClient.for_home(homes[ORGS[1].org]) as client:
             items = list(client.iter_artifacts(max_items=50))
         summary.catalog = [
@@ -206,14 +212,10 @@ def _flow(options: DemoOptions, workdir: Path, summary: DemoSummary, book: Proce
 
     # 10b. One org scores the adapter against the shipped benchmark (base model alongside) and
     # publishes the signed evaluation; the other org audits it.
-    from synthspace.demo.evaluation import evaluate_adapter
-
     summary.evaluation = evaluate_adapter(options, homes, summary.federation, workdir, steps)
 
     # 11. The log as an auditor sees it.
     with steps.step("save the log's signed checkpoint"):
-        from synthspace.node.coordinator_client import CoordinatorClient
-
         with CoordinatorClient.for_home(homes[ORGS[0].org]) as client:
             summary.log_size = client.health().log_size
             note = client.checkpoint()
@@ -225,14 +227,6 @@ def _flow(options: DemoOptions, workdir: Path, summary: DemoSummary, book: Proce
 def _federate(
     options: DemoOptions, coord_home: Path, homes: dict[str, Any], summary: DemoSummary, book: ProcessBook, steps: Steps
 ) -> FederationResult:
-    from synthspace.coordinator.federated.federation import (
-        RunOptions,
-        run_federation,
-        start_superlink,
-    )
-    from synthspace.node.audit import Auditor
-    from synthspace.node.federated.supernode import join
-
     with steps.step("federation: start Flower SuperLink (TLS, SuperNode authentication)"):
         link = start_superlink(coord_home, port=free_port())
         book.add("superlink", link.pid, link.stop, port=link.port, log=link.log_path)

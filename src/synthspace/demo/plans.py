@@ -6,6 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from synthspace.demo.recipes import DEMO_RECIPES_DIR
+from synthspace.node.examples import example_path
+from synthspace.node.recipes.loading import load_recipe
+from synthspace.node.recipes.models import Recipe
+
 
 @dataclass(frozen=True)
 class OrgPlan:
@@ -19,9 +26,6 @@ class OrgPlan:
 
 
 def _plans() -> tuple[OrgPlan, ...]:
-    from synthspace.demo.recipes import DEMO_RECIPES_DIR
-    from synthspace.node.examples import example_path
-
     return (
         # The bundled 135M model cannot write Japanese (measured: katakana gibberish, copied
         # prompts), so the Japanese legal org asks it for short English Q&A about its fictional
@@ -51,11 +55,6 @@ def demo_recipe(plan: OrgPlan, out: Path, sampling_seed_offset: int = 0) -> Path
 
     The run's lineage records the digest of exactly this recipe.
     """
-    import yaml
-
-    from synthspace.node.recipes.loading import load_recipe
-    from synthspace.node.recipes.models import Recipe
-
     data = load_recipe(plan.recipe).model_dump(mode="json", exclude_none=True)
     data["sampling"]["seed"] = int(data["sampling"].get("seed", 0)) + 1000 * sampling_seed_offset
     Recipe.model_validate(data)  # the same checks a recipe file gets
