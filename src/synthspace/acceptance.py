@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from synthspace.agreement import agreement_request
+from synthspace.errors import SynthspaceError
+from synthspace.licences import incompatibility
 from synthspace.lineage import GateResult, LineagePredicate, Statement
+from synthspace.log_entries import AgreementEntry
+from synthspace.policy import decide, enforced_policy, permits
+from synthspace.policy_versions import is_withdrawal
 
 if TYPE_CHECKING:
     from synthspace.policy import UsagePolicy
@@ -377,10 +383,6 @@ def parent_problems(
     parents missing from it are not judged here (the lineage check reports them). `policies`
     maps a parent id to the policy in force for it at `at` when a logged version replaced the
     signed one (`synthspace.policy_versions`); others are judged on their signed policy."""
-    from synthspace.licences import incompatibility
-    from synthspace.policy import enforced_policy, permits
-    from synthspace.policy_versions import is_withdrawal
-
     pred = statement.predicate
     problems: list[Problem] = []
     for link in pred.parents:
@@ -437,11 +439,6 @@ def listed_agreement_problems(
     verified Statement (missing ones, or None, are not judged on policy or coverage).
     `policy_at(parent_id, index)`: the parent's policy in force just before log index `index`
     when a logged version replaced the signed one (None: the signed one was in force)."""
-    from synthspace.agreement import agreement_request
-    from synthspace.errors import SynthspaceError
-    from synthspace.log_entries import AgreementEntry
-    from synthspace.policy import decide
-
     pred = statement.predicate
     listed = pred.agreements
     if listed is None:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from synthspace import dsse
+from synthspace.canonical_json import canonicalize
 from synthspace.config_model import StrictModel
 from synthspace.errors import SynthspaceError
 from synthspace.policy import Action, UseRequest, decide
@@ -99,9 +101,6 @@ def sign_agreement(
     nonce: str | None = None,
 ) -> Envelope:
     """A signed agreement envelope (the consumer's artifact key); `nonce` defaults to 128 random bits."""
-    from synthspace import dsse
-    from synthspace.canonical_json import canonicalize
-
     payload = AgreementPayload(
         artifact_id=artifact_id,
         policy_sha256=policy_sha256,

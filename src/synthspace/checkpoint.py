@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from synthspace.errors import CheckpointError
+from synthspace.keys import raw_public_key
 
 ALG_ED25519 = 0x01
 SIG_PREFIX = "\u2014 "  # em dash, space
@@ -101,8 +102,6 @@ class Verifier:
     public_key: Ed25519PublicKey
 
     def to_string(self) -> str:
-        from synthspace.keys import raw_public_key
-
         return f"{self.name}+{self.key_hash.hex()}+{_b64(bytes([ALG_ED25519]) + raw_public_key(self.public_key))}"
 
     @classmethod
@@ -125,8 +124,6 @@ class Verifier:
 
 
 def verifier_for(name: str, key: Ed25519PublicKey | Ed25519PrivateKey) -> Verifier:
-    from synthspace.keys import raw_public_key
-
     _check_name(name)
     pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return Verifier(name=name, key_hash=_key_hash(name, raw_public_key(pub)), public_key=pub)

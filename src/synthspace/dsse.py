@@ -16,7 +16,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from synthspace.canonical_json import canonicalize
 from synthspace.errors import DSSEError
+from synthspace.keys import key_id, raw_public_key
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
@@ -47,8 +49,6 @@ class Envelope(BaseModel):
 
     def to_json(self) -> bytes:
         """Compact, stable JSON bytes of the envelope."""
-        from synthspace.canonical_json import canonicalize
-
         return canonicalize(self.model_dump(mode="json"))
 
     @classmethod
@@ -85,8 +85,6 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def sign(payload: bytes, payload_type: str, keys: Sequence[Ed25519PrivateKey]) -> Envelope:
     """Sign with one or more keys; keyid = synthspace.keys.key_id(key)."""
-    from synthspace.keys import key_id
-
     if not keys:
         raise DSSEError("signing a DSSE envelope needs at least one private key")
     message = pae(payload_type, payload)
@@ -105,8 +103,6 @@ def verify(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey], threshol
     `trusted` maps key id -> public key. Returns the verified payload bytes; raises DSSEError
     (a VerificationError) otherwise. Nothing is parsed before verification.
     """
-    from synthspace.keys import raw_public_key
-
     if threshold < 1:
         raise DSSEError(f"threshold must be at least 1, got {threshold}")
     if threshold > len(trusted):

@@ -34,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from synthspace.errors import HTTPSignatureError
+from synthspace.keys import key_id
 from synthspace.structured_fields import MAX_HEADER_LENGTH as MAX_HEADER_LENGTH
 from synthspace.structured_fields import Bare as Bare
 from synthspace.structured_fields import Params as Params
@@ -142,8 +143,6 @@ def sign_request(
     label: str = LABEL,
 ) -> dict[str, str]:
     """The Content-Digest, Signature-Input and Signature headers for a request."""
-    from synthspace.keys import key_id
-
     created = int(time.time()) if created is None else created
     params: list[tuple[str, Bare]] = [
         ("created", created),
@@ -168,8 +167,6 @@ class Ed25519RequestAuth(httpx.Auth):
     requires_request_body = True
 
     def __init__(self, key: Ed25519PrivateKey, keyid: str | None = None, lifetime_s: int = 300) -> None:
-        from synthspace.keys import key_id
-
         if lifetime_s <= 0:
             raise HTTPSignatureError("signature lifetime must be positive")
         self.key = key

@@ -19,8 +19,9 @@ from pydantic import (
     model_serializer,
 )
 
+from synthspace.canonical_json import canonicalize
 from synthspace.config_model import StrictModel
-from synthspace.policy import UsagePolicy
+from synthspace.policy import UsagePolicy, enforced_policy
 
 STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE: Final = "https://synthspace.dev/lineage/v1"
@@ -305,8 +306,6 @@ class LineagePredicate(StrictModel):
     def effective_policy(self) -> UsagePolicy:
         """The terms that apply: the signed policy, or, when the statement carries none, the
         terms the space applies to unsigned artifacts (one rule: policy.enforced_policy)."""
-        from synthspace.policy import enforced_policy
-
         return enforced_policy(self.policy)
 
 
@@ -320,8 +319,6 @@ class Statement(StrictModel):
 
     def to_json_bytes(self) -> bytes:
         """Canonical JSON (RFC 8785) bytes: what the DSSE payload carries."""
-        from synthspace.canonical_json import canonicalize
-
         return canonicalize(self.model_dump(mode="json", by_alias=True, exclude_none=False))
 
     @classmethod

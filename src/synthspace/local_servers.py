@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+import httpx
+
 __all__ = ["CoordinatorProcess", "ServerStartError", "free_port", "listening", "port_is_free", "wait_for_http"]
 
 
@@ -44,8 +46,6 @@ def listening(port: int, host: str = "127.0.0.1") -> bool:
 
 def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> bool:
     """Poll `url` until it answers 200; False when `proc` exits first or `timeout` passes."""
-    import httpx
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
+from synthspace.canonical_json import canonicalize
 from synthspace.lineage import StrictModel
 
 
@@ -83,8 +84,6 @@ LOG_ENTRY_ADAPTER: TypeAdapter[AnyEntry] = TypeAdapter(LogEntry)
 
 def entry_bytes(entry: AnyEntry) -> bytes:
     """Canonical leaf bytes of an entry."""
-    from synthspace.canonical_json import canonicalize
-
     return canonicalize(entry.model_dump(mode="json"))
 
 

@@ -22,12 +22,14 @@ Default (`default_policy`): members may use, train and evaluate; redistribution 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
 
+from synthspace.canonical_json import canonicalize
 from synthspace.config_model import StrictModel
 
 POLICY_PROFILE: Final = "https://synthspace.dev/odrl/v1"
@@ -104,8 +106,6 @@ class UsagePolicy(StrictModel):
 
     @model_validator(mode="after")
     def _groups(self) -> UsagePolicy:
-        import re
-
         if MEMBERS_GROUP in self.groups:
             raise ValueError("'members' is the built-in group of every enrolled org; do not redefine it")
         names = [n for r in self.permission + self.prohibition for n in r.assignee]
@@ -117,8 +117,6 @@ class UsagePolicy(StrictModel):
 
     def digest(self) -> str:
         """'sha256:<hex>' of the policy's canonical JSON (what agreements refer to)."""
-        from synthspace.canonical_json import canonicalize
-
         return "sha256:" + hashlib.sha256(canonicalize(self.model_dump(mode="json"))).hexdigest()
 
 

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from synthspace import dsse
+from synthspace.canonical_json import canonicalize
 from synthspace.config_model import StrictModel
 from synthspace.errors import SynthspaceError
 from synthspace.policy import UsagePolicy, restriction_violations
@@ -108,9 +110,6 @@ def sign_policy_update(
     time: datetime | None = None,
 ) -> Envelope:
     """A signed policy-update envelope (the publisher's artifact key)."""
-    from synthspace import dsse
-    from synthspace.canonical_json import canonicalize
-
     payload = PolicyUpdatePayload(
         artifact_id=artifact_id,
         previous_policy_sha256=previous.digest(),

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from synthspace.api_models import is_org_name
 from synthspace.checkpoint import (
     SIG_PREFIX,
     Checkpoint,
@@ -126,8 +127,6 @@ def org_witness_key(org: str, text: str) -> WitnessKey:
     Raises WitnessError when the vkey is malformed, the org name breaks the org-name rule, or
     the vkey names another witness.
     """
-    from synthspace.api_models import is_org_name
-
     if not is_org_name(org):
         raise WitnessError(f"{org!r} is not a valid org name")
     key = WitnessKey.from_string(text)
