@@ -18,7 +18,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
+from synthspace import __version__, keys
+from synthspace.artifact import sign_statement
+from synthspace.canonical_json import file_sha256
+from synthspace.coordinator.models import Agreement, Artifact
+from synthspace.coordinator.runtime import Coordinator
+from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
+from synthspace.lineage import (
+    AgreementRef,
+    DigestSet,
+    LineagePredicate,
+    Parent,
+    Producer,
+    Statement,
+    Subject,
+    Times,
+)
 
 ADAPTER_FILE = "adapter.safetensors"
 
@@ -36,11 +54,6 @@ def training_agreements(
     signed: the signed policy or a later version; how it obtained the bytes). None
     when one is missing (a participant trained on data obtained otherwise): a partial list would
     fail the auditor's `parent_agreements` check, an absent one is skipped by it."""
-    from sqlalchemy import select
-
-    from synthspace.coordinator.models import Agreement, Artifact
-    from synthspace.lineage import AgreementRef
-
     refs: list[AgreementRef] = []
     for parent in parents:
         row = session.get(Artifact, parent.artifact_id)
@@ -78,11 +91,6 @@ def training_agreements(
 
 def training_parents(session: Any, digests: list[str]) -> list[Any]:
     """Catalog artifacts (not retracted) whose subject is one of `digests`, as training-data parents."""
-    from sqlalchemy import select
-
-    from synthspace.coordinator.models import Artifact
-    from synthspace.lineage import DigestSet, Parent
-
     if not digests:
         return []
     rows = session.execute(
@@ -115,13 +123,6 @@ def publish_adapter(
 ) -> dict[str, Any]:
     """Sign and publish run_dir/adapter.safetensors; returns the receipt as a dict."""
     from flwr.supercore.version import package_version as flwr_version
-
-    from synthspace import __version__, keys
-    from synthspace.artifact import sign_statement
-    from synthspace.canonical_json import file_sha256
-    from synthspace.coordinator.runtime import Coordinator
-    from synthspace.coordinator.settings import CoordinatorSettings
-    from synthspace.lineage import DigestSet, LineagePredicate, Producer, Statement, Subject, Times
 
     settings = CoordinatorSettings.load(home)
     key_path = settings.operator_key_path("artifact")

@@ -19,7 +19,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
+
+from synthspace.coordinator.database import make_engine, make_sessionmaker
 from synthspace.coordinator.federated.run_defaults import RUN_DEFAULTS
+from synthspace.coordinator.federated.run_store import RunStore
+from synthspace.coordinator.federated.server_config import (
+    STRATEGIES,
+    FederationAborted,
+    ServerConfig,
+)
 from synthspace.coordinator.federated.superlink import (
     DEFAULT_PORT,
     FlowerControl,
@@ -28,6 +40,8 @@ from synthspace.coordinator.federated.superlink import (
     federation_dir,
 )
 from synthspace.coordinator.federated.superlink import start_superlink as _start_superlink
+from synthspace.coordinator.models import OrgKey
+from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
 from synthspace.flower_apps import CLIENT_APP, SECAGG_CLIENT_APP, SERVER_APP
 
@@ -47,9 +61,6 @@ class FederationRunError(SynthspaceError):
 
 def openssh_public_key(text: str) -> str:
     """A SuperNode public key (OpenSSH or PEM SPKI, ECDSA on a NIST curve) as OpenSSH text."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     raw = text.strip().encode()
     try:
         key = (
@@ -93,12 +104,6 @@ class KeySync:
 
 def enrolled_supernode_keys(home: Path | str) -> list[tuple[str, str, str, bool]]:
     """(key_id, org, public key text, active) of every SuperNode key enrolled with the coordinator."""
-    from sqlalchemy import select
-
-    from synthspace.coordinator.database import make_engine, make_sessionmaker
-    from synthspace.coordinator.models import OrgKey
-    from synthspace.coordinator.settings import CoordinatorSettings
-
     settings = CoordinatorSettings.load(home)
     engine = make_engine(settings.resolved_database_url())
     try:
@@ -149,8 +154,6 @@ def start_superlink(
     sync_keys: bool = True,
 ) -> SuperLinkProcess:
     """Start the SuperLink (TLS, SuperNode auth) and register the enrolled SuperNode keys."""
-    from synthspace.coordinator.settings import CoordinatorSettings
-
     CoordinatorSettings.load(home)  # a clear error if this is not a coordinator home
     link = _start_superlink(home, host=host, port=port, server_names=server_names)
     if sync_keys:
@@ -204,8 +207,6 @@ class RunOptions:
     benchmark: str = ""
 
     def validate(self) -> None:
-        from synthspace.coordinator.federated.server_app import STRATEGIES
-
         if self.rounds < 1:
             raise FederationRunError(f"--rounds must be >= 1, got {self.rounds}")
         if self.min_nodes < 1:
@@ -226,8 +227,6 @@ class RunOptions:
             )
         if self.benchmark and not Path(self.benchmark).is_file():
             raise FederationRunError(f"benchmark {self.benchmark} does not exist")
-        from synthspace.coordinator.federated.server_app import FederationAborted, ServerConfig
-
         try:  # the ServerApp's own rules (DP, secure aggregation), checked before anything starts
             ServerConfig.from_run_config(self.run_config(Path(".")))
         except FederationAborted as exc:
@@ -251,8 +250,6 @@ def write_app(home: Path | str, options: RunOptions) -> Path:
     Its components point at synthspace's installed modules: each org runs the ClientApp code it
     installed itself, never code shipped by the coordinator.
     """
-    import tomli_w
-
     home = Path(home).expanduser().resolve()
     app_dir = federation_dir(home) / "app"
     app_dir.mkdir(parents=True, exist_ok=True)
@@ -286,8 +283,6 @@ def write_app(home: Path | str, options: RunOptions) -> Path:
 
 def start_run(home: Path | str, options: RunOptions, *, sync_keys: bool = True) -> int:
     """Submit a run to the SuperLink; returns Flower's run id."""
-    from synthspace.coordinator.federated.run_store import RunStore
-
     options.validate()
     home = Path(home).expanduser().resolve()
     RunStore.open(home).close()  # migrate before the ServerApp writes
@@ -336,8 +331,6 @@ def watch_run(
     home: Path | str, run_id: int, *, poll: float = 1.0, timeout: float | None = None
 ) -> Iterator[RunEvent]:
     """Yield progress events until the run ends (or `timeout` passes: the run is then stopped)."""
-    from synthspace.coordinator.federated.run_store import RunStore
-
     control = FlowerControl(home)
     store = RunStore.open(home, migrate=False)
     rid = str(run_id)
@@ -413,8 +406,6 @@ def run_federation(
 
     Raises FederationRunError when the run ends failed or stopped (the record says why).
     """
-    from synthspace.coordinator.federated.run_store import RunStore
-
     run_id = start_run(home, options)
     end: RunEvent | None = None
     for event in watch_run(home, run_id, timeout=timeout):
@@ -435,8 +426,6 @@ def run_federation(
 
 def federation_status(home: Path | str, run_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """Recorded runs (newest first) with their metrics; one run with its rounds when `run_id` is given."""
-    from synthspace.coordinator.federated.run_store import RunStore
-
     store = RunStore.open(home)
     try:
         if run_id is not None:

@@ -14,6 +14,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
 from synthspace.errors import SynthspaceError
 
 CA_DAYS = 3650
@@ -33,9 +38,6 @@ class TLSFiles:
 
     def ca_fingerprint(self) -> str:
         """sha256 of the CA certificate's DER bytes: what a node operator compares out of band."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
-
         cert = x509.load_pem_x509_certificate(self.ca_cert.read_bytes())
         return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
@@ -53,8 +55,6 @@ def _now() -> dt.datetime:
 
 
 def _san(names: tuple[str, ...]) -> list[object]:
-    from cryptography import x509
-
     out: list[object] = []
     for name in names:
         try:
@@ -66,11 +66,6 @@ def _san(names: tuple[str, ...]) -> list[object]:
 
 def ensure_ca(ca_dir: Path, common_name: str = "synthspace federation CA") -> tuple[Path, Path]:
     """(ca.crt, ca.key), created once."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     ca_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(ca_dir, 0o700)
     cert_path, key_path = ca_dir / "ca.crt", ca_dir / "ca.key"
@@ -108,8 +103,6 @@ def ensure_ca(ca_dir: Path, common_name: str = "synthspace federation CA") -> tu
 
 
 def _cert_names(cert_path: Path) -> set[str]:
-    from cryptography import x509
-
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -125,11 +118,6 @@ def ensure_server_cert(ca_dir: Path, names: tuple[str, ...] = DEFAULT_SERVER_NAM
 
     Re-issued when the requested names are not all covered or it expires within 30 days.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
     ca_cert_path, ca_key_path = ensure_ca(ca_dir)
     cert_path, key_path = ca_dir / "superlink.crt", ca_dir / "superlink.key"
     wanted = tuple(dict.fromkeys(names or DEFAULT_SERVER_NAMES))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthspace.flower_apps import DP_WEIGHT_KEY  # every node reports 1.0 (equal weights)
+from synthspace.lineage import DifferentialPrivacy
 
 __all__ = ["DP_WEIGHT_KEY", "PrivacyLedger", "epsilon_for", "update_norm"]
 
@@ -98,8 +99,6 @@ class PrivacyLedger:
         return epsilon_for(self.noise_multiplier, self.releases, self.delta)
 
     def lineage(self) -> Any:
-        from synthspace.lineage import DifferentialPrivacy
-
         return DifferentialPrivacy(
             mechanism=MECHANISM,
             unit=UNIT,

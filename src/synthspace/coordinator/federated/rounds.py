@@ -1,27 +1,23 @@
-"""Round-level pieces of the ServerApp: the run config, the strategy, waiting for nodes, and the
+"""Round-level pieces of the ServerApp: the strategy, waiting for nodes, and the
 checks every reply must pass (declared org, base model digest, adapter layout, canary reports)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Message
 from flwr.serverapp import Grid
+from flwr.serverapp import strategy as st
+from pydantic import ValidationError
 
-from synthspace.coordinator.federated.run_defaults import RUN_DEFAULTS
-from synthspace.errors import SynthspaceError
-from synthspace.flower_apps import CANARY_EXPOSURE_KEY
-
-STRATEGIES = ("fedavg", "fedprox", "fedadam")
-NODE_CONFIG_KEYS = (
-    "base-model", "lora-rank", "lora-alpha", "lora-targets", "lora-seed", "local-steps",
-    "batch-size", "lr", "max-seq-len", "seed", "exact-match-examples", "max-new-tokens",
-)  # fmt: skip
-
+from synthspace.coordinator.federated.server_config import FederationAborted, ServerConfig
+from synthspace.flower_apps import CANARY_EXPOSURE_KEY, DP_WEIGHT_KEY
+from synthspace.lineage import CanaryExposure
 
 SECAGG_LABEL = (
     "SecAgg+ (Flower 1.41 SecAggPlusWorkflow + secaggplus_mod): the coordinator unmasks only the "
@@ -29,93 +25,8 @@ SECAGG_LABEL = (
 )
 
 
-class FederationAborted(SynthspaceError):
-    """The run stopped before completing: too few nodes, a timeout, or an inconsistent reply."""
-
-
-@dataclass
-class ServerConfig:
-    """The run config the ServerApp reads (keys of [tool.flwr.app.config])."""
-
-    coord_home: str
-    rounds: int = RUN_DEFAULTS["rounds"]
-    min_nodes: int = RUN_DEFAULTS["min_nodes"]
-    strategy: str = RUN_DEFAULTS["strategy"]
-    proximal_mu: float = RUN_DEFAULTS["proximal_mu"]
-    fedadam_eta: float = RUN_DEFAULTS["fedadam_eta"]
-    fedadam_eta_l: float = RUN_DEFAULTS["fedadam_eta_l"]
-    dp_noise_multiplier: float = RUN_DEFAULTS["dp_noise_multiplier"]
-    dp_clipping_norm: float = RUN_DEFAULTS["dp_clipping_norm"]
-    dp_delta: float = RUN_DEFAULTS["dp_delta"]
-    secure_aggregation: bool = RUN_DEFAULTS["secure_aggregation"]
-    round_timeout: float = RUN_DEFAULTS["round_timeout"]
-    start_timeout: float = RUN_DEFAULTS["start_timeout"]
-    evaluate: str = RUN_DEFAULTS["evaluate"]
-    publish: bool = RUN_DEFAULTS["publish"]
-    title: str = RUN_DEFAULTS["title"]
-    description: str = RUN_DEFAULTS["description"]
-    license: str = RUN_DEFAULTS["license"]
-    node: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_run_config(cls, rc: dict[str, Any]) -> ServerConfig:
-        home = rc.get("coord-home")
-        if not isinstance(home, str) or not home:
-            raise FederationAborted("run config coord-home is missing: start runs with `synthspace federate run`")
-        def get(name: str) -> Any:  # the run config spells keys with '-'; defaults from RUN_DEFAULTS
-            value = rc.get(name.replace("_", "-"), RUN_DEFAULTS[name])
-            return type(RUN_DEFAULTS[name])(value)
-
-        cfg = cls(
-            coord_home=home,
-            **{name: get(name) for name in RUN_DEFAULTS},
-            node={k: rc[k] for k in NODE_CONFIG_KEYS if k in rc},
-        )
-        cfg.strategy = cfg.strategy.lower()
-        if cfg.strategy not in STRATEGIES:
-            raise FederationAborted(f"unknown strategy {cfg.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        if cfg.rounds < 1 or cfg.min_nodes < 1:
-            raise FederationAborted("rounds and min-nodes must be >= 1")
-        if cfg.evaluate not in ("final", "every", "none"):
-            raise FederationAborted(f"evaluate must be final, every or none, got {cfg.evaluate!r}")
-        if cfg.dp_noise_multiplier < 0 or cfg.dp_clipping_norm <= 0 or not 0 < cfg.dp_delta < 1:
-            raise FederationAborted("dp-noise-multiplier must be >= 0, dp-clipping-norm > 0 and dp-delta in (0, 1)")
-        if cfg.dp_noise_multiplier > 0 and cfg.strategy == "fedadam":
-            raise FederationAborted(
-                "DP accounting needs the noised release to be an equal-weight average of clipped updates; "
-                "FedAdam rescales it after the noise: use --strategy fedavg or fedprox with --dp-noise"
-            )
-        if cfg.secure_aggregation:
-            if cfg.dp_noise_multiplier > 0:
-                raise FederationAborted(
-                    "secure aggregation with DP is not supported: the coordinator could no longer clip each "
-                    "org's update (client-side clipping is not wired in); choose one"
-                )
-            if cfg.strategy != "fedavg":
-                raise FederationAborted("secure aggregation averages the masked updates: use --strategy fedavg")
-            if cfg.min_nodes < 2:
-                raise FederationAborted("secure aggregation needs --min-nodes >= 2 (a sum of one update is that update)")
-        return cfg
-
-    @property
-    def needs_initial_arrays(self) -> bool:
-        """FedAdam, DP clipping and SecAgg+ work from a server-held model; FedAvg/FedProx do not,
-        so their nodes build the seeded initial adapter themselves (saves one message wave)."""
-        return self.strategy == "fedadam" or self.dp_noise_multiplier > 0 or self.secure_aggregation
-
-    def strategy_label(self) -> str:
-        name = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedadam": "FedAdam"}[self.strategy]
-        if self.secure_aggregation:
-            name += "+SecAgg+"
-        if self.dp_noise_multiplier > 0:
-            name += f"+DPServerSideFixedClipping(noise={self.dp_noise_multiplier},clip={self.dp_clipping_norm})"
-        return name
-
-
 def make_strategy(cfg: ServerConfig) -> Any:
     """The Flower strategy for `cfg`, wrapped in server-side DP clipping when asked for."""
-    from flwr.serverapp import strategy as st
-
     common: dict[str, Any] = {
         "fraction_train": 1.0,
         "fraction_evaluate": 1.0,
@@ -124,8 +35,6 @@ def make_strategy(cfg: ServerConfig) -> Any:
         "min_available_nodes": cfg.min_nodes,
     }
     if cfg.dp_noise_multiplier > 0:
-        from synthspace.coordinator.federated.privacy import DP_WEIGHT_KEY
-
         common["weighted_by_key"] = DP_WEIGHT_KEY  # equal weights: each org's sensitivity is clip/n
     strategy: Any
     if cfg.strategy == "fedprox":
@@ -156,8 +65,6 @@ def arrays_digest(arrays: ArrayRecord) -> str:
 
 def unpack_tensors(arrays: ArrayRecord, layout: list[tuple[str, list[int]]]) -> dict[str, Any]:
     """The named LoRA tensors of a packed adapter (one flat array, see node lora.pack_adapter)."""
-    import math
-
     if len(arrays) != 1 or not layout:
         raise FederationAborted("the adapter must be one packed array with a layout declared by the nodes")
     flat = next(iter(arrays.values())).numpy().ravel()
@@ -254,12 +161,6 @@ def check_replies(
 
 def parse_canary_exposure(text: str) -> dict[str, Any]:
     """A node's canary report (JSON, untrusted) as a CanaryExposure dict; ValueError when malformed."""
-    import math
-
-    from pydantic import ValidationError
-
-    from synthspace.lineage import CanaryExposure
-
     if len(text) > 20_000:
         raise ValueError("the report is longer than 20000 characters")
     try:

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from synthspace.coordinator.database import make_engine, make_sessionmaker, upgrade_database
 from synthspace.coordinator.federated.models import FederatedRound, FederatedRun
 from synthspace.coordinator.models import utcnow
+from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
 
 
@@ -30,9 +32,6 @@ class RunStore:
 
     @classmethod
     def open(cls, home: Path | str, *, migrate: bool = True) -> RunStore:
-        from synthspace.coordinator.database import make_engine, make_sessionmaker, upgrade_database
-        from synthspace.coordinator.settings import CoordinatorSettings
-
         settings = CoordinatorSettings.load(home)
         engine = make_engine(settings.resolved_database_url())
         if migrate:

@@ -24,26 +24,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.compat.common import recorddict_compat as compat
+from flwr.server.client_manager import SimpleClientManager
+from flwr.server.compat.grid_client_proxy import GridClientProxy
+from flwr.server.compat.legacy_context import LegacyContext
+from flwr.server.server_config import ServerConfig as LegacyServerConfig
+from flwr.server.strategy import FedAvg as LegacyFedAvg
+from flwr.server.workflow import SecAggPlusWorkflow
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
 from flwr.serverapp import Grid, ServerApp
+from safetensors.numpy import save_file
 
-from synthspace.coordinator.federated.rounds import (
-    NODE_CONFIG_KEYS as NODE_CONFIG_KEYS,
-)
-from synthspace.coordinator.federated.rounds import (
+from synthspace.canonical_json import file_sha256
+from synthspace.coordinator.federated.adapter_publish import publish_adapter
+from synthspace.coordinator.federated.privacy import PrivacyLedger, update_norm
+from synthspace.coordinator.federated.rounds import (  # the round pieces; several are public API here
     SECAGG_LABEL as SECAGG_LABEL,
 )
 from synthspace.coordinator.federated.rounds import (
-    STRATEGIES as STRATEGIES,
-)
-from synthspace.coordinator.federated.rounds import (  # the round pieces; several are public API here
-    FederationAborted as FederationAborted,
-)
-from synthspace.coordinator.federated.rounds import (
     RoundOutcome as RoundOutcome,
-)
-from synthspace.coordinator.federated.rounds import (
-    ServerConfig as ServerConfig,
 )
 from synthspace.coordinator.federated.rounds import (
     _declared as _declared,
@@ -72,6 +73,20 @@ from synthspace.coordinator.federated.rounds import (
 from synthspace.coordinator.federated.rounds import (
     wait_for_nodes as wait_for_nodes,
 )
+from synthspace.coordinator.federated.run_store import RunStore
+from synthspace.coordinator.federated.server_config import (
+    NODE_CONFIG_KEYS as NODE_CONFIG_KEYS,
+)
+from synthspace.coordinator.federated.server_config import (
+    STRATEGIES as STRATEGIES,
+)
+from synthspace.coordinator.federated.server_config import (
+    FederationAborted as FederationAborted,
+)
+from synthspace.coordinator.federated.server_config import (
+    ServerConfig as ServerConfig,
+)
+from synthspace.lineage import CanaryExposure, Training, TrainingPrivacy
 
 app = ServerApp()
 
@@ -96,8 +111,6 @@ class FederatedTraining:
 
     def __post_init__(self) -> None:
         if self.cfg.dp_noise_multiplier > 0:
-            from synthspace.coordinator.federated.privacy import PrivacyLedger
-
             self.ledger = PrivacyLedger(self.cfg.dp_noise_multiplier, self.cfg.dp_clipping_norm, self.cfg.dp_delta)
 
     def _node_config(self) -> ConfigRecord:
@@ -165,8 +178,6 @@ class FederatedTraining:
             self.store.update_run(self.run_id, base_model=self.base_model, base_model_digest=self.base_digest)
         dp_metrics: dict[str, float] = {}
         if self.ledger is not None:
-            from synthspace.coordinator.federated.privacy import update_norm
-
             current = arrays.to_numpy_ndarrays()
             shapes = [a.shape for a in current]
 
@@ -218,17 +229,6 @@ class FederatedTraining:
         """One round under Flower's SecAgg+ (legacy workflow API): the coordinator learns only the
         average of the nodes' adapters. A reply that fails a check aborts the round, because a
         masked update cannot be taken out of the sum afterwards."""
-        from flwr.app import Array
-        from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
-        from flwr.compat.common import recorddict_compat as compat
-        from flwr.server.client_manager import SimpleClientManager
-        from flwr.server.compat.grid_client_proxy import GridClientProxy
-        from flwr.server.compat.legacy_context import LegacyContext
-        from flwr.server.server_config import ServerConfig as LegacyServerConfig
-        from flwr.server.strategy import FedAvg as LegacyFedAvg
-        from flwr.server.workflow import SecAggPlusWorkflow
-        from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
-
         timeout = self.cfg.start_timeout if rnd == 1 else self.cfg.round_timeout
         orgs = wait_for_nodes(self.grid, self.cfg.min_nodes, timeout)
         t0 = time.perf_counter()
@@ -338,8 +338,6 @@ class FederatedTraining:
         return metrics
 
     def save_adapter(self, arrays: ArrayRecord) -> Path:
-        from safetensors.numpy import save_file
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.run_dir / "adapter.safetensors"
         tensors = unpack_tensors(arrays, self.adapter_layout)
@@ -367,7 +365,6 @@ class FederatedTraining:
                 final_eval = self.evaluate_round(strategy, rnd, arrays)
         path = self.save_adapter(arrays)
         size = path.stat().st_size
-        from synthspace.canonical_json import file_sha256
 
         final_metrics = {
             **{f"train/{k}": v for k, v in last_train.items() if not k.startswith("dp-")},
@@ -387,8 +384,6 @@ class FederatedTraining:
 
     def privacy(self) -> Any:
         """The run's TrainingPrivacy for the lineage (None when nothing privacy-related ran)."""
-        from synthspace.lineage import CanaryExposure, TrainingPrivacy
-
         if self.ledger is None and not self.canary_exposure and not self.cfg.secure_aggregation:
             return None
         return TrainingPrivacy(
@@ -412,9 +407,6 @@ class FederatedTraining:
         }  # fmt: skip
 
     def publish(self, final_metrics: dict[str, float]) -> dict[str, Any]:
-        from synthspace.coordinator.federated.adapter_publish import publish_adapter
-        from synthspace.lineage import Training
-
         training = Training(
             strategy=self.cfg.strategy_label(),
             base_model=self.base_model or "unknown",
@@ -440,8 +432,6 @@ class FederatedTraining:
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Entry point Flower calls in the flwr-serverapp process."""
-    from synthspace.coordinator.federated.run_store import RunStore
-
     cfg = ServerConfig.from_run_config(dict(context.run_config))
     run_id = str(context.run_id)
     store = RunStore.open(cfg.coord_home)

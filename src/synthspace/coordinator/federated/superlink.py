@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from synthspace.coordinator.federated.pki import DEFAULT_SERVER_NAMES, ensure_server_cert
 from synthspace.errors import SynthspaceError
 from synthspace.process_groups import (
     child_environment,
@@ -137,8 +138,6 @@ def start_superlink(
     extra_env: dict[str, str] | None = None,
 ) -> SuperLinkProcess:
     """Start the SuperLink with TLS and SuperNode authentication; returns once it serves TLS."""
-    from synthspace.coordinator.federated.pki import DEFAULT_SERVER_NAMES, ensure_server_cert
-
     fed = federation_dir(home)
     fed.mkdir(parents=True, exist_ok=True)
     names = tuple(dict.fromkeys((*DEFAULT_SERVER_NAMES, *server_names, *([host] if host not in ("0.0.0.0", "::") else []))))
