@@ -9,7 +9,12 @@ docs/web-catalog.md for putting them behind your single sign-on proxy instead).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+
+from fastapi.staticfiles import StaticFiles
+
+from synthspace.coordinator.web.pages import PREFIX, root_router, router
 
 WEB_CATALOG_ENV = "SYNTHSPACE_WEB_CATALOG"
 
@@ -18,11 +23,6 @@ def register_routes(app: Any, coordinator: Any = None) -> None:
     """Add the catalog pages and their stylesheet to the coordinator's FastAPI app."""
     if os.environ.get(WEB_CATALOG_ENV, "on").strip().lower() in {"off", "0", "false", "no"}:
         return
-    from pathlib import Path
-
-    from fastapi.staticfiles import StaticFiles
-
-    from synthspace.coordinator.web.pages import PREFIX, root_router, router
 
     app.include_router(router)
     app.include_router(root_router)

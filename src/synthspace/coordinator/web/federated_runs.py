@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from synthspace.coordinator.federated.models import FederatedRun
 from synthspace.coordinator.models import Artifact
 from synthspace.coordinator.services.catalog import visible_to
 
@@ -164,10 +165,6 @@ def charts_from_round_rows(rows: list[Any]) -> dict[str, Series]:
 def _runs_from_federation_package(session: Session) -> list[RunView]:
     """Runs the federation package records (its federated_runs / federated_rounds tables)."""
     try:
-        from synthspace.coordinator.federated.models import FederatedRun
-    except ImportError:
-        return []
-    try:
         runs = list(
             session.execute(select(FederatedRun).order_by(FederatedRun.created_at.desc()).limit(MAX_RUNS)).scalars()
         )
@@ -247,10 +244,6 @@ def _parse_time(value: Any) -> datetime | None:
 
 def run_for_adapter(session: Session, artifact_id: str) -> str | None:
     """The id of the recorded federated run that published this adapter, if any."""
-    try:
-        from synthspace.coordinator.federated.models import FederatedRun
-    except ImportError:
-        return None
     try:
         found = session.execute(
             select(FederatedRun.run_id).where(FederatedRun.artifact_id == artifact_id).limit(1)

@@ -27,7 +27,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 
-from synthspace import __version__
+from synthspace import __version__, log_entries
+from synthspace import transparency_log as tlog
 from synthspace.api_models import is_org_name
 from synthspace.coordinator.api.deps import CoordinatorDep, SessionDep
 from synthspace.coordinator.errors import InvalidRequestError, NotFoundError
@@ -269,9 +270,6 @@ def lineage_svg(artifact_id: str, request: Request, session: SessionDep) -> Resp
 @router.get("/log", response_class=HTMLResponse)
 def log_page(request: Request, coord: CoordinatorDep, session: SessionDep) -> HTMLResponse:
     """Tree heads newest first; each one's consistency with the current checkpoint is proven."""
-    from synthspace import log_entries
-    from synthspace import transparency_log as tlog
-
     before_raw = request.query_params.get("before")
     before = None
     if before_raw:

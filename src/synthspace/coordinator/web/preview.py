@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parquet_pages
+
 MAX_CELL_CHARS = 300
 PREVIEW_MAX_PAGE_BYTES = 4 * 1024 * 1024  # per page (so per cell), uncompressed
 PREVIEW_MAX_BYTES = 16 * 1024 * 1024  # all pages decoded for the preview, uncompressed
@@ -61,8 +63,6 @@ def preview_parquet(source: BinaryIO, max_rows: int = 10) -> DataPreview:
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parquet_pages
 
     try:
         size = source.seek(0, 2)

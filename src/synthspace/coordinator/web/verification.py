@@ -13,6 +13,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from synthspace import checkpoint as cp
+from synthspace import dsse, keys, log_entries
+from synthspace import transparency_log as tlog
+from synthspace.artifact import artifact_id as compute_artifact_id
+from synthspace.coordinator.models import LogLeaf, OrgKey
 from synthspace.errors import SynthspaceError
 
 if TYPE_CHECKING:
@@ -69,8 +74,6 @@ def blob_digest(blobs: BlobStore, sha256_hex: str) -> str:
 
 def current_checkpoint(session: Session, log: TransparencyLog) -> CheckpointView:
     """The log's current signed checkpoint, opened with the log's verifier key."""
-    from synthspace import checkpoint as cp
-
     note = log.checkpoint(session)
     try:
         opened = cp.open_checkpoint(note, cp.Verifier.from_string(log.verifier_key()))
@@ -90,11 +93,6 @@ def verify_artifact(
     checkpoint: CheckpointView,
 ) -> list[Check]:
     """Envelope signature, key ownership and validity, data digest, log entry and inclusion."""
-    from synthspace import dsse, keys, log_entries
-    from synthspace import transparency_log as tlog
-    from synthspace.artifact import artifact_id as compute_artifact_id
-    from synthspace.coordinator.models import LogLeaf, OrgKey
-
     checks: list[Check] = []
 
     # 1. The envelope's signature by the publisher's enrolled artifact key.
