@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from synthspace.coordinator.errors import CoordinatorError
@@ -80,7 +81,6 @@ def upgrade_database(engine: Engine) -> str:
     """Apply every pending migration (`alembic upgrade head`); returns the head revision."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
-    from sqlalchemy.exc import SQLAlchemyError
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     try:

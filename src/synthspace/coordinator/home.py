@@ -16,12 +16,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from synthspace import keys
+from synthspace.coordinator.runtime import Coordinator
+from synthspace.coordinator.services.orgs import register_operator_org
 from synthspace.coordinator.settings import CONFIG_FILE, CoordinatorSettings
 
 
 def _ensure_key(path: Path) -> bool:
-    from synthspace import keys
-
     if path.exists():
         keys.load_private_key(path)  # fail early on a damaged key file
         return False
@@ -32,10 +33,6 @@ def _ensure_key(path: Path) -> bool:
 def init_home(home: Path, **overrides: Any) -> CoordinatorSettings:
     """Create or complete HOME; returns its settings. `overrides` are CoordinatorSettings fields
     applied on first creation (e.g. log_origin, database_url, operator_org)."""
-    from synthspace import keys
-    from synthspace.coordinator.runtime import Coordinator
-    from synthspace.coordinator.services.orgs import register_operator_org
-
     home = Path(home).expanduser()
     home.mkdir(parents=True, exist_ok=True)
     if (home / CONFIG_FILE).exists():

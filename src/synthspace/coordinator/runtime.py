@@ -16,6 +16,7 @@ from typing import BinaryIO
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from synthspace import keys
 from synthspace.api_models import Receipt
 from synthspace.coordinator.blobs import BlobStore
 from synthspace.coordinator.database import (
@@ -31,6 +32,7 @@ from synthspace.coordinator.models import Artifact, LogLeaf
 from synthspace.coordinator.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
 from synthspace.coordinator.sequencer import Sequencer
 from synthspace.coordinator.services.auth import NonceStore
+from synthspace.coordinator.services.publishing import publish_artifact
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
 
@@ -77,8 +79,6 @@ class Coordinator:
         cls, settings: CoordinatorSettings, *, migrate: bool = True, verify: bool = True
     ) -> Coordinator:
         """Connect, apply pending migrations, load the log key and (optionally) verify the log."""
-        from synthspace import keys
-
         try:
             log_key = keys.load_private_key(settings.log_key_path)
         except SynthspaceError as exc:
@@ -131,8 +131,6 @@ class Coordinator:
 
     def publish(self, org: str, envelope_bytes: bytes, data: bytes | BinaryIO) -> Receipt:
         """Publish as `org` without HTTP (same code path as POST /v1/artifacts)."""
-        from synthspace.coordinator.services.publishing import publish_artifact
-
         with self.session() as session:
             return publish_artifact(
                 session,

@@ -8,11 +8,13 @@ SYNTHSPACE_DATABASE_URL, else HOME/config.json, else sqlalchemy.url).
 from __future__ import annotations
 
 import importlib
+import os
 
 from alembic import context
 from sqlalchemy import Connection, pool
 
 from synthspace.coordinator.models import Base
+from synthspace.coordinator.settings import DATABASE_URL_ENV, CoordinatorSettings
 
 # Other parts' models on the same Base, so `alembic revision --autogenerate` sees their tables.
 for _module in ("synthspace.coordinator.federated.models", "synthspace.coordinator.web.models"):
@@ -37,14 +39,9 @@ def _run(connection: Connection) -> None:
 
 
 def _url_from_cli() -> str:
-    from synthspace.coordinator.settings import CoordinatorSettings
-
     home = context.get_x_argument(as_dictionary=True).get("home")
     if home:
         return CoordinatorSettings.load(home).resolved_database_url()
-    import os
-
-    from synthspace.coordinator.settings import DATABASE_URL_ENV
 
     return os.environ.get(DATABASE_URL_ENV) or config.get_main_option("sqlalchemy.url") or ""
 

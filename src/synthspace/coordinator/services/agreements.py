@@ -20,6 +20,7 @@ from synthspace.agreement import (
     FRESHNESS,
     MAX_ENVELOPE_BYTES,
     AgreementError,
+    AgreementPayload,
     agreement_problem,
     parse_agreement,
 )
@@ -45,6 +46,7 @@ from synthspace.coordinator.services.auth import Principal
 from synthspace.coordinator.services.catalog import get_artifact, policy_in_force, signed_policy
 from synthspace.errors import SynthspaceError
 from synthspace.log_entries import AgreementEntry
+from synthspace.policy import UseRequest, decide
 
 _STATUS = {
     "invalid_agreement": InvalidRequestError,
@@ -294,7 +296,6 @@ def require_agreement(session: Session, row: Artifact, viewer: Principal) -> Non
     chain = {signed_policy(row).digest()} | set(
         session.scalars(select(PolicyVersionRow.policy_sha256).where(PolicyVersionRow.artifact_id == row.artifact_id))
     )
-    from synthspace.agreement import AgreementPayload
 
     first: AgreementError | None = None
     now = utcnow()
@@ -322,8 +323,6 @@ def require_permitted_without_agreement(session: Session, row: Artifact, viewer:
     """With `require_agreements = false`: the policy in force must still permit the org one of
     the data actions now (not withdrawn, not expired, not prohibited). Only a purpose term is
     left unchecked -- without an agreement nobody declared a purpose."""
-    from synthspace.policy import UseRequest, decide
-
     if viewer.is_operator or viewer.org == row.org_name:
         return
     _refuse_withdrawn(row)

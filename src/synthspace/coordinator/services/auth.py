@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from synthspace import http_signatures, keys
 from synthspace.coordinator.errors import CoordinatorError, UnauthorizedError
 from synthspace.coordinator.models import Org, OrgKey, RequestNonce, utcnow
 from synthspace.coordinator.replay_cache import ReplayCache, check_nonce
@@ -84,8 +85,6 @@ def authenticate_headers(
     Returns the principal and the BodyDigest the caller must stream the body through and
     `check()` (see `body_digest_error`). Raises UnauthorizedError naming the problem.
     """
-    from synthspace import http_signatures
-
     resolved: dict[str, tuple[str, bool]] = {}
 
     def resolve_key(keyid: str) -> Ed25519PublicKey:
@@ -135,8 +134,6 @@ def authenticate_headers(
 @lru_cache(maxsize=4096)
 def public_key_from_pem(pem: str) -> Ed25519PublicKey:
     """Parsed public keys, cached by their PEM text (a pure function of it: never stale)."""
-    from synthspace import keys
-
     return keys.load_public_key_pem(pem)
 
 

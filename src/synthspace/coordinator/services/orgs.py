@@ -10,9 +10,14 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.serialization import (
+    load_pem_public_key,
+    load_ssh_public_key,
+)
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from synthspace import keys
 from synthspace.api_models import KeyPurpose, OrgRecord, is_org_name
 from synthspace.api_models import OrgKey as OrgKeyOut
 from synthspace.coordinator.errors import (
@@ -27,6 +32,13 @@ from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import Artifact, EnrolmentToken, LogState, Org, OrgKey, utcnow
 from synthspace.errors import SynthspaceError
 from synthspace.log_entries import KeyEntry
+from synthspace.witness import (
+    WitnessError,
+    WitnessKey,
+    check_witness_url,
+    org_witness_key,
+    witness_name_for,
+)
 
 TOKEN_PREFIX = "sst_"
 
@@ -69,8 +81,6 @@ def create_invite(
 
 def ed25519_key_id(pem: str) -> str:
     """Key id of an Ed25519 PEM public key; raises InvalidKeyError when it is not one."""
-    from synthspace import keys
-
     try:
         return keys.key_id(keys.load_public_key_pem(pem))
     except SynthspaceError as exc:
@@ -81,11 +91,6 @@ def ed25519_key_id(pem: str) -> str:
 
 def supernode_key_id(text: str) -> str:
     """Flower SuperNode keys are ECDSA (PEM or OpenSSH); the id is sha256 of the stripped text."""
-    from cryptography.hazmat.primitives.serialization import (
-        load_pem_public_key,
-        load_ssh_public_key,
-    )
-
     data = text.strip().encode("utf-8")
     try:
         if data.startswith(b"-----BEGIN"):
@@ -105,9 +110,6 @@ def witness_key_pem(org: str, vkey: str) -> str:
     Stored and logged as PEM like every Ed25519 key, so its key id follows the one rule; the
     vkey is rebuilt from (org, PEM). Raises InvalidKeyError on a malformed or misnamed vkey.
     """
-    from synthspace import keys
-    from synthspace.witness import WitnessError, org_witness_key
-
     try:
         return keys.public_key_pem(org_witness_key(org, vkey).public_key)
     except (WitnessError, ValueError) as exc:
@@ -116,15 +118,10 @@ def witness_key_pem(org: str, vkey: str) -> str:
 
 def witness_vkey(org: str, pem: str) -> str:
     """The C2SP vkey of an enrolled witness key (org and PEM as logged)."""
-    from synthspace import keys
-    from synthspace.witness import WitnessKey, witness_name_for
-
     return WitnessKey.for_key(witness_name_for(org), keys.load_public_key_pem(pem)).to_string()
 
 
 def _witness_url(url: str | None) -> str:
-    from synthspace.witness import WitnessError, check_witness_url
-
     if not url:
         raise InvalidRequestError("a witness key needs its witness_url", code="invalid_witness_url")
     try:

@@ -17,6 +17,8 @@ from typing import BinaryIO
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from synthspace import artifact as artifact_mod
+from synthspace import dsse
 from synthspace.acceptance import listed_agreement_problems, parent_problems, statement_problems
 from synthspace.api_models import InclusionProof, Receipt
 from synthspace.coordinator.blobs import BlobStore
@@ -188,9 +190,6 @@ def publish_artifact(
     the same envelope returns the original receipt. Raises InvalidArtifactError (422),
     ForbiddenError (403) or NotFoundError (404) naming the problem.
     """
-    from synthspace import artifact as artifact_mod
-    from synthspace import dsse
-
     if len(envelope_bytes) > MAX_ENVELOPE_BYTES:
         raise _bad("invalid_envelope", f"the envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
     try:

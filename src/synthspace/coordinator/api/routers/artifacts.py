@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -225,8 +226,6 @@ def get_envelope(artifact_id: ArtifactId, principal: PrincipalDep, session: Sess
 def get_data(
     artifact_id: ArtifactId, principal: PrincipalDep, coord: CoordinatorDep, session: SessionDep
 ) -> FileResponse:
-    import base64
-
     row = catalog.get_artifact(session, artifact_id, viewer=principal)
     if coord.settings.require_agreements:
         agreements.require_agreement(session, row, principal)
