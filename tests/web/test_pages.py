@@ -126,6 +126,7 @@ def test_artifact_page_shows_metadata_verification_gates_and_schema(web: WebCata
     assert checks == {
         "Envelope signature": "pass", "Publisher key": "pass", "Data digest": "pass",
         "Log entry": "pass", "Log inclusion": "pass", "Retraction": "not retracted",
+        "Usage policy": "as signed",
     }
     gates = re.findall(r'data-gate="([^"]+)">\s*<td>[^<]+</td><td>(yes|no)</td><td class="result">(pass|fail)', page)
     assert gates == [("seed_leakage", "yes", "pass"), ("pii", "yes", "pass"), ("quality", "no", "pass")]
