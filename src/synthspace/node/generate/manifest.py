@@ -16,6 +16,7 @@ from pydantic import Field
 from synthspace.atomic_files import atomic_write_bytes
 from synthspace.config_model import StrictModel
 from synthspace.lineage import Generator, PersonaSource, SeedCommitment
+from synthspace.node.generate.errors import RunDirError
 from synthspace.node.recipes.gates import GatesConfig
 from synthspace.node.recipes.models import Prompt, SeedField
 
@@ -97,8 +98,6 @@ def write_manifest(run_dir: str | Path, manifest: RunManifest) -> None:
 
 def load_manifest(run_dir: str | Path) -> RunManifest:
     """The manifest of a run directory; raises RunDirError when absent or unreadable."""
-    from synthspace.node.generate.run_dir import RunDirError
-
     path = Path(run_dir) / MANIFEST_NAME
     try:
         return RunManifest.model_validate_json(path.read_bytes())

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from synthspace.atomic_files import atomic_output
-from synthspace.errors import SynthspaceError
-from synthspace.node.generate.manifest import ShardInfo
+from synthspace.node.generate.errors import RunDirError
+from synthspace.node.generate.manifest import ShardInfo, load_manifest
 
 SHARDS = "shards"
 _SHARD = re.compile(r"^part-(\d{5,})\.parquet$")
@@ -29,10 +29,6 @@ PRIVATE_COLUMNS = {
     "_top_p": "float64",
     "_completion_tokens": "int64",
 }
-
-
-class RunDirError(SynthspaceError):
-    """A run directory is unusable: locked by another run, of a different recipe, or damaged."""
 
 
 def arrow_schema(output_fields: Sequence[Any]) -> Any:
@@ -124,8 +120,6 @@ def read_records(run_dir: str | Path, include_private: bool = True) -> Any:
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from synthspace.node.generate.manifest import load_manifest
 
     paths = shard_paths(run_dir)
     if paths:
