@@ -5,9 +5,10 @@ Python API: `run_generation(...)` (what `synthspace generate` calls), `get_backe
 """
 
 from synthspace.node.generate.backends import Backend, BackendError, get_backend
+from synthspace.node.generate.execution import Progress
 from synthspace.node.generate.manifest import RunManifest, load_manifest
 from synthspace.node.generate.run_dir import RunDirError, read_records
-from synthspace.node.generate.runner import Progress, run_generation
+from synthspace.node.generate.runner import run_generation
 
 __all__ = [
     "Backend",

@@ -20,16 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from synthspace.node.generate.backends import BackendError, BackendUnavailableError, GeneratorInfo
+from synthspace.node.generate.attempts import AttemptLoop
+from synthspace.node.generate.backends import (
+    BackendError,
+    BackendUnavailableError,
+    GeneratorInfo,
+    get_backend,
+)
+from synthspace.node.generate.execution import Prompts, Reporter, RunContext, make_row, task_request
 from synthspace.node.generate.planning import Task
+from synthspace.node.generate.structured import OutputValidator
 
 if TYPE_CHECKING:
-    from synthspace.node.generate.runner import _Context
     from synthspace.node.recipes import Recipe
 
 log = logging.getLogger(__name__)
@@ -65,9 +73,6 @@ class GenerationWorker:
         self.slots: asyncio.Semaphore | None = None
 
     async def start(self, backend: str, options: dict[str, Any], recipe: Recipe) -> GeneratorInfo:
-        from synthspace.node.generate.backends import get_backend
-        from synthspace.node.generate.structured import OutputValidator
-
         # get_backend may load a model (transformers/vllm): keep the actor's loop responsive.
         self.backend = await asyncio.to_thread(lambda: get_backend(backend, **options))
         self.loop_args = (OutputValidator(recipe), recipe.output_json_schema(), recipe.generation.max_retries,
@@ -77,14 +82,9 @@ class GenerationWorker:
         return self.backend.info()  # type: ignore[no-any-return]
 
     async def pid(self) -> int:
-        import os
-
         return os.getpid()
 
     async def run(self, tasks: list[WireTask]) -> dict[str, Any]:
-        from synthspace.node.generate.attempts import AttemptLoop
-        from synthspace.node.generate.runner import task_request
-
         assert self.slots is not None, "start() first"
         validator, schema, max_retries, max_tokens = self.loop_args
         results: list[WireResult] = []
@@ -198,10 +198,8 @@ class RayEngine:
     def info(self) -> GeneratorInfo:
         return self._info
 
-    def execute(self, ctx: _Context, pending: list[Task]) -> None:
+    def execute(self, ctx: RunContext, pending: list[Task]) -> None:
         from ray.exceptions import ObjectLostError, RayActorError, RayTaskError
-
-        from synthspace.node.generate.runner import Prompts, Reporter, make_row
 
         recipe, writer, m = ctx.recipe, ctx.writer, ctx.writer.manifest
         prompts = Prompts(ctx.renderer, ctx.seeds, ctx.personas, recipe.sampling.max_tokens)

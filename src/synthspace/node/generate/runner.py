@@ -9,20 +9,19 @@ exactly the requested records.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from synthspace.lineage import Generator
 from synthspace.node.generate.attempts import AttemptLoop
-from synthspace.node.generate.backends import (
-    Backend,
-    Completion,
-    GenerationRequest,
-    GeneratorInfo,
-    get_backend,
+from synthspace.node.generate.backends import Backend, Completion, GeneratorInfo, get_backend
+from synthspace.node.generate.execution import (
+    ProgressCallback,
+    Prompts,
+    Reporter,
+    RunContext,
+    ShardWriter,
+    make_row,
 )
 from synthspace.node.generate.manifest import (
     MANIFEST_NAME,
@@ -32,46 +31,19 @@ from synthspace.node.generate.manifest import (
     utcnow,
     write_manifest,
 )
-from synthspace.node.generate.planning import (
-    PersonaSet,
-    Task,
-    _u64,
-    build_plan,
-    load_personas,
-    plan_size,
-)
-from synthspace.node.generate.ray_engine import RayConfig
+from synthspace.node.generate.planning import PersonaSet, Task, build_plan, load_personas, plan_size
+from synthspace.node.generate.ray_engine import RayConfig, RayEngine
 from synthspace.node.generate.run_dir import (
     RunDirError,
     RunLock,
     arrow_schema,
     remove_partial_shards,
     scan_shards,
-    write_shard,
 )
 from synthspace.node.generate.structured import OutputValidator
 from synthspace.node.private_store import PrivateStore
 from synthspace.node.recipes import PromptRenderer, Recipe, load_recipe, recipe_digest
 from synthspace.node.seeds import SeedSet, commit_seeds, load_seeds
-
-if TYPE_CHECKING:
-    from synthspace.node.generate.ray_engine import RayEngine
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A snapshot for progress displays; `session_*` counts only this process's work."""
-
-    requested: int
-    completed: int
-    dropped: int
-    retries: int
-    session_completed: int
-    session_tokens: int
-    elapsed: float
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def _generator(info: GeneratorInfo, recipe: Recipe) -> Generator:
@@ -105,138 +77,7 @@ def _check_compatible(old: RunManifest, new: RunManifest, out: Path) -> None:
     differs("model", old.generator.model_id, new.generator.model_id)
 
 
-RENDER_CACHE = 4096  # rendered prompts kept (seed x persona pairs)
-
-
-class _Writer:
-    """Buffers validated rows and turns them into shards + manifest updates."""
-
-    def __init__(self, out: Path, manifest: RunManifest, schema: Any, shard_size: int) -> None:
-        self.out, self.manifest, self.schema, self.shard_size = out, manifest, schema, shard_size
-        self.rows: list[dict[str, Any]] = []
-        self.dirty = False
-        self.dropped_ids = set(manifest.dropped_record_ids)
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        self.dirty = True
-        if len(self.rows) >= self.shard_size:
-            self.flush()
-
-    def drop(self, record_id: str, reason: str) -> None:
-        if record_id not in self.dropped_ids:
-            self.dropped_ids.add(record_id)
-            self.manifest.dropped_record_ids.append(record_id)
-            self.manifest.dropped[reason] = self.manifest.dropped.get(reason, 0) + 1
-        self.dirty = True
-
-    def flush(self) -> None:
-        if not self.dirty:
-            return
-        if self.rows:
-            info = write_shard(self.out, self.rows, self.schema)
-            # Shard first, manifest second: a crash in between leaves a shard the next start finds.
-            self.manifest.shards.append(info)
-            self.manifest.completed += info.rows
-            self.rows = []
-        write_manifest(self.out, self.manifest)
-        self.dirty = False
-
-
-@dataclass
-class _Context:
-    recipe: Recipe
-    seeds: SeedSet
-    personas: PersonaSet
-    backend: Backend | None  # None when the engine builds backends elsewhere (Ray workers)
-    renderer: PromptRenderer
-    validator: OutputValidator
-    writer: _Writer
-    requested: int
-    flush_interval: float
-    progress: ProgressCallback | None
-
-
-class Prompts:
-    """Rendered chat messages per task. Every output of one seed x persona pair (and every retry)
-    has the same prompt: render it once. Bounded, since a plan's pairs can number in the hundreds
-    of thousands."""
-
-    def __init__(self, renderer: PromptRenderer, seeds: SeedSet, personas: PersonaSet, max_tokens: int) -> None:
-        self.renderer, self.seeds, self.personas, self.max_tokens = renderer, seeds, personas, max_tokens
-        self.rendered: dict[tuple[int, int | None], list[dict[str, str]]] = {}
-
-    def messages(self, task: Task) -> list[dict[str, str]]:
-        key = (task.seed_index, task.persona_index)
-        hit = self.rendered.get(key)
-        if hit is None:
-            persona = self.personas.personas[task.persona_index] if task.persona_index is not None else None
-            hit = self.renderer.render(self.seeds.records[task.seed_index], persona)
-            if len(self.rendered) >= RENDER_CACHE:
-                self.rendered.pop(next(iter(self.rendered)))
-            self.rendered[key] = hit
-        return hit
-
-    def request(self, task: Task, attempt: int) -> GenerationRequest:
-        return task_request(task.record_id, self.messages(task), task.temperature, task.top_p, self.max_tokens, attempt)
-
-
-def task_request(
-    record_id: str, messages: list[dict[str, str]], temperature: float, top_p: float, max_tokens: int, attempt: int
-) -> GenerationRequest:
-    """Attempt `attempt` of one record: its sampling seed depends only on the record id and attempt."""
-    return GenerationRequest(
-        key=record_id,
-        messages=messages,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        seed=_u64(record_id, attempt) % (2**31),
-    )
-
-
-def make_row(ctx: _Context, task: Task, record: dict[str, Any], attempts: int, completion_tokens: int) -> dict[str, Any]:
-    """The shard row of one validated record."""
-    persona_id = ctx.personas.personas[task.persona_index]["persona_id"] if task.persona_index is not None else None
-    return {
-        "record_id": task.record_id,
-        **record,
-        "persona_id": persona_id,
-        "_seed_index": task.seed_index,
-        "_k": task.k,
-        "_attempts": attempts,
-        "_temperature": task.temperature,
-        "_top_p": task.top_p,
-        "_completion_tokens": completion_tokens,
-    }
-
-
-class Reporter:
-    """Progress snapshots for `ctx.progress`; `session` counts this process's work only."""
-
-    def __init__(self, ctx: _Context) -> None:
-        self.ctx = ctx
-        self.t0 = time.monotonic()
-        self.session_completed = 0
-        self.session_tokens = 0
-
-    def __call__(self) -> None:
-        ctx, m = self.ctx, self.ctx.writer.manifest
-        if ctx.progress is not None:
-            ctx.progress(
-                Progress(
-                    requested=ctx.requested,
-                    completed=m.completed + len(ctx.writer.rows),
-                    dropped=m.dropped_total,
-                    retries=m.retries,
-                    session_completed=self.session_completed,
-                    session_tokens=self.session_tokens,
-                    elapsed=time.monotonic() - self.t0,
-                )
-            )
-
-
-async def _execute(ctx: _Context, pending: list[Task]) -> None:
+async def _execute(ctx: RunContext, pending: list[Task]) -> None:
     recipe, backend, writer, m = ctx.recipe, ctx.backend, ctx.writer, ctx.writer.manifest
     assert backend is not None
     report = Reporter(ctx)
@@ -327,8 +168,6 @@ def run_generation(
         opts = dict(backend_options or {})
         opts.setdefault("model", model or recipe.backend.model)
         if engine == "ray":
-            from synthspace.node.generate.ray_engine import RayEngine
-
             ray_engine = RayEngine(ray or RayConfig(), backend or recipe.backend.name, opts, recipe)
         else:
             be = get_backend(backend or recipe.backend.name, **opts)
@@ -413,8 +252,8 @@ def _run(
         pending = [t for t in plan if t.record_id not in skip]
         write_manifest(out_dir, manifest)
 
-        writer = _Writer(out_dir, manifest, arrow_schema(recipe.output_fields), shard_size)
-        ctx = _Context(
+        writer = ShardWriter(out_dir, manifest, arrow_schema(recipe.output_fields), shard_size)
+        ctx = RunContext(
             recipe=recipe,
             seeds=seed_set,
             personas=persona_set,
