@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace import dsse
+from synthspace.acceptance import listed_agreement_problems
 from synthspace.agreement import AgreementError, parse_agreement
 from synthspace.canonical_json import sha256_hex
 from synthspace.checkpoint import open_checkpoint
@@ -212,8 +213,6 @@ def check_parent_agreements(
     parent is covered by one. Envelopes this auditor may read are verified too. A lineage that
     lists no agreements (published before they were listed) is skipped. `walked`: the parents'
     verified Statements (None offline: the policy terms are not judged)."""
-    from synthspace.acceptance import listed_agreement_problems
-
     pred = statement.predicate
     listed = pred.agreements
     if listed is None:

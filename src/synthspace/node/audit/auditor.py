@@ -42,11 +42,11 @@ from synthspace.node.audit.report import (
     LogAuditReport,
 )
 from synthspace.node.audit.withdrawals import WithdrawalNotice, withdrawal_notices
+from synthspace.node.consumer import Consumer, PolicyWithdrawn, ensure_agreement
 from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
 
 if TYPE_CHECKING:
     from synthspace.checkpoint import Checkpoint, Verifier
-    from synthspace.node.catalog import Consumer
     from synthspace.node.home import NodeHome
     from synthspace.policy import Action
     from synthspace.witness import WitnessPolicy
@@ -97,8 +97,6 @@ class Auditor:
 
     @classmethod
     def for_home(cls, home: NodeHome, client: CoordinatorClient | None = None) -> Auditor:
-        from synthspace.node.catalog import Consumer
-
         config = home.config()
         return cls(
             client or CoordinatorClient.for_home(home),
@@ -236,8 +234,6 @@ class Auditor:
         record = self.client.artifact(artifact_id)
         envelope_bytes = self.client.envelope(artifact_id)
         if self.consumer is not None and agree is not None:
-            from synthspace.node.catalog import PolicyWithdrawn, ensure_agreement
-
             try:
                 ensure_agreement(
                     self.client, self.consumer, artifact_id, agree[1], action=agree[0], record=record,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from synthspace.keys import load_public_key_pem
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -43,8 +45,6 @@ class KeyRecord:
         return _as_utc(self.valid_from) <= when and (self.revoked_at is None or when < _as_utc(self.revoked_at))
 
     def public_key(self) -> Ed25519PublicKey:
-        from synthspace.keys import load_public_key_pem
-
         return load_public_key_pem(self.public_key_pem)
 
     def describe(self) -> str:

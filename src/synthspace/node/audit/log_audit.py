@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from synthspace.errors import SynthspaceError
+from synthspace.log_entries import KeyEntry, PolicyEntry, PublishEntry, RetractEntry
 from synthspace.node.audit.log_monitor import LogCheckFailed, LogView
 from synthspace.node.audit.report import CheckResult, LogAuditReport
 
@@ -24,8 +25,6 @@ def audit_entries(
     view: LogView | None, failure: LogCheckFailed | None, key_disagreements: Callable[[], list[str]]
 ) -> LogAuditReport:
     """Replay the verified log's entries; `key_disagreements` compares the org API with it."""
-    from synthspace.log_entries import KeyEntry, PolicyEntry, PublishEntry, RetractEntry
-
     report = LogAuditReport()
     checks = report.checks
     if failure is not None:

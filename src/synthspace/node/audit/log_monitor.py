@@ -25,22 +25,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synthspace.errors import SynthspaceError, VerificationError
+from synthspace.checkpoint import Verifier, open_checkpoint
+from synthspace.errors import ProofError, SynthspaceError, VerificationError
+from synthspace.log_entries import KeyEntry, PublishEntry, RetractEntry, parse_entry
 from synthspace.node.audit.auditor_state import (
     AuditorState,
     AuditorStateError,
 )
+from synthspace.node.coordinator_client import CoordinatorClient, CoordinatorError
+from synthspace.tlog_tiles import (
+    TILE_WIDTH,
+    TileReader,
+    decode_entry_bundle,
+    tile_path,
+    tile_width_at,
+)
+from synthspace.transparency_log import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+)
 
 if TYPE_CHECKING:
-    from synthspace.checkpoint import Checkpoint, Verifier
-    from synthspace.log_entries import (
-        AgreementEntry,
-        KeyEntry,
-        PolicyEntry,
-        PublishEntry,
-        RetractEntry,
-    )
-    from synthspace.node.coordinator_client import CoordinatorClient
+    from synthspace.checkpoint import Checkpoint
+    from synthspace.log_entries import AgreementEntry, PolicyEntry
 
     LogEntry = PublishEntry | RetractEntry | KeyEntry | PolicyEntry | AgreementEntry
 
@@ -73,8 +83,6 @@ def resolve_verifier(
     Precedence: `pinned` (a node pins at enrolment), then the state's pin, then, only if
     `trust_on_first_use`, the key the coordinator presents now.
     """
-    from synthspace.checkpoint import Verifier
-
     first_use = False
     text = pinned or state.pinned_verifier_key()
     if text is None:
@@ -113,8 +121,6 @@ class LogView:
         return self.checkpoint.size
 
     def entry(self, index: int) -> LogEntry:
-        from synthspace.log_entries import parse_entry
-
         if index not in self._entries:
             self._entries[index] = parse_entry(self.leaves[index])
         return self._entries[index]
@@ -129,8 +135,6 @@ class LogView:
         return out
 
     def publish_entries(self, artifact_id: str) -> list[tuple[int, PublishEntry]]:
-        from synthspace.log_entries import PublishEntry
-
         found = []
         for i, e in self.iter_entries():
             if isinstance(e, PublishEntry) and e.artifact_id == artifact_id:
@@ -138,19 +142,13 @@ class LogView:
         return found
 
     def retractions(self, artifact_id: str) -> list[tuple[int, RetractEntry]]:
-        from synthspace.log_entries import RetractEntry
-
         return [(i, e) for i, e in self.iter_entries() if isinstance(e, RetractEntry) and e.artifact_id == artifact_id]
 
     def key_entries(self) -> list[tuple[int, KeyEntry]]:
-        from synthspace.log_entries import KeyEntry
-
         return [(i, e) for i, e in self.iter_entries() if isinstance(e, KeyEntry)]
 
 
 def open_note(note: str, verifier: Verifier, check: str = "checkpoint") -> Checkpoint:
-    from synthspace.checkpoint import open_checkpoint
-
     try:
         return open_checkpoint(note, verifier)
     except SynthspaceError as exc:
@@ -161,9 +159,6 @@ def check_consistency(
     client: CoordinatorClient, earlier: Checkpoint, later: Checkpoint
 ) -> None:
     """Raise LogCheckFailed('checkpoint_consistency') unless `earlier` is a prefix of `later`."""
-    from synthspace.node.coordinator_client import CoordinatorError
-    from synthspace.transparency_log import verify_consistency
-
     if later.size < earlier.size:
         raise LogCheckFailed(
             "checkpoint_consistency",
@@ -254,8 +249,6 @@ def sync_log(
     wrong cached or served leaf cannot pass. The state is written only when every check
     passed; a contradicting checkpoint is kept under evidence/ instead.
     """
-    from synthspace.transparency_log import leaf_hash, root_from_leaf_hashes
-
     note = client.checkpoint()
     current = open_note(note, verifier)
     previous = _check_against_previous(client, state, verifier, note, current)
@@ -290,8 +283,6 @@ def fetch_leaves(client: CoordinatorClient, start: int, checkpoint: Checkpoint, 
     """Leaves [start, checkpoint.size): from tiles, verified against the checkpoint's root, when
     the client reads tiles (`tiles`, default `client.reads_tiles`) and the coordinator serves
     them; else from the JSON entries API (then only sync_log's whole-log root check vouches for them)."""
-    from synthspace.node.coordinator_client import CoordinatorError
-
     if tiles if tiles is not None else getattr(client, "reads_tiles", False):
         try:
             return leaves_from_tiles(client, start, checkpoint)
@@ -305,16 +296,6 @@ def fetch_leaves(client: CoordinatorClient, start: int, checkpoint: Checkpoint, 
 def leaves_from_tiles(client: CoordinatorClient, start: int, checkpoint: Checkpoint) -> list[bytes]:
     """Leaves [start, size) read from entry bundles, each checked against the hash tiles, and
     the hash tiles checked to recompute the checkpoint's root. Raises TileMismatch naming the tile."""
-    from synthspace.errors import ProofError
-    from synthspace.tlog_tiles import (
-        TILE_WIDTH,
-        TileReader,
-        decode_entry_bundle,
-        tile_path,
-        tile_width_at,
-    )
-    from synthspace.transparency_log import leaf_hash, root_from_leaf_hashes
-
     size = checkpoint.size
     if start >= size:
         return []
@@ -353,9 +334,6 @@ def offline_client(state: AuditorState) -> CoordinatorClient:
     mirror, so an offline audit checks signatures, digests, inclusion and key history against
     what was verified before, without any network access. Catalog reads raise OfflineError.
     """
-    from synthspace.node.coordinator_client import CoordinatorClient
-    from synthspace.transparency_log import consistency_proof, inclusion_proof, leaf_hash
-
     note = state.last_checkpoint_note()
     key = state.pinned_verifier_key()
     if note is None or key is None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from synthspace.errors import SynthspaceError
+from synthspace.log_entries import AgreementEntry, PolicyEntry, PublishEntry, RetractEntry
 
 if TYPE_CHECKING:
-    from synthspace.log_entries import PolicyEntry, RetractEntry
     from synthspace.node.audit.log_monitor import LogView
 
 MAX_WALK = 64  # lineage links followed up from one local artifact
@@ -42,16 +42,12 @@ class WithdrawalNotice:
     @property
     def what(self) -> str:
         """'retracted <time>: <reason>' or 'policy withdrawn <time>'."""
-        from synthspace.log_entries import RetractEntry
-
         e = self.entry
         if isinstance(e, RetractEntry):
             return f"retracted {e.time.isoformat()}: {e.reason}"
         return f"policy withdrawn {e.time.isoformat()}"
 
     def __str__(self) -> str:
-        from synthspace.log_entries import RetractEntry
-
         if self.local_id == self.withdrawn_id:
             itself = "retracted" if isinstance(self.entry, RetractEntry) else "withdrawn"
             return f"affected: {self.how} {self.local_id} is itself {itself} ({self.what})"
@@ -60,8 +56,6 @@ class WithdrawalNotice:
 
 def local_artifacts(view: LogView, org: str) -> dict[str, str]:
     """artifact id -> "pulled" | "published", for `org`, from the verified log."""
-    from synthspace.log_entries import AgreementEntry, PublishEntry
-
     found: dict[str, str] = {}
     for _, entry in view.iter_entries():
         if isinstance(entry, PublishEntry) and entry.org == org:
@@ -73,8 +67,6 @@ def local_artifacts(view: LogView, org: str) -> dict[str, str]:
 
 def new_withdrawals(view: LogView, since: int) -> list[tuple[int, RetractEntry | PolicyEntry]]:
     """`retract` entries and policy withdrawals (`policy` entries with `withdrawn`) at log index >= `since`."""
-    from synthspace.log_entries import PolicyEntry, RetractEntry
-
     found: list[tuple[int, RetractEntry | PolicyEntry]] = []
     for i, e in view.iter_entries():
         if i >= since and (isinstance(e, RetractEntry) or (isinstance(e, PolicyEntry) and e.withdrawn)):
@@ -83,8 +75,6 @@ def new_withdrawals(view: LogView, since: int) -> list[tuple[int, RetractEntry |
 
 
 def new_retractions(view: LogView, since: int) -> list[tuple[int, RetractEntry]]:
-    from synthspace.log_entries import RetractEntry
-
     return [(i, e) for i, e in new_withdrawals(view, since) if isinstance(e, RetractEntry)]
 
 

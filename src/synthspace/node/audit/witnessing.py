@@ -17,13 +17,20 @@ from pathlib import Path
 from synthspace import transparency_log as tlog
 from synthspace.checkpoint import Verifier
 from synthspace.errors import SynthspaceError
+from synthspace.keys import load_public_key_pem
 from synthspace.node.audit.auditor_state import AuditorState
 from synthspace.node.audit.context import AuditContext
 from synthspace.node.audit.log_monitor import LogView, sync_log
 from synthspace.node.audit.report import AuditReport
 from synthspace.node.coordinator_client import CoordinatorClient
 from synthspace.tlog_proof import ProofBundle, verify_bundle
-from synthspace.witness import WitnessError, WitnessPolicy, verify_witnessed
+from synthspace.witness import (
+    WitnessError,
+    WitnessKey,
+    WitnessPolicy,
+    verify_witnessed,
+    witness_name_for,
+)
 
 POLICY_FILE = "witness-policy"
 PROOF_FILE = "proof.tlog"
@@ -113,9 +120,6 @@ class WitnessDirectoryMismatch(WitnessError):
 
 def enrolled_witnesses_in_log(view: LogView) -> dict[str, tuple[str, str]]:
     """{key id: (org, vkey)} of the witness keys the verified log holds, added and not revoked."""
-    from synthspace.keys import load_public_key_pem
-    from synthspace.witness import WitnessKey, witness_name_for
-
     active: dict[str, tuple[str, str]] = {}
     for _, entry in view.key_entries():
         if entry.purpose != "witness":
