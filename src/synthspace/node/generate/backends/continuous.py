@@ -14,6 +14,7 @@ records shared its batch.
 
 from __future__ import annotations
 
+import inspect
 import queue
 import random
 import threading
@@ -59,8 +60,6 @@ class ContinuousScheduler:
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        import inspect
-
         params = inspect.signature(model.forward).parameters
         # transformers 5 renamed past_key_values to cache; older releases take the old name.
         self._cache_kw = "cache" if "cache" in params else "past_key_values"

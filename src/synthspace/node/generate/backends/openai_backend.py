@@ -23,6 +23,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import httpx
+
 from synthspace.node.generate.backends.base import (
     Backend,
     BackendRequestError,
@@ -70,8 +72,6 @@ class _Transport:
 
 class _HttpxTransport(_Transport):
     def __init__(self, limit: int) -> None:
-        import httpx
-
         self._httpx = httpx
         self._client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit), timeout=None
@@ -104,7 +104,6 @@ class _AiohttpTransport(_Transport):
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
     import aiohttp
-    import httpx
 
     return (httpx.TransportError, aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, OSError)
 

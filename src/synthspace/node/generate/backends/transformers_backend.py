@@ -30,6 +30,8 @@ from synthspace.node.generate.backends.base import (
     GenerationRequest,
     GeneratorInfo,
 )
+from synthspace.node.generate.backends.continuous import ContinuousScheduler
+from synthspace.node.models.embedded import EMBEDDED_MODEL_ID, load_embedded_model, model_digest
 
 
 def _dir_digest(path: Path) -> str | None:
@@ -169,8 +171,6 @@ class TransformersBackend(Backend):
                 "grammar": "xgrammar" if self.grammar else None,
             }
             if self.model_path is None:
-                from synthspace.node.models.embedded import EMBEDDED_MODEL_ID, model_digest
-
                 self._info = GeneratorInfo("transformers", EMBEDDED_MODEL_ID, model_digest(), params)
             else:
                 p = Path(self.model_path)
@@ -185,8 +185,6 @@ class TransformersBackend(Backend):
 
                 dtype = getattr(torch, self.dtype) if self.dtype else None
                 if self.model_path is None:
-                    from synthspace.node.models.embedded import load_embedded_model
-
                     model, tok = load_embedded_model(self.device, dtype=dtype)
                 else:
                     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -304,8 +302,6 @@ class TransformersBackend(Backend):
             if self._scheduler is not None:
                 return self._scheduler
         model, tok = self.load()
-        from synthspace.node.generate.backends.continuous import ContinuousScheduler
-
         with self._lock:
             if self._scheduler is None:
                 self._scheduler = ContinuousScheduler(model, tok, self.device, self.slots, self._grammar_by_key, self.threads)
