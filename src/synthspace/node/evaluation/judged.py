@@ -20,13 +20,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from synthspace.canonical_json import digest
 from synthspace.errors import SynthspaceError
+from synthspace.evaluation_results import judge_correct
 from synthspace.node.evaluation.benchmark import JudgedItem
+from synthspace.node.evaluation.scoring import ItemResult
+from synthspace.node.generate.backends import get_backend
+from synthspace.node.quality.judge import judge_with_rationale, prompt
+from synthspace.node.recipes.gate_rules import JudgeConfig
 
 if TYPE_CHECKING:
-    from synthspace.node.evaluation.scoring import ItemResult
     from synthspace.node.generate.backends.base import Backend
-    from synthspace.node.recipes.gate_rules import JudgeConfig
 
 DEFAULT_MIN_SCORE = 4
 JUDGE_MAX_TOKENS = 384
@@ -52,8 +56,6 @@ def judge_config(
     backend: str, model: str | None = None, base_url: str | None = None
 ) -> JudgeConfig:
     """The evaluation judge: `backend`/`model`/`base_url` as the recipe's gates.judge spells them."""
-    from synthspace.node.recipes.gate_rules import JudgeConfig
-
     return JudgeConfig.model_validate(
         {
             "enabled": True,
@@ -81,8 +83,6 @@ class AnswerJudge:
 
     def _backend(self) -> Backend:
         if self.backend is None:
-            from synthspace.node.generate.backends import get_backend
-
             try:
                 self.backend = get_backend(
                     self.config.backend, model=self.config.model, base_url=self.config.base_url
@@ -92,9 +92,6 @@ class AnswerJudge:
         return self.backend
 
     def rubric_digest(self) -> str:
-        from synthspace.canonical_json import digest
-        from synthspace.node.quality.judge import prompt
-
         system = prompt(self.config, TASK, {}, rationale=True)[0]["content"]
         return digest(
             {
@@ -122,10 +119,6 @@ class AnswerJudge:
 
     def score(self, items: Sequence[JudgedItem], answers: Sequence[str]) -> list[ItemResult]:
         """One ItemResult per item: correct when every criterion meets the item's threshold."""
-        from synthspace.evaluation_results import judge_correct
-        from synthspace.node.evaluation.scoring import ItemResult
-        from synthspace.node.quality.judge import judge_with_rationale
-
         records = [
             {"question": it.question, "reference_answer": it.answer, "answer": answer}
             for it, answer in zip(items, answers, strict=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,12 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 from synthspace.atomic_files import atomic_write_bytes
 from synthspace.errors import SynthspaceError
+from synthspace.lineage import DigestSet, Evaluation, LineagePredicate, Parent, Times
+from synthspace.node.catalog import pull
 from synthspace.node.evaluation.scoring import ADAPTER_CONFIG, ADAPTER_FILE
+from synthspace.node.publishing import producer_for, publish_file
 
 if TYPE_CHECKING:
-    from synthspace.lineage import Evaluation, Statement
+    from synthspace.lineage import Statement
     from synthspace.node.audit import Auditor
-    from synthspace.node.catalog import Consumer
+    from synthspace.node.consumer import Consumer
     from synthspace.node.home import NodeHome
     from synthspace.node.publishing import PublishResult
 
@@ -76,8 +80,6 @@ def pull_adapter(
 ) -> CatalogAdapter:
     """Pull and verify `artifact_id` (a model adapter) into `out_dir`; write its LoRA config.
     Another org's adapter is pulled under a logged agreement for purpose `evaluate`."""
-    from synthspace.node.catalog import pull
-
     report = pull(auditor, artifact_id, out_dir, purpose="evaluate", action="evaluate", consumer=consumer)
     statement = report.statement
     assert statement is not None and report.artifact_id is not None
@@ -106,8 +108,6 @@ def pull_adapter(
 
 def public_command(argv: Sequence[str]) -> str:
     """The command line as published: local paths reduced to their file names."""
-    import shlex
-
     out = []
     for arg in argv:
         if (
@@ -130,8 +130,6 @@ def evaluation_record(
     summary: Mapping[str, Any], adapter_id: str, adapter_sha256: str, command: str
 ) -> Evaluation:
     """The signed `evaluation` record of a summary as `synthspace eval` writes it."""
-    from synthspace.lineage import Evaluation
-
     bench, model = summary["benchmark"], summary["model"]
     return Evaluation.model_validate(
         {
@@ -170,9 +168,6 @@ def publish_evaluation(
     progress: Callable[[str], None] = lambda _: None,
 ) -> PublishResult:
     """Write OUT/evaluation.json and publish it (bundle in OUT/publish/) as an `evaluation`."""
-    from synthspace.lineage import DigestSet, LineagePredicate, Parent, Times
-    from synthspace.node.publishing import producer_for, publish_file
-
     record = evaluation_record(
         summary, adapter.artifact_id, adapter.sha256, str(summary["command"])
     )

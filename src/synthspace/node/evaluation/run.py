@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace.errors import SynthspaceError
-from synthspace.node.evaluation.scoring import EvalResult, Progress
+from synthspace.node.cli_support import open_auditor, open_home
+from synthspace.node.consumer import Consumer
+from synthspace.node.evaluation.benchmark import (
+    BenchmarkError,
+    JudgedItem,
+    file_digest,
+    load_benchmark,
+)
+from synthspace.node.evaluation.publish import (
+    ADAPTER_DIR,
+    PUBLISH_DIR,
+    is_artifact_id,
+    public_command,
+    publish_evaluation,
+    pull_adapter,
+)
+from synthspace.node.evaluation.scoring import (
+    EvalResult,
+    Progress,
+    adapter_paths,
+    apply_adapter,
+    evaluate,
+)
+from synthspace.node.evaluation.stats import paired_delta_interval
+from synthspace.node.federated.lora import load_base_model
 
 if TYPE_CHECKING:
     from synthspace.node.evaluation.benchmark import AnyItem
@@ -47,8 +72,6 @@ class EvaluationRun:
 def check_benchmark(benchmark: Path, judge: AnswerJudge | None) -> list[AnyItem]:
     """The benchmark's validated items; BenchmarkError when it is bad or has judged items and
     no judge (checked before any model loads, and by `federate run` before the run starts)."""
-    from synthspace.node.evaluation.benchmark import BenchmarkError, JudgedItem, load_benchmark
-
     items = load_benchmark(benchmark)
     judged = sum(1 for it in items if isinstance(it, JudgedItem))
     if judged and judge is None:
@@ -86,22 +109,6 @@ def run_evaluation(
 
     Raises SynthspaceError (BenchmarkError for a bad benchmark or adapter folder) on bad input.
     """
-    import shlex
-
-    from synthspace.node.cli_support import open_home
-    from synthspace.node.evaluation.benchmark import JudgedItem, file_digest
-    from synthspace.node.evaluation.publish import (
-        ADAPTER_DIR,
-        PUBLISH_DIR,
-        is_artifact_id,
-        public_command,
-        publish_evaluation,
-        pull_adapter,
-    )
-    from synthspace.node.evaluation.scoring import adapter_paths, apply_adapter, evaluate
-    from synthspace.node.evaluation.stats import paired_delta_interval
-    from synthspace.node.federated.lora import load_base_model
-
     started = datetime.now(UTC).replace(microsecond=0)
     catalog_adapter: CatalogAdapter | None = None
     adapter: Path | None = None
@@ -128,9 +135,6 @@ def run_evaluation(
     judge_record = judge.describe(judged) if judge is not None and judged else None
     adapter_digest = None
     if adapter_ref is not None and from_catalog:
-        from synthspace.node.catalog import Consumer
-        from synthspace.node.cli_support import open_auditor
-
         with status(f"pulling and verifying adapter {adapter_ref[:16]}…"):
             catalog_adapter = pull_adapter(
                 open_auditor(home=home),
@@ -255,8 +259,6 @@ def evaluate_published_adapter(
     (`--compare-base`) and publishes the signed `evaluation` whose parent is the adapter, through
     `run_evaluation` like `synthspace eval --adapter ID --publish`. `out` defaults to
     HOME/evaluations/<first 16 hex of the adapter id>."""
-    from synthspace.node.cli_support import open_home
-
     if out is None:
         out = open_home(home).path / "evaluations" / artifact_id[:16]
     return run_evaluation(
