@@ -17,15 +17,40 @@ Records, seeds and keys stay on the node.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.compat.common import recorddict_compat as compat
 
 from synthspace.errors import SynthspaceError
 from synthspace.flower_apps import CANARY_EXPOSURE_KEY, DP_WEIGHT_KEY
+from synthspace.node.federated import canaries
+from synthspace.node.federated.lora import (
+    LoraSettings,
+    adapter_state,
+    attach_lora,
+    eval_loss,
+    exact_match,
+    load_adapter_state,
+    load_base_model,
+    pack_adapter,
+    train_steps,
+    unpack_adapter,
+)
+from synthspace.node.federated.supernode import load_join_config
+from synthspace.node.federated.training_data import (
+    Example,
+    TrainingUse,
+    audit_verifier,
+    load_training_data,
+)
+from synthspace.node.home import NodeHome
 
 app = ClientApp()
 
@@ -53,8 +78,6 @@ def _cfg(msg: Message) -> ConfigRecord:
 
 
 def _lora_settings(cfg: ConfigRecord) -> Any:
-    from synthspace.node.federated.lora import LoraSettings
-
     targets = str(cfg.get("lora-targets", "q_proj,v_proj"))
     return LoraSettings(
         rank=int(cfg.get("lora-rank", 4)),  # type: ignore[arg-type]
@@ -73,15 +96,6 @@ def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
 
 def _load_model(cfg: ConfigRecord, arrays: ArrayRecord) -> tuple[Any, Any, Any]:
     """(base model info, peft model, config) with `arrays` (the packed global adapter) loaded."""
-    from synthspace.node.federated.lora import (
-        adapter_state,
-        attach_lora,
-        load_adapter_state,
-        load_base_model,
-        pack_adapter,
-        unpack_adapter,
-    )
-
     base = load_base_model(str(cfg.get("base-model", "embedded")))
     peft_model = attach_lora(base.model, _lora_settings(cfg))
     if len(arrays) > 0:
@@ -94,18 +108,12 @@ def _load_model(cfg: ConfigRecord, arrays: ArrayRecord) -> tuple[Any, Any, Any]:
 
 def _adapter_reply(peft_model: Any) -> tuple[ArrayRecord, str]:
     """(ArrayRecord with the packed adapter, its layout as JSON)."""
-    import json
-
-    from synthspace.node.federated.lora import adapter_state, pack_adapter
-
     flat, layout = pack_adapter(adapter_state(peft_model))
     return ArrayRecord({ADAPTER_KEY: Array(flat)}), json.dumps(layout)
 
 
 def _join_config(context: Context) -> Any:
     """This node's join.json; applies its CPU thread setting to torch."""
-    from synthspace.node.federated.supernode import load_join_config
-
     join = load_join_config(_home(context))
     if join.torch_threads:
         import torch
@@ -117,14 +125,6 @@ def _join_config(context: Context) -> Any:
 def _training_data(context: Context, server_round: int = 1) -> Any:
     """The node's verified training data, with its opted-in canaries planted in the train split.
     Each catalog bundle's policy must permit this org's federated training in `server_round`."""
-    from synthspace.node.federated import canaries
-    from synthspace.node.federated.training_data import (
-        Example,
-        TrainingUse,
-        audit_verifier,
-        load_training_data,
-    )
-
     join = _join_config(context)
     data = load_training_data(
         join.data,
@@ -141,10 +141,6 @@ def _training_data(context: Context, server_round: int = 1) -> Any:
 
 def _canary_exposure(context: Context, peft_model: Any, tokenizer: Any) -> str | None:
     """JSON of the exposure of this node's canaries under the global adapter (None if not opted in)."""
-    import json
-
-    from synthspace.node.federated import canaries
-
     join = _join_config(context)
     if not join.canaries:
         return None
@@ -153,14 +149,10 @@ def _canary_exposure(context: Context, peft_model: Any, tokenizer: Any) -> str |
 
 
 def _org(context: Context) -> str:
-    from synthspace.node.home import NodeHome
-
     return NodeHome(_home(context)).config().org
 
 
 def _adapter_config(base: Any, cfg: ConfigRecord) -> str:
-    import json
-
     adapter_config = _lora_settings(cfg).peft_config().to_dict()
     adapter_config["base_model_name_or_path"] = base.model_id
     return json.dumps(adapter_config, sort_keys=True, default=list)
@@ -198,8 +190,6 @@ def train(msg: Message, context: Context) -> Message:
 
 def _train(cfg: ConfigRecord, global_arrays: ArrayRecord, context: Context) -> tuple[ArrayRecord, MetricRecord, ConfigRecord]:
     """(packed adapter, train metrics, declarations) after local steps from `global_arrays`."""
-    from synthspace.node.federated.lora import train_steps
-
     t_load = time.perf_counter()
     server_round = int(cfg.get("server-round", 1))  # type: ignore[arg-type]
     data = _training_data(context, server_round)
@@ -246,8 +236,6 @@ def _train(cfg: ConfigRecord, global_arrays: ArrayRecord, context: Context) -> t
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
     """Loss and exact match of the global adapter on this node's held-out records."""
-    from synthspace.node.federated.lora import eval_loss, exact_match
-
     data = _training_data(context)
     base, peft_model, cfg = _model_with_adapter(msg)
     held = data.held_out or data.train
@@ -276,9 +264,6 @@ def _secagg_train(msg: Message, context: Context) -> Message:
     The packed adapter goes into the masked vector with weight 1 (an equal-weight average, as with
     DP); the declarations and metrics travel unmasked in the FitRes metrics.
     """
-    from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
-    from flwr.compat.common import recorddict_compat as compat
-
     fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
     ndarrays = parameters_to_ndarrays(fitins.parameters)
     global_arrays = ArrayRecord({ADAPTER_KEY: Array(ndarrays[0])}) if ndarrays else ArrayRecord()
@@ -293,8 +278,6 @@ def _secagg_train(msg: Message, context: Context) -> Message:
 
 
 def _secagg_app() -> ClientApp:
-    from flwr.client.mod import secaggplus_mod
-
     secure = ClientApp(mods=[secaggplus_mod])
     secure.query("init")(initial_adapter)
     secure.train()(_secagg_train)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace.errors import SynthspaceError
+from synthspace.node.models.embedded import EMBEDDED_MODEL_ID, load_embedded_model, model_digest
 
 if TYPE_CHECKING:
     from synthspace.node.federated.training_data import Example
@@ -77,12 +78,6 @@ def load_base_model(base_model: str = EMBEDDED) -> BaseModel:
 
     t0 = time.perf_counter()
     if base_model == EMBEDDED:
-        from synthspace.node.models.embedded import (
-            EMBEDDED_MODEL_ID,
-            load_embedded_model,
-            model_digest,
-        )
-
         model, tokenizer = load_embedded_model()
         model_id, digest = EMBEDDED_MODEL_ID, model_digest()
     else:
@@ -151,18 +146,16 @@ def pack_adapter(state: dict[str, Any]) -> tuple[Any, list[tuple[str, list[int]]
 
 def unpack_adapter(flat: Any, layout: list[tuple[str, list[int]]]) -> dict[str, Any]:
     """Inverse of pack_adapter; raises LoraError when the vector does not fit the layout."""
-    import math as _math
-
     import numpy as np
 
     flat = np.asarray(flat, dtype=np.float32).ravel()
-    total = sum(_math.prod(shape) for _, shape in layout)
+    total = sum(math.prod(shape) for _, shape in layout)
     if flat.size != total:
         raise LoraError(f"the global adapter has {flat.size} values, this model's adapter has {total}")
     out: dict[str, Any] = {}
     offset = 0
     for name, shape in layout:
-        n = _math.prod(shape)
+        n = math.prod(shape)
         out[name] = flat[offset : offset + n].reshape(shape).copy()
         offset += n
     return out

@@ -18,10 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthspace.errors import SynthspaceError
 from synthspace.local_servers import free_port
+from synthspace.node.coordinator_client import CoordinatorClient
+from synthspace.node.federated.training_data import TrainingUse, audit_verifier, read_source
+from synthspace.node.home import NodeHome
 from synthspace.process_groups import (
     child_environment,
     find_executable,
@@ -86,11 +91,6 @@ def save_join_config(home: Path | str, config: JoinConfig) -> Path:
 
 def ensure_supernode_key(home: Path | str) -> tuple[Path, str]:
     """(private key path, OpenSSH public key text); creates the pair if the home has none."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from synthspace.node.home import NodeHome
-
     node_home = NodeHome(home)
     node_home.config()  # raises a clear error when this is not a node home
     private, public = node_home.supernode_key_path, node_home.supernode_public_key_path
@@ -118,8 +118,6 @@ def ensure_supernode_key(home: Path | str) -> tuple[Path, str]:
 
 def _openssh(text: str) -> str | None:
     """OpenSSH form of a PEM or OpenSSH public key (None if it is neither)."""
-    from cryptography.hazmat.primitives import serialization
-
     raw = text.strip().encode()
     try:
         key = serialization.load_pem_public_key(raw) if raw.startswith(b"-----") else serialization.load_ssh_public_key(raw)
@@ -134,9 +132,6 @@ def register_supernode_key(home: Path | str) -> bool:
     Homes enrolled before they had a SuperNode key (or whose key `join` just created) add it as
     a `supernode` key of their org, a signed, logged key addition. Returns True if it was added.
     """
-    from synthspace.node.coordinator_client import CoordinatorClient
-    from synthspace.node.home import NodeHome
-
     node_home = NodeHome(home)
     config = node_home.config()
     if not config.enrolled:
@@ -217,8 +212,6 @@ def start_supernode(
     extra_env: dict[str, str] | None = None,
 ) -> SuperNodeProcess:
     """Start this node's SuperNode from its join.json; returns once the SuperLink accepted it."""
-    from synthspace.node.home import NodeHome
-
     home = Path(home).expanduser().resolve()
     org = NodeHome(home).config().org
     config = load_join_config(home)
@@ -328,9 +321,6 @@ def join(
     config = JoinConfig.model_validate({**current.model_dump(), **update})
     if not config.data:
         raise FederationJoinError("declare the training data this node trains on: --data RUN_DIR|BUNDLE|FILE.parquet")
-    from synthspace.node.federated.training_data import TrainingUse, audit_verifier, read_source
-    from synthspace.node.home import NodeHome
-
     verify = audit_verifier(home)
     use = TrainingUse(org=NodeHome(Path(home)).config().org)
     for source in config.data:

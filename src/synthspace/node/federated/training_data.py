@@ -24,10 +24,18 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from synthspace.errors import SynthspaceError, VerificationError
+from synthspace.lineage import Statement
+from synthspace.node.audit import Auditor
+from synthspace.node.consumer import PolicyWithdrawn, ensure_agreement
+from synthspace.node.coordinator_client import CoordinatorError
+from synthspace.node.generate.run_dir import read_records, shard_paths
+from synthspace.node.home import NodeHome
+from synthspace.policy import enforced_policy, permits
 
 PROMPT_COLUMNS = ("question", "prompt", "instruction", "query", "input")
 ANSWER_COLUMNS = ("answer", "response", "output", "completion", "target")
@@ -60,10 +68,6 @@ def check_may_train(statement: Any, where: str, use: TrainingUse) -> None:
     """The bundle's policy permits federated `train` by `use.org` for round `use.round` now;
     raises TrainingForbidden naming the term (the coordinator re-checks the adapter's parents
     with the same `policy.permits`)."""
-    from datetime import UTC, datetime
-
-    from synthspace.policy import enforced_policy, permits
-
     pred = statement.predicate
     decision = permits(
         enforced_policy(pred.policy), "train", use.org, publisher=pred.producer.org,
@@ -81,9 +85,6 @@ BundleVerifier = Callable[[Path], None]  # raises UnverifiedTrainingData when th
 
 def audit_verifier(home: Path | str) -> BundleVerifier:
     """Verify bundles with this node's auditor (keys from the coordinator's verified log)."""
-    from synthspace.node.audit import Auditor
-    from synthspace.node.home import NodeHome
-
     auditor = Auditor.for_home(NodeHome(Path(home)))
 
     def verify(bundle: Path) -> None:
@@ -105,11 +106,8 @@ TRAIN_PURPOSE = "train"
 def require_train_agreement(auditor: Any, artifact_id: str, where: Path) -> None:
     """Another org's bundle is trained on only under a logged `train` agreement of this org:
     reused from the node's cache or the coordinator's list, else signed now (purpose `train`,
-    as the demo's pulls sign) by `catalog.ensure_agreement`, the helper every pull uses. The
+    as the demo's pulls sign) by `consumer.ensure_agreement`, the helper every pull uses. The
     org's own artifacts need none. Raises TrainingForbidden when the coordinator refuses it."""
-    from synthspace.node.catalog import PolicyWithdrawn, ensure_agreement
-    from synthspace.node.coordinator_client import CoordinatorError
-
     if auditor.consumer is None:
         raise TrainingForbidden(f"{where}: refusing to train on it, this node has no key to sign a train agreement with")
     try:
@@ -171,8 +169,6 @@ def _read_bundle(path: Path, verify: BundleVerifier | None, use: TrainingUse | N
     """A published or pulled artifact bundle: verified by `verify`, then re-hashed here."""
     import pandas as pd
 
-    from synthspace.lineage import Statement
-
     try:
         envelope = json.loads((path / "envelope.json").read_text(encoding="utf-8"))
         payload = base64.b64decode(envelope["payload"], validate=True)
@@ -220,8 +216,6 @@ def _read_bundle(path: Path, verify: BundleVerifier | None, use: TrainingUse | N
 
 
 def _read_run(path: Path) -> tuple[Any, SourceInfo]:
-    from synthspace.node.generate.run_dir import read_records, shard_paths
-
     frame = read_records(path, include_private=False)
     # A run's digest covers its shard files (what the records were read from).
     h = hashlib.sha256()
