@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from synthspace import dsse, keys
+from synthspace import dsse
 from synthspace.agreement import (
     DATA_ACTIONS,
     FRESHNESS,
@@ -44,6 +44,7 @@ from synthspace.coordinator.models import (
 )
 from synthspace.coordinator.services.auth import Principal
 from synthspace.coordinator.services.catalog import get_artifact, policy_in_force, signed_policy
+from synthspace.coordinator.services.orgs import verify_with_artifact_key
 from synthspace.errors import SynthspaceError
 from synthspace.log_entries import AgreementEntry
 from synthspace.policy import UseRequest, decide
@@ -72,20 +73,9 @@ def _verify_signature(
     session: Session, envelope: dsse.Envelope, org: str, now: datetime
 ) -> tuple[str, bytes]:
     """(signing key id, verified payload): an artifact key of `org` active now must have signed."""
-    own = [
-        k
-        for k in session.scalars(
-            select(OrgKey).where(OrgKey.org_name == org, OrgKey.purpose == "artifact")
-        )
-        if k.active_at(now)
-    ]
-    for key in own:
-        try:
-            return key.key_id, dsse.verify(
-                envelope, {key.key_id: keys.load_public_key_pem(key.public_key_pem)}
-            )
-        except SynthspaceError:
-            continue
+    verified = verify_with_artifact_key(session, envelope, org, now)
+    if verified is not None:
+        return verified
     keyids = [s.keyid for s in envelope.signatures]
     other = session.scalars(
         select(OrgKey).where(OrgKey.key_id.in_(keyids), OrgKey.org_name != org)

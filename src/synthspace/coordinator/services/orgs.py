@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from synthspace import keys
+from synthspace import dsse, keys
 from synthspace.api_models import KeyPurpose, OrgRecord, is_org_name
 from synthspace.api_models import OrgKey as OrgKeyOut
 from synthspace.coordinator.errors import (
@@ -446,3 +446,19 @@ def artifact_keys_at(session: Session, org: str, when: datetime) -> dict[str, Or
         select(OrgKey).where(OrgKey.org_name == org, OrgKey.purpose == "artifact")
     ).scalars()
     return {k.key_id: k for k in rows if k.active_at(when)}
+
+
+def verify_with_artifact_key(
+    session: Session, envelope: dsse.Envelope, org: str, now: datetime
+) -> tuple[str, bytes] | None:
+    """(key id, verified payload) when an artifact key of `org` active at `now` signed the
+    envelope; None otherwise. What an org signs with its artifact key outside a publish
+    (agreements, policy updates) is checked here."""
+    for key in session.scalars(select(OrgKey).where(OrgKey.org_name == org, OrgKey.purpose == "artifact")):
+        if not key.active_at(now):
+            continue
+        try:
+            return key.key_id, dsse.verify(envelope, {key.key_id: keys.load_public_key_pem(key.public_key_pem)})
+        except SynthspaceError:
+            continue
+    return None

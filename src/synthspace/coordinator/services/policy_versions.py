@@ -9,13 +9,12 @@ artifact afterwards is `policy_versions.visibility_policy` stored as `visible_to
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from synthspace import dsse, keys
+from synthspace import dsse
 from synthspace.api_models import PolicyHistory, PolicyVersionRecord
 from synthspace.canonical_json import sha256_hex
 from synthspace.coordinator.errors import (
@@ -28,12 +27,12 @@ from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import (
     Artifact,
     ArtifactAssignee,
-    OrgKey,
     PolicyVersionRow,
     utcnow,
 )
 from synthspace.coordinator.services.auth import Principal
 from synthspace.coordinator.services.catalog import get_artifact, policy_in_force, signed_policy
+from synthspace.coordinator.services.orgs import verify_with_artifact_key
 from synthspace.errors import SynthspaceError
 from synthspace.log_entries import PolicyEntry
 from synthspace.policy import UsagePolicy, visible_orgs
@@ -57,24 +56,6 @@ _STATUS: dict[str, type[CoordinatorError]] = {
     "too_many_policy_versions": ConflictError,
     "artifact_retracted": ConflictError,
 }
-
-
-def _verify_signature(session: Session, envelope: dsse.Envelope, org: str, now: datetime) -> tuple[str, bytes]:
-    """(key id, verified payload): an artifact key of the publisher active now signed it."""
-    active = [
-        k
-        for k in session.scalars(select(OrgKey).where(OrgKey.org_name == org, OrgKey.purpose == "artifact"))
-        if k.active_at(now)
-    ]
-    for key in active:
-        try:
-            return key.key_id, dsse.verify(envelope, {key.key_id: keys.load_public_key_pem(key.public_key_pem)})
-        except SynthspaceError:
-            continue
-    raise PolicyUpdateError(
-        f"the policy update's signature does not verify against an active artifact key of {org!r}",
-        "policy_update_signature_invalid",
-    )
 
 
 def _set_visibility(session: Session, row: Artifact, policy: UsagePolicy) -> None:
@@ -118,7 +99,13 @@ def _record(
             raise PolicyUpdateError(
                 f"artifact {artifact_id} was retracted; its policy no longer matters", "artifact_retracted"
             )
-        key_id, payload_bytes = _verify_signature(session, envelope, principal.org, now)
+        verified = verify_with_artifact_key(session, envelope, principal.org, now)
+        if verified is None:
+            raise PolicyUpdateError(
+                f"the policy update's signature does not verify against an active artifact key of {principal.org!r}",
+                "policy_update_signature_invalid",
+            )
+        key_id, payload_bytes = verified
         payload = parse_policy_update(envelope, payload_bytes)
         problem = update_problem(
             payload,
