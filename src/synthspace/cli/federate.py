@@ -17,10 +17,13 @@ import typer
 
 from synthspace.cli.eval import JUDGE_HELP, answer_judge
 from synthspace.cli.node import app as node_app
+from synthspace.federated_run_config import NodeTrainingOptions, ServerRunOptions
 
 app = typer.Typer(no_args_is_help=True)
 
 HOME_HELP = "Coordinator home (created by `synthspace coordinator init`)."
+_SERVER = ServerRunOptions()  # option defaults come from the run config's one definition
+_NODE = NodeTrainingOptions()
 
 
 @app.callback()
@@ -106,27 +109,27 @@ def sync_keys(home: Path = typer.Option(..., "--home", help=HOME_HELP)) -> None:
 @app.command("run")
 def run(
     home: Path = typer.Option(..., "--home", help=HOME_HELP),
-    rounds: int = typer.Option(2, "--rounds", help="Federated rounds."),
-    min_nodes: int = typer.Option(2, "--min-nodes", help="Fewest nodes that must reply in every round."),
-    strategy: str = typer.Option("fedavg", "--strategy", help="fedavg, fedprox or fedadam."),
-    proximal_mu: float = typer.Option(0.01, "--proximal-mu", help="FedProx proximal term."),
-    local_steps: int = typer.Option(4, "--local-steps", help="Optimizer steps per node per round."),
-    batch_size: int = typer.Option(2, "--batch-size", help="Examples per step."),
-    lr: float = typer.Option(5e-4, "--lr", help="Local learning rate (AdamW)."),
-    max_seq_len: int = typer.Option(64, "--max-seq-len", help="Tokens per example (truncated)."),
-    base_model: str = typer.Option("embedded", "--base-model", help="'embedded' or a model folder present on every node."),
-    lora_rank: int = typer.Option(4, "--lora-rank", help="LoRA rank (q_proj, v_proj)."),
-    round_timeout: float = typer.Option(600.0, "--round-timeout", help="Seconds to wait for a round's replies."),
-    start_timeout: float = typer.Option(120.0, "--start-timeout", help="Seconds to wait for min-nodes to be online."),
-    evaluate: str = typer.Option("final", "--evaluate", help="final, every or none."),
-    dp_noise: float = typer.Option(0.0, "--dp-noise", help="Server-side DP noise multiplier (0 = off)."),
-    dp_clip: float = typer.Option(1.0, "--dp-clip", help="Server-side DP clipping norm."),
-    dp_delta: float = typer.Option(1e-5, "--dp-delta", help="Delta of the (epsilon, delta) the accountant reports."),
+    rounds: int = typer.Option(_SERVER.rounds, "--rounds", help="Federated rounds."),
+    min_nodes: int = typer.Option(_SERVER.min_nodes, "--min-nodes", help="Fewest nodes that must reply in every round."),
+    strategy: str = typer.Option(_SERVER.strategy, "--strategy", help="fedavg, fedprox or fedadam."),
+    proximal_mu: float = typer.Option(_SERVER.proximal_mu, "--proximal-mu", help="FedProx proximal term."),
+    local_steps: int = typer.Option(_NODE.local_steps, "--local-steps", help="Optimizer steps per node per round."),
+    batch_size: int = typer.Option(_NODE.batch_size, "--batch-size", help="Examples per step."),
+    lr: float = typer.Option(_NODE.lr, "--lr", help="Local learning rate (AdamW)."),
+    max_seq_len: int = typer.Option(_NODE.max_seq_len, "--max-seq-len", help="Tokens per example (truncated)."),
+    base_model: str = typer.Option(_NODE.base_model, "--base-model", help="'embedded' or a model folder present on every node."),
+    lora_rank: int = typer.Option(_NODE.lora_rank, "--lora-rank", help="LoRA rank (q_proj, v_proj)."),
+    round_timeout: float = typer.Option(_SERVER.round_timeout, "--round-timeout", help="Seconds to wait for a round's replies."),
+    start_timeout: float = typer.Option(_SERVER.start_timeout, "--start-timeout", help="Seconds to wait for min-nodes to be online."),
+    evaluate: str = typer.Option(_SERVER.evaluate, "--evaluate", help="final, every or none."),
+    dp_noise: float = typer.Option(_SERVER.dp_noise_multiplier, "--dp-noise", help="Server-side DP noise multiplier (0 = off)."),
+    dp_clip: float = typer.Option(_SERVER.dp_clipping_norm, "--dp-clip", help="Server-side DP clipping norm."),
+    dp_delta: float = typer.Option(_SERVER.dp_delta, "--dp-delta", help="Delta of the (epsilon, delta) the accountant reports."),
     secure_aggregation: bool = typer.Option(
-        False, "--secure-aggregation", help="Flower SecAgg+: the coordinator learns only the average of the updates."
+        _SERVER.secure_aggregation, "--secure-aggregation", help="Flower SecAgg+: the coordinator learns only the average of the updates."
     ),
-    publish: bool = typer.Option(True, "--publish/--no-publish", help="Publish the adapter to the catalog."),
-    title: str = typer.Option("", "--title", help="Catalog title of the adapter."),
+    publish: bool = typer.Option(_SERVER.publish, "--publish/--no-publish", help="Publish the adapter to the catalog."),
+    title: str = typer.Option(_SERVER.title, "--title", help="Catalog title of the adapter."),
     timeout: float | None = typer.Option(None, "--timeout", help="Stop the run after this many seconds."),
     benchmark: Path | None = typer.Option(
         None, "--benchmark",

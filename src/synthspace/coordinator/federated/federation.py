@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from synthspace.coordinator.database import make_engine, make_sessionmaker
-from synthspace.coordinator.federated.run_defaults import RUN_DEFAULTS
 from synthspace.coordinator.federated.run_store import RunStore
 from synthspace.coordinator.federated.server_config import (
     STRATEGIES,
@@ -43,6 +42,7 @@ from synthspace.coordinator.federated.superlink import start_superlink as _start
 from synthspace.coordinator.models import OrgKey
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
+from synthspace.federated_run_config import NodeTrainingOptions, ServerRunOptions
 from synthspace.flower_apps import CLIENT_APP, SECAGG_CLIENT_APP, SERVER_APP
 
 APP_NAME = "synthspace-lora"
@@ -168,39 +168,11 @@ def start_superlink(
 # ---- runs ---------------------------------------------------------------------------------
 
 
-@dataclass
-class RunOptions:
-    """Options of one federated run (become [tool.flwr.app.config] of the Flower App)."""
+@dataclass(kw_only=True)
+class RunOptions(ServerRunOptions, NodeTrainingOptions):
+    """Options of one federated run (become [tool.flwr.app.config] of the Flower App): the
+    server half and the node half, with their defaults from `synthspace.federated_run_config`."""
 
-    rounds: int = RUN_DEFAULTS["rounds"]
-    min_nodes: int = RUN_DEFAULTS["min_nodes"]
-    strategy: str = RUN_DEFAULTS["strategy"]
-    proximal_mu: float = RUN_DEFAULTS["proximal_mu"]
-    fedadam_eta: float = RUN_DEFAULTS["fedadam_eta"]
-    fedadam_eta_l: float = RUN_DEFAULTS["fedadam_eta_l"]
-    dp_noise_multiplier: float = RUN_DEFAULTS["dp_noise_multiplier"]
-    dp_clipping_norm: float = RUN_DEFAULTS["dp_clipping_norm"]
-    dp_delta: float = RUN_DEFAULTS["dp_delta"]
-    secure_aggregation: bool = RUN_DEFAULTS["secure_aggregation"]
-    round_timeout: float = RUN_DEFAULTS["round_timeout"]
-    start_timeout: float = RUN_DEFAULTS["start_timeout"]
-    local_steps: int = 4
-    batch_size: int = 2
-    lr: float = 5e-4
-    max_seq_len: int = 64
-    base_model: str = "embedded"
-    lora_rank: int = 4
-    lora_alpha: int = 8
-    lora_targets: str = "q_proj,v_proj"
-    lora_seed: int = 0
-    seed: int = 0
-    evaluate: str = RUN_DEFAULTS["evaluate"]
-    exact_match_examples: int = 4
-    max_new_tokens: int = 24
-    publish: bool = RUN_DEFAULTS["publish"]
-    title: str = RUN_DEFAULTS["title"]
-    description: str = RUN_DEFAULTS["description"]
-    license: str = RUN_DEFAULTS["license"]
     # A benchmark JSONL (local path) the published adapter is evaluated on after the run; the
     # evaluation itself runs at a node (`federate run --eval-home`), the run config records only
     # the benchmark's file name and digest.

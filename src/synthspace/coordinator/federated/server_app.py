@@ -75,9 +75,6 @@ from synthspace.coordinator.federated.rounds import (
 )
 from synthspace.coordinator.federated.run_store import RunStore
 from synthspace.coordinator.federated.server_config import (
-    NODE_CONFIG_KEYS as NODE_CONFIG_KEYS,
-)
-from synthspace.coordinator.federated.server_config import (
     STRATEGIES as STRATEGIES,
 )
 from synthspace.coordinator.federated.server_config import (

@@ -9,42 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthspace.coordinator.federated.run_defaults import RUN_DEFAULTS
 from synthspace.errors import SynthspaceError
+from synthspace.federated_run_config import NODE_CONFIG_KEYS, ServerRunOptions
 
 STRATEGIES = ("fedavg", "fedprox", "fedadam")
-NODE_CONFIG_KEYS = (
-    "base-model", "lora-rank", "lora-alpha", "lora-targets", "lora-seed", "local-steps",
-    "batch-size", "lr", "max-seq-len", "seed", "exact-match-examples", "max-new-tokens",
-)  # fmt: skip
 
 
 class FederationAborted(SynthspaceError):
     """The run stopped before completing: too few nodes, a timeout, or an inconsistent reply."""
 
 
-@dataclass
-class ServerConfig:
-    """The run config the ServerApp reads (keys of [tool.flwr.app.config])."""
+@dataclass(kw_only=True)
+class ServerConfig(ServerRunOptions):
+    """The run config the ServerApp reads (keys of [tool.flwr.app.config]): the server half of
+    a run, where the coordinator's home is, and the node half to forward to every ClientApp."""
 
     coord_home: str
-    rounds: int = RUN_DEFAULTS["rounds"]
-    min_nodes: int = RUN_DEFAULTS["min_nodes"]
-    strategy: str = RUN_DEFAULTS["strategy"]
-    proximal_mu: float = RUN_DEFAULTS["proximal_mu"]
-    fedadam_eta: float = RUN_DEFAULTS["fedadam_eta"]
-    fedadam_eta_l: float = RUN_DEFAULTS["fedadam_eta_l"]
-    dp_noise_multiplier: float = RUN_DEFAULTS["dp_noise_multiplier"]
-    dp_clipping_norm: float = RUN_DEFAULTS["dp_clipping_norm"]
-    dp_delta: float = RUN_DEFAULTS["dp_delta"]
-    secure_aggregation: bool = RUN_DEFAULTS["secure_aggregation"]
-    round_timeout: float = RUN_DEFAULTS["round_timeout"]
-    start_timeout: float = RUN_DEFAULTS["start_timeout"]
-    evaluate: str = RUN_DEFAULTS["evaluate"]
-    publish: bool = RUN_DEFAULTS["publish"]
-    title: str = RUN_DEFAULTS["title"]
-    description: str = RUN_DEFAULTS["description"]
-    license: str = RUN_DEFAULTS["license"]
     node: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -52,14 +32,10 @@ class ServerConfig:
         home = rc.get("coord-home")
         if not isinstance(home, str) or not home:
             raise FederationAborted("run config coord-home is missing: start runs with `synthspace federate run`")
-        def get(name: str) -> Any:  # the run config spells keys with '-'; defaults from RUN_DEFAULTS
-            value = rc.get(name.replace("_", "-"), RUN_DEFAULTS[name])
-            return type(RUN_DEFAULTS[name])(value)
-
         cfg = cls(
             coord_home=home,
-            **{name: get(name) for name in RUN_DEFAULTS},
             node={k: rc[k] for k in NODE_CONFIG_KEYS if k in rc},
+            **ServerRunOptions.config_values(rc),
         )
         cfg.strategy = cfg.strategy.lower()
         if cfg.strategy not in STRATEGIES:

@@ -29,6 +29,7 @@ from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters
 from flwr.compat.common import recorddict_compat as compat
 
 from synthspace.errors import SynthspaceError
+from synthspace.federated_run_config import NodeTrainingOptions
 from synthspace.flower_apps import CANARY_EXPOSURE_KEY, DP_WEIGHT_KEY
 from synthspace.node.federated import canaries
 from synthspace.node.federated.lora import (
@@ -78,12 +79,12 @@ def _cfg(msg: Message) -> ConfigRecord:
 
 
 def _lora_settings(cfg: ConfigRecord) -> Any:
-    targets = str(cfg.get("lora-targets", "q_proj,v_proj"))
+    opts = NodeTrainingOptions.from_config(cfg)
     return LoraSettings(
-        rank=int(cfg.get("lora-rank", 4)),  # type: ignore[arg-type]
-        alpha=int(cfg.get("lora-alpha", 8)),  # type: ignore[arg-type]
-        targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
-        seed=int(cfg.get("lora-seed", 0)),  # type: ignore[arg-type]
+        rank=opts.lora_rank,
+        alpha=opts.lora_alpha,
+        targets=tuple(t.strip() for t in opts.lora_targets.split(",") if t.strip()),
+        seed=opts.lora_seed,
     )
 
 
@@ -96,7 +97,7 @@ def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
 
 def _load_model(cfg: ConfigRecord, arrays: ArrayRecord) -> tuple[Any, Any, Any]:
     """(base model info, peft model, config) with `arrays` (the packed global adapter) loaded."""
-    base = load_base_model(str(cfg.get("base-model", "embedded")))
+    base = load_base_model(NodeTrainingOptions.from_config(cfg).base_model)
     peft_model = attach_lora(base.model, _lora_settings(cfg))
     if len(arrays) > 0:
         if ADAPTER_KEY not in arrays:
@@ -195,15 +196,16 @@ def _train(cfg: ConfigRecord, global_arrays: ArrayRecord, context: Context) -> t
     data = _training_data(context, server_round)
     base, peft_model, cfg = _load_model(cfg, global_arrays)
     load_seconds = time.perf_counter() - t_load
+    opts = NodeTrainingOptions.from_config(cfg)
     result = train_steps(
         peft_model,
         base.tokenizer,
         data.train,
-        steps=int(cfg.get("local-steps", 4)),  # type: ignore[arg-type]
-        batch_size=int(cfg.get("batch-size", 2)),  # type: ignore[arg-type]
-        lr=float(cfg.get("lr", 5e-4)),  # type: ignore[arg-type]
-        max_len=int(cfg.get("max-seq-len", 64)),  # type: ignore[arg-type]
-        seed=int(cfg.get("seed", 0)) * 1000 + server_round,  # type: ignore[arg-type]
+        steps=opts.local_steps,
+        batch_size=opts.batch_size,
+        lr=opts.lr,
+        max_len=opts.max_seq_len,
+        seed=opts.seed * 1000 + server_round,
         proximal_mu=float(cfg.get("proximal-mu", 0.0)),  # type: ignore[arg-type]
     )
     arrays, layout = _adapter_reply(peft_model)
@@ -239,14 +241,10 @@ def evaluate(msg: Message, context: Context) -> Message:
     data = _training_data(context)
     base, peft_model, cfg = _model_with_adapter(msg)
     held = data.held_out or data.train
-    max_len = int(cfg.get("max-seq-len", 64))  # type: ignore[arg-type]
-    loss = eval_loss(peft_model, base.tokenizer, held, batch_size=int(cfg.get("batch-size", 2)), max_len=max_len)  # type: ignore[arg-type]
+    opts = NodeTrainingOptions.from_config(cfg)
+    loss = eval_loss(peft_model, base.tokenizer, held, batch_size=opts.batch_size, max_len=opts.max_seq_len)
     em, em_n = exact_match(
-        peft_model,
-        base.tokenizer,
-        held,
-        limit=int(cfg.get("exact-match-examples", 4)),  # type: ignore[arg-type]
-        max_new_tokens=int(cfg.get("max-new-tokens", 24)),  # type: ignore[arg-type]
+        peft_model, base.tokenizer, held, limit=opts.exact_match_examples, max_new_tokens=opts.max_new_tokens
     )
     metrics = MetricRecord(
         {"num-examples": len(held), "eval-loss": loss, "exact-match": em, "exact-match-n": em_n, DP_WEIGHT_KEY: 1.0}
