@@ -206,6 +206,8 @@ def _sequencer_pid(database_url: str) -> int | None:
                 text(
                     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                     "WHERE l.locktype = 'advisory' AND l.granted AND "
+                    # advisory locks are per database: other tests' coordinators hold the same key
+                    "l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND "
                     "((l.classid::bigint << 32) | l.objid::bigint) = :k"
                 ),
                 {"k": ADVISORY_LOCK_KEY},
