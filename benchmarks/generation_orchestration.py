@@ -1,6 +1,6 @@
 """Benchmark 1: generation orchestration against an OpenAI-compatible endpoint with fixed latency.
 
-Starts tests/generation/openai_stub_server.py (50 ms per request) on 127.0.0.1 and measures
+Starts tests/node/generate/openai_stub_server.py (50 ms per request) on 127.0.0.1 and measures
 records/s of a full `run_generation` (seed commitment, prompt rendering, requests, validation,
 Parquet shards, manifest) at concurrency 1, 16 and 64, as a fraction of the ideal
 concurrency / latency; with the httpx and the aiohttp client; and NeMo Data Designer
@@ -24,14 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.generation.conftest import TINY_RECIPE  # noqa: E402
+from tests.node.generate.conftest import TINY_RECIPE  # noqa: E402
 
 LATENCY = 0.05
 PROMPT = "Topic: {{ topic }}. Fact: {{ fact }}. Write one short question and answer about the topic as JSON."
 
 
 def start_stub(latency: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/generation/openai_stub_server.py"), "--latency", str(latency)],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/node/generate/openai_stub_server.py"), "--latency", str(latency)],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until the server listens

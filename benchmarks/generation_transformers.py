@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.generation.conftest import SEEDS, TINY_RECIPE  # noqa: E402
+from tests.node.generate.conftest import SEEDS, TINY_RECIPE  # noqa: E402
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ Every fact comes from the fictional laws of src/synthspace/node/examples/ja_lega
 and their English versions in en_legal_qa_seeds.jsonl (laws that exist nowhere else); each item
 rephrases one fact as a multiple-choice question whose wrong options are plausible values. No item
 text equals a seed text, and every item names the seed sentence its answer comes from (EVIDENCE,
-NEW_ITEMS): tests/evaluation/test_statute_benchmarks.py checks both and that the files are what
+NEW_ITEMS): tests/node/evaluation/test_statute_benchmarks.py checks both and that the files are what
 this script writes. The first 36 items (ITEMS) are the original set the demo and the README's
 figures use; items added later are appended after them so those figures stay comparable.
 Run: python benchmarks/make_statute_benchmarks.py

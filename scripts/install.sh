@@ -2,7 +2,7 @@
 # Install synthspace into ./.venv on a fresh machine.
 #   scripts/install.sh          runtime only (what `synthspace demo` needs)
 #   scripts/install.sh --dev    plus test tools, linters, Ray (the `ray` extra, tested by
-#                               tests/generation/test_ray_engine.py) and headless Chromium for browser tests
+#                               tests/node/generate/test_ray_engine.py) and headless Chromium for browser tests
 # torch is pinned to the CPU build 2.13.0 and installed first, so nothing pulls CUDA wheels.
 set -euo pipefail
 cd "$(dirname "$0")/.."

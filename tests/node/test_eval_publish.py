@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.federation import conftest as federation_fixtures
+from tests.federated import conftest as federation_fixtures
 from tests.node.conftest import Coordinator, Space, cli, cli_subprocess
 from tests.node.test_node_postgres import PG_ADMIN_URL
 

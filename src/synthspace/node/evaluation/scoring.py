@@ -141,7 +141,7 @@ def _score_group_shared_prefix(
     first token. Pass 2 runs every option of every item right-padded on top of its own prompt's
     cached keys/values (the cache rows are repeated per option). Masked padding gets no attention
     weight, so each option's log-probability equals scoring its whole sequence alone, up to float
-    rounding (`tests/evaluation/test_scoring_shared_prefix.py` compares the two), at a fraction of
+    rounding (`tests/node/evaluation/test_scoring_shared_prefix.py` compares the two), at a fraction of
     the work: the prompt (chat template + question) is most of every sequence.
     """
     import torch

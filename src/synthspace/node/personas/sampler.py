@@ -11,7 +11,7 @@ closed, so P(S) is the product of the tables of its members; restricting the evi
 variables to their allowed states and normalising gives the exact posterior P(S | evidence),
 which is sampled jointly. Every other variable has no evidence among its descendants, so given
 its parents it is independent of the evidence and is forward-sampled as usual. No rejection,
-no approximation; `tests/personas` checks the result against pgmpy's variable elimination.
+no approximation; `tests/node/personas` checks the result against pgmpy's variable elimination.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _bench() -> ModuleType:

@@ -16,7 +16,7 @@ import pytest
 
 from synthspace.node.evaluation import scoring
 from synthspace.node.evaluation.benchmark import ChoiceItem
-from tests.federation import conftest as federation_fixtures
+from tests.federated import conftest as federation_fixtures
 
 tiny_model = federation_fixtures.tiny_model  # the tiny 2-layer Llama folder (session fixture)
 

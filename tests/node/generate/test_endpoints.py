@@ -8,7 +8,7 @@ import pytest
 
 from synthspace.node.generate import get_backend, read_records, run_generation
 from synthspace.node.generate.backends.endpoints import AdaptiveLimit, EndpointPool
-from tests.generation.conftest import TINY_RECIPE, StubServer, start_stub, stop_stub
+from tests.node.generate.conftest import TINY_RECIPE, StubServer, start_stub, stop_stub
 
 
 @pytest.fixture()
@@ -16,7 +16,7 @@ def many(tmp_path: Path) -> dict[str, Path]:
     """The tiny recipe with 40 outputs per seed: a 200-record plan."""
     import json
 
-    from tests.generation.conftest import SEEDS
+    from tests.node.generate.conftest import SEEDS
 
     recipe = tmp_path / "many.yaml"
     recipe.write_text(TINY_RECIPE.replace("outputs_per_seed: 3", "outputs_per_seed: 40"))

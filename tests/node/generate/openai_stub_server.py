@@ -6,7 +6,7 @@ at runtime with POST /admin/config: fail the first N attempts of every distinct 
 status and Retry-After, hang (for timeouts), or answer invalid JSON every M-th request.
 GET /admin/stats reports requests, peak concurrency and status counts.
 
-Run: python tests/generation/openai_stub_server.py --port 0 --latency 0.05
+Run: python tests/node/generate/openai_stub_server.py --port 0 --latency 0.05
 (prints `PORT <n>` once listening).
 """
 

@@ -21,8 +21,8 @@ from synthspace.node.generate.planning import build_plan
 from synthspace.node.generate.ray_engine import RayConfig
 from synthspace.node.generate.run_dir import RunDirError
 from synthspace.node.recipes import load_recipe, recipe_digest
-from tests.generation.conftest import StubServer, env_without_proxy, synthspace_cli, wait_until
-from tests.generation.ray_cluster import LocalRayCluster
+from tests.node.generate.conftest import StubServer, env_without_proxy, synthspace_cli, wait_until
+from tests.node.generate.ray_cluster import LocalRayCluster
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from synthspace.node.quality import degenerate, language, usefulness
 from synthspace.node.recipes.loading import load_recipe
 
 DATA = Path(__file__).parent / "data"
-BENCH = Path(__file__).parents[2] / "benchmarks" / "gates_full.py"
+BENCH = Path(__file__).parents[3] / "benchmarks" / "gates_full.py"
 RECIPES = {"en": "en_support.yaml", "ja": "ja_legal_qa.yaml"}
 
 

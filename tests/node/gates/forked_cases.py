@@ -1,4 +1,4 @@
-"""Gate work that must really fork: run by tests/gates/test_workers.py in a fresh pytest
+"""Gate work that must really fork: run by tests/node/gates/test_workers.py in a fresh pytest
 process, because `workers.can_fork` refuses to fork while other threads run and the main
 suite's process has threads left by earlier tests. Not collected on its own (not test_*.py)."""
 

@@ -141,7 +141,7 @@ RunFactory = Callable[..., Path]
 # Older gate tests were written before the usefulness and diversity gates and record-level
 # filtering: their corpora mix English into Japanese and repeat template sentences on purpose,
 # and they check each gate's own verdict. They run all-or-nothing with those gates off unless a
-# test passes its own `gates`; tests/gates/test_filtering.py and test_usefulness*.py cover the rest.
+# test passes its own `gates`; tests/node/gates/test_filtering.py and test_usefulness*.py cover the rest.
 LEGACY_GATES: dict[str, Any] = {
     "usefulness": {"enabled": False},
     "diversity": {"enabled": False},

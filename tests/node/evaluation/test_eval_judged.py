@@ -19,7 +19,7 @@ from synthspace.cli.main import app
 from synthspace.node.evaluation.benchmark import JudgedItem, load_benchmark
 from synthspace.node.evaluation.judged import AnswerJudge, JudgeUnavailableError, judge_config
 from synthspace.node.evaluation.stats import wilson_interval
-from tests.federation import conftest as federation_fixtures
+from tests.federated import conftest as federation_fixtures
 from tests.judge_stub import JudgeStub, judge_stub, judged_record
 
 tiny_model = federation_fixtures.tiny_model  # the tiny 2-layer Llama folder (session fixture)

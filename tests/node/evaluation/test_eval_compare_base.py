@@ -53,7 +53,7 @@ def test_compare_base_tells_base_from_trained_adapter(tmp_path: Path) -> None:
     bench.write_text("".join(i.model_dump_json() + "\n" for i in items), encoding="utf-8")
     _train_adapter([i for i in items if isinstance(i, ChoiceItem)], tmp_path / "adapter")
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src")}
     proc = subprocess.run(
         [
             sys.executable,

@@ -10,7 +10,7 @@ import pytest
 from synthspace.node.evaluation.benchmark import BenchmarkError, load_benchmark, shipped_benchmark
 from synthspace.node.evaluation.stats import paired_delta_interval, wilson_interval
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "src/synthspace/node/examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "src/synthspace/node/examples"
 
 
 def test_wilson_interval_known_values() -> None:

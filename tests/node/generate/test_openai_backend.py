@@ -1,4 +1,4 @@
-"""The openai backend against a real OpenAI-compatible server on 127.0.0.1 (tests/generation/openai_stub_server.py)."""
+"""The openai backend against a real OpenAI-compatible server on 127.0.0.1 (tests/node/generate/openai_stub_server.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from synthspace.node.generate.backends import (
     get_backend,
 )
 from synthspace.node.generate.backends.openai_backend import parse_retry_after
-from tests.generation.conftest import StubServer
+from tests.node.generate.conftest import StubServer
 
 SCHEMA = {
     "type": "object",

@@ -14,7 +14,7 @@ from synthspace.node.generate.backends import Backend, Completion, GenerationReq
 from synthspace.node.generate.manifest import load_manifest
 from synthspace.node.generate.structured import OutputValidator
 from synthspace.node.recipes import parse_recipe
-from tests.generation.conftest import TINY_RECIPE, write_personas
+from tests.node.generate.conftest import TINY_RECIPE, write_personas
 
 GOOD = {"question": "Why is tea hot?", "answer": "It was boiled.", "level": "easy", "score": 3}
 

@@ -163,7 +163,7 @@ def test_superlink_decoder_finds_text_in_a_flower_array_pushed_over_rest() -> No
     from flwr.app import Array
     from flwr.proto.message_pb2 import PushObjectRequest
 
-    from tests.federation.superlink_wire import decoded_leaves
+    from tests.federated.superlink_wire import decoded_leaves
 
     secret = "What is the status code for request 103?"
     array = Array(np.array([secret]))

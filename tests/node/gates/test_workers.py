@@ -48,7 +48,7 @@ def test_no_fork_while_another_thread_runs() -> None:
 def test_forked_cases_in_a_single_threaded_process() -> None:
     """Gates fork only from a process with no other thread (`workers.can_fork`); by the time the
     suite gets here earlier tests have left threads in this process, so the cases that must
-    really fork (tests/gates/forked_cases.py) run in a fresh pytest process."""
+    really fork (tests/node/gates/forked_cases.py) run in a fresh pytest process."""
     cases = Path(__file__).with_name("forked_cases.py")
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
@@ -56,7 +56,7 @@ def test_forked_cases_in_a_single_threaded_process() -> None:
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert re.search(r"\b2 passed\b", run.stdout), run.stdout[-2000:]

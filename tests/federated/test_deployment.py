@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.federation.conftest import Federation, qa_rows
+from tests.federated.conftest import Federation, qa_rows
 
 pytestmark = pytest.mark.slow
 
@@ -399,11 +399,11 @@ def test_nothing_private_reaches_the_superlink(federation: Federation) -> None:
     """Both SuperNodes connect through a TLS-terminating recorder. A run: the decoded traffic
     (HTTP requests -> protobuf fields -> Flower object bodies -> .npy / UTF-32 text) holds no
     training record and no private key. The decoder's positive control (a record in a Flower
-    Array is found) is tests/federation/test_privacy.py::test_superlink_decoder_finds_text_in_a_flower_array_pushed_over_rest."""
+    Array is found) is tests/federated/test_privacy.py::test_superlink_decoder_finds_text_in_a_flower_array_pushed_over_rest."""
     from synthspace.coordinator.federated.federation import start_run, watch_run
     from synthspace.node.federated.supernode import join
-    from tests.federation.conftest import qa_rows
-    from tests.federation.superlink_wire import TlsRecordingProxy, decoded_leaves
+    from tests.federated.conftest import qa_rows
+    from tests.federated.superlink_wire import TlsRecordingProxy, decoded_leaves
     from tests.node.test_node_wire_privacy import private_key_needles
 
     ca = federation.coord_home / "federation" / "ca"

@@ -21,7 +21,7 @@ from flwr.proto.node_pb2 import NodeInfo
 from flwr.serverapp import Grid
 from flwr.supercore.task_identity import TaskIdentity
 
-from tests.federation.conftest import qa_rows
+from tests.federated.conftest import qa_rows
 
 PG_ADMIN_URL = os.environ.get("SYNTHSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -281,7 +281,7 @@ def test_dp_clips_every_update_noises_the_aggregate_and_records_the_accounted_ep
     # The web catalog's adapter page shows the accounted epsilon and the canary exposure.
     import httpx
 
-    from tests.federation.conftest import serve_coordinator
+    from tests.federated.conftest import serve_coordinator
 
     server = serve_coordinator(coord)
     try:

@@ -17,7 +17,7 @@ from synthspace.node.generate import read_records
 from synthspace.node.generate.manifest import load_manifest
 from synthspace.node.generate.planning import build_plan
 from synthspace.node.recipes import load_recipe, recipe_digest
-from tests.generation.conftest import (
+from tests.node.generate.conftest import (
     SEEDS,
     StubServer,
     env_without_proxy,

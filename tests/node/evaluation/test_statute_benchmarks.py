@@ -15,7 +15,7 @@ import pytest
 
 from synthspace.node.evaluation.benchmark import ChoiceItem, load_benchmark, shipped_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "src/synthspace/node/examples"
 
 

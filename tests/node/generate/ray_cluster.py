@@ -45,7 +45,7 @@ class LocalRayCluster:
         self.env = dict(env or os.environ)
         self.env["RAY_USAGE_STATS_ENABLED"] = "0"
         # Workers import synthspace from the tree under test.
-        src = str(Path(__file__).resolve().parents[2] / "src")
+        src = str(Path(__file__).resolve().parents[3] / "src")
         self.env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [self.env.get("PYTHONPATH")])])
         self.temp_dir = tempfile.mkdtemp(prefix="ssray", dir="/tmp")  # short: Ray's socket paths
         self.port = free_port()

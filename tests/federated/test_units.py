@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.federation.conftest import qa_rows
+from tests.federated.conftest import qa_rows
 
 
 def test_ca_signs_a_superlink_certificate_for_its_names_and_reissues_for_new_ones(tmp_path: Path) -> None:

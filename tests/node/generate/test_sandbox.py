@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from synthspace.node.recipes import PromptRenderer, TemplateRenderError, parse_recipe
-from tests.generation.conftest import TINY_RECIPE
+from tests.node.generate.conftest import TINY_RECIPE
 
 
 def _renderer(template: str) -> PromptRenderer:

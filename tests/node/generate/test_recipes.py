@@ -8,7 +8,7 @@ from synthspace.errors import ConfigError
 from synthspace.node.examples import EXAMPLES, example_path
 from synthspace.node.recipes import Recipe, RecipeError, load_recipe, parse_recipe, recipe_digest
 from synthspace.node.seeds import load_seeds
-from tests.generation.conftest import TINY_RECIPE
+from tests.node.generate.conftest import TINY_RECIPE
 
 
 def test_tiny_recipe_parses_and_builds_a_strict_json_schema() -> None:
