@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator
 from synthspace import dsse
 from synthspace.canonical_json import canonicalize
 from synthspace.config_model import StrictModel
-from synthspace.errors import SynthspaceError
+from synthspace.errors import CodedError
 from synthspace.policy import Action, UseRequest, decide
 
 if TYPE_CHECKING:
@@ -49,12 +49,8 @@ PURPOSE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 MAX_ENVELOPE_BYTES: Final = 16 * 1024
 
 
-class AgreementError(SynthspaceError):
+class AgreementError(CodedError):
     """An agreement is malformed or does not hold; `code` is the API error code."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class AgreementPayload(StrictModel):

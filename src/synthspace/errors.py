@@ -9,6 +9,15 @@ class SynthspaceError(Exception):
     """Base class of every error synthspace raises on purpose."""
 
 
+class CodedError(SynthspaceError):
+    """An error that carries the API error code the coordinator answers with (`code`), so the
+    node, the coordinator and the auditor name the same refusal the same way."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class ConfigError(SynthspaceError):
     """A configuration file, recipe or spec is invalid."""
 

@@ -35,7 +35,7 @@ from pydantic import Field, ValidationError, field_validator
 from synthspace import dsse
 from synthspace.canonical_json import canonicalize
 from synthspace.config_model import StrictModel
-from synthspace.errors import SynthspaceError
+from synthspace.errors import CodedError
 from synthspace.policy import UsagePolicy, restriction_violations
 
 if TYPE_CHECKING:
@@ -50,12 +50,8 @@ MAX_VERSIONS: Final = 100  # policy versions one artifact may have (each is a lo
 MAX_REASON_CHARS: Final = 1000
 
 
-class PolicyUpdateError(SynthspaceError):
+class PolicyUpdateError(CodedError):
     """A policy update is malformed or not allowed; `code` is the API error code."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class PolicyUpdatePayload(StrictModel):
