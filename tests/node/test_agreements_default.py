@@ -153,7 +153,7 @@ def test_derive_lists_its_agreement_and_another_org_audits_the_child(
 def test_a_child_whose_listed_agreement_is_bogus_is_refused_at_publish_and_fails_the_auditor(
     orgs: Orgs, tmp_path: Path
 ) -> None:
-    """One rule (acceptance.listed_agreement_problems), two callers: the coordinator refuses the
+    """One rule (acceptance_lineage.listed_agreement_problems), two callers: the coordinator refuses the
     forged child with 422 and the problem's code; the auditor's `parent_agreements` check fails
     the same signed Statement (it never reaches the log, so it is checked from its bundle)."""
     from synthspace import dsse

@@ -1,5 +1,5 @@
 """Derivation and training respect the parents' terms: `policy.permits`, the licence table and
-the acceptance rule `acceptance.parent_problems` (coordinator at publish, auditor's parent_policy)."""
+the acceptance rule `acceptance_lineage.parent_problems` (coordinator at publish, auditor's parent_policy)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from synthspace.acceptance import parent_problems
+from synthspace.acceptance_lineage import parent_problems
 from synthspace.licences import TIERS, incompatibility, most_restrictive, rank
 from synthspace.lineage import (
     DigestSet,

@@ -254,7 +254,7 @@ class DerivationForbidden(DeriveError):
 def _check_may_derive(
     statement: Any, artifact_id: str, org: str, license: str | None, in_force: Any = None
 ) -> None:
-    """The node's side of `acceptance.parent_problems` for one `source` parent; `in_force` is
+    """The node's side of `acceptance_lineage.parent_problems` for one `source` parent; `in_force` is
     the parent's policy in force when a logged version restricted the signed one."""
     pred = statement.predicate
     policy = in_force if in_force is not None else enforced_policy(pred.policy)

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from synthspace import artifact as artifact_mod
 from synthspace import dsse
-from synthspace.acceptance import listed_agreement_problems, parent_problems, statement_problems
+from synthspace.acceptance import statement_problems
+from synthspace.acceptance_lineage import listed_agreement_problems, parent_problems
 from synthspace.api_models import InclusionProof, Receipt
 from synthspace.coordinator.blobs import BlobStore
 from synthspace.coordinator.errors import (
@@ -359,9 +360,9 @@ def publish_artifact(
 
 def _check_parent_terms(session: Session, statement: Statement, now: datetime) -> None:
     """Each parent's signed usage policy permits this use, and the child's licence is no more
-    permissive than a parent's (`acceptance.parent_problems`, the rule the auditor re-runs); the
+    permissive than a parent's (`acceptance_lineage.parent_problems`, the rule the auditor re-runs); the
     agreements the lineage lists are logged, the user's, for the parent's role and policy, and
-    cover every other org's source/training-data parent (`acceptance.listed_agreement_problems`,
+    cover every other org's source/training-data parent (`acceptance_lineage.listed_agreement_problems`,
     the auditor's `parent_agreements`). A lineage listing none (published before) is not judged."""
     parents: dict[str, Statement] = {}
     in_force: dict[str, UsagePolicy] = {}

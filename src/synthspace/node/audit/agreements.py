@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthspace import dsse
-from synthspace.acceptance import listed_agreement_problems
+from synthspace.acceptance_lineage import listed_agreement_problems
 from synthspace.agreement import AgreementError, parse_agreement
 from synthspace.canonical_json import sha256_hex
 from synthspace.checkpoint import open_checkpoint
@@ -235,7 +235,7 @@ def check_parent_agreements(
         key = ctx.keys.get(key_id) if ctx.keys is not None else None
         return key.org if key is not None and key.purpose == "artifact" else None
 
-    # the rule the coordinator applies at publish (acceptance.listed_agreement_problems)
+    # the rule the coordinator applies at publish (acceptance_lineage.listed_agreement_problems)
     # a parent whose policy versions this audit verified is judged on the version in force
     # when the agreement was logged, as the coordinator did at publish
     coded = listed_agreement_problems(

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synthspace import artifact, dsse
-from synthspace.acceptance import parent_problems, statement_problems
+from synthspace.acceptance import statement_problems
+from synthspace.acceptance_lineage import parent_problems
 from synthspace.canonical_json import file_sha256
 from synthspace.errors import SynthspaceError, VerificationError
 from synthspace.evaluation_results import results_problems
@@ -450,7 +451,7 @@ def check_parent_policy(
 ) -> None:
     """parent_policy: every parent's usage policy in force at the child's publication (log index
     `index`, time `at`) permitted this child's use of it (derive, federated train), and the
-    child's licence is no more permissive than any parent's -- `acceptance.parent_problems`, the
+    child's licence is no more permissive than any parent's -- `acceptance_lineage.parent_problems`, the
     rule the coordinator applies at publish. Judged on the parents the lineage check verified:
     on the signed policy, or the latest version logged before `index` that the parent's
     `policy_versions` check verified."""

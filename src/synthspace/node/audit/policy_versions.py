@@ -277,7 +277,7 @@ def parent_policies(report: AuditReport, *, before: int | None) -> dict[str, Usa
 
 
 def parent_policy_at(report: AuditReport) -> Callable[[str, int], UsagePolicy | None]:
-    """`acceptance.listed_agreement_problems`' `policy_at`: a walked parent's policy in force
+    """`acceptance_lineage.listed_agreement_problems`' `policy_at`: a walked parent's policy in force
     just before a log index, from its verified versions (None: the signed one applies)."""
     walked = {
         sub.artifact_id: sub
