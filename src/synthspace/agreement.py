@@ -21,7 +21,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from synthspace import dsse
 from synthspace.canonical_json import canonicalize
@@ -111,20 +111,10 @@ def sign_agreement(
 
 def parse_agreement(envelope: Envelope, verified_payload: bytes) -> AgreementPayload:
     """The payload of an envelope whose signature was verified; AgreementError otherwise."""
-    if envelope.payloadType != AGREEMENT_PAYLOAD_TYPE:
-        raise AgreementError(
-            f"payloadType is {envelope.payloadType!r}, an agreement has {AGREEMENT_PAYLOAD_TYPE!r}",
-            "invalid_agreement",
-        )
-    try:
-        return AgreementPayload.model_validate_json(verified_payload)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()
-        )
-        raise AgreementError(
-            f"malformed agreement payload: {problems}", "invalid_agreement"
-        ) from None
+    return dsse.parse_verified_payload(
+        envelope, verified_payload, payload_type=AGREEMENT_PAYLOAD_TYPE, model=AgreementPayload,
+        what="an agreement", error=lambda message: AgreementError(message, "invalid_agreement"),
+    )  # fmt: skip
 
 
 def agreement_request(org: str, action: Action, purpose: str | None, time: datetime) -> UseRequest:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -143,3 +144,29 @@ def verify(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey], threshol
     if not envelope.signatures:
         detail += "; the envelope has no signatures"
     raise DSSEError(f"DSSE envelope does not verify: {detail}")
+
+
+_Payload = TypeVar("_Payload", bound=BaseModel)
+
+
+def parse_verified_payload(
+    envelope: Envelope,
+    verified_payload: bytes,
+    *,
+    payload_type: str,
+    model: type[_Payload],
+    what: str,
+    error: Callable[[str], Exception],
+) -> _Payload:
+    """The typed payload of an envelope whose signature `verify` accepted: its payloadType must
+    be `payload_type` and its JSON must validate as `model`; otherwise `error(message)` is
+    raised, the message naming `what` (e.g. "an agreement") and every field that failed."""
+    if envelope.payloadType != payload_type:
+        raise error(f"payloadType is {envelope.payloadType!r}, {what} has {payload_type!r}")
+    try:
+        return model.model_validate_json(verified_payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()
+        )
+        raise error(f"malformed {what.split(' ', 1)[1]} payload: {problems}") from None

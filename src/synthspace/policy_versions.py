@@ -119,18 +119,10 @@ def sign_policy_update(
 
 def parse_policy_update(envelope: Envelope, verified_payload: bytes) -> PolicyUpdatePayload:
     """The payload of an envelope whose signature was verified; PolicyUpdateError otherwise."""
-    if envelope.payloadType != POLICY_UPDATE_PAYLOAD_TYPE:
-        raise PolicyUpdateError(
-            f"payloadType is {envelope.payloadType!r}, a policy update has {POLICY_UPDATE_PAYLOAD_TYPE!r}",
-            "invalid_policy_update",
-        )
-    try:
-        return PolicyUpdatePayload.model_validate_json(verified_payload)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}" for e in exc.errors()
-        )
-        raise PolicyUpdateError(f"malformed policy update: {problems}", "invalid_policy_update") from None
+    return dsse.parse_verified_payload(
+        envelope, verified_payload, payload_type=POLICY_UPDATE_PAYLOAD_TYPE, model=PolicyUpdatePayload,
+        what="a policy update", error=lambda message: PolicyUpdateError(message, "invalid_policy_update"),
+    )  # fmt: skip
 
 
 def update_problem(

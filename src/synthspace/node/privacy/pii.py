@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, cast
+from typing import Literal, cast, get_args
 
 import numpy as np
 
@@ -48,19 +48,7 @@ PiiType = Literal[
     "person_name",
     "street_address",
 ]
-PII_TYPES: tuple[PiiType, ...] = (
-    "email",
-    "phone",
-    "my_number",
-    "corporate_number",
-    "payment_card",
-    "postal_code",
-    "ip_address",
-    "ssn",
-    "iban",
-    "person_name",
-    "street_address",
-)
+PII_TYPES: tuple[PiiType, ...] = get_args(PiiType)
 
 # Hyphen-like characters left after NFKC (U+2010 hyphen, dashes, minus, katakana long vowel
 # mark which Japanese text often uses inside phone numbers).
