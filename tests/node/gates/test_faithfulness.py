@@ -324,3 +324,15 @@ def test_the_support_prompt_example_reads_in_the_right_roles() -> None:
     for seed in seeds:
         example = json.loads(jinja2.Template(line).render(seed=seed), strict=False)
         assert not any(c.swapped(example) for c in checks), example
+
+
+def test_support_reply_must_be_a_sentence(tmp_path: Path) -> None:
+    """The demo's support recipe (`min_words: 5`, `min_function_words: 1`): a name or a company
+    label where the agent's reply belongs is dropped; a short real reply is kept (control)."""
+    customer = "Hello, my Nimbus Toaster Duo has a problem. Uneven toasting. Can you help me fix it today."
+    base = {"customer": customer, "category": "technical", "resolved": True}
+    labels = ["Alex Stone, Nimbus Kettle Co.", "Nimbus Kettle Co. LLP, Inc. Support"]
+    reply = "Please unplug the toaster and clean the crumb tray, then try again."
+    verdicts = _reasons(tmp_path, SUPPORT, [{**base, "agent": a} for a in [*labels, reply]])
+    assert all("usefulness:not_a_sentence" in v for v in verdicts[:2]), verdicts
+    assert not [r for r in verdicts[2] if r.startswith("usefulness:")], verdicts[2]

@@ -74,6 +74,16 @@ def test_positive_controls_each_check_fires(tmp_path: Path) -> None:
         ],
         "wrong_language": ["私のケトルが壊れました。どうすればいいですか。", "交換いたします。"],
         "truncated": ["My kettle stopped working after a week and", "We will send a new one."],
+        # Both from a `demo --small` run of the bundled model (support, agent reply).
+        "shouting": [
+            "My coffee maker has a problem. Can you help?",
+            "CHENNACOKE, BILLED IN THROUGH SHEET, SHOP THE ORDER IN YOUR OWN BILLING CODE.",
+        ],
+        "repeated_clause": [
+            "My coffee maker has a problem. Can you help?",
+            "Billed in through sheet, this is how to save you the cycle, shop the billed out "
+            "order, this is how to save you the cycle!",
+        ],
     }
     for reason, dialogue in cases.items():
         why = _verdicts(tmp_path, "en", [{**base, "dialogue": dialogue}])[0]
@@ -83,3 +93,15 @@ def test_positive_controls_each_check_fires(tmp_path: Path) -> None:
         "dialogue": ["Order placed on 2024-05-01 at 10:30, total £45.99.", "It ships on Monday."],
     }
     assert _verdicts(tmp_path, "en", [near_miss])[0] == []
+    # Near misses of the two newest checks: acronyms and names in ordinary prose, and a short
+    # clause ("thank you") said twice, are fine.
+    acronyms = {
+        **base,
+        "dialogue": [
+            "My NAS from ACME sends an HTTP 500 over VPN, and the USB port is dead. Thank you.",
+            "Thank you, we will replace the NAS and the USB cable, thank you for waiting.",
+        ],
+    }
+    assert _verdicts(tmp_path, "en", [acronyms])[0] == []
+    shouted = {**base, "dialogue": ["My kettle is broken.", "BILLING REPAYLOADS WELCOME!!! Let's get started now!"]}
+    assert "usefulness:shouting" in _verdicts(tmp_path, "en", [shouted])[0]

@@ -265,6 +265,8 @@ def usefulness(run: GateRun) -> None:
             "min_base64_run": c.min_base64_run,
             "instruction_min_chars": c.instruction_min_chars,
             "repeat_min_chars": c.repeat_min_chars,
+            "repeat_clause_min_chars": c.repeat_clause_min_chars,
+            "max_uppercase_share": c.max_uppercase_share,
             "min_meaningful_chars": c.min_meaningful_chars,
         },
     )

@@ -1,5 +1,6 @@
 """Degenerate generated text: number/hex/base64 noise, template placeholders, the prompt's own
-instructions copied back, sentences or list items repeated inside one record, near-empty fields.
+instructions copied back, sentences, clauses or list items repeated inside one record, prose in
+capitals, near-empty fields.
 
 Every check takes NFKC-normalised text and returns the name of the defect or None; the
 thresholds come from `UsefulnessConfig` (node/gates/config.py).
@@ -27,6 +28,7 @@ _CJK = re.compile("[\u3041-\u30ff\u4e00-\u9fff]")
 _CLAUSE_SPLIT = re.compile(r"[、,;:：（）()「」]")
 _MEANINGFUL = re.compile(r"[^\W\d_]+")  # runs: counted by summed length (fewer objects)
 _SQUASH = re.compile(r"[\W_]+")
+_CAPS_RUN = re.compile(r"\b[A-Z]{4,}(?:[\s,]+[A-Z]{4,}\b){2}")
 
 
 def squash(text: str) -> str:
@@ -93,6 +95,37 @@ def repeated_sentence(texts: Iterable[str], min_chars: int) -> str | None:
                 if seen[key] >= 2:
                     return "repeated_sentence"
     return None
+
+
+def repeated_clause(texts: Iterable[str], min_chars: int) -> str | None:
+    """A clause (text between commas, semicolons, colons or sentence ends) of at least
+    `min_chars` (squashed) that occurs twice inside one text: a model looping on a phrase
+    ("THIS IS HOW TO SAVE YOU THE CYCLE, ..., THIS IS HOW TO SAVE YOU THE CYCLE")."""
+    for t in texts:
+        seen: set[str] = set()
+        for sentence in sentences(t):
+            for clause in _CLAUSE_SPLIT.split(sentence):
+                key = squash(clause)
+                if len(key) < min_chars:
+                    continue
+                if key in seen:
+                    return "repeated_clause"
+                seen.add(key)
+    return None
+
+
+def shouting(text: str, min_letters: int, max_upper_share: float) -> str | None:
+    """Prose written in capitals: of its Latin letters (at least `min_letters`), more than
+    `max_upper_share` are upper case, or three capitalised words of 4+ letters in a row
+    ("BILLING REPAYLOADS WELCOME!!!"). Acronyms and names keep ordinary prose far below half,
+    and are rarely three long ones in a row."""
+    upper = sum(1 for ch in text if "A" <= ch <= "Z")
+    if upper < 12 and upper <= max_upper_share * min_letters:  # ordinary prose: neither rule fires
+        return None
+    if _CAPS_RUN.search(text):
+        return "shouting"
+    letters = upper + sum(1 for ch in text if "a" <= ch <= "z")
+    return "shouting" if letters >= min_letters and upper / letters > max_upper_share else None
 
 
 def repeated_items(items: Sequence[str]) -> str | None:

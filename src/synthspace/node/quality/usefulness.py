@@ -39,6 +39,15 @@ _JA_CUT = re.compile("[、,\u30a1-\u30fa\u30fcA-Za-z{}\\[<>|#*_=]\\s*$")
 _FRAGMENT_START = re.compile(r"\s*[,.;:)}\]、。）」]")
 _END = re.compile(r"[.!?。！？…:：)）」』\]\"'”’]\s*$")
 _URL = re.compile(r"https?://\S+|www\.\S+")
+# English function words: a sentence has at least one; a name or a label ("Alex Stone, Nimbus
+# Kettle Co.") has none. Used only when a recipe sets `min_function_words`.
+_EN_FUNCTION_WORDS = frozenset(
+    """a an the i me my we us our you your he him his she her it its they them their this that
+    these those is am are was were be been being do does did have has had will would can could
+    shall should may might must not no to of in on at for with from by about as and or but if
+    so than then there here what which who when where why how please let let's i'm i'll we'll
+    we're you're it's that's can't don't won't""".split()
+)
 
 
 def _texts(value: Any) -> list[str]:
@@ -92,6 +101,11 @@ class UsefulnessChecker:
                 else ("near_empty" if score.letters < c.min_meaningful_chars else None)
             )
             or (self._shape(text, score) if prose else None)
+            or (
+                dg.shouting(text, c.uppercase_min_letters, c.max_uppercase_share)
+                if prose and c.max_uppercase_share < 1
+                else None
+            )
         )
 
     def _shape(self, text: str, score: LanguageScore | None = None) -> str | None:
@@ -103,6 +117,11 @@ class UsefulnessChecker:
             words = len(_WORD.findall(text))
             if words < self.cfg.min_words:
                 return "too_short"
+            if self.cfg.min_function_words and (
+                sum(w.lower() in _EN_FUNCTION_WORDS for w in _WORD.findall(text))
+                < self.cfg.min_function_words
+            ):
+                return "not_a_sentence"
             cut = words >= self.cfg.truncation_min_words and not _END.search(text)
         elif language == "ja":
             chars = score.target_letters if score is not None else count_chars(_JA, text)
@@ -150,6 +169,8 @@ class UsefulnessChecker:
         ):
             found.add("unknown_words")
         if rep := dg.repeated_sentence(all_texts, self.cfg.repeat_min_chars):
+            found.add(rep)
+        elif rep := dg.repeated_clause(all_texts, self.cfg.repeat_clause_min_chars):
             found.add(rep)
         squashed = dg.squash("\n".join(all_texts))
         if echo := self.echo(squashed):

@@ -269,6 +269,23 @@ class UsefulnessConfig(GateModel):
         ge=2,
         description="A sentence at least this long (squashed) may not occur twice in a record.",
     )
+    repeat_clause_min_chars: int = Field(
+        default=20,
+        ge=2,
+        description="A clause (between commas, semicolons or sentence ends) at least this long "
+        "(squashed) may not occur twice in one text field.",
+    )
+    max_uppercase_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of capitals among a prose field's Latin letters (1 = off).",
+    )
+    uppercase_min_letters: int = Field(
+        default=24,
+        ge=1,
+        description="The capitals check judges only prose fields with at least this many Latin letters.",
+    )
     repetition_ngram: int = Field(
         default=6, ge=3, le=50, description="Character n-gram length of the self-repetition check."
     )
@@ -285,6 +302,12 @@ class UsefulnessConfig(GateModel):
         default=1,
         ge=0,
         description="A text field needs this many words (English) or Japanese characters (Japanese).",
+    )
+    min_function_words: int = Field(
+        default=0,
+        ge=0,
+        description="English prose fields need this many function words (the, you, can, ...): "
+        "a name or a label where a sentence belongs has none (0 = off).",
     )
     require_sentence_end: bool = Field(
         default=True,
