@@ -105,3 +105,8 @@ def test_positive_controls_each_check_fires(tmp_path: Path) -> None:
     assert _verdicts(tmp_path, "en", [acronyms])[0] == []
     shouted = {**base, "dialogue": ["My kettle is broken.", "BILLING REPAYLOADS WELCOME!!! Let's get started now!"]}
     assert "usefulness:shouting" in _verdicts(tmp_path, "en", [shouted])[0]
+    # From a `demo --small` run at df3139a (support): a clause begun and left empty.
+    empty = {**base, "dialogue": ["I need your help to fix the problem. I will, .", "Milo, thank you. I will, ."]}
+    assert "usefulness:empty_clause" in _verdicts(tmp_path, "en", [empty])[0]
+    ellipsis = {**base, "dialogue": ["Well, ... my kettle leaks again.", "Sorry, we will send a new one."]}
+    assert _verdicts(tmp_path, "en", [ellipsis])[0] == []

@@ -37,6 +37,9 @@ _JA = re.compile("[\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff\u3005]+")  # ru
 # A sentence ends with one of these (optionally followed by closing quotes/brackets).
 _JA_CUT = re.compile("[、,\u30a1-\u30fa\u30fcA-Za-z{}\\[<>|#*_=]\\s*$")
 _FRAGMENT_START = re.compile(r"\s*[,.;:)}\]、。）」]")
+# A comma or semicolon closed at once by a sentence end ("I will, ." / "CYCLE,!"): a clause
+# the model began and left empty. Never in written prose; an ellipsis after a comma is kept.
+_EMPTY_CLAUSE = re.compile(r"[,;、，；]\s*[.!?。！？](?![.…])")
 _END = re.compile(r"[.!?。！？…:：)）」』\]\"'”’]\s*$")
 _URL = re.compile(r"https?://\S+|www\.\S+")
 # English function words: a sentence has at least one; a name or a label ("Alex Stone, Nimbus
@@ -112,6 +115,8 @@ class UsefulnessChecker:
         """Prose fields: too few words, a fragment, or cut off mid-sentence."""
         if _FRAGMENT_START.match(text):
             return "fragment"
+        if _EMPTY_CLAUSE.search(text):
+            return "empty_clause"
         language = self.analyzer.language if self.analyzer is not None else ""
         if language == "en":
             words = len(_WORD.findall(text))
