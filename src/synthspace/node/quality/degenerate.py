@@ -9,7 +9,6 @@ thresholds come from `UsefulnessConfig` (node/gates/config.py).
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 
 _DIGIT_RUN = re.compile(r"\d{10,}")
@@ -29,6 +28,8 @@ _CLAUSE_SPLIT = re.compile(r"[、,;:：（）()「」]")
 _MEANINGFUL = re.compile(r"[^\W\d_]+")  # runs: counted by summed length (fewer objects)
 _SQUASH = re.compile(r"[\W_]+")
 _CAPS_RUN = re.compile(r"\b[A-Z]{4,}(?:[\s,]+[A-Z]{4,}\b){2}")
+_UPPER = re.compile("[A-Z]+")  # runs: Latin letters counted by summed length, as _MEANINGFUL
+_LOWER = re.compile("[a-z]+")
 
 
 def squash(text: str) -> str:
@@ -84,34 +85,34 @@ def sentences(text: str) -> list[str]:
     return [s for s in (p.strip() for p in _SENTENCE_SPLIT.split(text)) if s]
 
 
-def repeated_sentence(texts: Iterable[str], min_chars: int) -> str | None:
-    """A sentence of at least `min_chars` (squashed) that occurs twice in one record."""
-    seen: Counter[str] = Counter()
+def repeated_sentence_or_clause(
+    texts: Iterable[str], sentence_min_chars: int, clause_min_chars: int
+) -> str | None:
+    """`repeated_sentence`: a sentence of at least `sentence_min_chars` (squashed) that occurs
+    twice in one record; else `repeated_clause`: a clause (text between commas, semicolons,
+    colons or sentence ends) of at least `clause_min_chars` that occurs twice inside one text,
+    a model looping on a phrase ("THIS IS HOW TO SAVE YOU THE CYCLE, ..., THIS IS HOW TO SAVE
+    YOU THE CYCLE"). One pass: each text is split into sentences once for both."""
+    sentence_seen: set[str] = set()
+    clause_repeated = False
     for t in texts:
-        for s in sentences(t):
-            key = squash(s)
-            if len(key) >= min_chars:
-                seen[key] += 1
-                if seen[key] >= 2:
-                    return "repeated_sentence"
-    return None
-
-
-def repeated_clause(texts: Iterable[str], min_chars: int) -> str | None:
-    """A clause (text between commas, semicolons, colons or sentence ends) of at least
-    `min_chars` (squashed) that occurs twice inside one text: a model looping on a phrase
-    ("THIS IS HOW TO SAVE YOU THE CYCLE, ..., THIS IS HOW TO SAVE YOU THE CYCLE")."""
-    for t in texts:
-        seen: set[str] = set()
+        clause_seen: set[str] = set()
         for sentence in sentences(t):
+            key = squash(sentence)
+            if len(key) >= sentence_min_chars:
+                if key in sentence_seen:
+                    return "repeated_sentence"
+                sentence_seen.add(key)
+            if clause_repeated:
+                continue
             for clause in _CLAUSE_SPLIT.split(sentence):
-                key = squash(clause)
-                if len(key) < min_chars:
-                    continue
-                if key in seen:
-                    return "repeated_clause"
-                seen.add(key)
-    return None
+                ckey = squash(clause)
+                if len(ckey) >= clause_min_chars:
+                    if ckey in clause_seen:
+                        clause_repeated = True
+                        break
+                    clause_seen.add(ckey)
+    return "repeated_clause" if clause_repeated else None
 
 
 def shouting(text: str, min_letters: int, max_upper_share: float) -> str | None:
@@ -119,12 +120,12 @@ def shouting(text: str, min_letters: int, max_upper_share: float) -> str | None:
     `max_upper_share` are upper case, or three capitalised words of 4+ letters in a row
     ("BILLING REPAYLOADS WELCOME!!!"). Acronyms and names keep ordinary prose far below half,
     and are rarely three long ones in a row."""
-    upper = sum(1 for ch in text if "A" <= ch <= "Z")
+    upper = sum(map(len, _UPPER.findall(text)))
     if upper < 12 and upper <= max_upper_share * min_letters:  # ordinary prose: neither rule fires
         return None
     if _CAPS_RUN.search(text):
         return "shouting"
-    letters = upper + sum(1 for ch in text if "a" <= ch <= "z")
+    letters = upper + sum(map(len, _LOWER.findall(text)))
     return "shouting" if letters >= min_letters and upper / letters > max_upper_share else None
 
 

@@ -119,12 +119,12 @@ class UsefulnessChecker:
             return "empty_clause"
         language = self.analyzer.language if self.analyzer is not None else ""
         if language == "en":
-            words = len(_WORD.findall(text))
+            found = _WORD.findall(text)
+            words = len(found)
             if words < self.cfg.min_words:
                 return "too_short"
             if self.cfg.min_function_words and (
-                sum(w.lower() in _EN_FUNCTION_WORDS for w in _WORD.findall(text))
-                < self.cfg.min_function_words
+                sum(w.lower() in _EN_FUNCTION_WORDS for w in found) < self.cfg.min_function_words
             ):
                 return "not_a_sentence"
             cut = words >= self.cfg.truncation_min_words and not _END.search(text)
@@ -173,9 +173,9 @@ class UsefulnessChecker:
             and unknown_words >= self.min_unknown
         ):
             found.add("unknown_words")
-        if rep := dg.repeated_sentence(all_texts, self.cfg.repeat_min_chars):
-            found.add(rep)
-        elif rep := dg.repeated_clause(all_texts, self.cfg.repeat_clause_min_chars):
+        if rep := dg.repeated_sentence_or_clause(
+            all_texts, self.cfg.repeat_min_chars, self.cfg.repeat_clause_min_chars
+        ):
             found.add(rep)
         squashed = dg.squash("\n".join(all_texts))
         if echo := self.echo(squashed):
