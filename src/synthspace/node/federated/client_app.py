@@ -78,8 +78,7 @@ def _cfg(msg: Message) -> ConfigRecord:
     return records["config"] if "config" in records else ConfigRecord()
 
 
-def _lora_settings(cfg: ConfigRecord) -> Any:
-    opts = NodeTrainingOptions.from_config(cfg)
+def _lora_settings(opts: NodeTrainingOptions) -> Any:
     return LoraSettings(
         rank=opts.lora_rank,
         alpha=opts.lora_alpha,
@@ -88,23 +87,25 @@ def _lora_settings(cfg: ConfigRecord) -> Any:
     )
 
 
-def _model_with_adapter(msg: Message) -> tuple[Any, Any, Any]:
-    """(base model info, peft model, config) with the message's global adapter loaded."""
+def _model_with_adapter(msg: Message) -> tuple[Any, Any, NodeTrainingOptions]:
+    """(base model info, peft model, node options) with the message's global adapter loaded."""
     array_records = msg.content.array_records
     arrays = array_records["arrays"] if "arrays" in array_records else ArrayRecord()
     return _load_model(_cfg(msg), arrays)
 
 
-def _load_model(cfg: ConfigRecord, arrays: ArrayRecord) -> tuple[Any, Any, Any]:
-    """(base model info, peft model, config) with `arrays` (the packed global adapter) loaded."""
-    base = load_base_model(NodeTrainingOptions.from_config(cfg).base_model)
-    peft_model = attach_lora(base.model, _lora_settings(cfg))
+def _load_model(cfg: ConfigRecord, arrays: ArrayRecord) -> tuple[Any, Any, NodeTrainingOptions]:
+    """(base model info, peft model, the node options read from `cfg`) with `arrays` (the
+    packed global adapter) loaded."""
+    opts = NodeTrainingOptions.from_config(cfg)
+    base = load_base_model(opts.base_model)
+    peft_model = attach_lora(base.model, _lora_settings(opts))
     if len(arrays) > 0:
         if ADAPTER_KEY not in arrays:
             raise ClientAppConfigError(f"the global adapter must come as one packed array {ADAPTER_KEY!r}")
         _, layout = pack_adapter(adapter_state(peft_model))
         load_adapter_state(peft_model, unpack_adapter(arrays[ADAPTER_KEY].numpy(), layout))
-    return base, peft_model, cfg
+    return base, peft_model, opts
 
 
 def _adapter_reply(peft_model: Any) -> tuple[ArrayRecord, str]:
@@ -153,8 +154,8 @@ def _org(context: Context) -> str:
     return NodeHome(_home(context)).config().org
 
 
-def _adapter_config(base: Any, cfg: ConfigRecord) -> str:
-    adapter_config = _lora_settings(cfg).peft_config().to_dict()
+def _adapter_config(base: Any, opts: NodeTrainingOptions) -> str:
+    adapter_config = _lora_settings(opts).peft_config().to_dict()
     adapter_config["base_model_name_or_path"] = base.model_id
     return json.dumps(adapter_config, sort_keys=True, default=list)
 
@@ -163,14 +164,14 @@ def _adapter_config(base: Any, cfg: ConfigRecord) -> str:
 def initial_adapter(msg: Message, context: Context) -> Message:
     """The seeded initial adapter, so the coordinator needs no copy of the model."""
     _join_config(context)
-    base, peft_model, cfg = _model_with_adapter(msg)
+    base, peft_model, opts = _model_with_adapter(msg)
     arrays, layout = _adapter_reply(peft_model)
     declared = ConfigRecord(
         {
             "org": _org(context),
             "base-model-id": base.model_id,
             "base-model-digest": base.digest,
-            "adapter-config": _adapter_config(base, cfg),
+            "adapter-config": _adapter_config(base, opts),
             "adapter-layout": layout,
         }
     )
@@ -194,9 +195,8 @@ def _train(cfg: ConfigRecord, global_arrays: ArrayRecord, context: Context) -> t
     t_load = time.perf_counter()
     server_round = int(cfg.get("server-round", 1))  # type: ignore[arg-type]
     data = _training_data(context, server_round)
-    base, peft_model, cfg = _load_model(cfg, global_arrays)
+    base, peft_model, opts = _load_model(cfg, global_arrays)
     load_seconds = time.perf_counter() - t_load
-    opts = NodeTrainingOptions.from_config(cfg)
     result = train_steps(
         peft_model,
         base.tokenizer,
@@ -228,7 +228,7 @@ def _train(cfg: ConfigRecord, global_arrays: ArrayRecord, context: Context) -> t
             "base-model-digest": base.digest,
             "training-digests": ",".join(data.digests),
             "training-artifact-ids": ",".join(data.artifact_ids),
-            "adapter-config": _adapter_config(base, cfg),
+            "adapter-config": _adapter_config(base, opts),
             "adapter-layout": layout,
         }
     )
@@ -239,9 +239,8 @@ def _train(cfg: ConfigRecord, global_arrays: ArrayRecord, context: Context) -> t
 def evaluate(msg: Message, context: Context) -> Message:
     """Loss and exact match of the global adapter on this node's held-out records."""
     data = _training_data(context)
-    base, peft_model, cfg = _model_with_adapter(msg)
+    base, peft_model, opts = _model_with_adapter(msg)
     held = data.held_out or data.train
-    opts = NodeTrainingOptions.from_config(cfg)
     loss = eval_loss(peft_model, base.tokenizer, held, batch_size=opts.batch_size, max_len=opts.max_seq_len)
     em, em_n = exact_match(
         peft_model, base.tokenizer, held, limit=opts.exact_match_examples, max_new_tokens=opts.max_new_tokens
