@@ -33,12 +33,23 @@ def _lines(name: str) -> list[dict[str, Any]]:
     return [json.loads(ln) for ln in (DATA / name).read_text(encoding="utf-8").splitlines()]
 
 
-def _reasons(tmp_path: Path, plan: Any, records: list[dict[str, Any]]) -> list[list[str]]:
+def _reasons(
+    tmp_path: Path, plan: Any, records: list[dict[str, Any]], *, grounding: bool = True
+) -> list[list[str]]:
     path = tmp_path / "records.jsonl"
     path.write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
     )
-    return gate_records(path, load_recipe(plan.recipe), plan.seeds).reasons
+    recipe = load_recipe(plan.recipe)
+    cfg = recipe.gates
+    assert cfg is not None
+    if not grounding:
+        # The role sets hold exchanges about any support topic, not only the help-centre
+        # answers the demo recipe grounds replies in: they measure the role check alone.
+        cfg = cfg.model_copy(
+            update={"usefulness": cfg.usefulness.model_copy(update={"answer_grounding": []})}
+        )
+    return gate_records(path, recipe, plan.seeds, cfg).reasons
 
 
 def _faithless(reasons: list[str]) -> bool:
@@ -50,17 +61,23 @@ def _useless(reasons: list[str]) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("plan", "name"),
-    [(LEGAL, "grounding_legal"), (SUPPORT, "roles_support")],
-    ids=["legal", "support"],
+    ("plan", "name", "grounding"),
+    [
+        (LEGAL, "grounding_legal", True),
+        (SUPPORT, "grounding_support", True),
+        (SUPPORT, "roles_support", False),
+    ],
+    ids=["legal", "support-grounding", "support-roles"],
 )
-def test_drops_unfaithful_and_keeps_faithful(plan: Any, name: str, tmp_path: Path) -> None:
+def test_drops_unfaithful_and_keeps_faithful(
+    plan: Any, name: str, grounding: bool, tmp_path: Path
+) -> None:
     bad, good = _lines(f"{name}_bad.jsonl"), _lines(f"{name}_good.jsonl")
     assert len(bad) >= 40 and len(good) >= 40
     assert any(r["_origin"] == "model" for r in bad) and any(r["_origin"] == "model" for r in good)
     # One record at a time: the verdict never leans on the rest of a run.
-    bad_why = [_reasons(tmp_path, plan, [r])[0] for r in bad]
-    good_why = _reasons(tmp_path, plan, good)
+    bad_why = [_reasons(tmp_path, plan, [r], grounding=grounding)[0] for r in bad]
+    good_why = _reasons(tmp_path, plan, good, grounding=grounding)
     # Model output may be dropped by any usefulness check (copied prompt text is also
     # repetitive); the written failures, the issue's among them, must fall to the new checks.
     dropped = [
@@ -191,6 +208,65 @@ def test_a_statute_title_is_no_claim_to_contradict() -> None:
     assert check.findings(record, seed) == []
     flipped = {**record, "answer": "Electric scooters may be ridden on the pavement."}
     assert [f.kind for f in check.findings(flipped, seed)] == ["contradiction"]
+
+
+HELP_SEED = {
+    "product": "Nimbus Toaster Duo",
+    "issue": "Parcel marked delivered but missing",
+    "help_article": "We open a claim with the courier and send a new item if the parcel is not "
+    "found in two days.",
+}
+
+
+def _support_check(**kw: Any) -> GroundingCheck:
+    rule = AnswerGroundingRule(
+        field="agent",
+        source_fields=["product", "issue", "help_article"],
+        context_fields=["customer"],
+        **kw,
+    )
+    return GroundingCheck(rule, "en")
+
+
+def test_a_negated_condition_is_not_the_claims_polarity() -> None:
+    """"If the parcel is not found, we send a new item" claims that we send one: a reply that
+    says so without the condition keeps the source's polarity; one that negates the claim
+    itself still contradicts it."""
+    check = _support_check(numbers=False, names=False, max_novel_share=None)
+    record = {"customer": "My toaster parcel is missing."}
+    for agent in (
+        "I have opened a claim with the courier.",
+        "If your parcel is not found in two days, we will send a new item.",
+        "We open a claim with the courier, then we send a new item.",
+    ):
+        assert check.findings({**record, "agent": agent}, HELP_SEED) == [], agent
+    # Positive control: negating the main clause, inside or after a condition, is caught.
+    for agent in (
+        "We do not open a claim with the courier or send a new item.",
+        "If the parcel is not found, we do not send a new item or open a claim with the courier.",
+    ):
+        found = check.findings({**record, "agent": agent}, HELP_SEED)
+        assert [f.kind for f in found] == ["contradiction"], agent
+
+
+def test_min_source_words_needs_the_reply_to_pass_something_on() -> None:
+    check = _support_check(
+        numbers=False, names=False, polarity=False, max_novel_share=None, min_source_words=2
+    )
+    record = {"customer": "Hello, my Nimbus Toaster Duo parcel is missing. Can you help?"}
+    # Nothing of the help text: a generic line, and one that only repeats the customer's words.
+    for agent in (
+        "Your representative can help with this issue.",
+        "Sorry, your Nimbus Toaster Duo parcel is missing.",
+    ):
+        found = check.findings({**record, "agent": agent}, HELP_SEED)
+        assert [f.kind for f in found] == ["ungrounded"], agent
+        assert "content words from the source" in found[0].detail
+    # Positive control: passing on the claim and the courier is enough.
+    ok = {**record, "agent": "We have opened a claim with the courier."}
+    assert check.findings(ok, HELP_SEED) == []
+    # Off by default.
+    assert _support_check().rule.min_source_words is None
 
 
 def test_numbers_read_words_digits_and_kanji() -> None:
@@ -332,7 +408,7 @@ def test_support_reply_must_be_a_sentence(tmp_path: Path) -> None:
     customer = "Hello, my Nimbus Toaster Duo has a problem. Uneven toasting. Can you help me fix it today."
     base = {"customer": customer, "category": "technical", "resolved": True}
     labels = ["Alex Stone, Nimbus Kettle Co.", "Nimbus Kettle Co. LLP, Inc. Support"]
-    reply = "Please unplug the toaster and clean the crumb tray, then try again."
+    reply = "Thick slices can toast unevenly, so please try the bagel setting."
     verdicts = _reasons(tmp_path, SUPPORT, [{**base, "agent": a} for a in [*labels, reply]])
     assert all("usefulness:not_a_sentence" in v for v in verdicts[:2]), verdicts
     assert not [r for r in verdicts[2] if r.startswith("usefulness:")], verdicts[2]

@@ -12,7 +12,9 @@ against the record's own seed (or the best-matching seed when the record has no 
   words it shares most (`must` / `must not`, `may` / `may not`, `can` / `cannot`, `forbids`);
   a sentence that restates the source's exception (`except`, `unless`) is not compared;
 - novel words (English): at most `max_novel_share` of the field's content words (stemmed, stop
-  words aside) may be absent from the source, context and prompt.
+  words aside) may be absent from the source, context and prompt;
+- source words (English, `min_source_words`): the field brings at least that many content words
+  of the source that its context lacks (a support reply that passes nothing on is not grounded).
 
 Failures are `ungrounded` (numbers, names, novel words) or `contradiction` (polarity); the
 usefulness gate reports them as `usefulness:ungrounded` / `usefulness:contradiction`. Japanese:
@@ -71,6 +73,8 @@ _CLAIM = frozenset(
 _AUX = frozenset({"does", "do", "did", "is", "are", "was", "were", "has", "have"})
 _EXCEPTION = re.compile(r"\b(?:except|unless|apart from|other than)\b", re.IGNORECASE)
 _INTERJECTION = re.compile(r"^\s*(?:yes|no)\s*,\s*", re.IGNORECASE)
+# A condition, up to the comma or "then" that closes it: its negation is not the claim's.
+_CONDITION = re.compile(r"\bif\b[^,;]*?(?=,|;|\bthen\b|$)", re.IGNORECASE)
 # Jurisdiction words an answer about a given text has no business adding.
 _JURISDICTION = re.compile(
     r"\b(?:federal|constitution(?:al)?|congress|parliament|senate|supreme|courts?"
@@ -203,8 +207,9 @@ def _kanji_value(run: str) -> int | None:
 
 def _negated(clause: str) -> bool:
     """Odd number of negators, leaving out those of a short relative clause ("a rider who does
-    not is fined": the rider is fined) and a leading "No," / "Yes,"."""
-    words = _words(_INTERJECTION.sub("", clause))
+    not is fined": the rider is fined), of a condition ("if the parcel is not found, we send a
+    new one": we send) and a leading "No," / "Yes,"."""
+    words = _words(_CONDITION.sub(" ", _INTERJECTION.sub("", clause)))
     count = 0
     for i, w in enumerate(words):
         relative = i >= 2 and words[i - 2] in _RELATIVE and words[i - 1] in _AUX
@@ -302,6 +307,18 @@ class GroundingCheck:
                     out.append(
                         Finding("ungrounded", f"{share:.0%} of content words not in the source")
                     )
+        if r.min_source_words is not None:
+            brought = (
+                set(content_stems(text)) & _cached_stems(source)
+            ) - set(content_stems(context)) - self.allow_stems
+            if len(brought) < r.min_source_words:
+                out.append(
+                    Finding(
+                        "ungrounded",
+                        f"{len(brought)} content words from the source "
+                        f"(at least {r.min_source_words})",
+                    )
+                )
         if r.max_foreign_words is not None and self._all_stems:
             foreign = [w for w in content_stems(text) if w not in known and w in self._all_stems]
             if len(foreign) > r.max_foreign_words:

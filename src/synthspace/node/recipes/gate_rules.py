@@ -163,6 +163,13 @@ class AnswerGroundingRule(GateModel):
         description="The novel-share test judges the field and each of its sentences holding at "
         "least this many content words.",
     )
+    min_source_words: int | None = Field(
+        default=None,
+        ge=1,
+        description="English: fewest distinct content words (stemmed; allowed words aside) the "
+        "field must take from the source that its context does not already hold: a reply that "
+        "brings nothing of the help text it was given does not pass it on (null = off).",
+    )
     max_foreign_words: int | None = Field(
         default=None,
         ge=0,
