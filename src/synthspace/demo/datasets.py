@@ -96,7 +96,8 @@ def _generate_and_publish(homes: dict[str, Any], workdir: Path, n: int, threads:
             result = publish_run(home, run_dir, title=plan.title, tags=["demo"], progress=say)
         data_path = Path(result.data_path)
         samples = sample_records(data_path)
-        steps.note(f"artifact {result.artifact_id} at log index {result.log_index}; two published records:")
+        shown = "its published record" if len(samples) == 1 else f"{len(samples)} of its published records"
+        steps.note(f"artifact {result.artifact_id} at log index {result.log_index}; {shown}:")
         for rec in samples:
             steps.note("  " + escape(json.dumps(rec, ensure_ascii=False)))
         results.append(

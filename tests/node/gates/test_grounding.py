@@ -83,6 +83,16 @@ def test_seed_regex_enum_range_and_callable_validators(tmp_path: Path) -> None:
     assert [("grounding:parity:even" in w) for w in why] == [
         r["difficulty"] == "応用" for r in records[:2]
     ]
+    # A named rule reports its name, so two rules on one field can be told apart.
+    named = _recipe(
+        [
+            {"kind": "regex", "field": "question", "pattern": "[。？?]$", "name": "ends_a_question"},
+            {"kind": "range", "field": "question", "minimum": 0},
+        ]
+    )
+    why = _reasons(tmp_path, named, records[1:3])
+    assert ["grounding:ends_a_question" in w for w in why] == [False, True]
+    assert all("grounding:question" in w for w in why)
     with pytest.raises(ConfigError, match="give the seeds"):
         _reasons(tmp_path, recipe, records, seeds=False)
     broken = _recipe([{"kind": "callable", "target": "no_such_module:f"}])

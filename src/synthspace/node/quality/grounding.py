@@ -55,9 +55,7 @@ def build_checks(validators: Sequence[Validator], seeds: Sequence[dict[str, Any]
 
 
 def _build(v: Validator, seeds: Sequence[dict[str, Any]]) -> Check:
-    reason = (
-        f"grounding:{v.field}" if not isinstance(v, CallableValidator) else f"grounding:{v.name}"
-    )
+    reason = f"grounding:{v.name or v.field}" if not isinstance(v, CallableValidator) else f"grounding:{v.name}"
     field = v.field if not isinstance(v, CallableValidator) else ""
     if isinstance(v, SeedMatchValidator):
         if not seeds:

@@ -15,12 +15,23 @@ class GateModel(StrictModel):
     """Base of every gate configuration model: unknown keys are rejected."""
 
 
-class SeedMatchValidator(GateModel):
+class _FieldValidator(GateModel):
+    """A validator of one output field; its failures are reported as `grounding:<name>`."""
+
+    field: str = Field(min_length=1, description="Output field checked.")
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,40}$",
+        description="Reason name, reported as grounding:<name> (default: the field's name); "
+        "names what the rule checks when a field has several rules, e.g. meta_text.",
+    )
+
+
+class SeedMatchValidator(_FieldValidator):
     kind: Literal["seed_equals", "seed_contains"] = Field(
         description="seed_equals: the field equals the seed field's value; seed_contains: the "
         "field contains it (compared NFKC, case-folded, without spaces)."
     )
-    field: str = Field(min_length=1, description="Output field checked.")
     seed_field: str = Field(min_length=1, description="Seed field whose value must appear.")
     scope: Literal["own", "any"] = Field(
         default="own",
@@ -29,9 +40,8 @@ class SeedMatchValidator(GateModel):
     )
 
 
-class RegexValidator(GateModel):
+class RegexValidator(_FieldValidator):
     kind: Literal["regex"] = Field(description="The field must match a regular expression.")
-    field: str = Field(min_length=1, description="Output field checked.")
     pattern: str = Field(min_length=1, description="Python regular expression (re.search).")
 
     @field_validator("pattern")
@@ -44,15 +54,13 @@ class RegexValidator(GateModel):
         return v
 
 
-class EnumValidator(GateModel):
+class EnumValidator(_FieldValidator):
     kind: Literal["enum"] = Field(description="The field must be one of the listed values.")
-    field: str = Field(min_length=1, description="Output field checked.")
     values: list[str] = Field(min_length=1, description="Allowed values.")
 
 
-class RangeValidator(GateModel):
+class RangeValidator(_FieldValidator):
     kind: Literal["range"] = Field(description="The field must be a number within bounds.")
-    field: str = Field(min_length=1, description="Output field checked.")
     minimum: float | None = Field(default=None, description="Smallest allowed value (inclusive).")
     maximum: float | None = Field(default=None, description="Largest allowed value (inclusive).")
 
