@@ -406,7 +406,7 @@ def test_support_reply_must_be_a_sentence(tmp_path: Path) -> None:
     """The demo's support recipe (`min_words: 5`, `min_function_words: 1`): a name or a company
     label where the agent's reply belongs is dropped; a short real reply is kept (control)."""
     customer = "Hello, my Nimbus Toaster Duo has a problem. Uneven toasting. Can you help me fix it today."
-    base = {"customer": customer, "category": "technical", "resolved": True}
+    base = {"customer": customer}
     labels = ["Alex Stone, Nimbus Kettle Co.", "Nimbus Kettle Co. LLP, Inc. Support"]
     reply = "Thick slices can toast unevenly, so please try the bagel setting."
     verdicts = _reasons(tmp_path, SUPPORT, [{**base, "agent": a} for a in [*labels, reply]])
