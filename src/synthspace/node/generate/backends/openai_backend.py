@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -61,9 +62,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class _Transport:
-    """Minimal POST-JSON interface over httpx or aiohttp."""
+    """Minimal POST-JSON interface over httpx or aiohttp. The response headers come back as the
+    client's own case-insensitive mapping: only error answers read them (Retry-After), so
+    copying them per request would be wasted work."""
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, Mapping[str, str], bytes]:
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -77,9 +80,9 @@ class _HttpxTransport(_Transport):
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit), timeout=None
         )
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, Mapping[str, str], bytes]:
         r = await self._client.post(url, content=body, headers=headers, timeout=timeout)
-        return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content
+        return r.status_code, r.headers, r.content
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -91,17 +94,21 @@ class _AiohttpTransport(_Transport):
 
         self._aiohttp = aiohttp
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit, limit_per_host=limit))
+        self._timeouts: dict[float, Any] = {}  # one ClientTimeout per value, not one per request
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, dict[str, str], bytes]:
-        t = self._aiohttp.ClientTimeout(total=timeout)
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, Mapping[str, str], bytes]:
+        t = self._timeouts.get(timeout)
+        if t is None:
+            t = self._timeouts[timeout] = self._aiohttp.ClientTimeout(total=timeout)
         async with self._session.post(url, data=body, headers=headers, timeout=t) as r:
             data = await r.read()
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, data
+            return r.status, r.headers, data
 
     async def close(self) -> None:
         await self._session.close()
 
 
+@functools.cache
 def _transport_errors() -> tuple[type[BaseException], ...]:
     import aiohttp
 
@@ -158,6 +165,9 @@ class OpenAIBackend(Backend):
         concurrency = ADAPTIVE_MAX if concurrency is None else concurrency
         self.model = model
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._headers = {"content-type": "application/json"}
+        if self._api_key:
+            self._headers["authorization"] = f"Bearer {self._api_key}"
         self.max_concurrency = concurrency
         self.max_batch_size = 1
         self.timeout = timeout
@@ -253,9 +263,7 @@ class OpenAIBackend(Backend):
     async def _one(self, req: GenerationRequest, json_schema: dict[str, Any] | None) -> Completion:
         transport, limit = self._ensure()
         payload = self._payload(req, json_schema)
-        headers = {"content-type": "application/json"}
-        if self._api_key:
-            headers["authorization"] = f"Bearer {self._api_key}"
+        headers = self._headers
         errors = _transport_errors()
         last, last_url = "", self.base_url
         budget = self.max_attempts * len(self.pool.endpoints)  # every replica gets its tries
@@ -328,4 +336,6 @@ class OpenAIBackend(Backend):
     async def agenerate(
         self, requests: Sequence[GenerationRequest], json_schema: dict[str, Any] | None
     ) -> list[Completion]:
+        if len(requests) == 1:  # the run's usual call (batch size 1): gather would add a Task per request
+            return [await self._one(requests[0], json_schema)]
         return list(await asyncio.gather(*(self._one(r, json_schema) for r in requests)))
