@@ -183,3 +183,28 @@ def test_record_validation_matches_the_record_model() -> None:
         assert got == want, value
         if got[0] is not None:  # same column order and value types (1 == 1.0 would hide an int)
             assert [(k, type(v)) for k, v in got[0].items()] == [(k, type(v)) for k, v in want[0].items()]
+
+
+def test_a_failed_shard_write_fails_the_run_and_a_rerun_completes_it(tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Shards are written on the writer thread: its failure must still fail the run (status
+    # "failed"), keep what was written, and leave a run that resumes to exactly the plan.
+    from synthspace.node.generate import execution
+
+    real = execution.write_shard
+    calls: list[int] = []
+
+    def flaky(run_dir: Any, rows: Any, schema: Any) -> Any:
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(run_dir, rows, schema)
+
+    monkeypatch.setattr(execution, "write_shard", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        run_generation(tiny["recipe"], tiny["seeds"], tiny["out"], backend=ScriptedBackend({}), home=tiny["home"], shard_size=4)
+    m = load_manifest(tiny["out"])
+    assert m.status == "failed" and m.completed == 4 and len(m.shards) == 1
+    monkeypatch.setattr(execution, "write_shard", real)
+    m = run_generation(tiny["recipe"], tiny["seeds"], tiny["out"], backend=ScriptedBackend({}), home=tiny["home"], shard_size=4)
+    df = read_records(tiny["out"])
+    assert m.status == "complete" and m.completed == 15 and len(df) == 15 and df["record_id"].is_unique
