@@ -1,7 +1,8 @@
 """NeMo Data Designer side of benchmarks/generation_orchestration.py (runs in Data Designer's own venv).
 
 Usage: DD_PYTHON benchmarks/generation_dd_worker.py BASE_URL CONCURRENCY NUM_RECORDS
-Prints one JSON line: {"records": n, "seconds": s, "create_seconds": s2}. Telemetry is off (NEMO_TELEMETRY_ENABLED=false).
+Prints one JSON line: {"records": n, "seconds": s, "cpu_seconds": c, "create_seconds": s2}, where
+`cpu_seconds` is this process's CPU time (every thread) over the same span as `seconds`. Telemetry is off (NEMO_TELEMETRY_ENABLED=false).
 """
 
 from __future__ import annotations
@@ -40,14 +41,17 @@ def main() -> None:
     builder.add_column(dd.LLMStructuredColumnConfig(name="record", prompt=PROMPT, output_format=SCHEMA, model_alias="m"))
     with tempfile.TemporaryDirectory() as tmp:
         designer = DataDesigner(artifact_path=tmp, model_providers=[provider])
-        done: list[float] = []
-        t0 = time.perf_counter()
-        result = designer.create(builder, num_records=n, on_batch_complete=lambda _p: done.append(time.perf_counter()))
-        total = time.perf_counter() - t0
+        done: list[tuple[float, float]] = []
+        c0, t0 = time.process_time(), time.perf_counter()
+        result = designer.create(
+            builder, num_records=n, on_batch_complete=lambda _p: done.append((time.perf_counter(), time.process_time()))
+        )
+        total, cpu_total = time.perf_counter() - t0, time.process_time() - c0
         df = result.load_dataset()
     # `seconds` ends when the last batch is written, before Data Designer's dataset profiling
     # (which tries to download a tokenizer here and fails): generation time only, like ours.
-    print(json.dumps({"records": int(len(df)), "seconds": (done[-1] - t0) if done else total, "create_seconds": total}))
+    seconds, cpu = (done[-1][0] - t0, done[-1][1] - c0) if done else (total, cpu_total)
+    print(json.dumps({"records": int(len(df)), "seconds": seconds, "cpu_seconds": cpu, "create_seconds": total}))
 
 
 if __name__ == "__main__":

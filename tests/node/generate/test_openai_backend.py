@@ -180,7 +180,17 @@ def unused_port() -> int:
 
 @pytest.mark.parametrize("mode", ["response_format", "guided_json", "both", "none"])
 def test_spliced_payload_equals_the_plain_body(mode: str) -> None:
-    be = get_backend("openai", base_url="http://127.0.0.1:1/v1", model="m", structured_output=mode, extra_body={"x": 1})
-    for req in _reqs(3):
+    be = get_backend("openai", base_url="http://127.0.0.1:1/v1", model="m\u00e9", structured_output=mode, extra_body={"x": 1})
+    shared = [{"role": "system", "content": "Sei kurz, \u00fcberall \"genau\"."}, {"role": "user", "content": "\u65e5\u672c\n\ttab"}]
+    reqs = [*_reqs(3), GenerationRequest(key="a", messages=shared, temperature=0.123456789, top_p=1, seed=7),
+            GenerationRequest(key="b", messages=shared, temperature=1e-7, top_p=0.95, max_tokens=7, seed=None)]
+    for req in reqs * 2:  # twice: the second time the messages' cached serialisation is used
         for schema in (SCHEMA, None):
-            assert json.loads(be._payload(req, schema)) == be._body(req, schema)  # type: ignore[attr-defined]
+            body = be._body(req, schema)  # type: ignore[attr-defined]
+            payload = be._payload(req, schema)  # type: ignore[attr-defined]
+            assert json.loads(payload) == body
+            # Byte for byte the earlier splice of the whole head's json.dumps and the constant tail.
+            head = {k: v for k, v in body.items() if k in ("model", "messages", "max_tokens", "temperature", "top_p", "seed")}
+            const = {k: v for k, v in body.items() if k not in head}
+            tail = ("," + json.dumps(const, ensure_ascii=False)[1:]) if const else "}"
+            assert payload == (json.dumps(head, ensure_ascii=False)[:-1] + tail).encode()

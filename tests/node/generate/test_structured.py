@@ -135,3 +135,76 @@ def test_limit_and_resume_refuses_other_inputs(tiny: dict[str, Path]) -> None:
     with pytest.raises(RunDirError, match="different recipe"):
         run_generation(tiny["recipe"], tiny["seeds"], tiny["out"], backend=ScriptedBackend({}), home=tiny["home"])
     assert load_manifest(tiny["out"]).completed == 9
+
+
+ALL_TYPES_RECIPE = TINY_RECIPE.replace(
+    "  - {name: score, type: integer, minimum: 1, maximum: 5}\n",
+    "  - {name: score, type: integer, minimum: 1, maximum: 5}\n"
+    "  - {name: ratio, type: number, minimum: 0, maximum: 1.5}\n"
+    "  - {name: flag, type: boolean}\n"
+    "  - {name: code, type: string, pattern: '^[A-Z]{2}[0-9]+$', max_length: 8}\n"
+    "  - {name: turns, type: string_list, min_items: 1, max_items: 3, item_max_length: 5}\n",
+)
+
+
+def test_record_validation_matches_the_record_model() -> None:
+    # The validator checks records as a TypedDict (no model instance per record); verdicts, reasons,
+    # records and messages must be exactly the record model's.
+    import random
+
+    from synthspace.node.generate.structured import record_model
+
+    recipe = parse_recipe(ALL_TYPES_RECIPE)
+    validator, model = OutputValidator(recipe), record_model(recipe)
+    good: dict[str, Any] = {**GOOD, "ratio": 0.5, "flag": True, "code": "AB12", "turns": ["hi", "yo"]}
+    odd: list[Any] = [None, 0, 1, -1, 7, 1.0, 0.25, 2.5, float("nan"), float("inf"), True, False, "", "x", "3", "AB1",
+                      "ab1", "easy", "hard", "toolongvalue", [], ["a"], ["a", "b", "c", "d"], ["toolong"], [1], {"a": 1}]
+    rng = random.Random(5)
+    cases: list[Any] = [good, [good], "text", {**good, "extra": 1}]
+    for _ in range(3000):
+        value = dict(good)
+        for _ in range(rng.randint(1, 3)):
+            key = rng.choice([*good, "extra"])
+            if rng.random() < 0.15:
+                value.pop(key, None)
+            else:
+                value[key] = rng.choice(odd)
+        cases.append(value)
+    for value in cases:
+        got = validator.check_value(value)
+        if not isinstance(value, dict):
+            assert got[1] == "schema_violation"
+            continue
+        try:
+            want: tuple[Any, ...] = (model.model_validate(value).model_dump(), None, "")
+        except Exception as exc:
+            first = exc.errors()[0]  # type: ignore[attr-defined]
+            want = (None, "schema_violation", f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        assert got == want, value
+        if got[0] is not None:  # same column order and value types (1 == 1.0 would hide an int)
+            assert [(k, type(v)) for k, v in got[0].items()] == [(k, type(v)) for k, v in want[0].items()]
+
+
+def test_a_failed_shard_write_fails_the_run_and_a_rerun_completes_it(tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Shards are written on the writer thread: its failure must still fail the run (status
+    # "failed"), keep what was written, and leave a run that resumes to exactly the plan.
+    from synthspace.node.generate import execution
+
+    real = execution.write_shard
+    calls: list[int] = []
+
+    def flaky(run_dir: Any, rows: Any, schema: Any) -> Any:
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(run_dir, rows, schema)
+
+    monkeypatch.setattr(execution, "write_shard", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        run_generation(tiny["recipe"], tiny["seeds"], tiny["out"], backend=ScriptedBackend({}), home=tiny["home"], shard_size=4)
+    m = load_manifest(tiny["out"])
+    assert m.status == "failed" and m.completed == 4 and len(m.shards) == 1
+    monkeypatch.setattr(execution, "write_shard", real)
+    m = run_generation(tiny["recipe"], tiny["seeds"], tiny["out"], backend=ScriptedBackend({}), home=tiny["home"], shard_size=4)
+    df = read_records(tiny["out"])
+    assert m.status == "complete" and m.completed == 15 and len(df) == 15 and df["record_id"].is_unique

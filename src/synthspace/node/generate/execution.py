@@ -8,8 +8,10 @@ than in runner.py.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +45,36 @@ RENDER_CACHE = 4096  # rendered prompts kept (seed x persona pairs)
 
 
 class ShardWriter:
-    """Buffers validated rows and turns them into shards + manifest updates."""
+    """Buffers validated rows and turns them into shards + manifest updates.
 
-    def __init__(self, out: Path, manifest: RunManifest, schema: Any, shard_size: int) -> None:
-        self.out, self.manifest, self.schema, self.shard_size = out, manifest, schema, shard_size
+    The Parquet writes and manifest writes (pyarrow's import included) run on one writer thread,
+    in the order they were asked for, so the event loop never waits on compression or fsync.
+    The loop alone changes rows, drops and counters; the thread alone appends shards and adds to
+    `manifest.completed`. A write that fails is raised on the caller's side at the next add,
+    flush or close, and the thread writes nothing after it. `close()` waits for every write.
+    """
+
+    def __init__(self, out: Path, manifest: RunManifest, schema: Callable[[], Any], shard_size: int) -> None:
+        self.out, self.manifest, self.shard_size = out, manifest, shard_size
         self.rows: list[dict[str, Any]] = []
         self.dirty = False
         self.dropped_ids = set(manifest.dropped_record_ids)
+        # Token counts land here per record and go into the manifest at each flush: a plain int
+        # add instead of a pydantic attribute write per record.
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._lock = threading.Lock()
+        self._writing = 0  # rows handed to the thread and not yet counted in manifest.completed
+        self._error: BaseException | None = None
+        self._error_raised = False
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthspace-shards")
+        self._schema: Any = None
+        self._pool.submit(self._job, self._prepare, schema)  # import pyarrow while the first requests run
+
+    def accepted(self) -> int:
+        """Rows in shards plus rows accepted but not yet written (in memory or being written)."""
+        with self._lock:  # the writer thread moves rows from `_writing` to `completed` under it
+            return self.manifest.completed + self._writing + len(self.rows)
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -65,16 +90,60 @@ class ShardWriter:
         self.dirty = True
 
     def flush(self) -> None:
+        """Hand the buffered rows and the manifest to the writer thread (returns at once)."""
+        self._raise_error()
+        m = self.manifest
+        if self.prompt_tokens or self.completion_tokens:
+            m.prompt_tokens += self.prompt_tokens
+            m.completion_tokens += self.completion_tokens
+            self.prompt_tokens = self.completion_tokens = 0
         if not self.dirty:
             return
-        if self.rows:
-            info = write_shard(self.out, self.rows, self.schema)
-            # Shard first, manifest second: a crash in between leaves a shard the next start finds.
-            self.manifest.shards.append(info)
-            self.manifest.completed += info.rows
-            self.rows = []
-        write_manifest(self.out, self.manifest)
+        if self._pool is None:
+            raise RuntimeError("ShardWriter used after close()")
+        rows, self.rows = self.rows, []
+        with self._lock:
+            self._writing += len(rows)
+        self._pool.submit(self._job, self._write, rows)
         self.dirty = False
+
+    def close(self, raise_error: bool = True) -> None:
+        """Flush, wait for every write, and raise a write that failed (unless raised before)."""
+        if self._pool is not None:
+            if self._error is None:
+                self.flush()
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if raise_error:
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None and not self._error_raised:
+            self._error_raised = True
+            raise self._error
+
+    # ---- on the writer thread ----------------------------------------------------------------
+
+    def _job(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._error is not None:
+            return  # after a failed write nothing more is written; the caller raises it
+        try:
+            fn(*args)
+        except BaseException as exc:
+            self._error = exc
+
+    def _prepare(self, schema: Callable[[], Any]) -> None:
+        self._schema = schema()
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            info = write_shard(self.out, rows, self._schema)
+            # Shard first, manifest second: a crash in between leaves a shard the next start finds.
+            with self._lock:
+                self.manifest.shards.append(info)
+                self.manifest.completed += info.rows
+                self._writing -= len(rows)
+        write_manifest(self.out, self.manifest)
 
 
 @dataclass
@@ -145,26 +214,40 @@ def make_row(ctx: RunContext, task: Task, record: dict[str, Any], attempts: int,
     }
 
 
+REPORT_EVERY_S = 0.1  # progress snapshots at most this often (a progress bar redraws slower anyway)
+
+
 class Reporter:
-    """Progress snapshots for `ctx.progress`; `session` counts this process's work only."""
+    """Progress snapshots for `ctx.progress`; `session` counts this process's work only.
+
+    Called after every result, it hands out a snapshot at most every REPORT_EVERY_S seconds
+    (and always when `force`d, at the start and the end of a run): building one and updating a
+    progress bar per record cost more than the record's own bookkeeping."""
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.t0 = time.monotonic()
         self.session_completed = 0
         self.session_tokens = 0
+        self._next = 0.0
 
-    def __call__(self) -> None:
-        ctx, m = self.ctx, self.ctx.writer.manifest
-        if ctx.progress is not None:
-            ctx.progress(
-                Progress(
-                    requested=ctx.requested,
-                    completed=m.completed + len(ctx.writer.rows),
-                    dropped=m.dropped_total,
-                    retries=m.retries,
-                    session_completed=self.session_completed,
-                    session_tokens=self.session_tokens,
-                    elapsed=time.monotonic() - self.t0,
-                )
+    def __call__(self, force: bool = False) -> None:
+        ctx = self.ctx
+        if ctx.progress is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + REPORT_EVERY_S
+        m = ctx.writer.manifest
+        ctx.progress(
+            Progress(
+                requested=ctx.requested,
+                completed=ctx.writer.accepted(),
+                dropped=m.dropped_total,
+                retries=m.retries,
+                session_completed=self.session_completed,
+                session_tokens=self.session_tokens,
+                elapsed=now - self.t0,
             )
+        )

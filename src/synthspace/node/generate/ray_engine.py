@@ -208,7 +208,7 @@ class RayEngine:
         in_flight: dict[Any, tuple[_Slot, list[Task]]] = {}
         report = Reporter(ctx)
         last_flush = time.monotonic()
-        report()
+        report(force=True)
         try:
             while chunks or in_flight:
                 for slot in self.slots:
@@ -257,8 +257,8 @@ class RayEngine:
                     writer.flush()
                     last_flush = time.monotonic()
         finally:
-            writer.flush()
-            report()
+            writer.close()  # waits for the writer thread's last shard and manifest
+            report(force=True)
 
     def _requeue_and_replace(
         self, slot: _Slot, in_flight: dict[Any, tuple[_Slot, list[Task]]], chunks: deque[list[Task]], why: str

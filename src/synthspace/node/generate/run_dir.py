@@ -80,11 +80,14 @@ def _sha256(path: Path) -> str:
 
 def scan_shards(run_dir: str | Path) -> tuple[list[ShardInfo], set[str]]:
     """(shard infos, every record id present) from the files on disk."""
-    import pyarrow.parquet as pq
-
     infos: list[ShardInfo] = []
     ids: set[str] = set()
-    for p in shard_paths(run_dir):
+    paths = shard_paths(run_dir)
+    if not paths:  # a fresh run: pyarrow loads later, on the shard writer's thread
+        return infos, ids
+    import pyarrow.parquet as pq
+
+    for p in paths:
         try:
             col = pq.read_table(p, columns=["record_id"]).column("record_id").to_pylist()
         except Exception as exc:

@@ -86,8 +86,8 @@ async def _execute(ctx: RunContext, pending: list[Task]) -> None:
     def on_result(
         task: Task, attempt: int, comp: Completion, record: dict[str, Any] | None, reason: str | None, final: bool
     ) -> None:
-        m.prompt_tokens += comp.prompt_tokens
-        m.completion_tokens += comp.completion_tokens
+        writer.prompt_tokens += comp.prompt_tokens
+        writer.completion_tokens += comp.completion_tokens
         report.session_tokens += comp.completion_tokens
         if record is not None:
             writer.add(make_row(ctx, task, record, attempt + 1, comp.completion_tokens))
@@ -104,13 +104,15 @@ async def _execute(ctx: RunContext, pending: list[Task]) -> None:
 
     loop = AttemptLoop(backend, ctx.validator, recipe.output_json_schema(), recipe.generation.max_retries,
                        prompts.request, on_result, report)
-    report()
+    report(force=True)
     try:
         await loop.run(pending, side=[asyncio.create_task(flusher())])
     finally:
-        writer.flush()
-        report()
-        await backend.aclose()
+        try:
+            writer.close()  # the workers are done: nothing else on the loop waits for this
+        finally:
+            report(force=True)
+            await backend.aclose()
 
 
 def run_generation(
@@ -252,7 +254,7 @@ def _run(
         pending = [t for t in plan if t.record_id not in skip]
         write_manifest(out_dir, manifest)
 
-        writer = ShardWriter(out_dir, manifest, arrow_schema(recipe.output_fields), shard_size)
+        writer = ShardWriter(out_dir, manifest, lambda: arrow_schema(recipe.output_fields), shard_size)
         ctx = RunContext(
             recipe=recipe,
             seeds=seed_set,
@@ -265,16 +267,18 @@ def _run(
             flush_interval=flush_interval,
             progress=progress,
         )
-        if pending:
-            try:
+        try:
+            if pending:
                 if ray_engine is not None:
                     ray_engine.execute(ctx, pending)
                 else:
                     asyncio.run(_execute(ctx, pending))
-            except BaseException:
-                manifest.status = "failed"
-                write_manifest(out_dir, manifest)
-                raise
+            writer.close()
+        except BaseException:
+            writer.close(raise_error=False)  # the run fails with the error already on its way
+            manifest.status = "failed"
+            write_manifest(out_dir, manifest)
+            raise
         manifest.status = "complete"
         manifest.finished = manifest.finished or utcnow()
         write_manifest(out_dir, manifest)

@@ -12,9 +12,12 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    TypeAdapter,
     ValidationError,
     create_model,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic needs this TypedDict before Python 3.12
 
 from synthspace.node.generate.backends.base import Completion
 from synthspace.node.recipes.models import (
@@ -48,14 +51,25 @@ def _annotation(f: Any) -> Any:
     raise TypeError(f"unknown output field type {type(f).__name__}")
 
 
+_RECORD_CONFIG = ConfigDict(extra="forbid", regex_engine="python-re")
+
+
 class _RecordBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
+    model_config = _RECORD_CONFIG
 
 
 def record_model(recipe: Recipe) -> type[BaseModel]:
     """A pydantic model of one output record (same constraints as the JSON schema)."""
     fields: dict[str, Any] = {f.name: (_annotation(f), ...) for f in recipe.output_fields}
     return create_model(f"Record_{recipe.task}", __base__=_RecordBase, **fields)
+
+
+def record_dict_validator(recipe: Recipe) -> TypeAdapter[Any]:
+    """The same constraints as `record_model` on a TypedDict: validating yields the record dict
+    directly, without building a model instance and dumping it again (per record, that was
+    half the validation time)."""
+    td = TypedDict(f"Record_{recipe.task}", {f.name: _annotation(f) for f in recipe.output_fields})  # type: ignore[misc]
+    return TypeAdapter(with_config(_RECORD_CONFIG)(td))
 
 
 def extract_json(text: str) -> Any:
@@ -77,7 +91,8 @@ class OutputValidator:
     """Turns a Completion into a validated record dict, or a drop reason and message."""
 
     def __init__(self, recipe: Recipe) -> None:
-        self.model = record_model(recipe)
+        self.model = record_model(recipe)  # still built: a field name the model refuses fails here as before
+        self._validate = record_dict_validator(recipe).validator.validate_python
         self.names = recipe.output_field_names
 
     def check(self, completion: Completion) -> tuple[dict[str, Any] | None, DropReason | None, str]:
@@ -97,9 +112,9 @@ class OutputValidator:
         if not isinstance(value, dict):
             return None, "schema_violation", f"expected a JSON object, got {type(value).__name__}"
         try:
-            rec = self.model.model_validate(value)
+            rec: dict[str, Any] = self._validate(value)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             return None, "schema_violation", f"{where}: {first['msg']}"
-        return rec.model_dump(), None, ""
+        return rec, None, ""

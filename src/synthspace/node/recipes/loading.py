@@ -51,7 +51,6 @@ def format_validation_error(exc: ValidationError, source: str, root: yaml.Node |
 def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     """Validate recipe YAML text; raises RecipeError naming the file, line and field."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -62,6 +61,9 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
+        # The node tree (for line numbers) only when there is an error to place: parsing the
+        # YAML a second time was half of a valid recipe's load time.
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
         raise RecipeError(f"invalid recipe: {format_validation_error(exc, source, root)}") from None
     # Compile the templates now so a syntax error surfaces before any generation starts.
     PromptRenderer(recipe, source=source)

@@ -46,6 +46,9 @@ class EndpointPool:
         """(endpoint, 0) for the least-loaded healthy one (not `avoid` if another is healthy);
         (None, seconds) until the first comes back when every endpoint is cooling down."""
         now = time.monotonic()
+        if len(self.endpoints) == 1:  # the common case, once per request: no lists to build
+            only = self.endpoints[0]
+            return (only, 0.0) if only.healthy(now) else (None, only.down_until - now)
         healthy = [e for e in self.endpoints if e.healthy(now)]
         if not healthy:
             return None, max(0.0, min(e.down_until for e in self.endpoints) - now)
@@ -78,6 +81,7 @@ class AdaptiveLimit:
         self.in_flight = 0
         self.best_latency: float | None = None
         self._cond: asyncio.Condition | None = None
+        self._waiting = 0  # acquirers on the slow path; release wakes them only if there are any
         self.peak = 0
 
     def _condition(self) -> asyncio.Condition:
@@ -86,19 +90,31 @@ class AdaptiveLimit:
         return self._cond
 
     async def acquire(self) -> None:
-        cond = self._condition()
-        async with cond:
-            await cond.wait_for(lambda: self.in_flight < int(self.limit))
+        # A free slot and nobody queued: take it without the condition (one event loop, so the
+        # check and the increment cannot interleave with another task). This is every request
+        # of a run whose workers never outnumber the limit.
+        if not self._waiting and self.in_flight < int(self.limit):
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
+            return
+        cond = self._condition()
+        self._waiting += 1
+        try:
+            async with cond:
+                await cond.wait_for(lambda: self.in_flight < int(self.limit))
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+        finally:
+            self._waiting -= 1
 
     async def release(self, latency: float | None, overloaded: bool) -> None:
-        cond = self._condition()
-        async with cond:
-            self.in_flight -= 1
-            if self.adaptive:
-                self._adapt(latency, overloaded)
-            cond.notify_all()
+        self.in_flight -= 1
+        if self.adaptive:
+            self._adapt(latency, overloaded)
+        if self._waiting:  # waiters re-check the limit under the condition's lock
+            cond = self._condition()
+            async with cond:
+                cond.notify_all()
 
     def _adapt(self, latency: float | None, overloaded: bool) -> None:
         if overloaded:
@@ -116,4 +132,5 @@ class AdaptiveLimit:
     def reset_loop(self) -> None:
         """A new event loop (a new run): conditions belong to their loop."""
         self._cond = None
+        self._waiting = 0
         self.in_flight = 0
