@@ -10,7 +10,8 @@ sampling parameters drawn per record.
 Two schedules (`batching`): `static` (default) runs `model.generate` over whole batches, each
 held until its longest row ends; `continuous` (see continuous.py) frees a finished row's slot
 at once and lets the next prompt take it. Static stays the default because on this project's
-CPU, at demo sizes, continuous was measured slower (docs/benchmarks.md, Generation 3).
+CPU, at demo sizes, continuous did not reach the 1.5x records/s asked of it on both demo
+recipes (1.17x legal, 1.63x support; docs/benchmarks.md, Generation 3).
 """
 
 from __future__ import annotations
