@@ -8,11 +8,13 @@ bare loop's generated tokens per second.
 
     python benchmarks/generation_transformers.py [--batch 8] [--max-tokens 64] [--rounds 4]
 
-Benchmark 3 (`--batching`): static vs continuous batching on the demo's recipes: a full
-`run_generation` of the same plan (same seeds, personas, sampling, seed per record) with each
-schedule, alternating, reporting records/s, generated tokens/s and schema-valid records.
+Benchmark 3 (`--batching`): static vs continuous batching on the demo's two plans
+(src/synthspace/demo/plans.py: its recipes, seeds and personas; 8 slots and 1 torch thread as the
+demo on 2 cores): a full `run_generation` of the same plan (same seeds, personas, sampling, seed
+per record) with each schedule, alternating, reporting records/s, generated tokens/s,
+schema-valid records and retries.
 
-    python benchmarks/generation_transformers.py --batching [--records 16] [--batch 8] [--rounds 2]
+    python benchmarks/generation_transformers.py --batching [--records 8] [--batch 8] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for every path (1 avoids OpenMP oversubscription on a shared CPU)")
     ap.add_argument("--batching", action="store_true", help="compare static and continuous batching on the demo recipes")
-    ap.add_argument("--records", type=int, default=16, help="--batching: records per run and recipe")
+    ap.add_argument("--records", type=int, default=8, help="--batching: records per run and recipe (--limit)")
     a = ap.parse_args()
     if a.batching:
         batching_benchmark(a)
@@ -110,46 +112,51 @@ def main() -> None:
 
 
 def batching_benchmark(a: argparse.Namespace) -> None:
-    """Static vs continuous batching, full runs of the demo's two recipes, alternating."""
+    """Static vs continuous batching: full runs of the demo's two plans (its recipes, seeds and
+    ja_JP personas, as `synthspace demo` runs them), alternating the schedule per round."""
     import torch
 
+    from synthspace.demo.plans import ORGS
     from synthspace.node.generate import get_backend, run_generation
     from synthspace.node.personas.persona_sets import create_persona_set
 
     torch.set_num_threads(a.threads)
-    examples = ROOT / "src" / "synthspace" / "node" / "examples"
-    recipes = {"en_support": ("en_support", "en_US"), "ja_legal_qa": ("ja_legal_qa", "ja_JP")}
     backends = {b: get_backend("transformers", device="cpu", batch_size=a.batch, threads=a.threads, batching=b)
                 for b in ("static", "continuous")}
     backends["static"].load()
     backends["continuous"]._model, backends["continuous"]._tok = backends["static"].load()  # one copy of the weights
     tmpd = tempfile.TemporaryDirectory()
     tmp = Path(tmpd.name)
-    rows: dict[tuple[str, str], list[tuple[float, float, int, int]]] = {}
-    for name, (stem, locale) in recipes.items():
-        personas = tmp / f"{locale}.parquet"
-        create_persona_set(locale, 50, personas, seed=7)
+    rows: dict[tuple[str, str], list[tuple[float, float, int, int, int]]] = {}
+    for plan in ORGS:
+        name = plan.recipe.stem
+        personas = tmp / f"{plan.org}-personas.parquet"
+        create_persona_set("ja_JP", max(8, a.records), personas, seed=plan.persona_seed)  # as the demo does
         for r in range(a.rounds):
             for b in (("static", "continuous") if r % 2 == 0 else ("continuous", "static")):
                 out = tmp / f"{name}-{b}-{r}"
                 t0 = time.perf_counter()
-                m = run_generation(examples / f"{stem}.yaml", examples / f"{stem}_seeds.jsonl", out, personas=personas,
+                m = run_generation(plan.recipe, plan.seeds, out, personas=personas,
                                    backend=backends[b], limit=a.records, home=tmp / "home")
                 dt = time.perf_counter() - t0
-                rows.setdefault((name, b), []).append((m.completed / dt, m.completion_tokens / dt, m.completed, m.dropped_total))
-                print(f"{name} {b} round {r}: {dt:.1f} s, {m.completed} records, {m.dropped_total} dropped", file=sys.stderr)
+                rows.setdefault((name, b), []).append((m.completed / dt, m.completion_tokens / dt, m.completed, m.retries, m.dropped_total))
+                print(f"{name} {b} round {r}: {dt:.1f} s, {m.completed} records, {m.retries} retries, {m.dropped_total} dropped",
+                      file=sys.stderr)
     tmpd.cleanup()
-    print(f"\nrecords per run {a.records}, slots/batch {a.batch}, torch threads {a.threads}, median of {a.rounds} alternating runs")
-    print("| recipe | batching | records/s | tokens/s | valid records | dropped | continuous / static |\n|---|---|---|---|---|---|---|")
-    for name in recipes:
+    print(f"\n--records {a.records} (the run plans overgenerate x1.7), slots/batch {a.batch}, torch threads {a.threads}, "
+          f"median of {a.rounds} alternating runs")
+    print("| recipe | batching | records/s | tokens/s | valid records | retries | dropped | continuous / static records/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for plan in ORGS:
+        name = plan.recipe.stem
         med = {}
         for b in ("static", "continuous"):
             vals = sorted(rows[(name, b)])
             med[b] = vals[len(vals) // 2]
         for b in ("static", "continuous"):
-            rps, tps, done, dropped = med[b]
+            rps, tps, done, retries, dropped = med[b]
             ratio = f"{med['continuous'][0] / med['static'][0]:.2f}x" if b == "continuous" else ""
-            print(f"| {name} | {b} | {rps:.3f} | {tps:.1f} | {done} | {dropped} | {ratio} |")
+            print(f"| {name} | {b} | {rps:.3f} | {tps:.1f} | {done} | {retries} | {dropped} | {ratio} |")
 
 
 if __name__ == "__main__":

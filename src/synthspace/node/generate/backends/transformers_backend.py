@@ -10,7 +10,8 @@ sampling parameters drawn per record.
 Two schedules (`batching`): `static` (default) runs `model.generate` over whole batches, each
 held until its longest row ends; `continuous` (see continuous.py) frees a finished row's slot
 at once and lets the next prompt take it. Static stays the default because on this project's
-CPU, at demo sizes, continuous was measured slower (docs/benchmarks.md, Generation 3).
+CPU, at demo sizes, continuous did not reach the 1.5x records/s asked of it on both demo
+recipes (1.17x legal, 1.63x support; docs/benchmarks.md, Generation 3).
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ class TransformersBackend(Backend):
         self._compiler: Any = None
         self._grammars: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._grammar_lock = threading.Lock()  # not _lock: compiling calls load(), which takes _lock
         self._info: GeneratorInfo | None = None
 
     def info(self) -> GeneratorInfo:
@@ -204,6 +206,12 @@ class TransformersBackend(Backend):
         return self._grammar_by_key(key)
 
     def _grammar_by_key(self, key: str) -> Any:
+        # Continuous batching calls this from one worker thread per request; unlocked, each
+        # compiled the same schema again (measured: 4 compiles of one schema in one run).
+        with self._grammar_lock:
+            return self._compile_grammar(key)
+
+    def _compile_grammar(self, key: str) -> Any:
         if key not in self._grammars:
             import xgrammar as xgr
 
