@@ -11,7 +11,7 @@ Two schedules (`batching`): `static` (default) runs `model.generate` over whole 
 held until its longest row ends; `continuous` (see continuous.py) frees a finished row's slot
 at once and lets the next prompt take it. Static stays the default because on this project's
 CPU, at demo sizes, continuous did not reach the 1.5x records/s asked of it on both demo
-recipes (1.17x legal, 1.63x support; docs/benchmarks.md, Generation 3).
+recipes (1.43x legal, 1.65x support; docs/benchmarks.md, Generation 3).
 """
 
 from __future__ import annotations
