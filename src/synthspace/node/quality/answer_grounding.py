@@ -291,7 +291,9 @@ class GroundingCheck:
         if not self.english:
             return out
         given_words = _cached_words(source) | set(_words(context)) | self.prompt_words | self.allow
-        known = _cached_stems(source) | set(content_stems(context)) | self.allow_stems
+        text_stems = content_stems(text)
+        context_stems = set(content_stems(context))
+        known = _cached_stems(source) | context_stems | self.allow_stems
         if r.names:
             names = [n for n in _names(text) if n.lower() not in given_words]
             names += [
@@ -308,9 +310,7 @@ class GroundingCheck:
                         Finding("ungrounded", f"{share:.0%} of content words not in the source")
                     )
         if r.min_source_words is not None:
-            brought = (
-                set(content_stems(text)) & _cached_stems(source)
-            ) - set(content_stems(context)) - self.allow_stems
+            brought = (set(text_stems) & _cached_stems(source)) - context_stems - self.allow_stems
             if len(brought) < r.min_source_words:
                 out.append(
                     Finding(
@@ -320,7 +320,7 @@ class GroundingCheck:
                     )
                 )
         if r.max_foreign_words is not None and self._all_stems:
-            foreign = [w for w in content_stems(text) if w not in known and w in self._all_stems]
+            foreign = [w for w in text_stems if w not in known and w in self._all_stems]
             if len(foreign) > r.max_foreign_words:
                 out.append(Finding("ungrounded", f"words of other sources: {', '.join(foreign)}"))
         if r.polarity and source:
