@@ -257,8 +257,8 @@ def _bulk_catalog(coord: Any, n: int) -> None:
                         {"artifact_id": aid, "org_name": orgs[(i + k) % len(orgs)]} for k in (1, 2)
                     ]
                 tags += [
-                    {"artifact_id": aid, "tag": rng.choice(WORDS)},
-                    {"artifact_id": aid, "tag": f"batch-{i % 100}"},
+                    {"artifact_id": aid, "tag": rng.choice(WORDS), "log_index": idx},
+                    {"artifact_id": aid, "tag": f"batch-{i % 100}", "log_index": idx},
                 ]
             conn.execute(insert(LogLeaf), leaves)
             conn.execute(insert(Artifact), arts)

@@ -245,3 +245,59 @@ def test_serving_on_every_interface_needs_public_url(server: CoordinatorServer) 
         capture_output=True, text=True, timeout=120,
     )
     assert run.returncode != 0 and "public_url" in run.stderr, run.stderr[-2000:]
+
+
+# ---- request keys reused for a few seconds (issue 17 item 5) -------------------------------
+
+
+def test_request_keys_are_read_once_per_ttl_and_dropped_by_clear(
+    server: CoordinatorServer, org: OrgIdentity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthspace.coordinator.services import auth
+
+    reads: list[str] = []
+    real = auth._request_key
+    monkeypatch.setattr(auth, "_request_key", lambda s, k: reads.append(k) or real(s, k))
+    coord = server.coordinator()
+    try:
+        kid = keys.key_id(org.request_key)
+        cached = auth.RequestKeys(coord.sessions, ttl_s=60)
+        assert cached.lookup(kid)[0] == org.name and cached.lookup(kid)[0] == org.name
+        assert reads == [kid]  # the second lookup came from the cache
+        cached.clear()
+        cached.lookup(kid)
+        assert reads == [kid, kid]
+        uncached = auth.RequestKeys(coord.sessions, ttl_s=0)
+        uncached.lookup(kid), uncached.lookup(kid)
+        assert len(reads) == 4
+        with pytest.raises(auth.UnauthorizedError):  # unknown keys are never cached as found
+            cached.lookup("0" * 64)
+    finally:
+        coord.close()
+
+
+@pytest.mark.parametrize("ttl_s", [0.0, 1.0])
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_ttl(
+    tmp_path_factory: pytest.TempPathFactory, pg_databases: Any, ttl_s: float
+) -> None:
+    """The operator revokes a request key from another process (the CLI does this): the server,
+    which holds the key in its cache, refuses it at the latest `request_key_cache_s` later."""
+    from synthspace.coordinator.services.orgs import revoke_key
+    from tests.coordinator.conftest import enrol, make_server
+
+    srv = make_server(tmp_path_factory, pg_databases, "sqlite", request_key_cache_s=ttl_s)
+    try:
+        org = enrol(srv)
+        client = org.client()
+        assert client.get("/v1/orgs").status_code == 200  # the key is now cached (ttl > 0)
+        coord = srv.coordinator()
+        try:
+            with coord.session() as session:
+                revoke_key(session, coord.log, org.name, keys.key_id(org.request_key), "stolen", operator=True)
+        finally:
+            coord.close()
+        time.sleep(ttl_s + 0.5 if ttl_s else 0)
+        r = client.get("/v1/orgs")
+        assert r.status_code == 401 and r.json()["error"] == "key_revoked", r.text
+    finally:
+        srv.stop()

@@ -385,7 +385,11 @@ def test_catalog_page_stays_small_with_rows_stored_before_the_bounds(
             # PostgreSQL's columns cap these (task 200, tag 100 characters); SQLite stores anything
             task = "t" * (100_000 if server.backend == "sqlite" else 200)
             session.execute(update(Artifact).where(Artifact.artifact_id == artifact_id).values(task=task))
-            session.add_all(ArtifactTag(artifact_id=artifact_id, tag=f"bulk-{i:05d}-" + "x" * 80) for i in range(5000))
+            index = session.get(Artifact, artifact_id).log_index
+            session.add_all(
+                ArtifactTag(artifact_id=artifact_id, tag=f"bulk-{i:05d}-" + "x" * 80, log_index=index)
+                for i in range(5000)
+            )
             session.commit()
     finally:
         coord.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,3 +71,25 @@ def test_a_replayed_request_is_refused_by_the_server(tmp_path: Path, cache: str)
     finally:
         for s in servers:
             s.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "public_url", "expected"),
+    [
+        ("sqlite:///x.db", None, MemoryReplayCache),
+        ("sqlite:///x.db", "https://catalog.example", MemoryReplayCache),
+        ("postgresql+psycopg://root@127.0.0.1/test", None, MemoryReplayCache),
+        ("postgresql+psycopg://root@127.0.0.1/test", "https://catalog.example", "NonceStore"),
+    ],
+)
+def test_auto_replay_cache_is_shared_only_where_processes_can_share_a_url(
+    tmp_path: Path, url: str, public_url: str | None, expected: Any
+) -> None:
+    """Without public_url a signature names this process's own address, so only this process can
+    be sent it again; with public_url several processes may answer for it (PostgreSQL)."""
+    from synthspace.coordinator.runtime import make_replay_cache
+    from synthspace.coordinator.settings import CoordinatorSettings
+
+    settings = CoordinatorSettings(home=tmp_path, database_url=url, public_url=public_url)
+    cache = make_replay_cache(settings, sessions=None)  # type: ignore[arg-type]
+    assert type(cache).__name__ == (expected if isinstance(expected, str) else expected.__name__)

@@ -380,7 +380,7 @@ def test_sequencer_migration_down_and_up(
     assert "ix_artifacts_title_trgm" not in indexes
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM log_leaves")).scalar_one() == size
-    assert upgrade_database(engine) == "j0a1_policy_versions"
+    assert upgrade_database(engine) == "k0a1_catalog_search"
     tables, columns, _ = state()
     assert "publish_queue" in tables and "tree_size" in columns
     engine.dispose()

@@ -158,6 +158,10 @@ class ArtifactTag(Base):
 
     artifact_id: Mapped[str] = mapped_column(ForeignKey("artifacts.artifact_id"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    # The artifact's log index, copied in: a tag filter walks (tag, log_index) newest-first.
+    log_index: Mapped[int] = mapped_column(BigInt)
+
+    __table_args__ = (Index("ix_artifact_tags_tag_log", "tag", "log_index"),)
 
     __table_args__ = (Index("ix_artifact_tags_tag_artifact", "tag", "artifact_id"),)
 

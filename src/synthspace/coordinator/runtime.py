@@ -31,7 +31,7 @@ from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import Artifact, LogLeaf
 from synthspace.coordinator.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
 from synthspace.coordinator.sequencer import Sequencer
-from synthspace.coordinator.services.auth import NonceStore
+from synthspace.coordinator.services.auth import NonceStore, RequestKeys
 from synthspace.coordinator.services.publishing import publish_artifact
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
@@ -42,7 +42,11 @@ def make_replay_cache(settings: CoordinatorSettings, sessions: sessionmaker[Sess
     ttl = 2 * settings.signature_max_age_s + 60  # a signature is valid max_age, plus clock skew
     choice = settings.replay_cache
     if choice == "auto":
-        choice = "memory" if settings.resolved_database_url().startswith("sqlite") else "database"
+        # Without public_url a signature covers this process's own address, so a nonce can only
+        # be replayed to the process that already saw it: memory is enough. With one, several
+        # processes may answer for the same URL, so the nonce goes where they all look.
+        sqlite = settings.resolved_database_url().startswith("sqlite")
+        choice = "memory" if sqlite or settings.public_url is None else "database"
     if choice == "memory":
         return MemoryReplayCache(ttl)
     if choice == "database":
@@ -58,6 +62,7 @@ class Coordinator:
     blobs: BlobStore
     log: TransparencyLog
     nonces: ReplayCache
+    request_keys: RequestKeys
     schema_revision: str = ""
     sequencer: Sequencer | None = None
 
@@ -95,6 +100,7 @@ class Coordinator:
             blobs=BlobStore(settings.blobs_dir),
             log=TransparencyLog(settings.log_origin, log_key),
             nonces=make_replay_cache(settings, sessions),
+            request_keys=RequestKeys(sessions, settings.request_key_cache_s),
             schema_revision=revision,
         )
         if verify and settings.startup_verify != "off":

@@ -173,7 +173,11 @@ def integrate(
                 insert(Artifact),
                 [{**p.row, "log_index": a.index} for p, a in zip(fresh, appended, strict=True)],
             )
-            tags = [{"artifact_id": p.artifact_id, "tag": t} for p in fresh for t in p.tags]
+            tags = [
+                {"artifact_id": p.artifact_id, "tag": t, "log_index": a.index}
+                for p, a in zip(fresh, appended, strict=True)
+                for t in p.tags
+            ]
             parents = [
                 {"child_id": p.artifact_id, "parent_id": pid, "role": role}
                 for p in fresh

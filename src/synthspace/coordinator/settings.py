@@ -112,7 +112,16 @@ class CoordinatorSettings(BaseModel):
         default="auto",
         description="Where request nonces are remembered: 'memory' (this process; no database write per "
         "request), 'database', 'redis://HOST:PORT/DB' (shared by several server processes), or 'auto' "
-        "(memory on SQLite, database on PostgreSQL).",
+        "(memory on SQLite; on PostgreSQL memory without public_url, since signatures then name this "
+        "process's own address, and database with it).",
+    )
+    request_key_cache_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long a server reuses an enrolled request key it looked up (0: read it on every "
+        "request). A key revoked or rotated through this server's API is dropped at once; one revoked by "
+        "another process (CLI, a second server) stops being accepted here within this many seconds.",
     )
     witnesses: list[WitnessEndpoint] = Field(
         default_factory=list,

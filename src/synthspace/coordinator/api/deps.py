@@ -59,7 +59,7 @@ async def require_principal(request: Request, coord: CoordinatorDep) -> AsyncIte
     """
     principal, digest = await run_in_threadpool(
         authenticate_headers,
-        coord.sessions,
+        coord.request_keys,
         coord.nonces,
         method=request.method,
         target_uri=target_uri(request, coord),

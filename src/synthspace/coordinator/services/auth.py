@@ -21,6 +21,7 @@ from synthspace.errors import SynthspaceError
 from synthspace.http_signatures import BodyDigest, HeaderSource
 
 PRUNE_EVERY_S = 60.0
+MAX_CACHED_KEYS = 100_000
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,47 @@ class NonceStore:
         self.prune()
 
 
+class RequestKeys:
+    """Enrolled request keys by key id, each reused for `ttl_s` seconds after it was read.
+
+    Only found, unrevoked keys are kept (an unknown key id is read again next time). `clear()`
+    drops them all; the API calls it after any key change it makes, so a revocation through this
+    server applies at once, and one made by another process within `ttl_s`.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float) -> None:
+        self._sessions = sessions
+        self.ttl_s = ttl_s
+        self._found: dict[str, tuple[float, tuple[str, str, bool]]] = {}
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped by clear(): a read that began before it is not kept
+
+    def lookup(self, key_id: str) -> tuple[str, str, bool]:
+        """(org, PEM, org is operator); UnauthorizedError for an unknown or revoked key."""
+        now = time.monotonic()
+        hit = self._found.get(key_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        generation = self._generation
+        found = _request_key(self._sessions, key_id)
+        if self.ttl_s > 0:
+            with self._lock:
+                if generation != self._generation:
+                    return found
+                if len(self._found) >= MAX_CACHED_KEYS:
+                    self._found = {k: v for k, v in self._found.items() if v[0] > now}
+                if len(self._found) < MAX_CACHED_KEYS:
+                    self._found[key_id] = (now + self.ttl_s, found)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._found = {}
+
+
 def authenticate_headers(
-    sessions: sessionmaker[Session],
+    request_keys: RequestKeys,
     nonces: ReplayCache,
     *,
     method: str,
@@ -88,7 +128,7 @@ def authenticate_headers(
     resolved: dict[str, tuple[str, bool]] = {}
 
     def resolve_key(keyid: str) -> Ed25519PublicKey:
-        org, pem, is_operator = _request_key(sessions, keyid)
+        org, pem, is_operator = request_keys.lookup(keyid)
         resolved[keyid] = (org, is_operator)
         return public_key_from_pem(pem)
 
@@ -125,7 +165,7 @@ def authenticate_headers(
         )
     found = resolved.get(verified.keyid)
     if found is None:  # verify_request_headers resolved it, so this only happens if it did not call us
-        org, _, is_operator = _request_key(sessions, verified.keyid)
+        org, _, is_operator = request_keys.lookup(verified.keyid)
     else:
         org, is_operator = found
     return Principal(org=org, key_id=verified.keyid, is_operator=is_operator), digest
@@ -138,8 +178,8 @@ def public_key_from_pem(pem: str) -> Ed25519PublicKey:
 
 
 def _request_key(sessions: sessionmaker[Session], key_id: str) -> tuple[str, str, bool]:
-    """(org, PEM, org is operator) of the enrolled, unrevoked request key `key_id`: one query,
-    read on every request (never cached, so a revocation by any process applies at once)."""
+    """(org, PEM, org is operator) of the enrolled, unrevoked request key `key_id`: one query
+    (RequestKeys reuses the answer for a few seconds)."""
     with sessions() as session:
         row = session.execute(
             select(OrgKey.org_name, OrgKey.purpose, OrgKey.public_key_pem, OrgKey.revoked_at, Org.is_operator)

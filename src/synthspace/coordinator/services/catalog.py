@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import weakref
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session, defer
 
 from synthspace.api_models import (
@@ -274,6 +275,44 @@ def _decode_cursor(sort: str, cursor: str) -> list[Any]:
         ) from exc
 
 
+SEARCH_CANDIDATES_MAX = 500  # more matches than this: walking the log order finds a page sooner
+FTS_TABLE = "artifacts_fts"  # SQLite only (migration k0a1_catalog_search)
+
+
+def _search_candidates(session: Session, needle: str) -> list[str] | None:
+    """On SQLite with the trigram index: the ids of every artifact whose title or description
+    may contain `needle` (a superset: the substring test still decides), when there are at
+    most SEARCH_CANDIDATES_MAX of them. None: search without the index (PostgreSQL has its own,
+    the needle is under 3 characters, too common a word, or no index)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite" or len(needle) < 3 or not _has_fts(bind):
+        return None
+    phrase = '"' + needle.replace('"', '""') + '"'  # one FTS5 phrase: the trigrams in order
+    ids = list(
+        session.execute(
+            text(f"SELECT artifact_id FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :p LIMIT :n"),
+            {"p": phrase, "n": SEARCH_CANDIDATES_MAX + 1},
+        ).scalars()
+    )
+    return ids if len(ids) <= SEARCH_CANDIDATES_MAX else None
+
+
+_FTS_PRESENT: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()  # per engine
+
+
+def _has_fts(bind: Any) -> bool:
+    found = _FTS_PRESENT.get(bind)
+    if found is None:
+        with bind.connect() as conn:
+            found = bool(
+                conn.execute(
+                    text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": FTS_TABLE}
+                ).first()
+            )
+        _FTS_PRESENT[bind] = found
+    return found
+
+
 def list_artifacts(
     session: Session,
     *,
@@ -306,11 +345,17 @@ def list_artifacts(
         stmt = stmt.where(Artifact.license == license)
     if kind:
         stmt = stmt.where(Artifact.kind == kind)
+    # With a tag, the log order comes from the (tag, log_index) index: the walk visits only
+    # that tag's artifacts, newest first, and stops after a page.
+    order_index: Any = Artifact.log_index
     if tag:
         stmt = stmt.join(
             ArtifactTag,
-            and_(ArtifactTag.artifact_id == Artifact.artifact_id, ArtifactTag.tag == tag),
+            # log_index is unique, so it alone pairs the rows; a second join column would make
+            # PostgreSQL's planner expect one match, sort them all and miss the index walk
+            and_(ArtifactTag.log_index == Artifact.log_index, ArtifactTag.tag == tag),
         )
+        order_index = ArtifactTag.log_index
     if q:
         needle = q.lower()
         stmt = stmt.where(
@@ -319,6 +364,9 @@ def list_artifacts(
                 func.lower(Artifact.description).contains(needle, autoescape=True),
             )
         )
+        candidates = _search_candidates(session, needle)
+        if candidates is not None:
+            stmt = stmt.where(Artifact.artifact_id.in_(candidates))
     if created_after:
         stmt = stmt.where(Artifact.published_at >= created_after)
     if created_before:
@@ -330,9 +378,9 @@ def list_artifacts(
     if cursor:
         key = _decode_cursor(sort, cursor)
         if sort == "newest":
-            stmt = stmt.where(Artifact.log_index < key[0])
+            stmt = stmt.where(order_index < key[0])
         elif sort == "oldest":
-            stmt = stmt.where(Artifact.log_index > key[0])
+            stmt = stmt.where(order_index > key[0])
         else:
             stmt = stmt.where(
                 or_(
@@ -341,9 +389,9 @@ def list_artifacts(
                 )
             )
     if sort == "newest":
-        stmt = stmt.order_by(Artifact.log_index.desc())
+        stmt = stmt.order_by(order_index.desc())
     elif sort == "oldest":
-        stmt = stmt.order_by(Artifact.log_index.asc())
+        stmt = stmt.order_by(order_index.asc())
     else:
         stmt = stmt.order_by(Artifact.title.asc(), Artifact.log_index.asc())
     rows: list[Any] = list(session.execute(stmt.limit(limit + 1)).all())
