@@ -418,6 +418,40 @@ def test_hash_cache_never_keeps_hashes_that_rolled_back(coordinator: Any) -> Non
     assert log._hashes, "reads outside a writer block are cached"
 
 
+def test_receipts_of_a_committed_batch_are_proved_from_memory(coordinator: Any) -> None:
+    """After a batch commits, its receipts' inclusion proofs need no database read (the append
+    computed every hash they use), and equal the proofs a fresh process reads from the tables;
+    a batch that rolled back leaves nothing in the cache."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from synthspace.coordinator.log_store import TransparencyLog
+
+    log = coordinator.log
+    fresh = TransparencyLog(log.origin, log._key)  # another process: nothing cached
+    now = datetime.now(UTC)
+    statements: list[str] = []
+    event.listen(coordinator.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with coordinator.session() as session:
+        with log.writer(session) as state:  # rolled back: must not be cached
+            log.append_batch(session, state, [(b"doomed-%d" % i, "bench", now) for i in range(5)])
+            session.rollback()
+        for n in (1, 3, 5, 8, 13, 2, 1, 21):
+            with log.writer(session) as state:
+                start = int(state.size)
+                log.append_batch(session, state, [(b"b%d-%d" % (start, i), "bench", now) for i in range(n)])
+                session.commit()
+            log.note_committed(start + n)
+            statements.clear()
+            proofs = [log.inclusion_proof(session, i, start + n) for i in range(start, start + n)]
+            assert statements == [], statements  # served from memory
+            root = fresh.root(session, start + n)
+            for i, proof in zip(range(start, start + n), proofs, strict=True):
+                assert proof == fresh.inclusion_proof(session, i, start + n)
+                tlog.verify_inclusion(tlog.leaf_hash(b"b%d-%d" % (start, i - start)), i, start + n, proof, root)
+
+
 def test_a_publish_not_logged_in_time_is_503_and_stays_queued(coordinator: Any) -> None:
     """The caller gets 503 publish_pending when its batch is not logged within publish_wait_s;
     the publish is still logged afterwards, and submitting it again finds it (no duplicate)."""

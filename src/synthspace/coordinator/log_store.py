@@ -58,6 +58,18 @@ def _decompose(start: int, end: int, out: set[tuple[int, int]]) -> None:
     _decompose(start + k, end, out)
 
 
+def _frontier_pieces(size: int, frontier: list[bytes]) -> dict[tuple[int, int], bytes]:
+    """(level, idx) of each frontier hash of a tree of `size` leaves: its maximal aligned complete
+    subtrees, largest (leftmost) first, one per set bit of `size`."""
+    out: dict[tuple[int, int], bytes] = {}
+    pos = 0
+    levels = [lvl for lvl in range(size.bit_length() - 1, -1, -1) if size >> lvl & 1]
+    for level, h in zip(levels, frontier, strict=True):
+        out[(level, pos >> level)] = h
+        pos += 1 << level
+    return out
+
+
 def root_from_frontier(frontier: list[bytes]) -> bytes:
     """Root of a tree given the hashes of its maximal complete subtrees, left to right."""
     if not frontier:
@@ -96,10 +108,13 @@ class TransparencyLog:
         """
         with self._writer:
             self._local.writing = True
+            self._local.batch_hashes = None  # a batch that rolled back must never reach the cache
             try:
                 session.execute(update(LogState).where(LogState.id == 1).values(size=LogState.size))
-                state = session.execute(select(LogState).where(LogState.id == 1)).scalar_one()
-                session.refresh(state)
+                # populate_existing: a state row this session loaded earlier is re-read, not reused
+                state = session.execute(
+                    select(LogState).where(LogState.id == 1).execution_options(populate_existing=True)
+                ).scalar_one()
                 yield state
             finally:
                 self._local.writing = False
@@ -145,6 +160,9 @@ class TransparencyLog:
         leaf_rows: list[dict[str, object]] = []
         node_rows: list[dict[str, object]] = []
         out: list[AppendedEntry] = []
+        # Every hash a receipt's inclusion proof needs is here: the old tree's frontier, the new
+        # leaves and the subtrees they close. note_committed() caches them once they are durable.
+        batch_hashes = _frontier_pieces(start, frontier)
         for offset, (leaf, entry_type, when) in enumerate(entries):
             index = start + offset
             lh = tlog.leaf_hash(leaf)
@@ -152,22 +170,26 @@ class TransparencyLog:
                 {"idx": index, "leaf": leaf, "leaf_hash": lh, "entry_type": entry_type,
                  "created_at": when, "tree_size": end}  # fmt: skip
             )
+            batch_hashes[(0, index)] = lh
             h, level, n = lh, 0, index
             while n & 1:
                 h = tlog.node_hash(frontier.pop(), h)
                 level += 1
                 n >>= 1
                 node_rows.append({"level": level, "idx": ((index + 1) >> level) - 1, "hash": h})
+                batch_hashes[(level, ((index + 1) >> level) - 1)] = h
             frontier.append(h)
             out.append(AppendedEntry(index=index, leaf=leaf, leaf_hash=lh))
-        session.execute(insert(LogLeaf), leaf_rows)
+        conn = session.connection()  # Core inserts: no ORM bulk machinery for plain rows
+        conn.execute(insert(LogLeaf), leaf_rows)
         if node_rows:
-            session.execute(insert(LogNode), node_rows)
+            conn.execute(insert(LogNode), node_rows)
         state.size = end
         state.frontier = b"".join(frontier)
         state.root = root_from_frontier(frontier)
         state.updated_at = utcnow()
         session.flush()
+        self._local.batch_hashes = batch_hashes
         return out
 
     # ---- reading -------------------------------------------------------------------------
@@ -183,8 +205,16 @@ class TransparencyLog:
         return size
 
     def note_committed(self, size: int) -> None:
-        """A writer committed a tree of `size` leaves (proofs up to it need no size read)."""
+        """A writer committed a tree of `size` leaves (proofs up to it need no size read); the
+        hashes of the batch this thread appended are now durable, so its receipts' proofs are
+        computed from memory."""
         self._seen_size = max(self._seen_size, size)
+        batch = getattr(self._local, "batch_hashes", None)
+        self._local.batch_hashes = None
+        if batch:
+            if len(self._hashes) + len(batch) > HASH_CACHE_MAX:
+                self._hashes.clear()
+            self._hashes.update(batch)
 
     @property
     def _writing(self) -> bool:

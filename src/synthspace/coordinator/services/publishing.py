@@ -209,10 +209,10 @@ def publish_artifact(
     except (SynthspaceError, ValueError) as exc:
         raise _bad("invalid_envelope", f"the envelope payload is not valid base64: {exc}") from exc
 
-    if session.get(Org, org) is None:
-        raise NotFoundError(f"org {org!r} is not enrolled", code="unknown_org")
     now = utcnow()
     valid = artifact_keys_at(session, org, now)
+    if not valid and session.get(Org, org) is None:  # (the org is looked up only when it has no key)
+        raise NotFoundError(f"org {org!r} is not enrolled", code="unknown_org")
     signer_ids = [s.keyid for s in envelope.signatures]
     ours = [k for k in signer_ids if k in valid]
     if not ours:
@@ -227,7 +227,7 @@ def publish_artifact(
             f"the envelope is not signed by an active artifact key of org {org!r} (signed by {', '.join(signer_ids)})",
             code="key_not_owned",
         )
-    trusted = {kid: public_key_from_pem(valid[kid].public_key_pem) for kid in ours}
+    trusted = {kid: public_key_from_pem(valid[kid]) for kid in ours}
     try:
         statement: Statement = artifact_mod.open_statement(envelope, trusted)
     except StatementError as exc:
@@ -290,10 +290,8 @@ def publish_artifact(
                 "it cannot be built upon",
             )
     _check_parent_terms(session, statement, now)
-
-    existing = session.get(Artifact, artifact_id)
-    if existing is not None:
-        return _existing_receipt(session, log, existing, org)
+    # No look for an earlier identical publish here: the log's writer checks under its lock (a
+    # second look would cost every publish a query), and its outcome returns the first receipt.
     session.rollback()  # end the read snapshot before taking the write lock
 
     # Bytes first, durably; then row + log entry in one transaction.
