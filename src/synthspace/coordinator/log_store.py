@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import and_, insert, literal, or_, select, union_all, update
+from sqlalchemy import and_, insert, literal, or_, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from synthspace import checkpoint as checkpoint_mod
@@ -56,6 +56,26 @@ def _decompose(start: int, end: int, out: set[tuple[int, int]]) -> None:
     k = 1 << ((n - 1).bit_length() - 1)
     _decompose(start, start + k, out)
     _decompose(start + k, end, out)
+
+
+# One statement text whatever the pieces (arrays, not IN lists of varying length): compiled
+# once, and prepared server-side by psycopg after a few uses, so PostgreSQL plans it once.
+_PG_FETCH_HASHES = text(
+    "SELECT 0 AS level, idx, leaf_hash AS hash FROM log_leaves WHERE idx = ANY(CAST(:leaves AS BIGINT[])) "
+    "UNION ALL SELECT n.level, n.idx, n.hash FROM log_nodes n "
+    "JOIN unnest(CAST(:levels AS INTEGER[]), CAST(:idxs AS BIGINT[])) AS w(level, idx) "
+    "ON n.level = w.level AND n.idx = w.idx"
+)
+
+
+def _fetch_hashes_pg(session: Session, pieces: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    leaves = [idx for level, idx in pieces if level == 0]
+    nodes = [(level, idx) for level, idx in pieces if level]
+    rows = session.execute(
+        _PG_FETCH_HASHES,
+        {"leaves": leaves, "levels": [lv for lv, _ in nodes], "idxs": [i for _, i in nodes]},
+    ).all()
+    return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
 
 def _frontier_pieces(size: int, frontier: list[bytes]) -> dict[tuple[int, int], bytes]:
@@ -309,6 +329,8 @@ class TransparencyLog:
         session: Session, pieces: set[tuple[int, int]]
     ) -> dict[tuple[int, int], bytes]:
         """Stored hashes of (level, idx) pieces, leaves and subtree nodes in ONE query."""
+        if session.get_bind().dialect.name == "postgresql":
+            return _fetch_hashes_pg(session, pieces)
         leaves = sorted(idx for level, idx in pieces if level == 0)
         by_level: dict[int, list[int]] = {}
         for level, idx in pieces:
