@@ -68,7 +68,7 @@ def test_missing_local_model_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_static_batching_still_yields_valid_records() -> None:
-    be = get_backend("transformers", device="cpu", batch_size=2, threads=1)  # static is the default
+    be = get_backend("transformers", device="cpu", batch_size=2, threads=1, batching="static")
     schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}},
               "required": ["n"], "additionalProperties": False}
     reqs = [GenerationRequest(key=str(i), messages=[{"role": "user", "content": "Pick a number."}], temperature=0.7,
@@ -76,6 +76,12 @@ def test_static_batching_still_yields_valid_records() -> None:
     out = be.generate(reqs, schema)
     assert [1 <= json.loads(c.text)["n"] <= 9 for c in out] == [True] * 3
     assert be.info().parameters["batching"] == "static"
+
+
+def test_continuous_batching_is_the_default() -> None:
+    be = get_backend("transformers", device="cpu", batch_size=8)
+    assert be.info().parameters["batching"] == "continuous"
+    assert (be.max_batch_size, be.max_concurrency) == (1, 16)  # one request per call, 2x slots in flight
 
 
 def test_a_finished_row_frees_its_slot_at_once(backend) -> None:  # type: ignore[no-untyped-def]
