@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         device: str | None = typer.Option(None, "--device", help="transformers: auto | cpu | cuda."),
         threads: int | None = typer.Option(None, "--threads", min=1, help="transformers: CPU threads for torch (default: torch's choice)."),
         batching: str | None = typer.Option(
-            None, "--batching", help="transformers: static (default) | continuous (a finished row frees its slot at once; see docs/generation.md)."
+            None, "--batching", help="transformers: continuous (default; a finished row frees its slot at once; see docs/generation.md) | static (whole batches, for comparison)."
         ),
         shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Records per Parquet shard."),
         flush_interval: float = typer.Option(30.0, "--flush-interval", help="Seconds between shard flushes (bounds work lost to a crash)."),

@@ -68,7 +68,7 @@ def test_missing_local_model_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_static_batching_still_yields_valid_records() -> None:
-    be = get_backend("transformers", device="cpu", batch_size=2, threads=1)  # static is the default
+    be = get_backend("transformers", device="cpu", batch_size=2, threads=1, batching="static")
     schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}},
               "required": ["n"], "additionalProperties": False}
     reqs = [GenerationRequest(key=str(i), messages=[{"role": "user", "content": "Pick a number."}], temperature=0.7,
@@ -76,6 +76,12 @@ def test_static_batching_still_yields_valid_records() -> None:
     out = be.generate(reqs, schema)
     assert [1 <= json.loads(c.text)["n"] <= 9 for c in out] == [True] * 3
     assert be.info().parameters["batching"] == "static"
+
+
+def test_continuous_batching_is_the_default() -> None:
+    be = get_backend("transformers", device="cpu", batch_size=8)
+    assert be.info().parameters["batching"] == "continuous"
+    assert (be.max_batch_size, be.max_concurrency) == (1, 16)  # one request per call, 2x slots in flight
 
 
 def test_a_finished_row_frees_its_slot_at_once(backend) -> None:  # type: ignore[no-untyped-def]
@@ -97,3 +103,28 @@ def test_a_finished_row_frees_its_slot_at_once(backend) -> None:  # type: ignore
     assert sched.slot_steps == sum(steps)
     assert sched.steps == max(steps[0], sum(steps[1:]))
     assert all(c.text for c in out)
+
+
+def test_reused_prompt_kv_changes_no_greedy_output(backend) -> None:  # type: ignore[no-untyped-def]
+    """Kept prompt KV (a whole prompt seen again, or a shared system-prompt prefix) gives the same
+    greedy records as prefilling every prompt from scratch."""
+    from synthspace.node.generate.backends.continuous import ContinuousScheduler
+
+    model, tok = backend.load()
+    system = {"role": "system", "content": "You write one short JSON record about a fictional kettle shop."}
+    reqs = [GenerationRequest(key=str(i), messages=[system, {"role": "user", "content": f"Record {i}: a {c} kettle."}],
+                              temperature=0.0, max_tokens=12) for i, c in enumerate(["red", "blue", "green"])]
+
+    def run(cache_bytes: int, batches: list[list[GenerationRequest]]) -> tuple[list[str], ContinuousScheduler]:
+        sched = ContinuousScheduler(model, tok, "cpu", 2, None, 1, autostart=False, prompt_cache_bytes=cache_bytes)
+        sched.start()
+        texts = [f.result(timeout=300).text for batch in batches for f in [sched.submit(r, None) for r in batch]]
+        sched.close()
+        return texts, sched
+
+    fresh, cold = run(0, [reqs, reqs])
+    reused, warm = run(256 << 20, [reqs, reqs])
+    assert reused == fresh and fresh[:3] == fresh[3:]
+    assert cold.prompts.hits == 0 and cold.prompts.reused_tokens == 0
+    assert warm.prompts.hits == 3  # the second round prefilled nothing
+    assert warm.prompts.reused_tokens > 3 * 10  # the first round's later prompts reused the system prompt

@@ -25,7 +25,7 @@ def get_backend(name: str, **options: Any) -> Backend:
     """A backend by name ("transformers" | "openai" | "vllm"); options go to its constructor.
 
     transformers: model (local folder; None = embedded), device (auto|cpu|cuda), batch_size, dtype, threads,
-    batching (static|continuous).
+    batching (continuous, the default | static).
     openai: model, base_url, api_key, concurrency, timeout, max_attempts, structured_output, client.
     vllm: model, batch_size, and vllm.LLM keyword options.
     """

@@ -7,11 +7,12 @@ model can only emit JSON that parses and fits the schema's types, enums and leng
 Per-row temperature and top-p are applied by our own logits processor so one batch can mix
 sampling parameters drawn per record.
 
-Two schedules (`batching`): `static` (default) runs `model.generate` over whole batches, each
-held until its longest row ends; `continuous` (see continuous.py) frees a finished row's slot
-at once and lets the next prompt take it. Static stays the default because on this project's
-CPU, at demo sizes, continuous did not reach the 1.5x records/s asked of it on both demo
-recipes (1.43x legal, 1.65x support; docs/benchmarks.md, Generation 3).
+Two schedules (`batching`): `continuous` (default; see continuous.py) frees a finished row's slot
+at once, lets the next prompt take it and reuses the KV of prompts it has already prefilled;
+`static` runs `model.generate` over whole batches, each held until its longest row ends, and is
+kept for comparison. On this project's CPU, over three seeds of the demo's plans, continuous gave
+1.60x (legal) and 1.56x (support) static's records/s and 1.5-1.7x its tokens/s
+(docs/benchmarks.md, Generation 3).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ class TransformersBackend(Backend):
         dtype: str | None = None,
         grammar: bool = True,
         threads: int | None = None,
-        batching: str = "static",
+        batching: str = "continuous",
     ) -> None:
         if batch_size < 1:
             raise BackendUnavailableError("batch_size must be >= 1")
