@@ -19,6 +19,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this TypedDict before Python 3.12
 
+from synthspace.node.generate import fastjson
 from synthspace.node.generate.backends.base import Completion
 from synthspace.node.recipes.models import (
     BooleanField,
@@ -79,11 +80,11 @@ def extract_json(text: str) -> Any:
     if m:
         s = m.group(1)
     try:
-        return json.loads(s)
+        return fastjson.loads(s)
     except json.JSONDecodeError:
         start, end = s.find("{"), s.rfind("}")
         if start != -1 and end > start:
-            return json.loads(s[start : end + 1])
+            return fastjson.loads(s[start : end + 1])
         raise
 
 
