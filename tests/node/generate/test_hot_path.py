@@ -10,6 +10,7 @@ import pytest
 
 from synthspace.node.generate import fastjson
 from synthspace.node.generate.backends.openai_backend import _json_number
+from synthspace.node.generate.execution import task_request
 from synthspace.node.generate.planning import _draw, _u64, build_plan, record_id
 from synthspace.node.recipes import parse_recipe, recipe_digest
 from tests.node.generate.conftest import TINY_RECIPE
@@ -74,3 +75,10 @@ def test_plan_matches_the_reference_formulas(extra: str, top_p: str) -> None:
                 assert t.persona_index == random.Random(_u64(assign.seed, "persona", seed_index, k)).randrange(len(ps))
             pid = ps[t.persona_index]["persona_id"] if t.persona_index is not None else None
             assert t.record_id == record_id(digest, "root", seed_index, pid, k)
+
+
+@pytest.mark.parametrize("attempt", [0, 1, 2, 17])
+def test_attempt_seed_is_the_u64_formula(attempt: int) -> None:
+    for rid in ("0" * 32, "3fa1c2", "\u65e5-id"):
+        req = task_request(rid, [], 0.5, 1.0, 16, attempt)
+        assert req.seed == _u64(rid, attempt) % (2**31)

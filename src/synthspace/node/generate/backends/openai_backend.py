@@ -335,7 +335,7 @@ class OpenAIBackend(Backend):
                     failed_on = endpoint
             finally:
                 endpoint.in_flight -= 1
-                await limit.release(latency, overloaded)
+                limit.release(latency, overloaded)
             if attempt >= budget:
                 break
             self.stats["retries"] += 1
