@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-import asyncio
 import pytest
 
 from synthspace.node.generate import get_backend, read_records, run_generation
