@@ -15,7 +15,8 @@ number of requests in flight (16, 64, 256 by default), measures in ONE run:
 Each with records/s and client CPU ms per record: the process CPU time (user + system, every
 thread) of the client alone. The peer and synthspace run in this process and are measured with
 time.process_time around the run; Data Designer's worker measures its own process the same way.
-The stub server is a separate process and is not counted. `--compete` runs a busy-loop process
+The stub server is a separate process and is not counted. Each peer and synthspace run starts
+after a full garbage collection (the same for both). `--compete` runs a busy-loop process
 (`while True: pass`) for the whole benchmark, so the clients compete for the cores.
 
     python benchmarks/generation_orchestration.py [--compete] [--dd-python /work/bench-venvs/dd/bin/python]
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -211,6 +213,9 @@ def main() -> None:
                 ]
                 for i in range(a.repeats):
                     for name, fn in runs if i % 2 == 0 else runs[::-1]:  # alternate who goes first
+                        # A full collection first: otherwise the one the earlier runs' survivors make
+                        # due (~60 ms here, 30 us a record) lands in whichever run comes next.
+                        gc.collect()
                         m = fn()
                         (peer if name == "peer" else ours).append(m)
                         print(json.dumps({"in_flight": c, "client": name, "records": m.records, "rps": round(m.rps, 1),

@@ -183,10 +183,15 @@ def commitment_leaf_hashes(records: Sequence[Mapping[str, Any]], salt: bytes) ->
 
 def commit_records(records: Sequence[Mapping[str, Any]], salt: bytes) -> SeedCommitment:
     """SeedCommitment (root hex + count) over `records` with `salt`."""
+    return _commit_canonical([canonicalize(normalize_record(r)) for r in records], salt)
+
+
+def _commit_canonical(canonical: Sequence[bytes], salt: bytes) -> SeedCommitment:
+    """`commit_records` given each record's canonical JSON (leaf = salt || canonical JSON)."""
     if len(salt) < 16:
         raise SeedError("a seed salt must be at least 16 bytes")
-    root = root_from_leaf_hashes(commitment_leaf_hashes(records, salt))
-    return SeedCommitment(scheme=SCHEME, root=root.hex(), count=len(records))
+    root = root_from_leaf_hashes([leaf_hash(salt + c) for c in canonical])
+    return SeedCommitment(scheme=SCHEME, root=root.hex(), count=len(canonical))
 
 
 def salt_key(records: Sequence[Mapping[str, Any]]) -> str:
@@ -197,5 +202,11 @@ def salt_key(records: Sequence[Mapping[str, Any]]) -> str:
 
 
 def commit_seeds(seeds: SeedSet, store: PrivateStore) -> SeedCommitment:
-    """Commit to a seed set with its salt from the node's private store."""
-    return commit_records(seeds.records, store.seed_salt(salt_key(seeds.records)))
+    """Commit to a seed set with its salt from the node's private store.
+
+    Each record is canonicalised once for both uses: RFC 8785 writes an array as its elements'
+    canonical texts joined by "," in brackets, so `salt_key`'s canonical list is built from the
+    same bytes as the leaves (before, every record was canonicalised twice per run)."""
+    canonical = [canonicalize(normalize_record(r)) for r in seeds.records]
+    key = f"seeds-{hashlib.sha256(b'[' + b','.join(canonical) + b']').hexdigest()[:32]}"
+    return _commit_canonical(canonical, store.seed_salt(key))

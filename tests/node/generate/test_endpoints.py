@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,35 @@ def test_pool_and_limit_units() -> None:
     assert grow.limit == pytest.approx(before * 0.7)
     grow._adapt(0.5, False)  # ten times the best latency: shrink, never grow
     assert grow.limit < before * 0.7
+
+
+def test_adaptive_limit_hands_freed_slots_to_waiters_in_order() -> None:
+    async def go() -> None:
+        limit = AdaptiveLimit(2, 2, adaptive=False)
+        order: list[int] = []
+
+        async def user(i: int) -> None:
+            await limit.acquire()
+            assert limit.in_flight <= 2
+            order.append(i)
+            await asyncio.sleep(0.01)
+            limit.release(None, False)
+
+        await asyncio.gather(*(user(i) for i in range(7)))
+        assert order == list(range(7)) and limit.in_flight == 0 and limit.peak == 2
+        # A waiter cancelled while in line, and one cancelled after a slot was handed to it
+        # but before it ran: neither keeps a slot.
+        await limit.acquire()
+        await limit.acquire()
+        in_line = asyncio.ensure_future(limit.acquire())
+        handed = asyncio.ensure_future(limit.acquire())
+        await asyncio.sleep(0)
+        in_line.cancel()
+        limit.release(None, False)  # hands the slot to `handed` (in_line is skipped)
+        handed.cancel()
+        await asyncio.gather(in_line, handed, return_exceptions=True)
+        assert limit.in_flight == 1
+        await asyncio.wait_for(limit.acquire(), 1)
+        assert limit.in_flight == 2
+
+    asyncio.run(go())

@@ -16,11 +16,13 @@ from synthspace.node.private_store import PrivateStore, PrivateStoreError
 from synthspace.node.recipes import SeedField
 from synthspace.node.seeds import (
     SeedError,
+    SeedSet,
     commit_records,
     commit_seeds,
     leaf_data,
     load_seeds,
     normalize_record,
+    salt_key,
 )
 
 FIELDS = [SeedField(name="q"), SeedField(name="n", type="integer"), SeedField(name="note", required=False)]
@@ -138,3 +140,16 @@ def test_commit_seeds_uses_the_store_salt(tmp_path: Path) -> None:
     assert c1.root != c2.root  # another node's salt: unlinkable
     salt = next((tmp_path / "h1" / "salts").iterdir()).read_bytes()
     assert commit_records(seeds.records, salt) == c1
+
+
+def test_commit_seeds_keys_the_salt_by_the_whole_sets_canonical_json(tmp_path: Path) -> None:
+    """commit_seeds builds the salt key from the per-record canonical bytes; it must be the key
+    `salt_key` derives from the canonical JSON of the whole (normalised) list."""
+    records = [{"topic": "ｔｅａ", "fact": "\u65e5\u672c \"quoted\"\n", "n": 3}, {"topic": "b", "fact": "\U0001f600", "x": [1.5, None, True]},
+               {"\u00e9": "e", "a": {"z": 1, "b": [2, {"c": "d"}]}}]
+    store = PrivateStore(tmp_path / "h")
+    c = commit_seeds(SeedSet(path=tmp_path / "s.jsonl", format="jsonl", records=records, locations=["line 1", "line 2", "line 3"]), store)
+    key = salt_key(records)
+    assert key == "seeds-" + hashlib.sha256(canonicalize([normalize_record(r) for r in records])).hexdigest()[:32]
+    assert [p.name for p in (tmp_path / "h" / "salts").iterdir()] == [key]
+    assert c == commit_records(records, store.seed_salt(key))

@@ -9,6 +9,7 @@ seed `_u64(record_id, a)`, so where a task runs does not change what it asks the
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -39,39 +40,36 @@ class AttemptLoop(Generic[T]):
         self.max_retries, self.request, self.on_result, self.on_batch = max_retries, request, on_result, on_batch
 
     async def run(self, tasks: Sequence[T], side: Sequence[asyncio.Task[Any]] = ()) -> None:
-        """Until every task has a final result; `side` tasks are cancelled at the end."""
-        backend = self.backend
-        queue: asyncio.Queue[tuple[T, int]] = asyncio.Queue()
-        for t in tasks:
-            queue.put_nowait((t, 0))
+        """Until every task has a final result; `side` tasks are cancelled at the end.
+
+        The tasks wait in a plain deque, in order, with a retry going to the back (as it did with
+        an asyncio.Queue, without the queue's per-item bookkeeping). A worker stops when the deque
+        is empty: a retry is queued by the worker whose attempt failed, and that worker takes
+        work again at once, so nothing queued is ever left without a worker."""
+        backend, schema, request, on_result, on_batch = self.backend, self.schema, self.request, self.on_result, self.on_batch
+        check, max_retries, batch_size = self.validator.check, self.max_retries, backend.max_batch_size
+        todo: deque[tuple[T, int]] = deque((t, 0) for t in tasks)
 
         async def worker() -> None:
-            while True:
-                batch = [await queue.get()]
-                while len(batch) < backend.max_batch_size:
-                    try:
-                        batch.append(queue.get_nowait())
-                    except asyncio.QueueEmpty:
-                        break
-                completions = await backend.agenerate([self.request(t, a) for t, a in batch], self.schema)
+            while todo:
+                batch = [todo.popleft() for _ in range(min(batch_size, len(todo)))]
+                completions = await backend.agenerate([request(t, a) for t, a in batch], schema)
                 for (task, attempt), comp in zip(batch, completions, strict=True):
-                    record, reason, _ = self.validator.check(comp)
-                    retry = record is None and attempt < self.max_retries
-                    self.on_result(task, attempt, comp, record, reason, not retry)
+                    record, reason, _ = check(comp)
+                    retry = record is None and attempt < max_retries
+                    on_result(task, attempt, comp, record, reason, not retry)
                     if retry:
-                        queue.put_nowait((task, attempt + 1))
-                    queue.task_done()
-                if self.on_batch is not None:
-                    self.on_batch()
+                        todo.append((task, attempt + 1))
+                if on_batch is not None:
+                    on_batch()
 
         workers = [asyncio.create_task(worker()) for _ in range(backend.max_concurrency)]
-        joined = asyncio.create_task(queue.join())
         try:
-            await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
             for w in workers:
                 if w.done() and not w.cancelled() and w.exception() is not None:
                     raise w.exception()  # type: ignore[misc]
         finally:
-            for task in (*workers, *side, joined):
+            for task in (*workers, *side):
                 task.cancel()
-            await asyncio.gather(*workers, *side, joined, return_exceptions=True)
+            await asyncio.gather(*workers, *side, return_exceptions=True)

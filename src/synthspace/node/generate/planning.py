@@ -8,6 +8,7 @@ and persona assignment and sampling draws never depend on `--limit`.
 
 from __future__ import annotations
 
+import _random
 import hashlib
 import math
 import random
@@ -95,6 +96,32 @@ def _draw(spec: Any, *key: object) -> float:
     return random.Random(_u64(*key)).uniform(spec.low, spec.high)
 
 
+class _Draws:
+    """`_draw(spec, seed, name, seed_index, k)` for every task of a plan, with the same values:
+    one Random re-seeded through the C seed that `random.Random(n)` ends in (instead of a new
+    generator and random.py's Python-level `seed` per task), `uniform`'s own formula, and the
+    key's constant prefix joined once. Re-seeding still fills the Mersenne Twister's whole state,
+    as `random.Random(n)` does; the saving is the layers around it."""
+
+    def __init__(self, spec: Any, seed: object, name: str) -> None:
+        self.fixed = float(spec.value) if isinstance(spec, FixedValue) else None
+        self.low: float = 0.0 if self.fixed is not None else spec.low
+        self.span: float = 0.0 if self.fixed is not None else spec.high - spec.low
+        self.prefix = f"{seed}\x1f{name}\x1f"
+        self.rng = random.Random()
+
+    def __call__(self, seed_index: int, k: int) -> float:
+        if self.fixed is not None:
+            return self.fixed
+        key = int.from_bytes(hashlib.sha256(f"{self.prefix}{seed_index}\x1f{k}".encode()).digest()[:8], "big")
+        _SEED(self.rng, key)
+        # random.Random.uniform(a, b) is a + (b - a) * random()
+        return self.low + self.span * self.rng.random()  # type: ignore[no-any-return]
+
+
+_SEED = _random.Random.seed  # what random.Random.seed calls for an int
+
+
 def plan_size(recipe: Recipe, n_seeds: int, limit: int | None = None) -> tuple[int, int]:
     """(target records, records to generate): the target times `generation.overgenerate`."""
     total = n_seeds * recipe.generation.outputs_per_seed
@@ -129,6 +156,9 @@ def build_plan(
             random.Random(_u64(assign.seed, "stratum", value)).shuffle(members)
             strata.append(members)
     s = recipe.sampling
+    temperature, top_p = _Draws(s.temperature, s.seed, "temperature"), _Draws(s.top_p, s.seed, "top_p")
+    persona_rng, persona_prefix = random.Random(), f"{assign.seed}\x1fpersona\x1f"
+    id_prefix = f"synthspace-record-v1\x1f{recipe_digest}\x1f{seed_root}\x1f"
     tasks = []
     for t in range(count):
         k, seed_index = divmod(t, n_seeds)
@@ -138,7 +168,10 @@ def build_plan(
                 members = strata[t % len(strata)]
                 pidx = members[(t // len(strata)) % len(members)]
             else:
-                pidx = random.Random(_u64(assign.seed, "persona", seed_index, k)).randrange(len(personas))
+                # random.Random(_u64(assign.seed, "persona", seed_index, k)).randrange(len(personas))
+                key = hashlib.sha256(f"{persona_prefix}{seed_index}\x1f{k}".encode()).digest()[:8]
+                _SEED(persona_rng, int.from_bytes(key, "big"))
+                pidx = persona_rng.randrange(len(personas))
         pid = personas[pidx]["persona_id"] if pidx is not None else None
         tasks.append(
             Task(
@@ -146,9 +179,10 @@ def build_plan(
                 seed_index=seed_index,
                 k=k,
                 persona_index=pidx,
-                record_id=record_id(recipe_digest, seed_root, seed_index, pid, k),
-                temperature=_draw(s.temperature, s.seed, "temperature", seed_index, k),
-                top_p=_draw(s.top_p, s.seed, "top_p", seed_index, k),
+                # record_id(recipe_digest, seed_root, seed_index, pid, k) with the constant prefix built once
+                record_id=hashlib.sha256(f"{id_prefix}{seed_index}\x1f{pid or '-'}\x1f{k}".encode()).hexdigest()[:32],
+                temperature=temperature(seed_index, k),
+                top_p=top_p(seed_index, k),
             )
         )
     return tasks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,6 +20,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this TypedDict before Python 3.12
 
+from synthspace.node.generate import fastjson
 from synthspace.node.generate.backends.base import Completion
 from synthspace.node.recipes.models import (
     BooleanField,
@@ -79,20 +81,41 @@ def extract_json(text: str) -> Any:
     if m:
         s = m.group(1)
     try:
-        return json.loads(s)
+        return fastjson.loads(s)
     except json.JSONDecodeError:
         start, end = s.find("{"), s.rfind("}")
         if start != -1 and end > start:
-            return json.loads(s[start : end + 1])
+            return fastjson.loads(s[start : end + 1])
         raise
+
+
+VALIDATOR_CACHE = 32  # (record model, validate function) pairs kept, by task name and output fields
+_validators: dict[str, tuple[type[BaseModel], Any]] = {}
+_validators_lock = threading.Lock()
+
+
+def _validator_parts(recipe: Recipe) -> tuple[type[BaseModel], Any]:
+    """`record_model(recipe)` and the TypedDict validator's validate function, built once per task
+    name and output fields (both depend on nothing else): building them took milliseconds per run,
+    and neither is changed by use."""
+    key = json.dumps([recipe.task, [f.model_dump(mode="json") for f in recipe.output_fields]], sort_keys=True)
+    with _validators_lock:
+        hit = _validators.get(key)
+    if hit is None:
+        hit = (record_model(recipe), record_dict_validator(recipe).validator.validate_python)
+        with _validators_lock:
+            if len(_validators) >= VALIDATOR_CACHE:
+                _validators.pop(next(iter(_validators)))
+            _validators[key] = hit
+    return hit
 
 
 class OutputValidator:
     """Turns a Completion into a validated record dict, or a drop reason and message."""
 
     def __init__(self, recipe: Recipe) -> None:
-        self.model = record_model(recipe)  # still built: a field name the model refuses fails here as before
-        self._validate = record_dict_validator(recipe).validator.validate_python
+        # The model is still built: a field name the model refuses fails here as before.
+        self.model, self._validate = _validator_parts(recipe)
         self.names = recipe.output_field_names
 
     def check(self, completion: Completion) -> tuple[dict[str, Any] | None, DropReason | None, str]:

@@ -8,10 +8,11 @@ into an error instead of an empty string that would silently degrade every promp
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from synthspace.errors import ConfigError
@@ -29,6 +30,29 @@ def _environment() -> ImmutableSandboxedEnvironment:
     # Nothing from the host leaks in: keep only Jinja's harmless built-in globals.
     env.globals = {k: v for k, v in env.globals.items() if k in {"range", "dict", "lipsum", "cycler", "joiner", "namespace"}}
     return env
+
+
+COMPILED_CACHE = 64  # compiled templates kept, by source text
+_compiled: dict[str, Template] = {}
+_compile_lock = threading.Lock()
+
+
+def _compile(source: str) -> Template:
+    """The template compiled in a fresh sandboxed environment, once per source text: a run
+    compiles its recipe's templates when the recipe is parsed and again for the renderer, and
+    a compile costs milliseconds. A compiled template renders without changing itself (and
+    the immutable sandbox keeps templates from changing anything), so one can serve every
+    renderer of that text; an error is raised, and not kept, as before."""
+    with _compile_lock:
+        hit = _compiled.get(source)
+    if hit is not None:
+        return hit
+    template = _environment().from_string(source)
+    with _compile_lock:
+        if len(_compiled) >= COMPILED_CACHE:
+            _compiled.pop(next(iter(_compiled)))
+        _compiled[source] = template
+    return template
 
 
 def recipe_context(recipe: Recipe) -> dict[str, Any]:
@@ -76,13 +100,12 @@ class PromptRenderer:
     """Compiled system/user templates of one recipe."""
 
     def __init__(self, recipe: Recipe, source: str = "<recipe>") -> None:
-        self._env = _environment()
         self._recipe_ctx = recipe_context(recipe)
         self._source = source
         self._format = output_format_instructions(recipe) if recipe.prompt.output_format == "append" else None
         try:
-            self._user = self._env.from_string(recipe.prompt.template)
-            self._system = self._env.from_string(recipe.prompt.system) if recipe.prompt.system else None
+            self._user = _compile(recipe.prompt.template)
+            self._system = _compile(recipe.prompt.system) if recipe.prompt.system else None
         except TemplateError as exc:
             line = getattr(exc, "lineno", None)
             where = f" (template line {line})" if line else ""

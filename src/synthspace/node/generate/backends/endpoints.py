@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 
 
@@ -72,7 +73,11 @@ class EndpointPool:
 
 
 class AdaptiveLimit:
-    """An awaitable slot with a limit that adapts (fixed when `adaptive` is False)."""
+    """An awaitable slot with a limit that adapts (fixed when `adaptive` is False).
+
+    A free slot is taken at once while nobody waits; otherwise the acquirer waits in line on a
+    future, and `release` hands freed slots to the waiters in order (counting them in
+    `in_flight` itself), so releasing is a plain call with nothing to await."""
 
     def __init__(self, initial: int, maximum: int, adaptive: bool) -> None:
         self.limit = float(max(1, min(initial, maximum)))
@@ -80,41 +85,47 @@ class AdaptiveLimit:
         self.adaptive = adaptive
         self.in_flight = 0
         self.best_latency: float | None = None
-        self._cond: asyncio.Condition | None = None
-        self._waiting = 0  # acquirers on the slow path; release wakes them only if there are any
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self.peak = 0
 
-    def _condition(self) -> asyncio.Condition:
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        return self._cond
-
     async def acquire(self) -> None:
-        # A free slot and nobody queued: take it without the condition (one event loop, so the
-        # check and the increment cannot interleave with another task). This is every request
-        # of a run whose workers never outnumber the limit.
-        if not self._waiting and self.in_flight < int(self.limit):
+        # A free slot and nobody in line: take it (one event loop, so the check and the
+        # increment cannot interleave with another task). This is every request of a run whose
+        # workers never outnumber the limit.
+        if not self._waiters and self.in_flight < int(self.limit):
             self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
+            if self.in_flight > self.peak:
+                self.peak = self.in_flight
             return
-        cond = self._condition()
-        self._waiting += 1
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
         try:
-            async with cond:
-                await cond.wait_for(lambda: self.in_flight < int(self.limit))
-                self.in_flight += 1
-                self.peak = max(self.peak, self.in_flight)
-        finally:
-            self._waiting -= 1
+            await fut  # done: `_wake` has counted this slot
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self.in_flight -= 1  # handed a slot but cancelled before taking it: pass it on
+                self._wake()
+            else:
+                try:
+                    self._waiters.remove(fut)
+                except ValueError:
+                    pass
+            raise
 
-    async def release(self, latency: float | None, overloaded: bool) -> None:
+    def release(self, latency: float | None, overloaded: bool) -> None:
         self.in_flight -= 1
         if self.adaptive:
             self._adapt(latency, overloaded)
-        if self._waiting:  # waiters re-check the limit under the condition's lock
-            cond = self._condition()
-            async with cond:
-                cond.notify_all()
+        if self._waiters:
+            self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_flight < int(self.limit):
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+                fut.set_result(None)
 
     def _adapt(self, latency: float | None, overloaded: bool) -> None:
         if overloaded:
@@ -130,7 +141,6 @@ class AdaptiveLimit:
             self.limit = max(1.0, self.limit * 0.9)
 
     def reset_loop(self) -> None:
-        """A new event loop (a new run): conditions belong to their loop."""
-        self._cond = None
-        self._waiting = 0
+        """A new event loop (a new run): waiters' futures belong to their loop."""
+        self._waiters.clear()
         self.in_flight = 0

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import httpx
 
+from synthspace.node.generate import fastjson
 from synthspace.node.generate.backends.base import (
     Backend,
     BackendRequestError,
@@ -107,6 +108,17 @@ class _AiohttpTransport(_Transport):
 
     async def close(self) -> None:
         await self._session.close()
+
+
+def _json_number(x: Any) -> str:
+    """A number as json.dumps writes it: int.__repr__ / float.__repr__ for plain finite values
+    (what its encoder calls), json.dumps itself for anything else (bool, NaN, subclasses)."""
+    t = type(x)
+    if t is int:
+        return int.__repr__(x)
+    if t is float and x - x == 0.0:
+        return float.__repr__(x)
+    return json.dumps(x)
 
 
 @functools.cache
@@ -247,11 +259,12 @@ class OpenAIBackend(Backend):
 
     def _payload(self, req: GenerationRequest, json_schema: dict[str, Any] | None) -> bytes:
         """The request body; the part that is the same for every request (schema, extra body) is
-        serialised once per schema and spliced in, which was 7-9% of a record's CPU. The messages
-        are serialised once per messages list: a run hands every output and retry of one seed x
-        persona pair the same list (execution.Prompts), and they are the bulk of the head. The
-        bytes are those of json.dumps(head)[:-1] + tail, since json.dumps writes an object as its
-        members' texts joined by ", "."""
+        serialised once per schema and spliced in, which was 7-9% of a record's CPU. The model and
+        messages are serialised once per messages list: a run hands every output and retry of one
+        seed x persona pair the same list (execution.Prompts), and they are the bulk of the head.
+        The numbers are written as json.dumps writes them (`_json_number`). The bytes are those of
+        json.dumps(head)[:-1] + tail, since json.dumps writes an object as its members' texts
+        joined by ", "."""
         key = id(json_schema)
         tail = self._tails.get(key)
         if tail is None or tail[0] is not json_schema:
@@ -263,12 +276,11 @@ class OpenAIBackend(Backend):
         if cached is None or cached[0] is not messages:  # `is`: an id can be reused once a list is gone
             if len(self._messages_json) >= MESSAGES_CACHE:
                 self._messages_json.pop(next(iter(self._messages_json)))
-            cached = self._messages_json[id(messages)] = (messages, json.dumps(messages, ensure_ascii=False))
-        rest: dict[str, Any] = {"max_tokens": req.max_tokens, "temperature": req.temperature, "top_p": req.top_p}
-        if req.seed is not None:
-            rest["seed"] = req.seed
-        rest_json = json.dumps(rest, ensure_ascii=False)
-        return f'{{"model": {self._model_json}, "messages": {cached[1]}, {rest_json[1:-1]}{tail[1]}'.encode()
+            head = f'{{"model": {self._model_json}, "messages": {json.dumps(messages, ensure_ascii=False)}, '
+            cached = self._messages_json[id(messages)] = (messages, head)
+        seed = "" if req.seed is None else f', "seed": {_json_number(req.seed)}'
+        return (f'{cached[1]}"max_tokens": {_json_number(req.max_tokens)}, "temperature": {_json_number(req.temperature)}, '
+                f'"top_p": {_json_number(req.top_p)}{seed}{tail[1]}').encode()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -323,7 +335,7 @@ class OpenAIBackend(Backend):
                     failed_on = endpoint
             finally:
                 endpoint.in_flight -= 1
-                await limit.release(latency, overloaded)
+                limit.release(latency, overloaded)
             if attempt >= budget:
                 break
             self.stats["retries"] += 1
@@ -335,7 +347,7 @@ class OpenAIBackend(Backend):
     @staticmethod
     def _parse(data: bytes) -> Completion:
         try:
-            doc = json.loads(data)
+            doc = fastjson.loads(data)
             choice = doc["choices"][0]
             text = choice["message"].get("content") or ""
             finish = choice.get("finish_reason") or "stop"
