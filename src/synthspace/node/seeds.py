@@ -197,16 +197,18 @@ def _commit_canonical(canonical: Sequence[bytes], salt: bytes) -> SeedCommitment
 def salt_key(records: Sequence[Mapping[str, Any]]) -> str:
     """Private-store key of a seed set's salt: derived from its content, so the same seeds always
     get the same salt (and the same commitment), whatever the file is called."""
-    h = hashlib.sha256(canonicalize([normalize_record(r) for r in records])).hexdigest()
-    return f"seeds-{h[:32]}"
+    return _salt_key_canonical([canonicalize(normalize_record(r)) for r in records])
+
+
+def _salt_key_canonical(canonical: Sequence[bytes]) -> str:
+    """`salt_key` given each record's canonical JSON: RFC 8785 writes an array as its elements'
+    canonical texts joined by "," in brackets, so this hashes the canonical list's exact bytes."""
+    return f"seeds-{hashlib.sha256(b'[' + b','.join(canonical) + b']').hexdigest()[:32]}"
 
 
 def commit_seeds(seeds: SeedSet, store: PrivateStore) -> SeedCommitment:
     """Commit to a seed set with its salt from the node's private store.
 
-    Each record is canonicalised once for both uses: RFC 8785 writes an array as its elements'
-    canonical texts joined by "," in brackets, so `salt_key`'s canonical list is built from the
-    same bytes as the leaves (before, every record was canonicalised twice per run)."""
+    Each record is canonicalised once for both the salt key and the leaves."""
     canonical = [canonicalize(normalize_record(r)) for r in seeds.records]
-    key = f"seeds-{hashlib.sha256(b'[' + b','.join(canonical) + b']').hexdigest()[:32]}"
-    return _commit_canonical(canonical, store.seed_salt(key))
+    return _commit_canonical(canonical, store.seed_salt(_salt_key_canonical(canonical)))

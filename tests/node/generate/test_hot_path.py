@@ -11,8 +11,9 @@ import pytest
 from synthspace.node.generate import fastjson
 from synthspace.node.generate.backends.openai_backend import _json_number
 from synthspace.node.generate.execution import task_request
-from synthspace.node.generate.planning import _draw, _u64, build_plan, record_id
+from synthspace.node.generate.planning import _u64, build_plan, record_id
 from synthspace.node.recipes import parse_recipe, recipe_digest
+from synthspace.node.recipes.models import FixedValue
 from tests.node.generate.conftest import TINY_RECIPE
 
 
@@ -49,6 +50,13 @@ class _F(float):
                                float("inf"), float("-inf"), float("nan"), True, False, _F(0.5)])
 def test_json_number_is_json_dumps(x: Any) -> None:
     assert _json_number(x) == json.dumps(x)
+
+
+def _draw(spec: Any, *key: object) -> float:
+    """The per-task reference formula of a sampling draw (the plan draws them in bulk)."""
+    if isinstance(spec, FixedValue):
+        return float(spec.value)
+    return random.Random(_u64(*key)).uniform(spec.low, spec.high)
 
 
 @pytest.mark.parametrize("extra", [

@@ -8,7 +8,6 @@ than in runner.py.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 from synthspace.node.generate.backends import Backend, GenerationRequest
 from synthspace.node.generate.manifest import RunManifest, write_manifest
-from synthspace.node.generate.planning import PersonaSet, Task
+from synthspace.node.generate.planning import PersonaSet, Task, u64_of
 from synthspace.node.generate.run_dir import write_shard
 from synthspace.node.generate.structured import OutputValidator
 from synthspace.node.recipes import PromptRenderer, Recipe
@@ -189,14 +188,14 @@ def task_request(
     record_id: str, messages: list[dict[str, str]], temperature: float, top_p: float, max_tokens: int, attempt: int
 ) -> GenerationRequest:
     """Attempt `attempt` of one record: its sampling seed depends only on the record id and attempt
-    (`_u64(record_id, attempt) % 2**31`, its join written out)."""
+    (`_u64(record_id, attempt) % 2**31`)."""
     return GenerationRequest(
         key=record_id,
         messages=messages,
         temperature=temperature,
         top_p=top_p,
         max_tokens=max_tokens,
-        seed=int.from_bytes(hashlib.sha256(f"{record_id}\x1f{attempt}".encode()).digest()[:8], "big") % (2**31),
+        seed=u64_of(f"{record_id}\x1f{attempt}") % (2**31),
     )
 
 

@@ -81,24 +81,30 @@ class Task:
 
 
 def _u64(*parts: object) -> int:
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big")
+    return u64_of("\x1f".join(map(str, parts)))
+
+
+def u64_of(joined: str) -> int:
+    """`_u64(*parts)` given its parts already joined by "\x1f" (hot paths join a constant prefix once)."""
+    return int.from_bytes(hashlib.sha256(joined.encode()).digest()[:8], "big")
+
+
+def _record_id_prefix(recipe_digest: str, seed_root: str) -> str:
+    return f"synthspace-record-v1\x1f{recipe_digest}\x1f{seed_root}\x1f"
+
+
+def _record_id_after(prefix: str, seed_index: int, persona_id: str | None, k: int) -> str:
+    return hashlib.sha256(f"{prefix}{seed_index}\x1f{persona_id or '-'}\x1f{k}".encode()).hexdigest()[:32]
 
 
 def record_id(recipe_digest: str, seed_root: str, seed_index: int, persona_id: str | None, k: int) -> str:
     """Stable id of the k-th output of seed `seed_index` with persona `persona_id`."""
-    h = hashlib.sha256(f"synthspace-record-v1\x1f{recipe_digest}\x1f{seed_root}\x1f{seed_index}\x1f{persona_id or '-'}\x1f{k}".encode())
-    return h.hexdigest()[:32]
-
-
-def _draw(spec: Any, *key: object) -> float:
-    if isinstance(spec, FixedValue):
-        return float(spec.value)
-    return random.Random(_u64(*key)).uniform(spec.low, spec.high)
+    return _record_id_after(_record_id_prefix(recipe_digest, seed_root), seed_index, persona_id, k)
 
 
 class _Draws:
-    """`_draw(spec, seed, name, seed_index, k)` for every task of a plan, with the same values:
-    one Random re-seeded through the C seed that `random.Random(n)` ends in (instead of a new
+    """`random.Random(_u64(seed, name, seed_index, k)).uniform(low, high)` (or the fixed value) for
+    every task of a plan, with the same values: one Random re-seeded through the C seed that `random.Random(n)` ends in (instead of a new
     generator and random.py's Python-level `seed` per task), `uniform`'s own formula, and the
     key's constant prefix joined once. Re-seeding still fills the Mersenne Twister's whole state,
     as `random.Random(n)` does; the saving is the layers around it."""
@@ -113,8 +119,7 @@ class _Draws:
     def __call__(self, seed_index: int, k: int) -> float:
         if self.fixed is not None:
             return self.fixed
-        key = int.from_bytes(hashlib.sha256(f"{self.prefix}{seed_index}\x1f{k}".encode()).digest()[:8], "big")
-        _SEED(self.rng, key)
+        _SEED(self.rng, u64_of(f"{self.prefix}{seed_index}\x1f{k}"))
         # random.Random.uniform(a, b) is a + (b - a) * random()
         return self.low + self.span * self.rng.random()  # type: ignore[no-any-return]
 
@@ -158,7 +163,7 @@ def build_plan(
     s = recipe.sampling
     temperature, top_p = _Draws(s.temperature, s.seed, "temperature"), _Draws(s.top_p, s.seed, "top_p")
     persona_rng, persona_prefix = random.Random(), f"{assign.seed}\x1fpersona\x1f"
-    id_prefix = f"synthspace-record-v1\x1f{recipe_digest}\x1f{seed_root}\x1f"
+    id_prefix = _record_id_prefix(recipe_digest, seed_root)
     tasks = []
     for t in range(count):
         k, seed_index = divmod(t, n_seeds)
@@ -169,8 +174,7 @@ def build_plan(
                 pidx = members[(t // len(strata)) % len(members)]
             else:
                 # random.Random(_u64(assign.seed, "persona", seed_index, k)).randrange(len(personas))
-                key = hashlib.sha256(f"{persona_prefix}{seed_index}\x1f{k}".encode()).digest()[:8]
-                _SEED(persona_rng, int.from_bytes(key, "big"))
+                _SEED(persona_rng, u64_of(f"{persona_prefix}{seed_index}\x1f{k}"))
                 pidx = persona_rng.randrange(len(personas))
         pid = personas[pidx]["persona_id"] if pidx is not None else None
         tasks.append(
@@ -179,8 +183,7 @@ def build_plan(
                 seed_index=seed_index,
                 k=k,
                 persona_index=pidx,
-                # record_id(recipe_digest, seed_root, seed_index, pid, k) with the constant prefix built once
-                record_id=hashlib.sha256(f"{id_prefix}{seed_index}\x1f{pid or '-'}\x1f{k}".encode()).hexdigest()[:32],
+                record_id=_record_id_after(id_prefix, seed_index, pid, k),  # record_id(), prefix built once
                 temperature=temperature(seed_index, k),
                 top_p=top_p(seed_index, k),
             )

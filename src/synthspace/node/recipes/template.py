@@ -8,7 +8,7 @@ into an error instead of an empty string that would silently degrade every promp
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,26 +33,16 @@ def _environment() -> ImmutableSandboxedEnvironment:
 
 
 COMPILED_CACHE = 64  # compiled templates kept, by source text
-_compiled: dict[str, Template] = {}
-_compile_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=COMPILED_CACHE)
 def _compile(source: str) -> Template:
     """The template compiled in a fresh sandboxed environment, once per source text: a run
     compiles its recipe's templates when the recipe is parsed and again for the renderer, and
     a compile costs milliseconds. A compiled template renders without changing itself (and
     the immutable sandbox keeps templates from changing anything), so one can serve every
-    renderer of that text; an error is raised, and not kept, as before."""
-    with _compile_lock:
-        hit = _compiled.get(source)
-    if hit is not None:
-        return hit
-    template = _environment().from_string(source)
-    with _compile_lock:
-        if len(_compiled) >= COMPILED_CACHE:
-            _compiled.pop(next(iter(_compiled)))
-        _compiled[source] = template
-    return template
+    renderer of that text; an error is raised, and not kept (lru_cache keeps only results)."""
+    return _environment().from_string(source)
 
 
 def recipe_context(recipe: Recipe) -> dict[str, Any]:
