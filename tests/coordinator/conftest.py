@@ -294,3 +294,50 @@ def coordinator(
     coord = Coordinator.open(settings)
     yield coord
     coord.close()
+
+
+# ---- publishes ready for the sequencer ------------------------------------------------------
+
+
+def prepared_publishes(
+    coord: Any,
+    org: str,
+    n: int,
+    *,
+    title: Any = lambda i: f"t{i}",
+    description: Any = lambda i: "",
+    tags: Any = lambda i: ["a", "b"],
+) -> list[Any]:
+    """n verified publishes of `org` (signed by its artifact key), ready for the sequencer (not
+    yet logged); `title`, `description` and `tags` give each one's by its number."""
+    from sqlalchemy import select
+
+    from synthspace.coordinator.models import OrgKey
+    from synthspace.coordinator.sequencer import PreparedPublish
+    from synthspace.log_entries import PublishEntry, entry_bytes
+
+    with coord.session() as session:
+        key_id = str(
+            session.execute(
+                select(OrgKey.key_id).where(OrgKey.org_name == org, OrgKey.purpose == "artifact")
+            ).scalar_one()
+        )
+    items = []
+    for i in range(n):
+        aid = f"{i:02d}" + "ab" * 31
+        now = datetime.now(UTC)
+        entry = PublishEntry(time=now, org=org, artifact_id=aid, subject_sha256="cd" * 32,
+                             envelope_sha256="ef" * 32, key_id=key_id)  # fmt: skip
+        items.append(
+            PreparedPublish(
+                artifact_id=aid, org=org, leaf=entry_bytes(entry), logged_at=now,
+                row={"artifact_id": aid, "org_name": org, "key_id": key_id, "kind": "dataset",
+                     "title": title(i), "description": description(i), "license": "CC0-1.0",
+                     "task": None, "locale": None, "record_count": 1, "subject_name": "d.parquet",
+                     "subject_sha256": "cd" * 32, "size_bytes": 1, "envelope": b"{}",
+                     "envelope_sha256": "ef" * 32, "statement": {}, "signed_at": now,
+                     "published_at": now, "visible_to_all": True},
+                tags=tags(i),
+            )  # fmt: skip
+        )
+    return items

@@ -4,7 +4,6 @@ those of the plain scan: same rows, same order, same pages."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import func, select, text
 from synthspace.coordinator.models import Artifact, ArtifactTag
 from synthspace.coordinator.services import catalog
 from synthspace.coordinator.services.auth import Principal
-from synthspace.log_entries import PublishEntry, entry_bytes
+from tests.coordinator.conftest import prepared_publishes
 
 TITLES = [
     "Contract law questions",
@@ -28,34 +27,17 @@ TITLES = [
 
 def _publish_all(coord: Any, n: int) -> list[str]:
     """n artifacts logged through the sequencer's own integrate (tags written as it writes them)."""
-    from synthspace.coordinator.sequencer import PreparedPublish, integrate
+    from synthspace.coordinator.sequencer import integrate
 
-    org = coord.settings.operator_org
-    with coord.session() as session:
-        key_id = session.execute(text("SELECT key_id FROM org_keys WHERE org_name = :o AND purpose = 'artifact'"),
-                                 {"o": org}).scalar_one()  # fmt: skip
-    items, ids = [], []
-    for i in range(n):
-        aid = f"{i:064x}"
-        now = datetime.now(UTC)
-        entry = PublishEntry(time=now, org=org, artifact_id=aid, subject_sha256="cd" * 32,
-                             envelope_sha256="ef" * 32, key_id=key_id)  # fmt: skip
-        items.append(
-            PreparedPublish(
-                artifact_id=aid, org=org, leaf=entry_bytes(entry), logged_at=now,
-                row={"artifact_id": aid, "org_name": org, "key_id": key_id, "kind": "dataset",
-                     "title": TITLES[i % len(TITLES)] + f" #{i}", "description": f"batch {i} of {n}",
-                     "license": "CC0-1.0", "task": None, "locale": None, "record_count": 1,
-                     "subject_name": "d.parquet", "subject_sha256": "cd" * 32, "size_bytes": 1,
-                     "envelope": b"{}", "envelope_sha256": "ef" * 32, "statement": {}, "signed_at": now,
-                     "published_at": now, "visible_to_all": True},
-                tags=["every", f"mod3-{i % 3}"],
-            )  # fmt: skip
-        )
-        ids.append(aid)
+    items = prepared_publishes(
+        coord, coord.settings.operator_org, n,
+        title=lambda i: TITLES[i % len(TITLES)] + f" #{i}",
+        description=lambda i: f"batch {i} of {n}",
+        tags=lambda i: ["every", f"mod3-{i % 3}"],
+    )  # fmt: skip
     with coord.session() as session:
         integrate(session, coord.log, items)
-    return ids
+    return [p.artifact_id for p in items]
 
 
 def _all_pages(coord: Any, limit: int = 4, **filters: Any) -> list[str]:

@@ -29,6 +29,7 @@ from tests.coordinator.conftest import (
     enrol,
     init_home,
     make_server,
+    prepared_publishes,
     publish,
 )
 
@@ -51,51 +52,6 @@ def _verify_receipt(receipt: dict[str, Any], verifier: checkpoint.Verifier) -> i
 # ---- one batch, in process ---------------------------------------------------------------------
 
 
-def _prepared(coord: Any, org: str, n: int) -> list[Any]:
-    """n verified publishes of the operator org, ready for the sequencer (not yet logged)."""
-    from synthspace.coordinator.sequencer import PreparedPublish
-
-    items = []
-    for i in range(n):
-        aid = f"{i:02d}" + "ab" * 31
-        now = __import__("datetime").datetime.now(__import__("datetime").UTC)
-        entry = PublishEntry(
-            time=now, org=org, artifact_id=aid, subject_sha256="cd" * 32,
-            envelope_sha256="ef" * 32, key_id=_artifact_key(coord, org),
-        )  # fmt: skip
-        from synthspace.log_entries import entry_bytes
-
-        items.append(
-            PreparedPublish(
-                artifact_id=aid,
-                org=org,
-                leaf=entry_bytes(entry),
-                logged_at=now,
-                row={
-                    "artifact_id": aid, "org_name": org, "key_id": entry.key_id, "kind": "dataset",
-                    "title": f"t{i}", "description": "", "license": "CC0-1.0", "task": None,
-                    "locale": None, "record_count": 1, "subject_name": "d.parquet",
-                    "subject_sha256": "cd" * 32, "size_bytes": 1, "envelope": b"{}",
-                    "envelope_sha256": "ef" * 32, "statement": {}, "signed_at": now,
-                    "published_at": now, "visible_to_all": True,
-                },  # fmt: skip
-                tags=["a", "b"],
-            )
-        )
-    return items
-
-
-def _artifact_key(coord: Any, org: str) -> str:
-    from synthspace.coordinator.models import OrgKey
-
-    with coord.session() as session:
-        return str(
-            session.execute(
-                select(OrgKey.key_id).where(OrgKey.org_name == org, OrgKey.purpose == "artifact")
-            ).scalar_one()
-        )
-
-
 def test_a_batch_is_one_transaction_with_one_checkpoint(coordinator: Any) -> None:
     """Five publishes integrated together: consecutive indices, every leaf records the batch's
     size, the receipts prove inclusion against the ONE checkpoint of that size, the root
@@ -105,7 +61,7 @@ def test_a_batch_is_one_transaction_with_one_checkpoint(coordinator: Any) -> Non
     from synthspace.coordinator.services.publishing import receipt_for
 
     org = coordinator.settings.operator_org
-    items = _prepared(coordinator, org, 5)
+    items = prepared_publishes(coordinator, org, 5)
     with coordinator.session() as session:
         before = coordinator.log.size(session)
         outcomes, taken = integrate(session, coordinator.log, [*items, items[2]])
@@ -156,7 +112,7 @@ def test_direct_mode_logs_one_by_one(tmp_path: Path) -> None:
         seq = coord.start_sequencer()
         assert not seq.running  # no thread: publishes integrate in the caller's thread
         org = settings.operator_org
-        outcomes = [seq.submit(p) for p in _prepared(coord, org, 3)]
+        outcomes = [seq.submit(p) for p in prepared_publishes(coord, org, 3)]
         assert [o.tree_size for o in outcomes] == [o.index + 1 for o in outcomes]
     finally:
         coord.close()
@@ -169,7 +125,7 @@ def test_sequencer_thread_batches_concurrent_submits(coordinator: Any) -> None:
     try:
         assert seq.running
         org = coordinator.settings.operator_org
-        items = _prepared(coordinator, org, 24)
+        items = prepared_publishes(coordinator, org, 24)
         results: dict[str, Any] = {}
 
         def go(p: Any) -> None:
@@ -354,7 +310,7 @@ def test_sequencer_migration_down_and_up(
     with coord.session() as session:
         from synthspace.coordinator.sequencer import integrate
 
-        integrate(session, coord.log, _prepared(coord, org, 3))
+        integrate(session, coord.log, prepared_publishes(coord, org, 3))
         size = coord.log.size(session)
     coord.close()
     url = settings.resolved_database_url()
@@ -468,7 +424,7 @@ def test_a_publish_not_logged_in_time_is_503_and_stays_queued(coordinator: Any) 
     seq._integrate = held  # type: ignore[method-assign]
     seq.wait_s = 0.2
     try:
-        item = _prepared(coordinator, coordinator.settings.operator_org, 1)[0]
+        item = prepared_publishes(coordinator, coordinator.settings.operator_org, 1)[0]
         with pytest.raises(PublishPendingError) as err:
             seq.submit(item)
         assert err.value.status == 503 and err.value.code == "publish_pending"
