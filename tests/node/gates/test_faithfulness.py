@@ -210,6 +210,35 @@ def test_a_statute_title_is_no_claim_to_contradict() -> None:
     assert [f.kind for f in check.findings(flipped, seed)] == ["contradiction"]
 
 
+def test_an_obligation_told_as_a_permission_is_a_contradiction() -> None:
+    """"must disclose" published by a demo run as "allows a business to disclose": the same
+    words, another rule. The force is not compared under a negation ("may not refuse ...
+    without" is "must not refuse ... without") nor for a passive ("can be fined")."""
+    seed = {
+        "statute": "Fictional Citizen Data Ordinance, Article 3",
+        "article_text": "A business must disclose the information it holds about a user within "
+        "thirty days of the user's request.",
+    }
+    check = _legal_check(numbers=False, names=False, max_novel_share=None)
+    record = {"question": "What does it say?", "cited_article": ""}
+    weakened = "The article 3 is a law that allows a business to disclose information about users within thirty days of request."
+    found = check.findings({**record, "answer": weakened}, seed)
+    assert [f.kind for f in found] == ["contradiction"] and "into a permission" in found[0].detail
+    for answer in (
+        "Under Article 3 the business must disclose the information within thirty days of the request.",
+        "You can ask, and the business must disclose the information it holds within thirty days.",
+    ):
+        assert check.findings({**record, "answer": answer}, seed) == [], answer
+    may_seed = {"statute": "Fictional Vacant House Care Act, Article 9",
+                "article_text": "The mayor may advise the owner of a vacant house to repair it."}  # fmt: skip
+    strengthened = {**record, "answer": "The mayor must advise the owner of a vacant house to repair it."}
+    assert [f.kind for f in check.findings(strengthened, may_seed)] == ["contradiction"]
+    negated_seed = {"statute": "Fictional Pet Tenancy Act, Article 2",
+                    "article_text": "A landlord must not refuse, without good reason, a tenant keeping a small dog."}  # fmt: skip
+    restated = {**record, "answer": "A landlord may not refuse a tenant keeping a small dog without good reason."}
+    assert check.findings(restated, negated_seed) == []
+
+
 HELP_SEED = {
     "product": "Nimbus Toaster Duo",
     "issue": "Parcel marked delivered but missing",

@@ -9,8 +9,10 @@ against the record's own seed (or the best-matching seed when the record has no 
   jurisdiction word (`federal`, `constitution`, `state law`) must occur in the source, context
   or prompt;
 - polarity (English): each sentence keeps the negation of the source sentence whose content
-  words it shares most (`must` / `must not`, `may` / `may not`, `can` / `cannot`, `forbids`);
-  a sentence that restates the source's exception (`except`, `unless`) is not compared;
+  words it shares most (`must` / `must not`, `may` / `may not`, `can` / `cannot`, `forbids`)
+  and, where neither is negated, its force: an obligation (`must`, `shall`, `required`) is not
+  told as a permission (`may`, `can`, `allows`) nor the other way round; a sentence that
+  restates the source's exception (`except`, `unless`) is not compared;
 - novel words (English): at most `max_novel_share` of the field's content words (stemmed, stop
   words aside) may be absent from the source, context and prompt;
 - source words (English, `min_source_words`): the field brings at least that many content words
@@ -218,6 +220,26 @@ def _negated(clause: str) -> bool:
     return count % 2 == 1
 
 
+# Deontic force of a plain (not negated) clause: "must disclose" told as "allows to disclose"
+# (or "may advise" as "must advise") says something else, with the same words.
+_OBLIGATION = frozenset({"must", "shall", "required", "requires", "obliged", "obligated"})
+_PERMISSION = frozenset({"may", "can", "allow", "allows", "allowed", "permit", "permits", "permitted"})
+
+
+def _force(clause: str) -> str | None:
+    """'obligation' or 'permission' when the clause says only one of them, else None. A passive
+    "may be stated" / "can be fined" tells what can happen to something, not what its subject
+    is allowed to do, so it counts as neither."""
+    words = _words(clause)
+    must = any(w in _OBLIGATION for w in words)
+    may = any(w in _PERMISSION and words[i + 1 : i + 2] != ["be"] for i, w in enumerate(words))
+    return "obligation" if must and not may else "permission" if may and not must else None
+
+
+def _has_negator(text: str) -> bool:
+    return any(w in _NEGATORS or w.endswith("n't") for w in _words(text))
+
+
 def _split_exception(sentence: str) -> tuple[str, str]:
     m = _EXCEPTION.search(sentence)
     return (sentence[: m.start()], sentence[m.end() :]) if m else (sentence, "")
@@ -406,6 +428,11 @@ def _contradiction(text: str, source: str) -> str | None:
             continue
         if _negated(main) != s_neg:
             return f"{'negates' if not s_neg else 'drops the negation of'} {s_text[:60]!r}"
+        # "may not" forbids like "must not" (and "may not ... without" like "must not ...
+        # without"): the force is compared only where neither clause has a negator at all.
+        said, source_force = _force(main), _force(_split_exception(s_text)[0])
+        if said and source_force and said != source_force and not _has_negator(main + " " + s_text):
+            return f"turns the {source_force} of {s_text[:60]!r} into a {said}"
     return None
 
 
