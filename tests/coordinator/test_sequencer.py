@@ -441,3 +441,138 @@ def test_a_publish_not_logged_in_time_is_503_and_stays_queued(coordinator: Any) 
     finally:
         release.set()
         seq.stop()
+
+
+# ---- keys revoked between verification and the batch ------------------------------------------
+
+
+def _revoke_artifact_key(coord: Any, org: str) -> str:
+    """Revoke `org`'s artifact key the way another process would (this one's caches untouched)."""
+    from synthspace.coordinator.models import OrgKey
+    from synthspace.coordinator.services.orgs import revoke_key
+
+    with coord.session() as session:
+        kid = str(
+            session.execute(
+                select(OrgKey.key_id).where(OrgKey.org_name == org, OrgKey.purpose == "artifact")
+            ).scalar_one()
+        )
+        revoke_key(session, coord.log, org, kid, "test", operator=True)
+    return kid
+
+
+def test_the_batch_refuses_a_publish_whose_key_was_revoked_after_verification(coordinator: Any) -> None:
+    """Verification may use a cached key; the log writer checks revocation under its lock, so a
+    publish verified before a revocation and integrated after it is refused, not logged."""
+    from synthspace.coordinator.models import Artifact
+    from synthspace.coordinator.sequencer import integrate
+
+    org = coordinator.settings.operator_org
+    items = prepared_publishes(coordinator, org, 2)
+    with coordinator.session() as session:  # positive control: the same key is fine before
+        outcomes, _ = integrate(session, coordinator.log, items[:1])
+    assert outcomes[items[0].artifact_id].index >= 0
+    assert outcomes[items[0].artifact_id].key_revoked_at is None
+    _revoke_artifact_key(coordinator, org)
+    with coordinator.session() as session:
+        size = coordinator.log.size(session)
+        outcomes, _ = integrate(session, coordinator.log, items)
+        # the one logged before the revocation keeps its entry; the new one is refused
+        assert outcomes[items[0].artifact_id].existing_org == org
+        refused = outcomes[items[1].artifact_id]
+        assert refused.key_revoked_at is not None and refused.index == -1
+        assert coordinator.log.size(session) == size
+        assert session.get(Artifact, items[1].artifact_id) is None
+    coordinator.verify_integrity("root")  # (prepared publishes carry no real envelope)
+
+
+def test_a_server_publish_reads_no_key_rows_and_a_later_revocation_is_still_refused(
+    coordinator: Any,
+) -> None:
+    """Coordinator.publish (the HTTP route's path) keeps each org's artifact keys: the second
+    publish issues no key-directory query of its own; after another process revokes the key,
+    the next publish gets ForbiddenError key_revoked from the log writer and is not logged."""
+    from sqlalchemy import event
+
+    from synthspace import keys
+    from synthspace.coordinator.errors import ForbiddenError
+
+    settings = coordinator.settings
+    org = settings.operator_org
+    ident = OrgIdentity(
+        org,
+        keys.load_private_key(settings.operator_key_path("artifact")),
+        keys.load_private_key(settings.operator_key_path("request")),
+        "http://unused",
+    )
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    coordinator.publish(org, *build_artifact(ident))
+    event.listen(coordinator.engine, "before_cursor_execute", seen)
+    try:
+        coordinator.publish(org, *build_artifact(ident))
+        by_org = [s for s in statements if "org_keys.org_name" in s]
+        assert by_org == [], by_org  # no key lookup per publish
+        assert any("org_keys.key_id IN" in s for s in statements)  # the writer's check ran
+    finally:
+        event.remove(coordinator.engine, "before_cursor_execute", seen)
+    kid = _revoke_artifact_key(coordinator, org)
+    with coordinator.session() as session:
+        size = coordinator.log.size(session)
+    for _ in range(2):  # refused by the writer (cached key), then by verification (read again)
+        with pytest.raises(ForbiddenError) as err:
+            coordinator.publish(org, *build_artifact(ident))
+        assert err.value.code == "key_revoked" and kid in str(err.value)
+    with coordinator.session() as session:
+        assert coordinator.log.size(session) == size
+    coordinator.verify_integrity("full")
+
+
+@pytest.mark.parametrize("coordinator", ["postgres"], indirect=True)
+def test_a_queued_publish_whose_key_was_revoked_is_refused_to_the_process_waiting(
+    coordinator: Any,
+) -> None:
+    """PostgreSQL, two sequencers: a process without the role queues its publish; the sequencer
+    refuses it (key revoked meanwhile) and deletes its queue row; the waiting process answers
+    with the revocation instead of waiting out publish_wait_s."""
+    from synthspace.coordinator.models import Artifact, PublishQueue
+    from synthspace.coordinator.sequencer import Sequencer
+
+    leader = coordinator.start_sequencer()
+    deadline = time.monotonic() + 20
+    while not leader.is_leader and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leader.is_leader
+    other = Sequencer(
+        coordinator.sessions,
+        coordinator.log,
+        database_url=coordinator.settings.resolved_database_url(),
+        wait_s=20,
+        poll_s=0.05,
+    ).start()
+    try:
+        time.sleep(0.3)
+        assert not other.is_leader
+        org = coordinator.settings.operator_org
+        items = prepared_publishes(coordinator, org, 2)
+        assert other.submit(items[0]).index >= 0  # positive control: queued, logged
+        _revoke_artifact_key(coordinator, org)
+        t0 = time.monotonic()
+        out = other.submit(items[1])
+        assert out.key_revoked_at is not None and out.index == -1
+        assert time.monotonic() - t0 < 10
+        queued = 1
+        deadline = time.monotonic() + 10  # the sequencer drains (refuses) the queue row
+        while queued and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with coordinator.session() as session:
+                queued = session.execute(select(func.count()).select_from(PublishQueue)).scalar_one()
+        assert queued == 0
+        with coordinator.session() as session:
+            assert session.get(Artifact, items[1].artifact_id) is None
+    finally:
+        other.stop()
+    coordinator.verify_integrity("root")

@@ -32,6 +32,7 @@ from synthspace.coordinator.models import Artifact, LogLeaf
 from synthspace.coordinator.replay_cache import MemoryReplayCache, RedisReplayCache, ReplayCache
 from synthspace.coordinator.sequencer import Sequencer
 from synthspace.coordinator.services.auth import NonceStore, RequestKeys
+from synthspace.coordinator.services.orgs import ArtifactKeys
 from synthspace.coordinator.services.publishing import publish_artifact
 from synthspace.coordinator.settings import CoordinatorSettings
 from synthspace.errors import SynthspaceError
@@ -63,6 +64,7 @@ class Coordinator:
     log: TransparencyLog
     nonces: ReplayCache
     request_keys: RequestKeys
+    artifact_keys: ArtifactKeys
     schema_revision: str = ""
     sequencer: Sequencer | None = None
 
@@ -101,6 +103,7 @@ class Coordinator:
             log=TransparencyLog(settings.log_origin, log_key),
             nonces=make_replay_cache(settings, sessions),
             request_keys=RequestKeys(sessions, settings.request_key_cache_s),
+            artifact_keys=ArtifactKeys(sessions),
             schema_revision=revision,
         )
         if verify and settings.startup_verify != "off":
@@ -147,6 +150,7 @@ class Coordinator:
                 data,
                 accept_failed_nonblocking_gates=self.settings.accept_failed_nonblocking_gates,
                 sequencer=self.sequencer,
+                artifact_keys=self.artifact_keys,
             )
 
     def close(self) -> None:

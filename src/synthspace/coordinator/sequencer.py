@@ -49,6 +49,7 @@ from synthspace.coordinator.models import (
     ArtifactAssignee,
     ArtifactParent,
     ArtifactTag,
+    OrgKey,
     PublishQueue,
 )
 
@@ -129,6 +130,7 @@ class Outcome:
     tree_size: int
     checkpoint: str | None = None  # the batch's signed note, when this process signed it
     existing_org: str | None = None  # set when the artifact was already in the catalog
+    key_revoked_at: datetime | None = None  # set when its signing key was revoked: not logged
 
 
 def integrate(
@@ -157,11 +159,20 @@ def integrate(
                 )
             ):
                 existing[aid] = (org, int(idx))
+        # Signing keys are checked here, under the log's lock (which a revocation also takes):
+        # verification may have used a cached key, and no publish may follow its key's
+        # revocation in the log.
+        revoked = _revoked_keys(session, {p.row["key_id"] for p in taken})
         fresh: list[PreparedPublish] = []
+        refused: dict[str, datetime] = {}
         seen: set[str] = set()
         for p in taken:
-            if p.artifact_id not in existing and p.artifact_id not in seen:
-                seen.add(p.artifact_id)
+            if p.artifact_id in existing or p.artifact_id in seen:
+                continue
+            seen.add(p.artifact_id)
+            if p.row["key_id"] in revoked:
+                refused[p.artifact_id] = revoked[p.row["key_id"]]
+            else:
                 fresh.append(p)
         appended = log.append_batch(
             session, state, [(p.leaf, "publish", p.logged_at) for p in fresh]
@@ -210,7 +221,21 @@ def integrate(
         outcomes[p.artifact_id] = Outcome(index=a.index, tree_size=size, checkpoint=note)
     for aid, (org, idx) in existing.items():
         outcomes[aid] = Outcome(index=idx, tree_size=-1, existing_org=org)
+    for aid, when in refused.items():
+        outcomes[aid] = Outcome(index=-1, tree_size=-1, key_revoked_at=when)
     return outcomes, taken
+
+
+def _revoked_keys(session: Session, key_ids: set[str]) -> dict[str, datetime]:
+    """Revocation times of those of `key_ids` that are revoked (one query)."""
+    if not key_ids:
+        return {}
+    rows = session.execute(
+        select(OrgKey.key_id, OrgKey.revoked_at).where(
+            OrgKey.key_id.in_(sorted(key_ids)), OrgKey.revoked_at.is_not(None)
+        )
+    )
+    return {kid: when for kid, when in rows if when is not None}
 
 
 class Sequencer:
@@ -318,12 +343,22 @@ class Sequencer:
             session.execute(text("SELECT pg_notify(:c, '')"), {"c": QUEUE_CHANNEL})
             session.commit()
             deadline = time.monotonic() + self.wait_s
+            find = select(Artifact.org_name, Artifact.log_index).where(
+                Artifact.artifact_id == item.artifact_id
+            )
             while True:
-                found = session.execute(
-                    select(Artifact.org_name, Artifact.log_index).where(
-                        Artifact.artifact_id == item.artifact_id
-                    )
-                ).one_or_none()
+                found = session.execute(find).one_or_none()
+                if found is None:  # refused by the sequencer (its key revoked meanwhile)?
+                    # (the key first: once its revocation is committed, the sequencer, which
+                    # checks under the log lock, will not log the publish any more)
+                    revoked_at = session.execute(
+                        select(OrgKey.revoked_at).where(OrgKey.key_id == item.row["key_id"])
+                    ).scalar_one_or_none()
+                    if revoked_at is not None:
+                        found = session.execute(find).one_or_none()
+                        if found is None:
+                            session.rollback()
+                            return Outcome(index=-1, tree_size=-1, key_revoked_at=revoked_at)
                 session.rollback()
                 if found is not None:
                     org, idx = found

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_ssh_public_key,
 )
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from synthspace import dsse, keys
 from synthspace.api_models import KeyPurpose, OrgRecord, is_org_name
@@ -453,6 +453,47 @@ def artifact_keys_at(session: Session, org: str, when: datetime) -> dict[str, st
         for r in rows
         if r.valid_from <= when and (r.revoked_at is None or when < r.revoked_at)
     }
+
+
+class ArtifactKeys:
+    """Each org's unrevoked artifact keys, read once and reused: no query per publish.
+
+    A key's material and enrolment time never change, so a cached key can only be stale by a
+    revocation, and the log writer decides that for every publish under its lock
+    (`sequencer.integrate` refuses one whose key is revoked by then). A key id the cache does
+    not hold (enrolled since) makes it read the org again, so a new key works at once.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], max_orgs: int = 100_000) -> None:
+        self._sessions = sessions
+        self._max_orgs = max_orgs
+        self._by_org: dict[str, dict[str, tuple[str, datetime]]] = {}
+
+    def valid_at(self, org: str, when: datetime, signer_ids: list[str]) -> dict[str, str]:
+        """PEMs by key id of `org`'s artifact keys enrolled by `when` and not known revoked."""
+        held = self._by_org.get(org)
+        if held is None or not any(k in held for k in signer_ids):
+            with self._sessions() as session:
+                rows = session.execute(
+                    select(OrgKey.key_id, OrgKey.public_key_pem, OrgKey.valid_from).where(
+                        OrgKey.org_name == org,
+                        OrgKey.purpose == "artifact",
+                        OrgKey.revoked_at.is_(None),
+                    )
+                ).all()
+            held = {r.key_id: (r.public_key_pem, r.valid_from) for r in rows}
+            if held:  # (an unknown org is not kept)
+                if len(self._by_org) >= self._max_orgs:
+                    self._by_org = {}
+                self._by_org[org] = held
+        return {kid: pem for kid, (pem, valid_from) in held.items() if valid_from <= when}
+
+    def forget(self, org: str) -> None:
+        """Drop `org`'s keys (one of them was found revoked); the next publish reads them again."""
+        self._by_org.pop(org, None)
+
+    def clear(self) -> None:
+        self._by_org = {}
 
 
 def verify_with_artifact_key(

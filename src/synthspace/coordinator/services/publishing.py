@@ -35,7 +35,7 @@ from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parq
 from synthspace.coordinator.sequencer import PreparedPublish, Sequencer, integrate
 from synthspace.coordinator.services.auth import public_key_from_pem
 from synthspace.coordinator.services.catalog import policy_at_index, policy_in_force
-from synthspace.coordinator.services.orgs import artifact_keys_at
+from synthspace.coordinator.services.orgs import ArtifactKeys, artifact_keys_at
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
 from synthspace.evaluation_results import MAX_RESULTS_BYTES, parse_results, results_problems
 from synthspace.lineage import Statement
@@ -178,6 +178,7 @@ def publish_artifact(
     *,
     accept_failed_nonblocking_gates: bool = False,
     sequencer: Sequencer | None = None,
+    artifact_keys: ArtifactKeys | None = None,
 ) -> Receipt:
     """Verify and publish one artifact of `org`; returns its receipt. Commits.
 
@@ -210,10 +211,15 @@ def publish_artifact(
         raise _bad("invalid_envelope", f"the envelope payload is not valid base64: {exc}") from exc
 
     now = utcnow()
-    valid = artifact_keys_at(session, org, now)
+    signer_ids = [s.keyid for s in envelope.signatures]
+    # Cached keys (the server's path) may miss a revocation: the log writer refuses those.
+    valid = (
+        artifact_keys.valid_at(org, now, signer_ids)
+        if artifact_keys is not None
+        else artifact_keys_at(session, org, now)
+    )
     if not valid and session.get(Org, org) is None:  # (the org is looked up only when it has no key)
         raise NotFoundError(f"org {org!r} is not enrolled", code="unknown_org")
-    signer_ids = [s.keyid for s in envelope.signatures]
     ours = [k for k in signer_ids if k in valid]
     if not ours:
         for kid in signer_ids:
@@ -347,6 +353,13 @@ def publish_artifact(
         outcome = sequencer.submit(prepared)
     else:
         outcome = integrate(session, log, [prepared])[0][artifact_id]
+    if outcome.key_revoked_at is not None:  # revoked after it was checked above
+        if artifact_keys is not None:
+            artifact_keys.forget(org)
+        raise ForbiddenError(
+            f"artifact key {key_id} was revoked at {outcome.key_revoked_at.isoformat()}",
+            code="key_revoked",
+        )
     if outcome.existing_org is not None:  # a concurrent identical publish won the race
         existing = session.get(Artifact, artifact_id)
         assert existing is not None

@@ -36,7 +36,6 @@ from synthspace.coordinator.api.deps import (
 from synthspace.coordinator.croissant import croissant_for
 from synthspace.coordinator.errors import InvalidRequestError
 from synthspace.coordinator.services import agreements, catalog, policy_versions
-from synthspace.coordinator.services.publishing import publish_artifact
 from synthspace.coordinator.services.retraction import retract_artifact
 
 router = APIRouter(
@@ -110,20 +109,7 @@ async def publish(request: Request, principal: PrincipalDep, coord: CoordinatorD
                 "send 'data' as a file part (with a filename)", code="bad_multipart"
             )
 
-        def run() -> Receipt:
-            with coord.session() as session:
-                return publish_artifact(
-                    session,
-                    coord.blobs,
-                    coord.log,
-                    principal.org,
-                    envelope_bytes,
-                    data_part.file,
-                    accept_failed_nonblocking_gates=coord.settings.accept_failed_nonblocking_gates,
-                    sequencer=coord.sequencer,
-                )
-
-        return await run_in_threadpool(run)
+        return await run_in_threadpool(coord.publish, principal.org, envelope_bytes, data_part.file)
     finally:
         await form.close()
 

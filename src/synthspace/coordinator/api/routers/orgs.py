@@ -61,6 +61,7 @@ def add_key(
         session, coord.log, org, body.purpose, body.public_key_pem, body.revoke_previous, body.witness_url
     )
     coord.request_keys.clear()  # a rotation may have revoked request keys
+    coord.artifact_keys.clear()
     return org_service.key_out(key)
 
 
@@ -78,4 +79,5 @@ def revoke_key(
         session, coord.log, org, key_id, body.reason, operator=principal.is_operator
     )
     coord.request_keys.clear()
+    coord.artifact_keys.clear()
     return org_service.key_out(key)
