@@ -183,3 +183,39 @@ def test_kill_9_during_publishing_leaves_no_half_written_artifact(
     ]
     assert len({e.artifact_id for e in published}) == len(published) == len(prepared)  # type: ignore[union-attr]
     assert client.get("/v1/artifacts", params={"limit": 200}).status_code == 200
+
+
+def test_a_pooled_postgresql_connection_that_died_while_idle_is_replaced(
+    pg_databases: PgDatabases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping per checkout: a pooled connection idle over PING_IDLE_S is pinged, and one the
+    server ended meanwhile is replaced instead of failing the request. Positive control: with
+    the ping window not passed, the dead connection is handed out and the query fails."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from synthspace.coordinator import database
+
+    engine = database.make_engine(pg_databases.new(), pool_size=1, max_overflow=0)
+    admin = database.make_engine(pg_databases.new())
+    try:
+
+        def kill_pooled() -> int:
+            with engine.connect() as conn:
+                pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            with admin.connect() as conn:  # the pool holds it idle now; end it server-side
+                assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+            time.sleep(0.2)
+            return pid
+
+        monkeypatch.setattr(database, "PING_IDLE_S", 3600.0)
+        kill_pooled()
+        with pytest.raises(OperationalError), engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        monkeypatch.setattr(database, "PING_IDLE_S", 0.0)
+        pid = kill_pooled()
+        with engine.connect() as conn:
+            assert int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one()) != pid
+    finally:
+        engine.dispose()
+        admin.dispose()
