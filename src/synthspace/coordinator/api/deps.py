@@ -8,14 +8,15 @@ from typing import IO, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
+from synthspace.coordinator.api.threads import run_blocking
 from synthspace.coordinator.runtime import Coordinator
 from synthspace.coordinator.services.auth import Principal, authenticate_headers, check_body_digest
 
 
-def get_coordinator(request: Request) -> Coordinator:
+async def get_coordinator(request: Request) -> Coordinator:
+    # (async: FastAPI would run a plain function in the thread pool, a hop per request)
     coord: Coordinator = request.app.state.coordinator
     return coord
 
@@ -57,7 +58,7 @@ async def require_principal(request: Request, coord: CoordinatorDep) -> AsyncIte
     refused at once); then the body streams through the Content-Digest check into a spooled file
     that the endpoint reads as the request body.
     """
-    principal, digest = await run_in_threadpool(
+    principal, digest = await run_blocking(
         authenticate_headers,
         coord.request_keys,
         coord.nonces,
@@ -71,21 +72,27 @@ async def require_principal(request: Request, coord: CoordinatorDep) -> AsyncIte
         check_body_digest(digest)
         yield principal
         return
+    size = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
         async for chunk in request.stream():
             digest.update(chunk)
             spool.write(chunk)
+            size += len(chunk)
         check_body_digest(digest)
         spool.seek(0)
-        _replay_body(request, spool)
+        _replay_body(request, spool, in_memory=size <= SPOOL_IN_MEMORY_BYTES)
         yield principal
 
 
-def _replay_body(request: Request, spool: IO[bytes]) -> None:
-    """Make the endpoint read the verified bytes from `spool` as the request body."""
+def _replay_body(request: Request, spool: IO[bytes], *, in_memory: bool) -> None:
+    """Make the endpoint read the verified bytes from `spool` as the request body (from a
+    spool still in memory directly: a thread-pool hop per chunk costs more than the copy)."""
 
     async def receive() -> Message:
-        chunk = await run_in_threadpool(spool.read, 64 * 1024)
+        if in_memory:
+            chunk = spool.read(64 * 1024)
+        else:
+            chunk = await run_blocking(spool.read, 64 * 1024)
         return {"type": "http.request", "body": chunk, "more_body": bool(chunk)}
 
     request._receive = receive

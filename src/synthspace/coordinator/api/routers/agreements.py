@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from synthspace.api_models import HEX64_PATTERN, AgreementEnvelope, AgreementReceipt, ErrorBody
 from synthspace.coordinator.api.deps import CoordinatorDep, PrincipalDep, SessionDep
+from synthspace.coordinator.api.threads import run_blocking
 from synthspace.coordinator.services import agreements as service
 
 router = APIRouter(
@@ -40,7 +40,7 @@ async def submit(
         with coord.session() as session:
             return service.record_agreement(session, coord.log, principal, raw)
 
-    return await run_in_threadpool(run)
+    return await run_blocking(run)
 
 
 @router.get(

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from synthspace.api_models import (
@@ -33,6 +32,7 @@ from synthspace.coordinator.api.deps import (
     SessionDep,
     public_base_url,
 )
+from synthspace.coordinator.api.threads import run_blocking
 from synthspace.coordinator.croissant import croissant_for
 from synthspace.coordinator.errors import InvalidRequestError
 from synthspace.coordinator.services import agreements, catalog, policy_versions
@@ -109,7 +109,7 @@ async def publish(request: Request, principal: PrincipalDep, coord: CoordinatorD
                 "send 'data' as a file part (with a filename)", code="bad_multipart"
             )
 
-        return await run_in_threadpool(coord.publish, principal.org, envelope_bytes, data_part.file)
+        return await run_blocking(coord.publish, principal.org, envelope_bytes, data_part.file)
     finally:
         await form.close()
 
@@ -322,4 +322,4 @@ async def update_policy(
         with coord.session() as session:
             return policy_versions.record_policy_update(session, coord.log, principal, artifact_id, raw)
 
-    return await run_in_threadpool(run)
+    return await run_blocking(run)
