@@ -130,10 +130,14 @@ class TransparencyLog:
             self._local.writing = True
             self._local.batch_hashes = None  # a batch that rolled back must never reach the cache
             try:
-                session.execute(update(LogState).where(LogState.id == 1).values(size=LogState.size))
-                # populate_existing: a state row this session loaded earlier is re-read, not reused
+                # One statement locks the row and reads it (RETURNING); populate_existing: a
+                # state row this session loaded earlier is re-read, not reused.
                 state = session.execute(
-                    select(LogState).where(LogState.id == 1).execution_options(populate_existing=True)
+                    update(LogState)
+                    .where(LogState.id == 1)
+                    .values(size=LogState.size)
+                    .returning(LogState),
+                    execution_options={"populate_existing": True, "synchronize_session": False},
                 ).scalar_one()
                 yield state
             finally:

@@ -58,6 +58,7 @@ logger = logging.getLogger("synthspace.coordinator.sequencer")
 ADVISORY_LOCK_KEY = 0x5354_4C4F_4753_4551 & 0x7FFF_FFFF_FFFF_FFFF  # "STLOGSEQ", a bigint
 LOG_CHANNEL = "synthspace_log"
 QUEUE_CHANNEL = "synthspace_publish"
+DRAIN_EVERY_S = 1.0  # a busy sequencer still looks at the queue at least this often
 APPLICATION_NAME = "synthspace-sequencer"
 
 
@@ -268,6 +269,8 @@ class Sequencer:
         self._stop = threading.Event()
         self._leader = threading.Event()
         self._grown = threading.Condition()  # notified when the log grows (here or elsewhere)
+        self._queue_announced = threading.Event()  # another process queued a publish (NOTIFY)
+        self._drained_at = 0.0
         self._threads: list[threading.Thread] = []
         self.batches = 0  # batches this process integrated (tests, benchmarks)
         if not self.postgres:
@@ -374,6 +377,7 @@ class Sequencer:
                         f"{self.wait_s:.0f} s; publish it again (re-publishing is idempotent)"
                     )
                 if self._leader.is_set():  # we became the sequencer meanwhile: drain now
+                    self._queue_announced.set()
                     self._wake.set()
                 with self._grown:
                     self._grown.wait(timeout=min(left, self.poll_s))
@@ -394,7 +398,7 @@ class Sequencer:
             if self._stop.is_set():
                 break
             batch = self._take()
-            drain = self.batch_max if (self.postgres and self._leader.is_set()) else 0
+            drain = self._drain_now(batch)
             if not batch and not drain:
                 continue
             try:
@@ -407,6 +411,20 @@ class Sequencer:
                             PublishPendingError("the publish could not be logged; publish it again")
                         )
                 time.sleep(self.poll_s)
+
+    def _drain_now(self, batch: list[Any]) -> int:
+        """How many queued publishes (other processes') this batch also takes: a page when
+        this process is the sequencer and the queue was announced (NOTIFY), or the loop is idle,
+        or the last look is over DRAIN_EVERY_S old (a notification lost with a connection);
+        0 otherwise, sparing a busy sequencer a query per batch."""
+        if not (self.postgres and self._leader.is_set()):
+            return 0
+        now = time.monotonic()
+        if batch and not self._queue_announced.is_set() and now - self._drained_at < DRAIN_EVERY_S:
+            return 0
+        self._queue_announced.clear()  # (before the look: an announcement during it is kept)
+        self._drained_at = now
+        return self.batch_max
 
     def _integrate(self, batch: list[tuple[PreparedPublish, Future[Outcome]]], drain: int) -> None:
         items = [p for p, _ in batch]
@@ -434,7 +452,8 @@ class Sequencer:
             with self._grown:
                 self._grown.notify_all()
             if len(taken) - len(items) >= drain > 0:
-                self._wake.set()  # a full queue page: there may be more
+                self._queue_announced.set()  # a full queue page: there may be more
+                self._wake.set()
 
     def _single(self, p: PreparedPublish) -> dict[str, Outcome]:
         with session_scope(self.sessions) as session:
@@ -459,10 +478,12 @@ class Sequencer:
                             ).fetchone()
                             if row and row[0]:
                                 logger.info("this process now holds the sequencer role")
+                                self._queue_announced.set()
                                 self._leader.set()
                                 self._wake.set()  # drain whatever was queued meanwhile
                         for n in conn.notifies(timeout=self.poll_s):
                             if n.channel == QUEUE_CHANNEL:
+                                self._queue_announced.set()
                                 self._wake.set()
                             else:
                                 with self._grown:
