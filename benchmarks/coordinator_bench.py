@@ -100,7 +100,9 @@ def bench_publish(backend: str, pg: PgDatabases, n: int, publishers: int = 16) -
         try:
             orgs = [enrol(server) for _ in range(publishers)]
             one, _ = _publish_run(server, orgs[:1], max(1, n // 8))
+            cpu0 = _cpu_seconds(server)
             many, receipts = _publish_run(server, orgs, max(1, n // publishers))
+            cpu = {k: 1000 * (v - cpu0[k]) / len(receipts) for k, v in _cpu_seconds(server).items()}
             batches = len({r["inclusion_proof"]["size"] for r in receipts})
             coord = server.coordinator()
             try:
@@ -113,8 +115,28 @@ def bench_publish(backend: str, pg: PgDatabases, n: int, publishers: int = 16) -
             "publishers_1_per_s": one,
             "publishers_n_per_s": many,
             "mean_batch": len(receipts) / batches,
+            "cpu_ms_per_publish": cpu,  # server process, this (client) process, PostgreSQL
         }
     return out
+
+
+def _cpu_seconds(server: Any) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the server process, this benchmark process (the
+    signing clients) and every PostgreSQL server process on the machine."""
+    import psutil
+
+    def of(p: Any) -> float:
+        t = p.cpu_times()
+        return float(t.user + t.system)
+
+    pg = 0.0
+    for p in psutil.process_iter(["name", "username"]):
+        try:
+            if p.info["username"] == "postgres" or (p.info["name"] or "").startswith("postgres"):
+                pg += of(p)
+        except psutil.Error:
+            continue
+    return {"server": of(psutil.Process(server.proc.pid)), "client": of(psutil.Process()), "postgres": pg}
 
 
 def bench_sequencer(backend: str, pg: PgDatabases, n: int) -> dict[str, Any]:
@@ -537,19 +559,22 @@ def report(results: dict[str, dict[str, Any]]) -> str:
         lines += [
             "### Publish throughput (verified + logged artifacts/s, real server, 50-row Parquet)",
             "",
-            f"| backend | integration | 1 publisher | {k} concurrent publishers ({k} orgs) | mean receipts per checkpoint |",
-            "| --- | --- | --- | --- | --- |",
+            f"| backend | integration | 1 publisher | {k} concurrent publishers ({k} orgs) | mean receipts per checkpoint "
+            f"| CPU ms per publish at {k}: server / client / PostgreSQL |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for b in backends:
             for mode in ("direct", "batched"):
                 p = results[b]["publish"][mode]
+                c = p["cpu_ms_per_publish"]
                 lines.append(
-                    f"| {b} | {mode} | {p['publishers_1_per_s']:.1f} | {p['publishers_n_per_s']:.1f} | {p['mean_batch']:.1f} |"
+                    f"| {b} | {mode} | {p['publishers_1_per_s']:.1f} | {p['publishers_n_per_s']:.1f} | {p['mean_batch']:.1f} "
+                    f"| {c['server']:.2f} / {c['client']:.2f} / {c['postgres']:.2f} |"
                 )
             d, bt = results[b]["publish"]["direct"], results[b]["publish"]["batched"]
             lines.append(
                 f"| {b} | batched / direct | {bt['publishers_1_per_s'] / d['publishers_1_per_s']:.2f}x | "
-                f"{bt['publishers_n_per_s'] / d['publishers_n_per_s']:.2f}x | |"
+                f"{bt['publishers_n_per_s'] / d['publishers_n_per_s']:.2f}x | | |"
             )
         lines.append("")
     if all("sequencer" in results[b] for b in backends):
