@@ -161,9 +161,10 @@ class ArtifactTag(Base):
     # The artifact's log index, copied in: a tag filter walks (tag, log_index) newest-first.
     log_index: Mapped[int] = mapped_column(BigInt)
 
-    __table_args__ = (Index("ix_artifact_tags_tag_log", "tag", "log_index"),)
-
-    __table_args__ = (Index("ix_artifact_tags_tag_artifact", "tag", "artifact_id"),)
+    __table_args__ = (
+        Index("ix_artifact_tags_tag_artifact", "tag", "artifact_id"),
+        Index("ix_artifact_tags_tag_log", "tag", "log_index"),
+    )
 
 
 class ArtifactAssignee(Base):
