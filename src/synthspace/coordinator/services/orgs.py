@@ -440,21 +440,6 @@ def active_witness(session: Session, org: str) -> OrgKey:
     return max(rows, key=lambda k: k.added_log_index)
 
 
-def artifact_keys_at(session: Session, org: str, when: datetime) -> dict[str, str]:
-    """PEMs of the org's artifact keys valid at `when` (enrolled before, not yet revoked), by
-    key id. Plain columns: every publish reads this, and ORM entities cost more than the query."""
-    rows = session.execute(
-        select(OrgKey.key_id, OrgKey.public_key_pem, OrgKey.valid_from, OrgKey.revoked_at).where(
-            OrgKey.org_name == org, OrgKey.purpose == "artifact"
-        )
-    )
-    return {
-        r.key_id: r.public_key_pem
-        for r in rows
-        if r.valid_from <= when and (r.revoked_at is None or when < r.revoked_at)
-    }
-
-
 class ArtifactKeys:
     """Each org's unrevoked artifact keys, read once and reused: no query per publish.
 

@@ -35,7 +35,7 @@ from synthspace.coordinator.parquet_bounds import ParquetBoundsError, check_parq
 from synthspace.coordinator.sequencer import PreparedPublish, Sequencer, integrate
 from synthspace.coordinator.services.auth import public_key_from_pem
 from synthspace.coordinator.services.catalog import policy_at_index, policy_in_force
-from synthspace.coordinator.services.orgs import ArtifactKeys, artifact_keys_at
+from synthspace.coordinator.services.orgs import ArtifactKeys
 from synthspace.errors import StatementError, SynthspaceError, VerificationError
 from synthspace.evaluation_results import MAX_RESULTS_BYTES, parse_results, results_problems
 from synthspace.lineage import Statement
@@ -176,17 +176,18 @@ def publish_artifact(
     envelope_bytes: bytes,
     data_bytes: bytes | BinaryIO,
     *,
+    artifact_keys: ArtifactKeys,
     accept_failed_nonblocking_gates: bool = False,
     sequencer: Sequencer | None = None,
-    artifact_keys: ArtifactKeys | None = None,
 ) -> Receipt:
     """Verify and publish one artifact of `org`; returns its receipt. Commits.
 
     Checks, in order: envelope syntax and payload type; the signing key is an artifact key of
-    `org`, valid now; the DSSE signature (before parsing the payload); the Statement and
-    lineage schema; producer org/key match the signer; the data's sha256 equals the single
-    subject; the data format (Parquet / safetensors, row count); every recorded gate passed;
-    parents exist in the catalog with matching digests. Then the blob is stored durably and the
+    `org`, valid now (`artifact_keys` may miss a revocation: the log writer checks that under
+    its lock and refuses with key_revoked); the DSSE signature (before parsing the payload);
+    the Statement and lineage schema; producer org/key match the signer; the data's sha256
+    equals the single subject; the data format (Parquet / safetensors, row count); every
+    recorded gate passed; parents exist in the catalog with matching digests. Then the blob is stored durably and the
     catalog row and its `publish` log entry are committed in one transaction: the `sequencer`'s
     batch (waiting for it), or without one a transaction of its own. Re-publishing
     the same envelope returns the original receipt. Raises InvalidArtifactError (422),
@@ -212,12 +213,7 @@ def publish_artifact(
 
     now = utcnow()
     signer_ids = [s.keyid for s in envelope.signatures]
-    # Cached keys (the server's path) may miss a revocation: the log writer refuses those.
-    valid = (
-        artifact_keys.valid_at(org, now, signer_ids)
-        if artifact_keys is not None
-        else artifact_keys_at(session, org, now)
-    )
+    valid = artifact_keys.valid_at(org, now, signer_ids)
     if not valid and session.get(Org, org) is None:  # (the org is looked up only when it has no key)
         raise NotFoundError(f"org {org!r} is not enrolled", code="unknown_org")
     ours = [k for k in signer_ids if k in valid]
@@ -354,8 +350,7 @@ def publish_artifact(
     else:
         outcome = integrate(session, log, [prepared])[0][artifact_id]
     if outcome.key_revoked_at is not None:  # revoked after it was checked above
-        if artifact_keys is not None:
-            artifact_keys.forget(org)
+        artifact_keys.forget(org)
         raise ForbiddenError(
             f"artifact key {key_id} was revoked at {outcome.key_revoked_at.isoformat()}",
             code="key_revoked",
