@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-import threading
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -90,24 +90,35 @@ def extract_json(text: str) -> Any:
 
 
 VALIDATOR_CACHE = 32  # (record model, validate function) pairs kept, by task name and output fields
-_validators: dict[str, tuple[type[BaseModel], Any]] = {}
-_validators_lock = threading.Lock()
+
+
+class _OutputShape:
+    """A recipe as the record model and validator see it: equal (and hashed) by its task name
+    and output fields, which is all both depend on."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.key = json.dumps(
+            [recipe.task, [f.model_dump(mode="json") for f in recipe.output_fields]], sort_keys=True
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _OutputShape) and other.key == self.key
+
+
+@functools.lru_cache(maxsize=VALIDATOR_CACHE)
+def _validator_parts_of(shape: _OutputShape) -> tuple[type[BaseModel], Any]:
+    return record_model(shape.recipe), record_dict_validator(shape.recipe).validator.validate_python
 
 
 def _validator_parts(recipe: Recipe) -> tuple[type[BaseModel], Any]:
     """`record_model(recipe)` and the TypedDict validator's validate function, built once per task
     name and output fields (both depend on nothing else): building them took milliseconds per run,
     and neither is changed by use."""
-    key = json.dumps([recipe.task, [f.model_dump(mode="json") for f in recipe.output_fields]], sort_keys=True)
-    with _validators_lock:
-        hit = _validators.get(key)
-    if hit is None:
-        hit = (record_model(recipe), record_dict_validator(recipe).validator.validate_python)
-        with _validators_lock:
-            if len(_validators) >= VALIDATOR_CACHE:
-                _validators.pop(next(iter(_validators)))
-            _validators[key] = hit
-    return hit
+    return _validator_parts_of(_OutputShape(recipe))
 
 
 class OutputValidator:
