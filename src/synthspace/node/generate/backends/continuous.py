@@ -25,6 +25,7 @@ records shared its batch.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import queue
@@ -115,14 +116,9 @@ class PromptCache:
         return len(self._entries)
 
 
-_LAYER_CLASS: Any = None
-
-
+@functools.cache
 def _growing_layer_class() -> Any:
     """A transformers DynamicLayer whose keys/values are views into buffers with spare columns."""
-    global _LAYER_CLASS
-    if _LAYER_CLASS is not None:
-        return _LAYER_CLASS
     from transformers.cache_utils import DynamicLayer
 
     class GrowingLayer(DynamicLayer):  # type: ignore[misc]
@@ -162,7 +158,6 @@ def _growing_layer_class() -> Any:
             self.vbuf = self.vbuf.index_select(0, idx)
             self._view()
 
-    _LAYER_CLASS = GrowingLayer
     return GrowingLayer
 
 
