@@ -170,6 +170,18 @@ class OrgIdentity:
         for c in self._clients:
             c.close()
 
+    @classmethod
+    def operator(cls, settings: Any, base_url: str = "http://unused") -> OrgIdentity:
+        """The operator org that `coordinator init` set up, with its keys from the home."""
+        from synthspace import keys
+
+        return cls(
+            settings.operator_org,
+            keys.load_private_key(settings.operator_key_path("artifact")),
+            keys.load_private_key(settings.operator_key_path("request")),
+            base_url,
+        )
+
 
 def unique_org(prefix: str = "org") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from synthspace import checkpoint, keys
+from synthspace import checkpoint
 from synthspace import transparency_log as tlog
 from synthspace.artifact import sign_statement
 from synthspace.dsse import Envelope
@@ -104,12 +104,7 @@ def test_publishing_in_process_uses_the_same_service(server: CoordinatorServer) 
     from synthspace.coordinator.settings import CoordinatorSettings
 
     settings = CoordinatorSettings.load(server.home)
-    operator = OrgIdentity(
-        settings.operator_org,
-        keys.load_private_key(settings.operator_key_path("artifact")),
-        keys.load_private_key(settings.operator_key_path("request")),
-        server.url,
-    )
+    operator = OrgIdentity.operator(settings, server.url)
     envelope, data = build_artifact(operator)
     coord = server.coordinator()
     try:

@@ -494,17 +494,11 @@ def test_a_server_publish_reads_no_key_rows_and_a_later_revocation_is_still_refu
     the next publish gets ForbiddenError key_revoked from the log writer and is not logged."""
     from sqlalchemy import event
 
-    from synthspace import keys
     from synthspace.coordinator.errors import ForbiddenError
 
     settings = coordinator.settings
     org = settings.operator_org
-    ident = OrgIdentity(
-        org,
-        keys.load_private_key(settings.operator_key_path("artifact")),
-        keys.load_private_key(settings.operator_key_path("request")),
-        "http://unused",
-    )
+    ident = OrgIdentity.operator(settings)
     statements: list[str] = []
 
     def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
