@@ -7,8 +7,9 @@ number of requests in flight (16, 64, 256 by default), measures in ONE run:
   bodies synthspace sends (same rendered prompts, sampling values, seeds and JSON schema),
   serialising each with json.dumps, and parses each answer down to the record's JSON: the
   least a client producing these records has to do;
-- synthspace: a full `run_generation` with the `openai` backend (aiohttp client): seed
-  commitment, planning, prompt rendering, requests, validation, Parquet shards, manifest;
+- synthspace: a full `run_generation` with the `openai` backend and its default HTTP client
+  (`--client`, default auto = the lean HTTP/1.1 client): seed commitment, planning, prompt
+  rendering, requests, validation, Parquet shards, manifest;
 - NeMo Data Designer 0.9.6 (`data-designer`, telemetry off, its own venv) on the same endpoint,
   prompt, JSON schema and concurrency, when `--dd-python` names an existing interpreter.
 
@@ -149,10 +150,10 @@ def bare_loop(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -> 
     return m
 
 
-def synthspace_run(inputs: Inputs, base_url: str, concurrency: int, n: int) -> Measure:
+def synthspace_run(inputs: Inputs, base_url: str, concurrency: int, n: int, client: str = "auto") -> Measure:
     out = inputs.tmp / f"run-{concurrency}-{time.time_ns()}"
     c0, t0 = time.process_time(), time.perf_counter()
-    be = get_backend("openai", base_url=base_url, model="stub", concurrency=concurrency, client="aiohttp")
+    be = get_backend("openai", base_url=base_url, model="stub", concurrency=concurrency, client=client)
     manifest = run_generation(inputs.recipe, inputs.seeds, out, backend=be, limit=n, home=inputs.home)
     m = Measure(manifest.completed, time.perf_counter() - t0, time.process_time() - c0)
     assert manifest.completed == n and not manifest.dropped and not manifest.retries, manifest
@@ -186,6 +187,8 @@ def main() -> None:
     ap.add_argument("--dd-records", type=int, default=600, help="records per Data Designer run (it is much slower)")
     ap.add_argument("--repeats", type=int, default=3, help="peer and synthspace runs per point, interleaved; medians")
     ap.add_argument("--compete", action="store_true", help="run a busy-loop process for the duration")
+    ap.add_argument("--client", default="auto", choices=["auto", "http11", "aiohttp", "httpx"],
+                    help="the openai backend's HTTP client for the synthspace runs")
     a = ap.parse_args()
     schema = parse_recipe(TINY_RECIPE).output_json_schema()
     have_dd = Path(a.dd_python).exists()
@@ -203,13 +206,13 @@ def main() -> None:
             bodies = inputs.bodies(a.records)
             # Warm-up: imports (pyarrow, pydantic models), first connections.
             bare_loop(base_url, bodies[:50], 8)
-            synthspace_run(inputs, base_url, 8, 50)
+            synthspace_run(inputs, base_url, 8, 50, a.client)
             for c in [int(x) for x in a.concurrency.split(",")]:
                 peer: list[Measure] = []
                 ours: list[Measure] = []
                 runs: list[tuple[str, Callable[[], Measure]]] = [
                     ("peer", lambda c=c: bare_loop(base_url, bodies, c)),
-                    ("synthspace", lambda c=c: synthspace_run(inputs, base_url, c, a.records)),
+                    ("synthspace", lambda c=c: synthspace_run(inputs, base_url, c, a.records, a.client)),
                 ]
                 for i in range(a.repeats):
                     for name, fn in runs if i % 2 == 0 else runs[::-1]:  # alternate who goes first
@@ -233,7 +236,7 @@ def main() -> None:
         proc.wait()
     print(f"end {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load average {os.getloadavg()}")
     print(f"\n{a.records} records per peer/synthspace run, median of {a.repeats}; Data Designer {a.dd_records} records, "
-          f"one run; competitor busy loop: {'yes' if a.compete else 'no'}\n")
+          f"one run; competitor busy loop: {'yes' if a.compete else 'no'}; synthspace client: {a.client}\n")
     print("| in flight | ideal rec/s | bare aiohttp rec/s | synthspace rec/s | rec/s ratio | bare CPU ms/rec | "
           "synthspace CPU ms/rec | CPU ratio | Data Designer rec/s | DD CPU ms/rec |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -29,7 +29,7 @@ def _reqs(n: int) -> list[GenerationRequest]:
     return [GenerationRequest(key=str(i), messages=[{"role": "user", "content": f"prompt {i}"}], max_tokens=50) for i in range(n)]
 
 
-@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("client", ["http11", "httpx", "aiohttp"])
 def test_concurrency_bound_is_respected(stub: StubServer, client: str) -> None:
     stub.configure(latency=0.05)
     be = get_backend("openai", base_url=stub.base_url, model="m", concurrency=4, client=client)
@@ -148,11 +148,27 @@ def test_unknown_options_and_backends() -> None:
         get_backend("openai", base_url="http://127.0.0.1:1/v1", model="m", structured_output="xml")
 
 
-def test_auto_client_follows_the_benchmark() -> None:
+def test_auto_client_follows_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     url = "http://127.0.0.1:1/v1"
-    assert get_backend("openai", base_url=url, model="m", concurrency=1).client_kind == "httpx"  # type: ignore[attr-defined]
-    assert get_backend("openai", base_url=url, model="m", concurrency=16).client_kind == "aiohttp"  # type: ignore[attr-defined]
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    assert get_backend("openai", base_url=url, model="m", concurrency=1).client_kind == "http11"  # type: ignore[attr-defined]
+    assert get_backend("openai", base_url=url, model="m", concurrency=16).client_kind == "http11"  # type: ignore[attr-defined]
     assert get_backend("openai", base_url=url, model="m", concurrency=64, client="httpx").client_kind == "httpx"  # type: ignore[attr-defined]
+    assert get_backend("openai", base_url=url, model="m", client="aiohttp").client_kind == "aiohttp"  # type: ignore[attr-defined]
+    # A proxy for the endpoint's scheme: auto takes httpx, which honours it; NO_PROXY exempts a host.
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
+    assert get_backend("openai", base_url=url, model="m").client_kind == "httpx"  # type: ignore[attr-defined]
+    assert get_backend("openai", base_url="https://api.example/v1", model="m").client_kind == "http11"  # type: ignore[attr-defined]
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    assert get_backend("openai", base_url=url, model="m").client_kind == "http11"  # type: ignore[attr-defined]
+
+
+def test_base_url_a_request_line_cannot_carry_is_refused() -> None:
+    with pytest.raises(BackendUnavailableError, match="cannot carry"):
+        get_backend("openai", base_url="http://127.0.0.1:1/v1 x", model="m")
+    with pytest.raises(BackendUnavailableError, match="credentials"):
+        get_backend("openai", base_url="http://u:p@127.0.0.1:1/v1", model="m")
 
 
 def test_vllm_in_process_fails_clearly_without_vllm(monkeypatch: pytest.MonkeyPatch) -> None:

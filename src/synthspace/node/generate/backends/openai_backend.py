@@ -3,10 +3,10 @@
 Async with a bounded number of requests in flight, a per-request timeout, and retries with
 exponential backoff (full jitter) on 408/429/5xx and transport errors that honour `Retry-After`.
 Structured output goes as `response_format: json_schema` and/or vLLM's `guided_json` field.
-Two HTTP clients, httpx and aiohttp. Measured against a 50 ms endpoint on this project's
-machines (docs/benchmarks.md), httpx's AsyncClient reached 0.17 of ideal throughput at 16
-requests in flight and 0.06 at 64, aiohttp 0.49 and 0.66; so `client="auto"` uses aiohttp
-whenever more than one request may be in flight, and httpx for strictly sequential use.
+Three HTTP clients. `client="auto"` (the default) uses our lean HTTP/1.1 client (http11.py),
+which spends about half of aiohttp's CPU per request against a 50 ms endpoint
+(docs/benchmarks.md); when a proxy is configured for an endpoint (HTTP(S)_PROXY / NO_PROXY) it
+uses httpx, which honours proxies. `client="aiohttp"` and `client="httpx"` can be chosen outright.
 
 Several base URLs (one per vLLM replica) are balanced by load with failover, and without a fixed
 `concurrency` the number of requests in flight adapts to the endpoints (see endpoints.py).
@@ -21,6 +21,7 @@ import json
 import os
 import random
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -36,11 +37,11 @@ from synthspace.node.generate.backends.base import (
     GeneratorInfo,
 )
 from synthspace.node.generate.backends.endpoints import AdaptiveLimit, Endpoint, EndpointPool
+from synthspace.node.generate.backends.http11 import Http11Client, check_url
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 StructuredMode = Literal["response_format", "guided_json", "both", "none"]
-ClientKind = Literal["auto", "httpx", "aiohttp"]
-AUTO_AIOHTTP_ABOVE = 1
+ClientKind = Literal["auto", "http11", "httpx", "aiohttp"]
 ADAPTIVE_START = 16
 ADAPTIVE_MAX = 512
 OVERLOAD_STATUS = frozenset({429, 503})
@@ -68,6 +69,9 @@ class _Transport:
     client's own case-insensitive mapping: only error answers read them (Retry-After), so
     copying them per request would be wasted work."""
 
+    def __init__(self, limit: int) -> None:
+        """At most `limit` connections open per host."""
+
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, Mapping[str, str], bytes]:
         raise NotImplementedError
 
@@ -88,6 +92,24 @@ class _HttpxTransport(_Transport):
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+class _Http11Transport(_Transport):
+    def __init__(self, limit: int) -> None:
+        self._client = Http11Client(limit)
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, Mapping[str, str], bytes]:
+        return await self._client.post(url, body, headers, timeout)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment routes `url` through a proxy (HTTP(S)_PROXY, minus NO_PROXY)."""
+    host = url.split("://", 1)[-1].split("/", 1)[0]
+    scheme = url.split("://", 1)[0].lower()
+    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
 
 
 class _AiohttpTransport(_Transport):
@@ -158,6 +180,10 @@ class OpenAIBackend(Backend):
         for base in given:
             if not base.startswith(("http://", "https://")):
                 raise BackendUnavailableError(f"base URL {base!r} must start with http:// or https://")
+            try:
+                check_url(base.rstrip("/") + "/chat/completions")
+            except ValueError as exc:
+                raise BackendUnavailableError(f"base URL {base!r}: {exc}") from None
         if len(set(given)) != len(given):
             raise BackendUnavailableError("the same base URL is given twice")
         if not model:
@@ -166,8 +192,8 @@ class OpenAIBackend(Backend):
             raise BackendUnavailableError(
                 f"structured_output {structured_output!r} is not one of response_format, guided_json, both, none"
             )
-        if client not in ("auto", "httpx", "aiohttp"):
-            raise BackendUnavailableError(f"client {client!r} is not one of auto, httpx, aiohttp")
+        if client not in ("auto", "http11", "httpx", "aiohttp"):
+            raise BackendUnavailableError(f"client {client!r} is not one of auto, http11, httpx, aiohttp")
         if (concurrency is not None and concurrency < 1) or max_attempts < 1 or timeout <= 0:
             raise BackendUnavailableError("concurrency and max_attempts must be >= 1 and timeout > 0")
         self.pool = EndpointPool([u.rstrip("/") for u in given])
@@ -188,8 +214,8 @@ class OpenAIBackend(Backend):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.structured_output = structured_output
-        self.client_kind: Literal["httpx", "aiohttp"] = (
-            client if client != "auto" else ("aiohttp" if concurrency > AUTO_AIOHTTP_ABOVE else "httpx")
+        self.client_kind: Literal["http11", "httpx", "aiohttp"] = (
+            client if client != "auto" else ("httpx" if any(_proxied(u) for u in given) else "http11")
         )
         self.extra_body = dict(extra_body or {})
         self._transport: _Transport | None = None
@@ -215,9 +241,8 @@ class OpenAIBackend(Backend):
     def _ensure(self) -> tuple[_Transport, AdaptiveLimit]:
         loop = asyncio.get_running_loop()
         if self._transport is None or self._loop is not loop:
-            self._transport = (
-                _AiohttpTransport(self.max_concurrency) if self.client_kind == "aiohttp" else _HttpxTransport(self.max_concurrency)
-            )
+            kinds: dict[str, type[_Transport]] = {"http11": _Http11Transport, "aiohttp": _AiohttpTransport, "httpx": _HttpxTransport}
+            self._transport = kinds[self.client_kind](self.max_concurrency)
             self.limiter.reset_loop()
             self._loop = loop
         return self._transport, self.limiter
