@@ -317,9 +317,13 @@ class Statement(StrictModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    def to_json_obj(self) -> dict[str, Any]:
+        """The Statement as JSON values (what `to_json_bytes` serialises; the catalog stores it)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=False)
+
     def to_json_bytes(self) -> bytes:
         """Canonical JSON (RFC 8785) bytes: what the DSSE payload carries."""
-        return canonicalize(self.model_dump(mode="json", by_alias=True, exclude_none=False))
+        return canonicalize(self.to_json_obj())
 
     @classmethod
     def from_json_bytes(cls, data: bytes) -> Statement:

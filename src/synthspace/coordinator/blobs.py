@@ -29,6 +29,10 @@ class BlobStoreError(CoordinatorError):
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # Folders known to exist (at most the 65,536 ab/cd folders and three more): a publish
+        # then costs no mkdir (a failing syscall, an exception and a stat each, twice a publish).
+        # A sweep removes files only; a folder removed by hand is noticed and made again.
+        self._made: set[str] = set()
 
     def path_for(self, sha256_hex: str) -> Path:
         if len(sha256_hex) != 64 or any(c not in "0123456789abcdef" for c in sha256_hex):
@@ -49,12 +53,35 @@ class BlobStore:
 
         return self.put_chunks(chunks())
 
+    def _ensure_dir(self, path: Path) -> None:
+        """`path` exists; any folder this made is durable in its parent (fsync of the parent)."""
+        key = str(path)
+        if key in self._made:
+            return
+        missing: list[Path] = []
+        p = path
+        while not p.is_dir():
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):
+            try:
+                d.mkdir()
+            except FileExistsError:  # a concurrent writer made it
+                continue
+            _fsync_dir(d.parent)
+        self._made.add(key)
+
     def _locked_tmp(self) -> tuple[int, str]:
         """A new temp file, flock-ed for as long as this process writes it (see sweep_tmp)."""
         tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._ensure_dir(tmp_dir)
         while True:
-            fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+            try:
+                fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
+            except FileNotFoundError:  # the folder was removed by hand
+                self._made.discard(str(tmp_dir))
+                self._ensure_dir(tmp_dir)
+                fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-")
             fcntl.flock(fd, fcntl.LOCK_EX)
             if os.fstat(fd).st_nlink > 0:  # not swept between mkstemp and flock
                 return fd, tmp_name
@@ -62,7 +89,10 @@ class BlobStore:
 
     def put_chunks(self, chunks: Iterable[bytes]) -> str:
         h = hashlib.sha256()
-        fd, tmp_name = self._locked_tmp()
+        try:
+            fd, tmp_name = self._locked_tmp()
+        except OSError as exc:
+            raise BlobStoreError(f"cannot store blob under {self.root}: {exc}") from exc
         try:
             with os.fdopen(fd, "wb") as out:  # closing it releases the lock, after the rename
                 for chunk in chunks:
@@ -75,8 +105,13 @@ class BlobStore:
                 if final.is_file():
                     os.unlink(tmp_name)
                     return digest
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_name, final)
+                self._ensure_dir(final.parent)
+                try:
+                    os.replace(tmp_name, final)
+                except FileNotFoundError:  # its folder was removed by hand
+                    self._made.discard(str(final.parent))
+                    self._ensure_dir(final.parent)
+                    os.replace(tmp_name, final)
                 _fsync_dir(final.parent)
                 return digest
         except OSError as exc:

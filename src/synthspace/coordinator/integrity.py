@@ -26,7 +26,6 @@ blobs are derived from them and the signed envelopes, so an edit of any of them 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,8 +168,7 @@ def _check_artifact(
     signed_orgs = visible_orgs(policy)
     if bool(row.visible_to_all) != (signed_orgs is None) or (signed_orgs is not None and assignees != set(signed_orgs)):
         found.add("visibility", aid, "who may see it in the catalog differs from its usage policy and logged versions")
-    stored = json.loads(statement.to_json_bytes())
-    if row.statement != stored:
+    if row.statement != statement.to_json_obj():
         found.add("artifact_metadata", aid, "the stored Statement differs from the signed one")
     digests = {row.subject_sha256, signed["subject_sha256"]}
     if entry is not None:

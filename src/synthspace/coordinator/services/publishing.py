@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import json
 import struct
 from datetime import datetime
 from typing import BinaryIO
@@ -335,7 +334,9 @@ def publish_artifact(
             "size_bytes": size,
             "envelope": bytes(envelope_bytes),
             "envelope_sha256": envelope_sha256,
-            "statement": json.loads(statement.to_json_bytes()),
+            # (not json.loads(to_json_bytes()): the same values, without a canonical
+            # serialisation in pure Python, ~0.1 ms a publish)
+            "statement": statement.to_json_obj(),
             "signed_at": pred.times.signed,
             "published_at": now,
             "visible_to_all": assignees is None,
