@@ -303,3 +303,13 @@ def test_urls_it_cannot_send_to_are_refused() -> None:
                 await client.post(url, b"{}", H, 1)
 
     run(main())
+
+
+def test_headers_that_would_split_the_request_are_refused() -> None:
+    async def main() -> None:
+        client = Http11Client(1)
+        for headers in ({"x-a": "1\r\nX-Injected: 1"}, {"bad name": "1"}, {"content-length": "5"}, {"x": "é"}):
+            with pytest.raises(ValueError):
+                await client.post("http://127.0.0.1:1/v1", b"{}", headers, 1)
+
+    run(main())

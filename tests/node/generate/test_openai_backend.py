@@ -210,3 +210,9 @@ def test_spliced_payload_equals_the_plain_body(mode: str) -> None:
             const = {k: v for k, v in body.items() if k not in head}
             tail = ("," + json.dumps(const, ensure_ascii=False)[1:]) if const else "}"
             assert payload == (json.dumps(head, ensure_ascii=False)[:-1] + tail).encode()
+
+
+def test_an_api_key_a_header_cannot_carry_is_refused() -> None:
+    with pytest.raises(BackendUnavailableError, match="API key"):
+        get_backend("openai", base_url="http://127.0.0.1:1/v1", model="m", api_key="sk-1\r\nX-Evil: 1")
+    assert get_backend("openai", base_url="http://127.0.0.1:1/v1", model="m", api_key="sk-fine") is not None

@@ -23,6 +23,7 @@ What it does and does not do, deliberately:
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections import deque
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ import httptools
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _NO_HEADERS: Mapping[str, str] = {}
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
 
 
 class HTTPProtocolError(ConnectionError):
@@ -213,6 +215,7 @@ class Http11Client:
         self._slots: dict[tuple[str, int, bool], asyncio.Semaphore] = {}
         self._all: set[_Connection] = set()
         self._targets: dict[str, _Target] = {}
+        self._heads: dict[tuple[object, str, int], tuple[Mapping[str, str], bytes]] = {}
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
 
@@ -223,6 +226,25 @@ class Http11Client:
                 self._targets.clear()
             t = self._targets[url] = _Target(url)
         return t
+
+    def _head(self, t: _Target, headers: Mapping[str, str]) -> bytes:
+        """The request line and headers up to the Content-Length value, built once per (URL,
+        headers mapping); the caller passes the same mapping every time."""
+        cached = self._heads.get((t.key, t.head, id(headers)))
+        if cached is not None and cached[0] is headers:
+            return cached[1]
+        lines = []
+        for k, v in headers.items():
+            if not _TOKEN.fullmatch(k) or not (v.isascii() and v.isprintable()):
+                raise ValueError(f"header {k!r} cannot be sent")
+            if k.lower() in ("host", "content-length", "transfer-encoding", "connection"):
+                raise ValueError(f"header {k!r} is set by the client itself")
+            lines.append(f"{k}: {v}\r\n")
+        head = (t.head + "".join(lines) + "Content-Length: ").encode("ascii")
+        if len(self._heads) > 64:
+            self._heads.clear()
+        self._heads[(t.key, t.head, id(headers))] = (headers, head)
+        return head
 
     async def _connect(self, t: _Target) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -252,8 +274,7 @@ class Http11Client:
         if self._closed:
             raise RuntimeError("client is closed")
         t = self._target(url)
-        head = t.head + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
+        data = self._head(t, headers) + b"%d\r\n\r\n" % len(body) + body
         slots = self._slots.get(t.key)
         if slots is None:
             slots = self._slots[t.key] = asyncio.Semaphore(self._limit)

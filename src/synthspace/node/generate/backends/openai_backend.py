@@ -206,6 +206,8 @@ class OpenAIBackend(Backend):
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self._headers = {"content-type": "application/json"}
         if self._api_key:
+            if not (self._api_key.isascii() and self._api_key.isprintable()):
+                raise BackendUnavailableError("the API key has characters an HTTP header cannot carry")
             self._headers["authorization"] = f"Bearer {self._api_key}"
         self.max_concurrency = concurrency
         self.max_batch_size = 1
