@@ -31,6 +31,10 @@ Params = list[tuple[str, Bare]]
 _KEY_RE = re.compile(r"[a-z*][a-z0-9_\-.*]*")
 _TOKEN_RE = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
 _NUM_RE = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,3})?")
+# A well-formed string: printable ASCII but '"' and '\', or those two escaped. Anything else
+# takes the character loop, which names the fault.
+_STRING_RE = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+_ESCAPE_RE = re.compile(r"\\(.)")
 
 
 class _Parser:
@@ -59,6 +63,11 @@ class _Parser:
     def bare(self) -> Bare:
         c = self.peek()
         if c == '"':
+            m = _STRING_RE.match(self.s, self.i)
+            if m:  # (a signature header carries a dozen strings: one match, not a loop per character)
+                self.i = m.end()
+                text = m.group(1)
+                return _ESCAPE_RE.sub(r"\1", text) if "\\" in text else text
             self.i += 1
             out = []
             while True:

@@ -158,3 +158,57 @@ def test_page_header_reader_fuzz_raises_only_its_named_error() -> None:
             pass
 
     run()
+
+
+class _CountingReader:
+    """A file that counts the bytes read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        import io
+
+        self._f = io.BytesIO(data)
+        self.bytes_read = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def read(self, n: int = -1) -> bytes:
+        out = self._f.read(n)
+        self.bytes_read += len(out)
+        return out
+
+
+def _parquet(table_rows: dict[str, list[str]], **kw: object) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table(table_rows), buf, **kw)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def test_page_headers_are_read_in_small_windows_and_widened_when_large() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Many small pages: the walk reads a small window per header, not the 256 KiB a header may
+    # take (which copied 256 KiB per page before).
+    many = _parquet({"t": [f"row {i}" for i in range(20_000)]}, data_page_size=256, write_batch_size=16, use_dictionary=False)
+    meta = pq.read_metadata(pa.BufferReader(many))
+    src = _CountingReader(many)
+    sizes = check_parquet_pages(src, meta, len(many))  # type: ignore[arg-type]
+    assert sizes.pages > 500
+    assert src.bytes_read <= 1024 * (sizes.pages + 1)
+    # A header larger than the first window (page statistics with 3,000-character min/max values)
+    # is read whole, and gives the same sizes as a reader that reads everything at once.
+    wide = _parquet({"t": ["a" * 3000, "z" * 3000]}, write_statistics=True, use_dictionary=False)
+    meta = pq.read_metadata(pa.BufferReader(wide))
+    got = check_parquet_pages(_CountingReader(wide), meta, len(wide))  # type: ignore[arg-type]
+    assert got.pages == 1 and got.total_uncompressed > 6000
+    col = meta.row_group(0).column(0)
+    from synthspace.coordinator.parquet_bounds import _read_page_header
+
+    header_len = _read_page_header(_CountingReader(wide), col.data_page_offset, len(wide))[0]  # type: ignore[arg-type]
+    assert header_len > 1024  # the case the widening is for

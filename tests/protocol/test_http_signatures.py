@@ -283,6 +283,24 @@ def test_structured_field_round_trip() -> None:
     assert "s=" + hs.serialize_signature_params(["@method", "x-h"], parsed["s"][1]) == text
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40), st.text(max_size=12))
+def test_structured_field_strings_round_trip_and_bad_ones_are_named(value: str, junk: str) -> None:
+    # Any printable-ASCII string survives serialise -> parse (the fast path and its escapes).
+    text = hs.serialize_signature_params([value], [("k", value)])
+    items, params = hs._Parser(text, "t").member_value()
+    assert items == [(value, [])] and params == [("k", value)]
+    # Anything inside quotes either parses to what the escapes say or fails with the named error.
+    raw = '"' + junk + '"'
+    parser = hs._Parser(raw, "t")
+    try:
+        got = parser.bare()
+    except HTTPSignatureError:
+        return
+    assert isinstance(got, str)
+    assert '"' + got.replace("\\", "\\\\").replace('"', '\\"') + '"' == raw[: parser.i]
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.sampled_from(["GET", "POST", "PUT", "DELETE"]),

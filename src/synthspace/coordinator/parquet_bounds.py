@@ -32,6 +32,10 @@ class PageSizes:
     total_uncompressed: int
 
 
+class _Truncated(ParquetBoundsError):
+    """The header runs past the bytes read: read more, up to MAX_PAGE_HEADER_BYTES."""
+
+
 class _Compact:
     """Just enough of the Thrift compact protocol to read two i32 fields and skip the rest."""
 
@@ -40,17 +44,22 @@ class _Compact:
 
     def byte(self) -> int:
         if self.i >= len(self.buf):
-            raise ParquetBoundsError("a Parquet page header is truncated or too long")
+            raise _Truncated("a Parquet page header is truncated or too long")
         b = self.buf[self.i]
         self.i += 1
         return b
 
     def varint(self) -> int:
+        buf, i, end = self.buf, self.i, len(self.buf)
         out, shift = 0, 0
         while True:
-            b = self.byte()
+            if i >= end:
+                raise _Truncated("a Parquet page header is truncated or too long")
+            b = buf[i]
+            i += 1
             out |= (b & 0x7F) << shift
             if not b & 0x80:
+                self.i = i
                 return out
             shift += 7
             if shift > 63:
@@ -96,7 +105,7 @@ class _Compact:
         else:
             raise ParquetBoundsError(f"a Parquet page header has an unknown field type {ftype}")
         if self.i > len(self.buf):
-            raise ParquetBoundsError("a Parquet page header is truncated or too long")
+            raise _Truncated("a Parquet page header is truncated or too long")
 
     def struct(self, depth: int, want: tuple[int, ...] = (), nested: tuple[int, ...] = ()) -> dict[int, int]:
         """Read a struct, returning its i32 fields in `want`; for struct fields in `nested`, their
@@ -120,13 +129,26 @@ class _Compact:
                 self.skip(ftype, depth)
 
 
+# Bytes read for a page header, widened while it does not fit: a header is usually under 100
+# bytes, and reading the most a header may take (256 KiB) for every page cost a copy of that
+# much per page, so a file of many small pages made the check copy gigabytes.
+_HEADER_WINDOWS = (1024, 64 * 1024, MAX_PAGE_HEADER_BYTES)
+
+
 def _read_page_header(source: BinaryIO, offset: int, file_size: int) -> tuple[int, int, int, int]:
     """(header length, uncompressed size, compressed size, values) of the page header at `offset`;
     values is 0 for a dictionary or index page."""
-    source.seek(offset)
-    buf = source.read(min(MAX_PAGE_HEADER_BYTES, max(0, file_size - offset)))
-    reader = _Compact(buf)
-    fields = reader.struct(0, want=(2, 3), nested=(5, 8))
+    available = max(0, file_size - offset)
+    for window in _HEADER_WINDOWS:
+        size = min(window, available)
+        source.seek(offset)
+        reader = _Compact(source.read(size))
+        try:
+            fields = reader.struct(0, want=(2, 3), nested=(5, 8))
+            break
+        except _Truncated:
+            if size == available or window == MAX_PAGE_HEADER_BYTES:
+                raise
     if 2 not in fields or 3 not in fields:
         raise ParquetBoundsError(f"the Parquet page header at byte {offset} lacks its sizes")
     uncompressed, compressed = fields[2], fields[3]
