@@ -215,6 +215,12 @@ def _field_lines(headers: HeaderSource) -> Iterable[tuple[str, str]]:
     return headers
 
 
+def field_lines(headers: HeaderSource) -> list[tuple[str, str]]:
+    """Every header field line as (name, value), read once: a verifier that looks up several
+    fields reads this list instead of decoding the server's headers for each lookup."""
+    return list(_field_lines(headers))
+
+
 def single_header(headers: HeaderSource, name: str) -> str | None:
     """The value of header field `name` (case-insensitive), or None when absent.
 

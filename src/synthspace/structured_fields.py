@@ -50,8 +50,10 @@ class _Parser:
         return self.s[self.i] if self.i < len(self.s) else ""
 
     def skip(self, chars: str) -> None:
-        while self.peek() and self.peek() in chars:
-            self.i += 1
+        s, i, n = self.s, self.i, len(self.s)
+        while i < n and s[i] in chars:
+            i += 1
+        self.i = i
 
     def key(self) -> str:
         m = _KEY_RE.match(self.s, self.i)
@@ -182,7 +184,7 @@ def _serialize_bare(v: Bare) -> str:
         return text + "0" if text.endswith(".") else text
     if isinstance(v, bytes):
         return ":" + base64.b64encode(v).decode("ascii") + ":"
-    if any(not (" " <= c <= "~") for c in v):
+    if not (v.isascii() and v.isprintable()):  # (printable ASCII is exactly " " .. "~")
         raise HTTPSignatureError(f"signature parameter value {v!r} is not printable ASCII")
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

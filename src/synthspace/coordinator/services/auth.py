@@ -126,6 +126,7 @@ def authenticate_headers(
     `check()` (see `body_digest_error`). Raises UnauthorizedError naming the problem.
     """
     resolved: dict[str, tuple[str, bool]] = {}
+    headers = http_signatures.field_lines(headers)  # (looked up about eight times below)
 
     def resolve_key(keyid: str) -> Ed25519PublicKey:
         org, pem, is_operator = request_keys.lookup(keyid)
