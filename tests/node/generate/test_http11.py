@@ -66,6 +66,25 @@ def run(coro: Awaitable[None]) -> None:
     asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
 
 
+Steps = Callable[[Http11Client, str], Awaitable[None]]
+
+
+def scenario(handler: Handler, steps: Steps, limit: int = 1, **client_kw: int) -> Server:
+    """Run `steps(client, url)` against a scripted server; returns the server for its counts."""
+    srv = Server(handler)
+
+    async def main() -> None:
+        async with srv as url:
+            client = Http11Client(limit, **client_kw)
+            try:
+                await steps(client, url)
+            finally:
+                await client.close()
+
+    run(main())
+    return srv
+
+
 H = {"content-type": "application/json"}
 
 
@@ -74,23 +93,22 @@ def test_keep_alive_reuses_one_connection_and_sends_the_exact_request() -> None:
         w.write(ok(b'{"n": %d}' % n))
         return True
 
-    async def main() -> None:
-        srv = Server(handler)
-        async with srv as url:
-            client = Http11Client(4)
-            for i in range(5):
-                status, headers, body = await client.post(url, b'{"i": %d}' % i, H, 5)
-                assert (status, body) == (200, b'{"n": %d}' % (i + 1))
-            await client.close()
-        assert srv.connections == 1
-        port = url.split(":")[2].split("/")[0]
-        head, _, body = srv.requests[0].partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        assert lines[0] == b"POST /v1/chat/completions HTTP/1.1"
-        assert set(lines[1:]) == {f"Host: 127.0.0.1:{port}".encode(), b"content-type: application/json", b"Content-Length: 8"}
-        assert body == b'{"i": 0}'
+    urls: list[str] = []
 
-    run(main())
+    async def steps(client: Http11Client, url: str) -> None:
+        urls.append(url)
+        for i in range(5):
+            status, headers, body = await client.post(url, b'{"i": %d}' % i, H, 5)
+            assert (status, body) == (200, b'{"n": %d}' % (i + 1))
+
+    srv = scenario(handler, steps, limit=4)
+    assert srv.connections == 1
+    port = urls[0].split(":")[2].split("/")[0]
+    head, _, body = srv.requests[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /v1/chat/completions HTTP/1.1"
+    assert set(lines[1:]) == {f"Host: 127.0.0.1:{port}".encode(), b"content-type: application/json", b"Content-Length: 8"}
+    assert body == b'{"i": 0}'
 
 
 def test_chunked_and_read_until_close_answers_are_reassembled() -> None:
@@ -104,18 +122,13 @@ def test_chunked_and_read_until_close_answers_are_reassembled() -> None:
         w.write(b"the end")
         return False  # close: the end of the body
 
-    async def main() -> None:
-        srv = Server(handler)
-        async with srv as url:
-            client = Http11Client(1)
-            assert (await client.post(url, b"{}", H, 5))[2] == b"hello world"
-            # Force a second connection: the first is idle in the pool, so close it.
-            await client.close()
-            client = Http11Client(1)
-            assert (await client.post(url, b"{}", H, 5))[2] == b"until the end"
-            await client.close()
+    async def steps(client: Http11Client, url: str) -> None:
+        assert (await client.post(url, b"{}", H, 5))[2] == b"hello world"
+        second = Http11Client(1)  # a second client, so a second connection (the first is pooled)
+        assert (await second.post(url, b"{}", H, 5))[2] == b"until the end"
+        await second.close()
 
-    run(main())
+    scenario(handler, steps)
 
 
 def test_connection_close_is_honoured() -> None:
@@ -123,16 +136,11 @@ def test_connection_close_is_honoured() -> None:
         w.write(ok(b"{}", b"Connection: close\r\n"))
         return False
 
-    async def main() -> None:
-        srv = Server(handler)
-        async with srv as url:
-            client = Http11Client(2)
-            for _ in range(3):
-                assert (await client.post(url, b"{}", H, 5))[0] == 200
-            await client.close()
-        assert srv.connections == 3
+    async def steps(client: Http11Client, url: str) -> None:
+        for _ in range(3):
+            assert (await client.post(url, b"{}", H, 5))[0] == 200
 
-    run(main())
+    assert scenario(handler, steps, limit=2).connections == 3
 
 
 def test_an_idle_connection_the_server_dropped_is_retried_once_fresh() -> None:
@@ -145,16 +153,11 @@ def test_an_idle_connection_the_server_dropped_is_retried_once_fresh() -> None:
         w.write(ok(b'{"conn": %d}' % conn))
         return True
 
-    async def main() -> None:
-        srv = Server(handler)
-        async with srv as url:
-            client = Http11Client(1)
-            assert (await client.post(url, b"{}", H, 5))[2] == b'{"conn": 1}'
-            assert (await client.post(url, b"{}", H, 5))[2] == b'{"conn": 2}'  # conn 1 dropped it: retried on conn 2
-            await client.close()
-        assert srv.connections == 2
+    async def steps(client: Http11Client, url: str) -> None:
+        assert (await client.post(url, b"{}", H, 5))[2] == b'{"conn": 1}'
+        assert (await client.post(url, b"{}", H, 5))[2] == b'{"conn": 2}'  # conn 1 dropped it: retried on conn 2
 
-    run(main())
+    assert scenario(handler, steps).connections == 2
 
 
 def test_a_fresh_connection_dropped_without_an_answer_fails() -> None:
@@ -164,16 +167,11 @@ def test_a_fresh_connection_dropped_without_an_answer_fails() -> None:
         w.transport.abort()
         return False
 
-    async def main() -> None:
-        srv = Server(handler)
-        async with srv as url:
-            client = Http11Client(1)
-            with pytest.raises(ConnectionResetError):
-                await client.post(url, b"{}", H, 5)
-            await client.close()
-        assert srv.connections == 1
+    async def steps(client: Http11Client, url: str) -> None:
+        with pytest.raises(ConnectionResetError):
+            await client.post(url, b"{}", H, 5)
 
-    run(main())
+    assert scenario(handler, steps).connections == 1
 
 
 def test_error_answers_carry_their_headers() -> None:
@@ -181,14 +179,11 @@ def test_error_answers_carry_their_headers() -> None:
         w.write(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nslow")
         return True
 
-    async def main() -> None:
-        async with Server(handler) as url:
-            client = Http11Client(1)
-            status, headers, body = await client.post(url, b"{}", H, 5)
-            assert (status, headers["retry-after"], body) == (429, "7", b"slow")
-            await client.close()
+    async def steps(client: Http11Client, url: str) -> None:
+        status, headers, body = await client.post(url, b"{}", H, 5)
+        assert (status, headers["retry-after"], body) == (429, "7", b"slow")
 
-    run(main())
+    scenario(handler, steps)
 
 
 @pytest.mark.parametrize("size,fails", [(900, False), (5000, True)])
@@ -200,17 +195,14 @@ def test_the_body_bound_holds_even_against_a_lying_content_length(size: int, fai
             await w.drain()
         return True
 
-    async def main() -> None:
-        async with Server(handler) as url:
-            client = Http11Client(1, max_body=1000)
-            if fails:
-                with pytest.raises(HTTPProtocolError, match="exceeds 1000 bytes"):
-                    await client.post(url, b"{}", H, 5)
-            else:
-                assert (await client.post(url, b"{}", H, 5))[2] == b"x" * size
-            await client.close()
+    async def steps(client: Http11Client, url: str) -> None:
+        if fails:
+            with pytest.raises(HTTPProtocolError, match="exceeds 1000 bytes"):
+                await client.post(url, b"{}", H, 5)
+        else:
+            assert (await client.post(url, b"{}", H, 5))[2] == b"x" * size
 
-    run(main())
+    scenario(handler, steps, max_body=1000)
 
 
 def test_endless_headers_are_refused() -> None:
@@ -221,40 +213,31 @@ def test_endless_headers_are_refused() -> None:
             await w.drain()
         return True
 
-    async def main() -> None:
-        async with Server(handler) as url:
-            client = Http11Client(1)
-            with pytest.raises(HTTPProtocolError, match="headers exceed"):
-                await client.post(url, b"{}", H, 5)
-            await client.close()
+    async def steps(client: Http11Client, url: str) -> None:
+        with pytest.raises(HTTPProtocolError, match="headers exceed"):
+            await client.post(url, b"{}", H, 5)
 
-    run(main())
+    scenario(handler, steps)
 
 
 def test_garbage_and_doubled_answers() -> None:
     async def handler(conn: int, n: int, req: bytes, w: asyncio.StreamWriter) -> bool:
         if conn == 1:
             w.write(b"SMTP ready\r\n\r\n")
-            return True
-        if conn == 2:  # two answers to one request: the first is used, the connection is not reused
+        elif conn == 2:  # two answers to one request: the first is used, the connection is not reused
             w.write(ok(b'"first"') + ok(b'"second"'))
-            return True
-        w.write(ok(b'"third"'))
+        else:
+            w.write(ok(b'"third"'))
         return True
 
-    async def main() -> None:
-        srv = Server(handler)
-        async with srv as url:
-            client = Http11Client(1)
-            with pytest.raises(HTTPProtocolError, match="malformed"):
-                await client.post(url, b"{}", H, 5)
-            assert (await client.post(url, b"{}", H, 5))[2] == b'"first"'
-            await asyncio.sleep(0.05)
-            assert (await client.post(url, b"{}", H, 5))[2] == b'"third"'
-            await client.close()
-        assert srv.connections == 3
+    async def steps(client: Http11Client, url: str) -> None:
+        with pytest.raises(HTTPProtocolError, match="malformed"):
+            await client.post(url, b"{}", H, 5)
+        assert (await client.post(url, b"{}", H, 5))[2] == b'"first"'
+        await asyncio.sleep(0.05)
+        assert (await client.post(url, b"{}", H, 5))[2] == b'"third"'
 
-    run(main())
+    assert scenario(handler, steps).connections == 3
 
 
 def test_timeout_closes_the_connection() -> None:
@@ -264,17 +247,12 @@ def test_timeout_closes_the_connection() -> None:
         w.write(ok(b"{}"))
         return True
 
-    async def main() -> None:
-        srv = Server(handler)
-        async with srv as url:
-            client = Http11Client(1)
-            with pytest.raises(TimeoutError):
-                await client.post(url, b"{}", H, 0.2)
-            assert (await client.post(url, b"{}", H, 5))[0] == 200  # a new connection, not the stuck one
-            await client.close()
-        assert srv.connections == 2
+    async def steps(client: Http11Client, url: str) -> None:
+        with pytest.raises(TimeoutError):
+            await client.post(url, b"{}", H, 0.2)
+        assert (await client.post(url, b"{}", H, 5))[0] == 200  # a new connection, not the stuck one
 
-    run(main())
+    assert scenario(handler, steps).connections == 2
 
 
 def test_at_most_limit_connections_are_open() -> None:
@@ -283,16 +261,12 @@ def test_at_most_limit_connections_are_open() -> None:
         w.write(ok(b"{}"))
         return True
 
-    async def main() -> None:
-        srv = Server(handler)
-        async with srv as url:
-            client = Http11Client(3)
-            results = await asyncio.gather(*(client.post(url, b"{}", H, 5) for _ in range(30)))
-            assert all(r[0] == 200 for r in results)
-            await client.close()
-        assert srv.max_open == 3 and srv.connections == 3
+    async def steps(client: Http11Client, url: str) -> None:
+        results = await asyncio.gather(*(client.post(url, b"{}", H, 5) for _ in range(30)))
+        assert all(r[0] == 200 for r in results)
 
-    run(main())
+    srv = scenario(handler, steps, limit=3)
+    assert srv.max_open == 3 and srv.connections == 3
 
 
 def test_urls_it_cannot_send_to_are_refused() -> None:
