@@ -162,6 +162,10 @@ def test_auto_client_follows_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> N
     assert get_backend("openai", base_url="https://api.example/v1", model="m").client_kind == "http11"  # type: ignore[attr-defined]
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     assert get_backend("openai", base_url=url, model="m").client_kind == "http11"  # type: ignore[attr-defined]
+    monkeypatch.delenv("http_proxy")
+    monkeypatch.delenv("no_proxy")
+    monkeypatch.setenv("all_proxy", "socks5://proxy.invalid:1080")
+    assert get_backend("openai", base_url=url, model="m").client_kind == "httpx"  # type: ignore[attr-defined]
 
 
 def test_base_url_a_request_line_cannot_carry_is_refused() -> None:

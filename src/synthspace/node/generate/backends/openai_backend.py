@@ -106,10 +106,12 @@ class _Http11Transport(_Transport):
 
 
 def _proxied(url: str) -> bool:
-    """Whether the environment routes `url` through a proxy (HTTP(S)_PROXY, minus NO_PROXY)."""
+    """Whether the environment routes `url` through a proxy (HTTP(S)_PROXY or ALL_PROXY, minus
+    NO_PROXY), as httpx would."""
     host = url.split("://", 1)[-1].split("/", 1)[0]
     scheme = url.split("://", 1)[0].lower()
-    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
+    proxies = urllib.request.getproxies()
+    return (scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(host)
 
 
 class _AiohttpTransport(_Transport):
