@@ -19,22 +19,39 @@ from pathlib import Path
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
+_handed_out: set[int] = set()
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports, none handed out before by this process. The sockets stay bound
+    until all are picked: one at a time, the kernel may give a just-closed port again, and Ray
+    refuses two components on one port (seen in CI: node_manager and object_manager both got it)."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < n:
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+            if port not in _handed_out:
+                ports.append(port)
+                _handed_out.add(port)
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def _node_ports() -> list[str]:
     # Every port Ray would otherwise take at a fixed default, so two clusters can coexist.
-    return [
-        "--node-manager-port", str(free_port()),
-        "--object-manager-port", str(free_port()),
-        "--dashboard-agent-listen-port", str(free_port()),
-        "--dashboard-agent-grpc-port", str(free_port()),
-        "--runtime-env-agent-port", str(free_port()),
-        "--metrics-export-port", str(free_port()),
-    ]
+    flags = ["--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+             "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"]
+    return [x for flag, port in zip(flags, free_ports(len(flags)), strict=True) for x in (flag, str(port))]
 
 
 class LocalRayCluster:
