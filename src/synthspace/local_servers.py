@@ -16,14 +16,37 @@ from typing import Self
 
 import httpx
 
-__all__ = ["CoordinatorProcess", "ServerStartError", "free_port", "listening", "port_is_free", "wait_for_http"]
+__all__ = [
+    "CoordinatorProcess", "ServerStartError", "free_port", "free_ports", "listening", "port_is_free", "wait_for_http",
+]
+
+_handed_out: set[int] = set()
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """`n` distinct TCP ports nothing listens on right now (the OS picks them), none handed out
+    before by this process. The sockets stay bound until all are picked: one at a time, the
+    kernel may give a just-closed port again (Ray refused two of its components on one port)."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < n:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+            if port not in _handed_out:
+                ports.append(port)
+                _handed_out.add(port)
+    finally:
+        for s in socks:
+            s.close()
+    return ports
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    return free_ports(1, host)[0]
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

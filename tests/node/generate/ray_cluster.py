@@ -9,42 +9,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from synthspace.local_servers import free_port, free_ports
+
 RAY = str(Path(sys.executable).with_name("ray"))
-
-
-_handed_out: set[int] = set()
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` distinct free ports, none handed out before by this process. The sockets stay bound
-    until all are picked: one at a time, the kernel may give a just-closed port again, and Ray
-    refuses two components on one port (seen in CI: node_manager and object_manager both got it)."""
-    socks: list[socket.socket] = []
-    ports: list[int] = []
-    try:
-        while len(ports) < n:
-            s = socket.socket()
-            socks.append(s)
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-            if port not in _handed_out:
-                ports.append(port)
-                _handed_out.add(port)
-    finally:
-        for s in socks:
-            s.close()
-    return ports
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
 
 
 def _node_ports() -> list[str]:
