@@ -110,3 +110,33 @@ def test_positive_controls_each_check_fires(tmp_path: Path) -> None:
     assert "usefulness:empty_clause" in _verdicts(tmp_path, "en", [empty])[0]
     ellipsis = {**base, "dialogue": ["Well, ... my kettle leaks again.", "Sorry, we will send a new one."]}
     assert _verdicts(tmp_path, "en", [ellipsis])[0] == []
+
+
+def test_stutter_and_dangling_end(tmp_path: Path) -> None:
+    """From the `demo` run at f7e9d39 (legal): "a library's calendar calendar ... cannot use a."
+    was published. A word written twice in a row, and a sentence ending on an article or a
+    conjunction, now drop a record; English's real doublings and stranded prepositions do not."""
+    base = _lines("good_en.jsonl")[0]
+    bad = {
+        "stutter": ["Can I borrow a book for a month?", "You may borrow it for the library's calendar calendar term."],
+        "dangling_end": ["Can I borrow a book for a month?", "You may borrow it, and if it is late you cannot use a."],
+    }
+    for reason, dialogue in bad.items():
+        assert f"usefulness:{reason}" in _verdicts(tmp_path, "en", [{**base, "dialogue": dialogue}])[0]
+    for dialogue in (
+        ["The Calendar calendar is wrong.", "We will fix it."],  # any case
+        ["Is the refund on the way?", "It is; we sent it to your."],
+        ["What is the price, or?", "We will check and."],
+        # From the next `demo` run (legal): a sentence left on a conjunction after a comma.
+        ["Can I see my data?", "It says that a business must disclose the information it holds, so."],
+    ):
+        assert _verdicts(tmp_path, "en", [{**base, "dialogue": dialogue}])[0], dialogue
+    fine = [
+        ["The parcel I had had for a week broke.", "We will send another; that that happened is our fault."],
+        ["Which drawer does the filter go in?", "The filter is the one you asked about. Please log in."],
+        ["Is it covered under Schedule A?", "Yes, it is covered by Plan B or Plan A."],
+        ["Thanks, bye bye.", "You are welcome. I'm sure it will be fine and..."],
+        ["Will it arrive today? I think so.", "It should, though. Why so?"],
+    ]
+    for dialogue in fine:
+        assert _verdicts(tmp_path, "en", [{**base, "dialogue": dialogue}])[0] == [], dialogue

@@ -1,6 +1,6 @@
 """Degenerate generated text: number/hex/base64 noise, template placeholders, the prompt's own
 instructions copied back, sentences, clauses or list items repeated inside one record, prose in
-capitals, near-empty fields.
+capitals, a word stuttered or a sentence ending on an article, near-empty fields.
 
 Every check takes NFKC-normalised text and returns the name of the defect or None; the
 thresholds come from `UsefulnessConfig` (node/gates/config.py).
@@ -30,6 +30,20 @@ _SQUASH = re.compile(r"[\W_]+")
 _CAPS_RUN = re.compile(r"\b[A-Z]{4,}(?:[\s,]+[A-Z]{4,}\b){2}")
 _UPPER = re.compile("[A-Z]+")  # runs: Latin letters counted by summed length, as _MEANINGFUL
 _LOWER = re.compile("[a-z]+")
+# The same word twice in a row ("a library's calendar calendar"): a model stuttering. English
+# has a few real doublings ("had had", "that that", "what it is is") and informal ones.
+_STUTTER = re.compile(r"\b([A-Za-z]+)\s+\1\b", re.IGNORECASE)
+_REAL_DOUBLINGS = frozenset(
+    "had that is very really bye no so ha haha knock blah yada tut tsk hush chop".split()
+)
+# A sentence may end on a stranded preposition ("what it is for."), never on an article, a
+# possessive determiner or a conjunction ("... cannot use a."): the model stopped mid-phrase.
+# Nor on a conjunction after a comma (", so."), though "I think so." is fine. Lower case only
+# ("Schedule A."), and not before an ellipsis, a deliberate trailing off.
+_DANGLING_END = re.compile(
+    r"(?:(?<![\w'’\-])(?:a|an|the|my|your|our|their|and|or|nor|than|because|whose)"
+    r"|,\s*(?:so|but|which|while|although|whereas|if|unless|since|that|who))\s*[.!?](?![\w.])"
+)
 
 
 def squash(text: str) -> str:
@@ -127,6 +141,19 @@ def shouting(text: str, min_letters: int, max_upper_share: float) -> str | None:
         return "shouting"
     letters = upper + sum(map(len, _LOWER.findall(text)))
     return "shouting" if letters >= min_letters and upper / letters > max_upper_share else None
+
+
+def stutter(text: str) -> str | None:
+    """English: a word written twice in a row, other than the doublings English allows."""
+    for m in _STUTTER.finditer(text):
+        if m.group(1).lower() not in _REAL_DOUBLINGS:
+            return "stutter"
+    return None
+
+
+def dangling_end(text: str) -> str | None:
+    """English: a sentence that ends on an article, a possessive or a conjunction."""
+    return "dangling_end" if _DANGLING_END.search(text) else None
 
 
 def repeated_items(items: Sequence[str]) -> str | None:

@@ -112,7 +112,8 @@ class UsefulnessChecker:
         )
 
     def _shape(self, text: str, score: LanguageScore | None = None) -> str | None:
-        """Prose fields: too few words, a fragment, or cut off mid-sentence."""
+        """Prose fields: too few words, a fragment, a stuttered word (English), or cut off
+        mid-sentence (no sentence end, or, in English, one after an article or conjunction)."""
         if _FRAGMENT_START.match(text):
             return "fragment"
         if _EMPTY_CLAUSE.search(text):
@@ -127,17 +128,22 @@ class UsefulnessChecker:
                 sum(w.lower() in _EN_FUNCTION_WORDS for w in found) < self.cfg.min_function_words
             ):
                 return "not_a_sentence"
-            cut = words >= self.cfg.truncation_min_words and not _END.search(text)
-        elif language == "ja":
+            if stuttered := dg.stutter(text):
+                return stuttered
+            if words >= self.cfg.truncation_min_words and self.cfg.require_sentence_end:
+                if not _END.search(text):
+                    return "truncated"
+                return dg.dangling_end(text)
+            return None
+        if language == "ja":
             chars = score.target_letters if score is not None else count_chars(_JA, text)
             if chars < self.cfg.min_words:
                 return "too_short"
             # Japanese sentences may end without punctuation, but not on a comma, a
             # katakana/Latin fragment or a dangling particle-less noun run.
             cut = chars >= 4 * self.cfg.truncation_min_words and bool(_JA_CUT.search(text))
-        else:
-            return None
-        return "truncated" if self.cfg.require_sentence_end and cut else None
+            return "truncated" if self.cfg.require_sentence_end and cut else None
+        return None
 
     def reasons(self, record: dict[str, Any]) -> list[str]:
         """Why `record` is not usable (sorted, distinct); [] to keep it."""
