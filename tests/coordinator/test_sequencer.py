@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, insert, inspect, select, text
 
 from synthspace import checkpoint
 from synthspace import transparency_log as tlog
@@ -116,6 +116,88 @@ def test_direct_mode_logs_one_by_one(tmp_path: Path) -> None:
         assert [o.tree_size for o in outcomes] == [o.index + 1 for o in outcomes]
     finally:
         coord.close()
+
+
+def test_a_failing_write_rolls_back_the_whole_batch(coordinator: Any) -> None:
+    """A batch's writes are all or nothing: a catalog row that breaks a constraint (a parent not in the catalog) fails the batch, which
+    leaves no leaf, row or tree growth behind; the same batch without it logs from the same
+    index, and the sequencer thread logs the good publishes of a failing batch one by one."""
+    from sqlalchemy.exc import IntegrityError
+
+    from synthspace.coordinator.models import Artifact, LogLeaf
+    from synthspace.coordinator.sequencer import integrate
+
+    org = coordinator.settings.operator_org
+    items = prepared_publishes(coordinator, org, 6)
+    items[1].parents = [("99" + "ab" * 31, "source")]  # an artifact that does not exist
+    with coordinator.session() as session:
+        before = coordinator.log.size(session)
+        with pytest.raises(IntegrityError):
+            integrate(session, coordinator.log, items[:3])
+    with coordinator.session() as session:
+        assert coordinator.log.size(session) == before
+        assert session.execute(select(func.count()).select_from(LogLeaf)).scalar_one() == before
+        assert session.execute(select(func.count()).select_from(Artifact)).scalar_one() == 0
+        outcomes, _ = integrate(session, coordinator.log, [items[0], items[2]])
+    assert sorted(o.index for o in outcomes.values()) == [before, before + 1]
+    seq = coordinator.start_sequencer()
+    try:
+        deadline = time.monotonic() + 30
+        while not seq.is_leader and time.monotonic() < deadline:  # PostgreSQL: the lock first
+            time.sleep(0.05)
+        results: dict[str, Any] = {}
+
+        def go(p: Any) -> None:
+            try:
+                results[p.artifact_id] = seq.submit(p)
+            except IntegrityError as exc:
+                results[p.artifact_id] = exc
+
+        threads = [threading.Thread(target=go, args=(p,)) for p in items[1:2] + items[3:]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        seq.stop()
+    assert isinstance(results.pop(items[1].artifact_id), IntegrityError)
+    assert sorted(o.index for o in results.values()) == [before + 2, before + 3, before + 4]
+    assert coordinator.verify_integrity("root") == before + 5
+
+
+@pytest.mark.parametrize("coordinator", ["postgres"], indirect=True)
+def test_a_queued_publish_that_cannot_be_logged_does_not_hold_up_the_queue(
+    coordinator: Any,
+) -> None:
+    """Publishes another process queued: one of them fails the batch that drains them; the
+    sequencer logs the others one by one and drops the failing one from the queue, instead of
+    failing every later batch on it."""
+    from synthspace.coordinator.models import Artifact, PublishQueue
+    from synthspace.coordinator.sequencer import PreparedPublish
+
+    org = coordinator.settings.operator_org
+    items: list[PreparedPublish] = prepared_publishes(coordinator, org, 4)
+    items[2].parents = [("99" + "ab" * 31, "source")]  # not in the catalog
+    with coordinator.session() as session:
+        before = coordinator.log.size(session)
+        for p in items:
+            session.execute(insert(PublishQueue).values(**p.to_queue()))
+        session.commit()
+    seq = coordinator.start_sequencer()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with coordinator.session() as session:
+                queued = session.execute(select(func.count()).select_from(PublishQueue)).scalar_one()
+                logged = set(session.execute(select(Artifact.artifact_id)).scalars())
+            if queued == 0 and len(logged) == 3:
+                break
+            time.sleep(0.1)
+    finally:
+        seq.stop()
+    assert queued == 0
+    assert logged == {items[i].artifact_id for i in (0, 1, 3)}
+    assert coordinator.verify_integrity("root") == before + 3
 
 
 def test_sequencer_thread_batches_concurrent_submits(coordinator: Any) -> None:

@@ -443,6 +443,8 @@ class Sequencer:
                     outcomes.update(self._single(p))
                 except Exception as exc:
                     fut.set_exception(exc)
+            if drain:
+                self._drain_one_by_one(drain)
             taken = items
         self.batches += 1
         for p, fut in batch:
@@ -454,6 +456,27 @@ class Sequencer:
             if len(taken) - len(items) >= drain > 0:
                 self._queue_announced.set()  # a full queue page: there may be more
                 self._wake.set()
+
+    def _drain_one_by_one(self, limit: int) -> None:
+        """After a failed batch that took queued publishes: log up to `limit` of them one at a
+        time, and drop from the queue one that fails alone. It would fail every batch that
+        takes it and hold up the queue behind it; its process answers 503 (publish again)."""
+        for _ in range(limit):
+            try:
+                with session_scope(self.sessions) as session:
+                    _, taken = integrate(session, self.log, [], drain_queue=1)
+                if not taken:
+                    return
+            except Exception:
+                logger.exception("a queued publish cannot be logged; dropping it from the queue")
+                with session_scope(self.sessions) as session:
+                    head = session.execute(
+                        select(PublishQueue.seq).order_by(PublishQueue.seq).limit(1)
+                    ).scalar_one_or_none()
+                    if head is None:
+                        return
+                    session.execute(delete(PublishQueue).where(PublishQueue.seq == head))
+                    session.commit()
 
     def _single(self, p: PreparedPublish) -> dict[str, Outcome]:
         with session_scope(self.sessions) as session:
