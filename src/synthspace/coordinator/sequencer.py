@@ -460,7 +460,8 @@ class Sequencer:
     def _drain_one_by_one(self, limit: int) -> None:
         """After a failed batch that took queued publishes: log up to `limit` of them one at a
         time, and drop from the queue one that fails alone. It would fail every batch that
-        takes it and hold up the queue behind it; its process answers 503 (publish again)."""
+        takes it and hold up the queue behind it; its process answers 503 (publish again).
+        Never raises: the batch's own publishes were logged one by one and await their answers."""
         for _ in range(limit):
             try:
                 with session_scope(self.sessions) as session:
@@ -469,14 +470,18 @@ class Sequencer:
                     return
             except Exception:
                 logger.exception("a queued publish cannot be logged; dropping it from the queue")
-                with session_scope(self.sessions) as session:
-                    head = session.execute(
-                        select(PublishQueue.seq).order_by(PublishQueue.seq).limit(1)
-                    ).scalar_one_or_none()
-                    if head is None:
-                        return
-                    session.execute(delete(PublishQueue).where(PublishQueue.seq == head))
-                    session.commit()
+                try:
+                    with session_scope(self.sessions) as session:
+                        head = session.execute(
+                            select(PublishQueue.seq).order_by(PublishQueue.seq).limit(1)
+                        ).scalar_one_or_none()
+                        if head is None:
+                            return
+                        session.execute(delete(PublishQueue).where(PublishQueue.seq == head))
+                        session.commit()
+                except Exception:  # the database itself fails: the next batch tries again
+                    logger.exception("the publish queue cannot be read; leaving it as it is")
+                    return
 
     def _single(self, p: PreparedPublish) -> dict[str, Outcome]:
         with session_scope(self.sessions) as session:
