@@ -119,9 +119,11 @@ def test_direct_mode_logs_one_by_one(tmp_path: Path) -> None:
 
 
 def test_a_failing_write_rolls_back_the_whole_batch(coordinator: Any) -> None:
-    """A batch's writes are all or nothing: a catalog row that breaks a constraint (a parent not in the catalog) fails the batch, which
-    leaves no leaf, row or tree growth behind; the same batch without it logs from the same
-    index, and the sequencer thread logs the good publishes of a failing batch one by one."""
+    """A batch's writes are all or nothing: a catalog row that breaks a constraint (a parent
+    not in the catalog) fails the batch, which leaves no leaf, row or tree growth behind; the
+    same batch without it logs from the same index. Through the sequencer thread the failing
+    publish gets its error and the others are logged, whether or not they shared its batch
+    (a failed batch is retried one by one)."""
     from sqlalchemy.exc import IntegrityError
 
     from synthspace.coordinator.models import Artifact, LogLeaf
