@@ -71,6 +71,16 @@ def check_url(url: str) -> None:
     _Target(url)
 
 
+def check_header(name: str, value: str) -> None:
+    """Raise ValueError if a caller may not send this header: a name that is not a token, a
+    value that is not printable ASCII (no CR/LF: nothing can split the request), or a field
+    the client writes itself."""
+    if not _TOKEN.fullmatch(name) or not (value.isascii() and value.isprintable()):
+        raise ValueError(f"header {name!r} cannot be sent")
+    if name.lower() in ("host", "content-length", "transfer-encoding", "connection"):
+        raise ValueError(f"header {name!r} is set by the client itself")
+
+
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection carrying one request at a time."""
 
@@ -235,10 +245,7 @@ class Http11Client:
             return cached[1]
         lines = []
         for k, v in headers.items():
-            if not _TOKEN.fullmatch(k) or not (v.isascii() and v.isprintable()):
-                raise ValueError(f"header {k!r} cannot be sent")
-            if k.lower() in ("host", "content-length", "transfer-encoding", "connection"):
-                raise ValueError(f"header {k!r} is set by the client itself")
+            check_header(k, v)
             lines.append(f"{k}: {v}\r\n")
         head = (t.head + "".join(lines) + "Content-Length: ").encode("ascii")
         if len(self._heads) > 64:

@@ -37,7 +37,7 @@ from synthspace.node.generate.backends.base import (
     GeneratorInfo,
 )
 from synthspace.node.generate.backends.endpoints import AdaptiveLimit, Endpoint, EndpointPool
-from synthspace.node.generate.backends.http11 import Http11Client, check_url
+from synthspace.node.generate.backends.http11 import Http11Client, check_header, check_url
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 StructuredMode = Literal["response_format", "guided_json", "both", "none"]
@@ -208,9 +208,11 @@ class OpenAIBackend(Backend):
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self._headers = {"content-type": "application/json"}
         if self._api_key:
-            if not (self._api_key.isascii() and self._api_key.isprintable()):
-                raise BackendUnavailableError("the API key has characters an HTTP header cannot carry")
             self._headers["authorization"] = f"Bearer {self._api_key}"
+            try:  # (the HTTP/1.1 client's own rule, for every client: refused here, not mid-run)
+                check_header("authorization", self._headers["authorization"])
+            except ValueError:
+                raise BackendUnavailableError("the API key has characters an HTTP header cannot carry") from None
         self.max_concurrency = concurrency
         self.max_batch_size = 1
         self.timeout = timeout
