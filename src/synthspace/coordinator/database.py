@@ -32,9 +32,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            pool_size=20,
-            max_overflow=20,
-            **kwargs,
+            **{"pool_size": 20, "max_overflow": 20, **kwargs},
         )
 
         @event.listens_for(engine, "connect")

@@ -228,17 +228,25 @@ class TransparencyLog:
             self._seen_size = max(self._seen_size, size)
         return size
 
-    def note_committed(self, size: int) -> None:
+    def note_committed(self, size: int, hashes: dict[tuple[int, int], bytes] | None = None) -> None:
         """A writer committed a tree of `size` leaves (proofs up to it need no size read); the
-        hashes of the batch this thread appended are now durable, so its receipts' proofs are
-        computed from memory."""
+        hashes of the batch this thread appended (or `hashes`, those a batch in the integrator
+        process appended) are now durable, so its receipts' proofs are computed from memory."""
         self._seen_size = max(self._seen_size, size)
-        batch = getattr(self._local, "batch_hashes", None)
+        batch = hashes if hashes is not None else getattr(self._local, "batch_hashes", None)
         self._local.batch_hashes = None
+        self._local.committed_hashes = batch
         if batch:
             if len(self._hashes) + len(batch) > HASH_CACHE_MAX:
                 self._hashes.clear()
             self._hashes.update(batch)
+
+    def take_committed_hashes(self) -> dict[tuple[int, int], bytes] | None:
+        """The hashes of the batch this thread last committed (once; the integrator process
+        sends them to the server process)."""
+        batch = getattr(self._local, "committed_hashes", None)
+        self._local.committed_hashes = None
+        return batch
 
     @property
     def _writing(self) -> bool:

@@ -26,6 +26,7 @@ from synthspace.coordinator.database import (
     upgrade_database,
 )
 from synthspace.coordinator.errors import HomeError, LogIntegrityError
+from synthspace.coordinator.integrator import IntegratorProcess
 from synthspace.coordinator.integrity import verify_state
 from synthspace.coordinator.log_store import TransparencyLog
 from synthspace.coordinator.models import Artifact, LogLeaf
@@ -71,6 +72,11 @@ class Coordinator:
     def start_sequencer(self) -> Sequencer:
         """Start logging publishes in batches (the server does this; see sequencer.py)."""
         if self.sequencer is None:
+            integrator = None
+            if self.settings.publish_integration == "batched" and self.settings.publish_integrator == "process":
+                integrator = IntegratorProcess(
+                    self.settings.resolved_database_url(), self.log.origin, self.settings.log_key_path
+                )
             self.sequencer = Sequencer(
                 self.sessions,
                 self.log,
@@ -78,6 +84,7 @@ class Coordinator:
                 mode=self.settings.publish_integration,
                 batch_max=self.settings.publish_batch_max,
                 wait_s=self.settings.publish_wait_s,
+                integrator=integrator,
             )
         return self.sequencer.start()
 

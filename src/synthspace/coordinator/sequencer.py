@@ -17,6 +17,10 @@ Who integrates:
   queue rows it logs, so nothing is lost (a killed batch rolls back and stays queued) and
   nothing is logged twice (artifact ids are checked inside the locked transaction).
 
+Where a batch runs: with an `integrator` (integrator.py, the server's default) in a child process
+with its own interpreter lock; without one in this process's sequencer thread. Either way this
+process decides the batch, holds the role and answers the waiters.
+
 Exclusivity is for throughput only: correctness rests on the `log_state` row lock every
 integration takes, so a second integrator (e.g. after a network split of the lock's
 connection) would be serialised, never double-log.
@@ -36,7 +40,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,6 +56,9 @@ from synthspace.coordinator.models import (
     OrgKey,
     PublishQueue,
 )
+
+if TYPE_CHECKING:
+    from synthspace.coordinator.integrator import IntegratorProcess
 
 logger = logging.getLogger("synthspace.coordinator.sequencer")
 
@@ -252,6 +259,7 @@ class Sequencer:
         batch_max: int = 256,
         wait_s: float = 60.0,
         poll_s: float = 0.25,
+        integrator: IntegratorProcess | None = None,
     ) -> None:
         self.sessions = sessions
         self.log = log
@@ -259,6 +267,7 @@ class Sequencer:
         self.batch_max = batch_max
         self.wait_s = wait_s
         self.poll_s = poll_s
+        self.integrator = integrator  # batches run in a child process (integrator.py), else here
         self.postgres = database_url.startswith("postgresql")
         self._dsn = (
             "postgresql://" + database_url.split("://", 1)[1] if self.postgres else ""
@@ -281,6 +290,8 @@ class Sequencer:
     def start(self) -> Sequencer:
         if self.mode != "batched" or self._threads:
             return self
+        if self.integrator is not None:
+            self.integrator.start()
         self._threads.append(threading.Thread(target=self._run, name="log-sequencer", daemon=True))
         if self.postgres:
             self._threads.append(
@@ -296,6 +307,8 @@ class Sequencer:
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
+        if self.integrator is not None:
+            self.integrator.stop()
         with self._lock:
             pending, self._pending = self._pending, []
         for _, fut in pending:
@@ -433,8 +446,7 @@ class Sequencer:
                 if not items and session.execute(select(PublishQueue.seq).limit(1)).first() is None:
                     return
         try:
-            with session_scope(self.sessions) as session:
-                outcomes, taken = integrate(session, self.log, items, drain_queue=drain)
+            outcomes, taken = self._batch(items, drain)
         except Exception:
             logger.exception("batch of %d failed; integrating its publishes one by one", len(items))
             outcomes = {}
@@ -456,6 +468,17 @@ class Sequencer:
             if len(taken) - len(items) >= drain > 0:
                 self._queue_announced.set()  # a full queue page: there may be more
                 self._wake.set()
+
+    def _batch(
+        self, items: list[PreparedPublish], drain: int
+    ) -> tuple[dict[str, Outcome], list[PreparedPublish]]:
+        if self.integrator is None:
+            with session_scope(self.sessions) as session:
+                return integrate(session, self.log, items, drain_queue=drain)
+        result = self.integrator.integrate(items, drain)
+        if result.size >= 0:
+            self.log.note_committed(result.size, result.hashes)
+        return result.outcomes, result.taken
 
     def _drain_one_by_one(self, limit: int) -> None:
         """After a failed batch that took queued publishes: log up to `limit` of them one at a

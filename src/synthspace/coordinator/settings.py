@@ -137,6 +137,12 @@ class CoordinatorSettings(BaseModel):
         "and one signed checkpoint per batch; on PostgreSQL one process holds the role); 'direct': each "
         "publish is logged in its own transaction by the process that received it (the old path).",
     )
+    publish_integrator: Literal["process", "thread"] = Field(
+        default="process",
+        description="Where the sequencer's batches run: 'process' (a child process with its own "
+        "interpreter lock, so a batch does not wait on request threads between database round trips) "
+        "or 'thread' (the server process's sequencer thread). Only for publish_integration 'batched'.",
+    )
     publish_batch_max: int = Field(
         default=256, ge=1, le=10_000, description="Most publishes the sequencer logs in one batch."
     )
