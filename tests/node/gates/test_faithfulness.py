@@ -441,3 +441,33 @@ def test_support_reply_must_be_a_sentence(tmp_path: Path) -> None:
     verdicts = _reasons(tmp_path, SUPPORT, [{**base, "agent": a} for a in [*labels, reply]])
     assert all("usefulness:not_a_sentence" in v for v in verdicts[:2]), verdicts
     assert not [r for r in verdicts[2] if r.startswith("usefulness:")], verdicts[2]
+
+
+def test_answers_that_do_not_know_or_trail_off_are_dropped(tmp_path: Path) -> None:
+    """The recipes' `no_answer` and `fragment_end` validators: the shape of two answers a demo
+    run published at 135ebfa (an answer that says it is unclear; a rule followed by "A
+    resident."), and a support reply that is not sure; the same answers without the defect, and
+    a customer who is not sure, are kept."""
+    q = "What does Fictional Town Waste Ordinance, Article 4 say?"
+    cited = "Fictional Town Waste Ordinance, Article 4"
+    legal = [
+        {"question": q, "cited_article": cited,
+         "answer": "The answer is to report the result to the town, but it is unclear what that is."},
+        {"question": q, "cited_article": cited,
+         "answer": "A resident must sort household waste into the categories the town sets. A resident."},
+        {"question": q, "cited_article": cited,
+         "answer": "A resident must sort household waste into the categories the town sets."},
+    ]  # fmt: skip
+    why = [_reasons(tmp_path, LEGAL, [r])[0] for r in legal]
+    assert any("no_answer" in r for r in why[0]), why[0]
+    assert any("fragment_end" in r for r in why[1]), why[1]
+    assert not any("no_answer" in r or "fragment_end" in r for r in why[2]), why[2]
+    support = [
+        {"customer": "My kettle arrived with a cracked lid and I would like a replacement please.",
+         "agent": "I'm sorry about the lid. I'm going to send you a new one, but I'm not sure if it's possible."},
+        {"customer": "I'm not sure what happened to my parcel, the tracking has not moved for a week.",
+         "agent": "I'm sorry about the delay. I have asked the courier to trace your parcel today."},
+    ]  # fmt: skip
+    why = [_reasons(tmp_path, SUPPORT, [r])[0] for r in support]
+    assert any("no_answer" in r for r in why[0]), why[0]
+    assert not any("no_answer" in r or "fragment_end" in r for r in why[1]), why[1]
