@@ -290,7 +290,9 @@ class Sequencer:
     def start(self) -> Sequencer:
         if self.mode != "batched" or self._threads:
             return self
-        if self.integrator is not None:
+        if self.integrator is not None and self._leader.is_set():
+            # (a PostgreSQL process that is not the sequencer starts its child on its first
+            # batch after taking the role: until then it would sit idle)
             self.integrator.start()
         self._threads.append(threading.Thread(target=self._run, name="log-sequencer", daemon=True))
         if self.postgres:
