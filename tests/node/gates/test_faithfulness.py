@@ -471,3 +471,25 @@ def test_answers_that_do_not_know_or_trail_off_are_dropped(tmp_path: Path) -> No
     why = [_reasons(tmp_path, SUPPORT, [r])[0] for r in support]
     assert any("no_answer" in r for r in why[0]), why[0]
     assert not any("no_answer" in r or "fragment_end" in r for r in why[1]), why[1]
+
+
+def test_a_misspelt_word_in_a_grounded_answer_is_dropped(tmp_path: Path) -> None:
+    """The demo recipes allow no unknown word (neither English nor from the seeds and prompt):
+    a demo run at 135ebfa published "Descalen it with white vinegar"; the same reply spelt
+    right, with the product's invented name, is kept."""
+    customer = "Hello, my AuroraBoil 1.7L kettle has a problem. Kettle shuts off before boiling. Can you help me?"
+    reply = "Limescale can stop a kettle early. {} it with white vinegar and water, and we replace it under warranty if that does not help."
+    misspelt, right = (
+        _reasons(tmp_path, SUPPORT, [{"customer": customer, "agent": reply.format(w)}])[0]
+        for w in ("Descalen", "Descale")
+    )
+    assert "usefulness:unknown_words" in misspelt, misspelt
+    assert right == [], right
+    q = "What does Fictional Local Library Act, Article 7 say?"
+    answer = "A person who returns library materials more than fourteen days late cannot {} new items while the delay lasts."
+    legal = [
+        _reasons(tmp_path, LEGAL, [{"question": q, "cited_article": "Fictional Local Library Act, Article 7", "answer": answer.format(w)}])[0]
+        for w in ("borow", "borrow")
+    ]  # fmt: skip
+    assert "usefulness:unknown_words" in legal[0], legal[0]
+    assert "usefulness:unknown_words" not in legal[1], legal[1]
