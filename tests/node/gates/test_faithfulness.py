@@ -493,3 +493,17 @@ def test_a_misspelt_word_in_a_grounded_answer_is_dropped(tmp_path: Path) -> None
     ]  # fmt: skip
     assert "usefulness:unknown_words" in legal[0], legal[0]
     assert "usefulness:unknown_words" not in legal[1], legal[1]
+
+
+def test_a_sentence_that_says_nothing_of_the_article_is_dropped(tmp_path: Path) -> None:
+    """`min_source_words_per_sentence` (legal recipe): a demo run at 9a31ec2 padded a correct
+    answer with "This law is the law of the land."; the same answer without it, and with a
+    short aside of one content word ("Not normally."), is kept."""
+    q = "What does Fictional Local Library Act, Article 10 say?"
+    answer = "A library must erase a user's borrowing record once seven days have passed after the item was returned."
+    why = [
+        _reasons(tmp_path, LEGAL, [{"question": q, "cited_article": "Fictional Local Library Act, Article 10", "answer": a}])[0]
+        for a in (answer + " This law is the law of the land.", answer, answer + " Not normally.")
+    ]  # fmt: skip
+    assert "usefulness:ungrounded" in why[0], why[0]
+    assert why[1] == [] and why[2] == [], why

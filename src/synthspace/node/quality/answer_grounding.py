@@ -16,7 +16,10 @@ against the record's own seed (or the best-matching seed when the record has no 
 - novel words (English): at most `max_novel_share` of the field's content words (stemmed, stop
   words aside) may be absent from the source, context and prompt;
 - source words (English, `min_source_words`): the field brings at least that many content words
-  of the source that its context lacks (a support reply that passes nothing on is not grounded).
+  of the source that its context lacks (a support reply that passes nothing on is not grounded);
+- source words per sentence (English, `min_source_words_per_sentence`): each sentence of two or
+  more content words holds that many of the source's (padding such as "This law is the law of
+  the land." says nothing of it).
 
 Failures are `ungrounded` (numbers, names, novel words) or `contradiction` (polarity); the
 usefulness gate reports them as `usefulness:ungrounded` / `usefulness:contradiction`. Japanese:
@@ -341,6 +344,11 @@ class GroundingCheck:
                         f"(at least {r.min_source_words})",
                     )
                 )
+        if r.min_source_words_per_sentence is not None:
+            if padding := _sentence_without_source(
+                text, _cached_stems(source) - self.allow_stems, r.min_source_words_per_sentence
+            ):
+                out.append(Finding("ungrounded", f"a sentence holds nothing of the source: {padding!r}"))
         if r.max_foreign_words is not None and self._all_stems:
             foreign = [w for w in text_stems if w not in known and w in self._all_stems]
             if len(foreign) > r.max_foreign_words:
@@ -349,6 +357,16 @@ class GroundingCheck:
             if clash := _contradiction(text, source):
                 out.append(Finding("contradiction", clash))
         return out
+
+
+def _sentence_without_source(text: str, source: frozenset[str] | set[str], least: int) -> str | None:
+    """The first sentence of two or more content words holding fewer than `least` distinct
+    content words of `source`; None when every sentence holds enough."""
+    for sentence in _sentences(text):
+        stems = content_stems(sentence)
+        if len(stems) >= 2 and len(set(stems) & source) < least:
+            return sentence
+    return None
 
 
 def _novel_share(text: str, known: frozenset[str] | set[str], min_words: int) -> float:

@@ -178,6 +178,13 @@ class AnswerGroundingRule(GateModel):
         "field must take from the source that its context does not already hold: a reply that "
         "brings nothing of the help text it was given does not pass it on (null = off).",
     )
+    min_source_words_per_sentence: int | None = Field(
+        default=None,
+        ge=1,
+        description="English: fewest content words of the source (stemmed; allowed words aside) "
+        "each sentence of two or more content words must hold: a sentence that only pads the "
+        "answer (\"This law is the law of the land.\") says nothing of the source (null = off).",
+    )
     max_foreign_words: int | None = Field(
         default=None,
         ge=0,
