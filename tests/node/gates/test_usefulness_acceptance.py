@@ -131,9 +131,13 @@ def test_stutter_and_dangling_end(tmp_path: Path) -> None:
         ["Can I see my data?", "It says that a business must disclose the information it holds, so."],
     ):
         assert _verdicts(tmp_path, "en", [{**base, "dialogue": dialogue}])[0], dialogue
+    # From a `demo` run at 7644830 (support): a preposition whose object went missing.
+    lost = ["Wrong colour delivered. Can you help?", "We will exchange it and your courier collects the wrong item from ."]
+    assert "usefulness:dangling_end" in _verdicts(tmp_path, "en", [{**base, "dialogue": lost}])[0]
     fine = [
         ["The parcel I had had for a week broke.", "We will send another; that that happened is our fault."],
         ["Which drawer does the filter go in?", "The filter is the one you asked about. Please log in."],
+        ["Where do I send it to?", "Send it to us. What is it for?"],
         ["Is it covered under Schedule A?", "Yes, it is covered by Plan B or Plan A."],
         ["Thanks, bye bye.", "You are welcome. I'm sure it will be fine and..."],
         ["Will it arrive today? I think so.", "It should, though. Why so?"],
