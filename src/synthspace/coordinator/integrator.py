@@ -57,7 +57,7 @@ def _child(conn: Connection, database_url: str, origin: str, key_path: str) -> N
     """The child's loop: (items, drain) in, ("ok", BatchResult) or ("error", text) out."""
     engine = make_engine(database_url, pool_size=1, max_overflow=1)
     sessions = make_sessionmaker(engine)
-    log = TransparencyLog(origin, keys.load_private_key(Path(key_path)))
+    log = TransparencyLog(origin, keys.load_private_key(Path(key_path)), cache_hashes=False)
     conn.send(("ready", None))
     try:
         while True:

@@ -103,9 +103,10 @@ def root_from_frontier(frontier: list[bytes]) -> bytes:
 class TransparencyLog:
     """Append, prove and checkpoint the log stored in the database."""
 
-    def __init__(self, origin: str, signing_key: Ed25519PrivateKey) -> None:
+    def __init__(self, origin: str, signing_key: Ed25519PrivateKey, *, cache_hashes: bool = True) -> None:
         self.origin = origin
         self._key = signing_key
+        self._cache_hashes = cache_hashes  # off where nothing is proved (the integrator process)
         # One writer per process; the DB row lock orders writers across processes.
         self._writer = threading.Lock()
         # Committed leaf and subtree hashes never change (append-only): cached by (level, idx),
@@ -236,7 +237,7 @@ class TransparencyLog:
         batch = hashes if hashes is not None else getattr(self._local, "batch_hashes", None)
         self._local.batch_hashes = None
         self._local.committed_hashes = batch
-        if batch:
+        if batch and self._cache_hashes:
             if len(self._hashes) + len(batch) > HASH_CACHE_MAX:
                 self._hashes.clear()
             self._hashes.update(batch)
