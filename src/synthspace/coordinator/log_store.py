@@ -236,15 +236,16 @@ class TransparencyLog:
         self._seen_size = max(self._seen_size, size)
         batch = hashes if hashes is not None else getattr(self._local, "batch_hashes", None)
         self._local.batch_hashes = None
-        self._local.committed_hashes = batch
-        if batch and self._cache_hashes:
+        if not self._cache_hashes:  # handed to take_committed_hashes() instead (the integrator)
+            self._local.committed_hashes = batch
+        elif batch:
             if len(self._hashes) + len(batch) > HASH_CACHE_MAX:
                 self._hashes.clear()
             self._hashes.update(batch)
 
     def take_committed_hashes(self) -> dict[tuple[int, int], bytes] | None:
-        """The hashes of the batch this thread last committed (once; the integrator process
-        sends them to the server process)."""
+        """The hashes of the batch this thread last committed, once, on a log made with
+        `cache_hashes=False` (the integrator process sends them to the server process)."""
         batch = getattr(self._local, "committed_hashes", None)
         self._local.committed_hashes = None
         return batch
