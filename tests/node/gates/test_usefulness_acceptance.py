@@ -134,6 +134,9 @@ def test_stutter_and_dangling_end(tmp_path: Path) -> None:
     # From a `demo` run at 7644830 (support): a preposition whose object went missing.
     lost = ["Wrong colour delivered. Can you help?", "We will exchange it and your courier collects the wrong item from ."]
     assert "usefulness:dangling_end" in _verdicts(tmp_path, "en", [{**base, "dialogue": lost}])[0]
+    # From a `demo` run at 8611928 (support): a subject pronoun left as a sentence of its own.
+    alone = ["Kettle shuts off before boiling. I am looking for a solution to this issue. I.", "Descale it with vinegar."]
+    assert "usefulness:dangling_end" in _verdicts(tmp_path, "en", [{**base, "dialogue": alone}])[0]
     fine = [
         ["The parcel I had had for a week broke.", "We will send another; that that happened is our fault."],
         ["Which drawer does the filter go in?", "The filter is the one you asked about. Please log in."],
@@ -141,6 +144,7 @@ def test_stutter_and_dangling_end(tmp_path: Path) -> None:
         ["Is it covered under Schedule A?", "Yes, it is covered by Plan B or Plan A."],
         ["Thanks, bye bye.", "You are welcome. I'm sure it will be fine and..."],
         ["Will it arrive today? I think so.", "It should, though. Why so?"],
+        ["My sister is taller than I.", "Then we will send the larger size. We can do that, I promise."],
     ]
     for dialogue in fine:
         assert _verdicts(tmp_path, "en", [{**base, "dialogue": dialogue}])[0] == [], dialogue

@@ -41,11 +41,13 @@ _REAL_DOUBLINGS = frozenset(
 # Nor on a conjunction after a comma (", so."), though "I think so." is fine. Lower case only
 # ("Schedule A."), and not before an ellipsis, a deliberate trailing off. A preposition set off
 # from the period by a space lost its object ("collects the wrong item from ."), which a
-# stranded one ("log in.") never is.
+# stranded one ("log in.") never is. Nor is a subject pronoun a sentence of its own ("... to
+# this issue. I."), though it may end one ("taller than I.").
 _DANGLING_END = re.compile(
     r"(?:(?<![\w'’\-])(?:a|an|the|my|your|our|their|and|or|nor|than|because|whose)"
     r"|,\s*(?:so|but|which|while|although|whereas|if|unless|since|that|who))\s*[.!?](?![\w.])"
     r"|(?<![\w'’\-])(?:from|to|of|with|at|by|for|in|on|into|onto|about|via)\s+[.!?](?![\w.])"
+    r"|(?:^|[.!?]\s+)(?:I|We|He|She|They)\s*[.!?](?![\w.])"
 )
 
 
@@ -156,7 +158,7 @@ def stutter(text: str) -> str | None:
 
 def dangling_end(text: str) -> str | None:
     """English: a sentence that ends on an article, a possessive or a conjunction, or on a
-    preposition set off from its period by a space."""
+    preposition set off from its period by a space; a lone subject pronoun as a sentence."""
     return "dangling_end" if _DANGLING_END.search(text) else None
 
 
