@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -353,3 +355,32 @@ def prepared_publishes(
             )  # fmt: skip
         )
     return items
+
+
+def leading_sequencer(coord: Any, timeout: float = 30.0) -> Any:
+    """`coord`'s sequencer, started, once it holds the role (on PostgreSQL, the advisory lock)."""
+    seq = coord.start_sequencer()
+    deadline = time.monotonic() + timeout
+    while not seq.is_leader and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert seq.is_leader, "the sequencer did not take the role"
+    return seq
+
+
+def submit_concurrently(seq: Any, items: list[Any]) -> dict[str, Any]:
+    """Submit every item from a thread of its own at once: artifact id -> Outcome, or the
+    exception its submit raised."""
+    results: dict[str, Any] = {}
+
+    def go(p: Any) -> None:
+        try:
+            results[p.artifact_id] = seq.submit(p)
+        except Exception as exc:  # the caller asserts on it
+            results[p.artifact_id] = exc
+
+    threads = [threading.Thread(target=go, args=(p,)) for p in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

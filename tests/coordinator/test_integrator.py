@@ -13,33 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from tests.coordinator.conftest import prepared_publishes
+from tests.coordinator.conftest import leading_sequencer, prepared_publishes, submit_concurrently
 
 
 def _started(coordinator: Any) -> Any:
-    seq = coordinator.start_sequencer()
-    deadline = time.monotonic() + 30
-    while not seq.is_leader and time.monotonic() < deadline:  # PostgreSQL: the lock first
-        time.sleep(0.05)
-    assert seq.is_leader and seq.integrator is not None
+    seq = leading_sequencer(coordinator)
+    assert seq.integrator is not None
     return seq
-
-
-def _submit_all(seq: Any, items: list[Any]) -> dict[str, Any]:
-    results: dict[str, Any] = {}
-
-    def go(p: Any) -> None:
-        try:
-            results[p.artifact_id] = seq.submit(p)
-        except Exception as exc:  # the test asserts on it
-            results[p.artifact_id] = exc
-
-    threads = [threading.Thread(target=go, args=(p,)) for p in items]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def test_batches_are_written_by_the_child_and_proved_from_memory_here(coordinator: Any) -> None:
@@ -55,7 +35,7 @@ def test_batches_are_written_by_the_child_and_proved_from_memory_here(coordinato
     try:
         with coordinator.session() as session:
             before = coordinator.log.size(session)
-        results = _submit_all(seq, items)
+        results = submit_concurrently(seq, items)
         assert seq.integrator.pid not in (None, os.getpid())
         assert not [s for s in statements if "INSERT INTO log_leaves" in s]
         indices = sorted(o.index for o in results.values())
@@ -93,12 +73,12 @@ def test_kill_9_of_the_integrator_mid_batch_loses_and_duplicates_nothing(coordin
     try:
         with coordinator.session() as session:
             before = coordinator.log.size(session)
-        first = _submit_all(seq, items[:3])
+        first = submit_concurrently(seq, items[:3])
         assert sorted(o.index for o in first.values()) == [before, before + 1, before + 2]
         child = seq.integrator.pid
         engine, conn = _hold_log_lock(url)
         results: dict[str, Any] = {}
-        t = threading.Thread(target=lambda: results.update(_submit_all(seq, items[3:8])))
+        t = threading.Thread(target=lambda: results.update(submit_concurrently(seq, items[3:8])))
         t.start()
         try:
             if url.startswith("postgresql"):  # wait until the child's batch is blocked on the lock
@@ -127,7 +107,7 @@ def test_kill_9_of_the_integrator_mid_batch_loses_and_duplicates_nothing(coordin
         t.join(timeout=120)
         assert not t.is_alive()
         assert all(not isinstance(r, Exception) for r in results.values()), results
-        later = _submit_all(seq, [*items[8:], items[4]])  # items[4] again: not logged twice
+        later = submit_concurrently(seq, [*items[8:], items[4]])  # items[4] again: not logged twice
         assert seq.integrator.starts == 2 and seq.integrator.pid != child
     finally:
         seq.stop()
@@ -149,7 +129,7 @@ def test_thread_integrator_runs_batches_in_this_process(coordinator: Any) -> Non
     seq = coordinator.start_sequencer()
     try:
         assert seq.integrator is None
-        results = _submit_all(seq, items)
+        results = submit_concurrently(seq, items)
     finally:
         seq.stop()
     assert len({o.index for o in results.values()}) == 4

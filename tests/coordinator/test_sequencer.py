@@ -28,9 +28,11 @@ from tests.coordinator.conftest import (
     database_url_for,
     enrol,
     init_home,
+    leading_sequencer,
     make_server,
     prepared_publishes,
     publish,
+    submit_concurrently,
 )
 
 
@@ -142,24 +144,9 @@ def test_a_failing_write_rolls_back_the_whole_batch(coordinator: Any) -> None:
         assert session.execute(select(func.count()).select_from(Artifact)).scalar_one() == 0
         outcomes, _ = integrate(session, coordinator.log, [items[0], items[2]])
     assert sorted(o.index for o in outcomes.values()) == [before, before + 1]
-    seq = coordinator.start_sequencer()
+    seq = leading_sequencer(coordinator)
     try:
-        deadline = time.monotonic() + 30
-        while not seq.is_leader and time.monotonic() < deadline:  # PostgreSQL: the lock first
-            time.sleep(0.05)
-        results: dict[str, Any] = {}
-
-        def go(p: Any) -> None:
-            try:
-                results[p.artifact_id] = seq.submit(p)
-            except IntegrityError as exc:
-                results[p.artifact_id] = exc
-
-        threads = [threading.Thread(target=go, args=(p,)) for p in items[1:2] + items[3:]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = submit_concurrently(seq, items[1:2] + items[3:])
     finally:
         seq.stop()
     assert isinstance(results.pop(items[1].artifact_id), IntegrityError)
